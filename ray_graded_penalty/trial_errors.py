@@ -1,0 +1,44 @@
+"""What killed a trial, as one line of text the policy's keywords can match.
+
+The trainable's own exception is what names the cause ("CUDA out of memory"); Ray's wrapper
+around it carries a traceback whose file paths could match keywords by accident, so the
+wrapper is unwrapped first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Optional
+
+from ray import cloudpickle
+
+logger = logging.getLogger("ray_graded_penalty")
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` of the innermost cause Ray kept (``RayTaskError.cause``)."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    message = str(exc).strip()
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def read_trial_error(trial: Any) -> str:
+    """The error that ended ``trial`` (a ``ray.tune.experiment.Trial``), or "" if none is known."""
+    path: Optional[str] = getattr(trial, "pickled_error_file", None)
+    if path and os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                return describe_exception(cloudpickle.load(f))
+        except Exception:  # an exception that cannot be unpickled here: use the text file
+            logger.debug("Could not unpickle %s", path, exc_info=True)
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        with open(path, errors="replace") as f:
+            text = f.read()
+        last = text.rsplit("Failure # ", 1)[-1]
+        return "\n".join(last.splitlines()[1:]).strip()
+    return ""

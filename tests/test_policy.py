@@ -1,0 +1,175 @@
+"""The penalty policy: the design document's table, validation, and its ordering property."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ray_graded_penalty import DEFAULT_MODIFIERS, ErrorModifier, PenaltyPolicy, Tier
+
+# The design document's "Penalty Scale" table, for a 600 s timeout.
+DESIGN_TABLE = [
+    ("deployment failure", 60, "Deployment failed: image not found", -1200.0),
+    ("immediate crash", 60, "Segmentation fault", -1000.0),
+    ("benchmark start fail", 240, "benchmark exited with code 1", -500.0),
+    ("OOM error", 300, "CUDA OOM while allocating KV cache", -750.0),
+    ("late benchmark fail", 480, "benchmark exited with code 1", -200.0),
+    ("timeout", 600, "request timeout", -80.0),
+]
+
+
+@pytest.mark.parametrize("name,elapsed,error,expected", DESIGN_TABLE)
+def test_design_table_reproduces_exactly_in_both_modes(name, elapsed, error, expected):
+    policy = PenaltyPolicy()
+    assert policy.penalty(elapsed, 600, error=error, mode="max") == expected
+    assert policy.penalty(elapsed, 600, error=error, mode="min") == -expected
+
+
+def test_design_document_validation_run_tiers():
+    policy = PenaltyPolicy()
+    assert policy.penalty(30, 600, "deploy") == -1200.0
+    assert policy.penalty(90, 600, "deploy") == -1200.0
+    assert policy.penalty(240, 600, "") == -500.0
+    assert policy.penalty(300, 600, "out of memory") == -750.0
+    assert policy.penalty(480, 600, "") == -200.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["Experiment timed out after 600 seconds", "TimeoutError", "ray.exceptions.GetTimeoutError"],
+)
+def test_a_timeout_is_graded_as_a_timeout_whatever_its_wording(error):
+    assert PenaltyPolicy().penalty(600, 600, error=error, mode="max") == -80.0
+
+
+def test_tier_boundaries_are_inclusive_at_their_start():
+    policy = PenaltyPolicy()
+    assert policy.penalty(0.1999 * 600, 600) == -1000.0
+    assert policy.penalty(0.20 * 600, 600) == -500.0
+    assert policy.penalty(0.60 * 600, 600) == -200.0
+    assert policy.penalty(0.95 * 600, 600) == -100.0
+
+
+def test_completion_is_clamped_to_one():
+    grade = PenaltyPolicy().grade(5000, 600, "")
+    assert grade.completion == 1.0 and grade.magnitude == 100.0
+
+
+def test_first_matching_modifier_wins_case_insensitively():
+    policy = PenaltyPolicy()
+    assert policy.penalty(0, 600, "DEPLOY failed: Out Of Memory") == -1200.0
+    assert policy.penalty(0, 600, "OOM after connection reset") == -1500.0
+    assert policy.penalty(0, 600, "Connection refused") == -800.0
+    assert policy.classify("connection refused").name == "connection"
+    assert policy.classify("no keyword here") is None
+
+
+def test_least_magnitude_is_the_least_bad_possible_failure():
+    assert PenaltyPolicy().least_magnitude == 80.0
+
+
+def test_custom_policy_from_plain_tuples():
+    policy = PenaltyPolicy(tiers=[(0.0, 10.0), (0.5, 2.0)], modifiers=[("gpu", ["xid"], 3.0)])
+    assert policy.penalty(10, 100, "Xid 79", mode="min") == 30.0
+    assert policy.penalty(60, 100, "", mode="max") == -2.0
+    assert policy.tiers == (Tier(0.0, 10.0), Tier(0.5, 2.0))
+
+
+@pytest.mark.parametrize(
+    "tiers,message",
+    [
+        ([], "must not be empty"),
+        ([(0.1, 10.0)], "first tier must start at 0.0"),
+        ([(0.0, 10.0), (0.0, 5.0)], "increase strictly"),
+        ([(0.0, 10.0), (0.5, 20.0)], "magnitudes must not increase"),
+        ([(0.0, -1.0)], "magnitude must be positive"),
+        ([(0.0, math.nan)], "must be finite"),
+        ([(0.0, 10.0), (1.5, 1.0)], r"in \[0, 1\]"),
+        (["oops"], r"tiers\[0\] must be a Tier"),
+    ],
+)
+def test_malformed_tiers_are_refused_at_construction(tiers, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        PenaltyPolicy(tiers=tiers)
+
+
+@pytest.mark.parametrize(
+    "modifiers,message",
+    [
+        ([("oom", ["oom"], 0.0)], "factor must be positive"),
+        ([("oom", ["oom"], math.inf)], "must be finite"),
+        ([("oom", "oom", 1.5)], "sequence of non-empty strings"),
+        ([("oom", [], 1.5)], "has no keywords"),
+        ([("oom", [""], 1.5)], "non-empty strings"),
+        ([("", ["oom"], 1.5)], "non-empty string"),
+        ([("a", ["x"], 1.0), ("a", ["y"], 2.0)], "unique"),
+        ([("a", ["x"])], "triple"),
+    ],
+)
+def test_malformed_modifiers_are_refused_at_construction(modifiers, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        PenaltyPolicy(modifiers=modifiers)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(elapsed_s=math.nan, timeout_s=600), "elapsed_s must be finite"),
+        (dict(elapsed_s=-1, timeout_s=600), "elapsed_s must not be negative"),
+        (dict(elapsed_s=1, timeout_s=0), "timeout_s must be a positive"),
+        (dict(elapsed_s=1, timeout_s=math.inf), "timeout_s must be finite"),
+        (dict(elapsed_s="10", timeout_s=600), "elapsed_s must be a number"),
+        (dict(elapsed_s=1, timeout_s=600, mode="maximize"), "mode must be 'max' or 'min'"),
+        (dict(elapsed_s=1, timeout_s=600, error=42), "error must be a string"),
+    ],
+)
+def test_bad_arguments_get_a_clear_error(kwargs, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        PenaltyPolicy().penalty(**kwargs)
+
+
+# ----- properties over any valid policy -----------------------------------------------------
+
+starts = st.lists(st.floats(0.001, 1.0), max_size=5, unique=True).map(sorted)
+magnitudes = st.lists(st.floats(0.01, 1e6), min_size=6, max_size=6).map(lambda m: sorted(m, reverse=True))
+
+
+@st.composite
+def policies(draw):
+    tier_starts = [0.0] + draw(starts)
+    mags = draw(magnitudes)[: len(tier_starts)]
+    factors = draw(st.lists(st.floats(0.01, 100.0), min_size=3, max_size=3))
+    modifiers = [ErrorModifier(n, k, f) for (n, k, _), f in zip(
+        [("a", ("alpha",), 0), ("b", ("beta",), 0), ("c", ("gamma",), 0)], factors)]
+    return PenaltyPolicy(tiers=list(zip(tier_starts, mags)), modifiers=modifiers)
+
+
+@given(
+    policy=policies(),
+    times=st.lists(st.floats(0, 2000), min_size=2, max_size=2).map(sorted),
+    error=st.sampled_from(["", "alpha", "beta gamma", "unrelated", "GAMMA"]),
+    mode=st.sampled_from(["max", "min"]),
+)
+def test_an_earlier_failure_never_scores_better_than_a_later_one(policy, times, error, mode):
+    earlier, later = (policy.penalty(t, 600, error, mode) for t in times)
+    if mode == "max":
+        assert earlier <= later
+    else:
+        assert earlier >= later
+
+
+@given(
+    elapsed=st.floats(0, 1e6), timeout=st.floats(1e-3, 1e6),
+    error=st.text(max_size=40), mode=st.sampled_from(["max", "min"]),
+)
+def test_default_penalty_is_finite_and_in_the_bad_direction(elapsed, timeout, error, mode):
+    penalty = PenaltyPolicy().penalty(elapsed, timeout, error, mode)
+    assert math.isfinite(penalty)
+    assert 80.0 <= abs(penalty) <= 1500.0
+    assert (penalty < 0) if mode == "max" else (penalty > 0)
+
+
+def test_defaults_are_the_design_documents_keywords_in_order():
+    assert [m.name for m in DEFAULT_MODIFIERS] == ["deploy", "oom", "connection", "timeout"]
+    assert [m.factor for m in DEFAULT_MODIFIERS] == [1.2, 1.5, 0.8, 0.8]

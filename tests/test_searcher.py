@@ -1,0 +1,221 @@
+"""The searcher's bookkeeping, driven directly with the real Optuna and HyperOpt searchers."""
+
+import logging
+import math
+
+import optuna
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ray import tune
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+
+from conftest import hyperopt_done_trials, optuna_study
+from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+
+SPACE = {"x": tune.uniform(0, 1)}
+
+
+def make(backend="optuna", mode="max", **kwargs):
+    searcher = GradedPenaltySearcher(backend, trial_timeout_s=600, seed=0, **kwargs)
+    searcher.set_search_properties("score", mode, SPACE)
+    return searcher
+
+
+def complete_values(searcher):
+    return [t.value for t in optuna_study(searcher).trials if t.state == optuna.trial.TrialState.COMPLETE]
+
+
+def test_a_success_reaches_the_study_unchanged():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", result={"score": 12.5})
+    assert complete_values(searcher) == [12.5]
+    assert searcher.best.trial_id == "a" and not searcher.best.failed
+
+
+def test_record_failure_before_on_trial_complete_tells_once():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=300, error="CUDA out of memory")
+    searcher.on_trial_complete("a", error=True)
+    assert complete_values(searcher) == [-750.0]
+    assert optuna_study(searcher).trials[0].constraints == {"graded_failure": 750.0}
+
+
+def test_record_failure_after_on_trial_complete_error_tells_once_with_its_details():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", error=True)
+    assert complete_values(searcher) == []  # waits for the details
+    searcher.record_failure("a", elapsed_s=30, error="deployment failed")
+    searcher.suggest("b")
+    assert complete_values(searcher) == [-1200.0]
+
+
+def test_an_error_without_details_is_told_at_the_next_suggest_and_warns_once(caplog):
+    searcher = make()
+    searcher.suggest("a")
+    searcher.suggest("b")
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        searcher.on_trial_complete("a", error=True)
+        searcher.on_trial_complete("b", error=True)  # flushes "a"
+        searcher.suggest("c")  # flushes "b"
+    assert complete_values(searcher) == [-1000.0, -1000.0]  # elapsed ~0 s: earliest tier
+    hints = [r for r in caplog.records if "callbacks=[searcher.callback]" in r.getMessage()]
+    assert len(hints) == 1
+
+
+def test_a_completion_told_twice_reaches_the_study_once():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", result={"score": 1.0})
+    searcher.on_trial_complete("a", result={"score": 2.0})
+    searcher.record_failure("a", elapsed_s=1.0)
+    assert complete_values(searcher) == [1.0]
+
+
+@pytest.mark.parametrize("mode,expected", [("max", -80.0), ("min", 80.0)])
+def test_a_trial_stopped_before_reporting_the_metric_is_a_timeout(mode, expected):
+    searcher = make(mode=mode)
+    searcher.suggest("a")
+    searcher.on_trial_complete("a", result={"time_total_s": 600.0, "other": 1})
+    assert complete_values(searcher) == [expected]
+    assert searcher.outcomes["a"].error_class == "timeout"
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_metric_is_graded_as_a_failure_with_a_warning(bad, caplog):
+    searcher = make()
+    searcher.suggest("a")
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        searcher.on_trial_result("a", {"score": bad, "time_total_s": 1.0})
+        searcher.on_trial_complete("a", result={"score": bad, "time_total_s": 1.0})
+    assert complete_values(searcher) == [-1000.0]
+    assert any("cannot use" in r.getMessage() for r in caplog.records)
+
+
+def test_failures_move_below_a_success_on_a_negative_scale():
+    searcher = make()
+    searcher.suggest("f")
+    searcher.record_failure("f", elapsed_s=600, error="timeout")
+    searcher.suggest("s")
+    searcher.on_trial_complete("s", result={"score": -2000.0})
+    failure, success = complete_values(searcher)
+    assert success == -2000.0 and failure < success
+    assert searcher.outcomes["f"].told == failure and searcher.outcomes["f"].penalty == -80.0
+
+
+# ----- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args,kwargs,error,message",
+    [
+        (("tpe",), dict(trial_timeout_s=600), ValueError, "unknown searcher 'tpe'"),
+        ((42,), dict(trial_timeout_s=600), TypeError, "searcher must be one of"),
+        (("optuna",), dict(), ValueError, "trial_timeout_s is required"),
+        (("optuna",), dict(trial_timeout_s=-5), ValueError, "positive number of seconds"),
+        (("optuna",), dict(trial_timeout_s=math.nan), ValueError, "must be finite"),
+        (("optuna",), dict(trial_timeout_s=60, mode="maximize"), ValueError, "'max' or 'min'"),
+        (("optuna",), dict(trial_timeout_s=60, metric=["a", "b"]), TypeError, "single metric"),
+        (("optuna",), dict(trial_timeout_s=60, policy={"tiers": []}), TypeError, "PenaltyPolicy"),
+    ],
+)
+def test_bad_construction_gets_a_clear_error(args, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        GradedPenaltySearcher(*args, **kwargs)
+
+
+def test_seed_with_a_searcher_instance_is_refused():
+    with pytest.raises(ValueError, match="set them on your OptunaSearch"):
+        GradedPenaltySearcher(OptunaSearch(), trial_timeout_s=60, seed=1)
+
+
+def test_a_bad_mode_from_tune_config_is_refused():
+    searcher = GradedPenaltySearcher(trial_timeout_s=60)
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min', got 'maximum'"):
+        searcher.set_search_properties("score", "maximum", SPACE)
+
+
+def test_record_failure_checks_its_arguments():
+    searcher = make()
+    searcher.suggest("a")
+    with pytest.raises(ValueError, match="elapsed_s must be finite"):
+        searcher.record_failure("a", elapsed_s=math.nan)
+    with pytest.raises(ValueError, match="timeout_s must be a positive"):
+        searcher.record_failure("a", elapsed_s=1, timeout_s=0)
+    with pytest.raises(ValueError, match="unknown trial id 'zzz'"):
+        searcher.record_failure("zzz", elapsed_s=1)
+    assert complete_values(searcher) == []
+
+
+# ----- the ranking invariant through the real backends ----------------------------------------
+
+outcomes = st.lists(
+    st.one_of(
+        st.tuples(st.just("s"), st.one_of(st.floats(-5000, -1000), st.floats(0, 10), st.floats(-1e7, 1e7))),
+        st.tuples(st.just("f"), st.tuples(st.floats(0, 700), st.sampled_from(["", "OOM", "deploy", "timeout"]))),
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+def drive(searcher, events):
+    for i, (kind, x) in enumerate(events):
+        tid = f"t{i}"
+        searcher.suggest(tid)
+        if kind == "s":
+            searcher.on_trial_complete(tid, result={"score": x})
+        else:
+            searcher.record_failure(tid, elapsed_s=x[0], error=x[1])
+
+
+def ranks_below(failures, successes, mode):
+    return all((f < s) if mode == "max" else (f > s) for f in failures for s in successes)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=outcomes, mode=st.sampled_from(["max", "min"]))
+def test_optuna_study_never_ranks_a_failure_above_a_success(events, mode):
+    searcher = make("optuna", mode)
+    drive(searcher, events)
+    trials = optuna_study(searcher).trials
+    assert len(trials) == len(events) and all(t.state.name == "COMPLETE" for t in trials)
+    failed = [t for t in trials if t.constraints.get("graded_failure", 0) > 0]
+    succeeded = [t for t in trials if t not in failed]
+    assert len(failed) == sum(kind == "f" for kind, _ in events)
+    assert ranks_below([t.value for t in failed], [t.value for t in succeeded], mode)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=outcomes, mode=st.sampled_from(["max", "min"]))
+def test_hyperopt_never_ranks_a_failure_above_a_success(events, mode):
+    searcher = make("hyperopt", mode)
+    drive(searcher, events)
+    done = hyperopt_done_trials(searcher)
+    assert len(done) == len(events)
+    outcomes_ = searcher.outcomes
+    losses = {doc["tid"]: doc["result"]["loss"] for doc in done}
+    by_tid = dict(zip(sorted(losses), [f"t{i}" for i in range(len(events))]))
+    failed = [loss for tid, loss in losses.items() if outcomes_[by_tid[tid]].failed]
+    succeeded = [loss for tid, loss in losses.items() if not outcomes_[by_tid[tid]].failed]
+    assert all(f > s for f in failed for s in succeeded)  # HyperOpt minimizes its loss
+
+
+def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():
+    inner = ConcurrencyLimiter(OptunaSearch(space=SPACE, metric="score", mode="max"), max_concurrent=4)
+    searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
+    drive(searcher, [("s", -3000.0), ("f", (10.0, "")), ("s", -2500.0), ("f", (600.0, "timeout"))])
+    values = complete_values(searcher)
+    assert len(values) == 4 and max(values[1], values[3]) < -3000.0
+    assert values[1] < values[3]  # the earlier failure ranks lower
+
+
+def test_policy_is_used_for_grading():
+    policy = PenaltyPolicy(tiers=[(0.0, 7.0)], modifiers=[])
+    searcher = make(policy=policy)
+    drive(searcher, [("f", (1.0, "OOM"))])
+    assert complete_values(searcher) == [-7.0]
