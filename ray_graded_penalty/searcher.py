@@ -413,7 +413,12 @@ class GradedPenaltySearcher(Searcher):
         self._keeper.set_state(state["keeper"])
 
     def save(self, checkpoint_path: str) -> None:
-        """Save this searcher and its inner searcher together, atomically, to one file."""
+        """Save this searcher and its inner searcher together, atomically, to one file.
+
+        Errored trials still waiting for their details are told first, so a run without the
+        callback tells its last failure at Ray's final checkpoint.
+        """
+        self._flush_failures()
         with tempfile.TemporaryDirectory() as tmp:
             inner_path = os.path.join(tmp, "inner.pkl")
             self.inner.save(inner_path)

@@ -1,0 +1,73 @@
+"""Real Ray Tune runs: trials that raise and succeed reach the inner model exactly once."""
+
+import pytest
+from ray.tune.search.optuna import OptunaSearch
+
+from conftest import hyperopt_done_trials, optuna_study
+from ray_graded_penalty import GradedPenaltySearcher
+from tuner_helpers import latency_ms_or_oom, oom_above_06, run, trial_ids
+
+pytestmark = pytest.mark.ray
+
+
+def assert_every_trial_told_once(searcher, grid, num_samples):
+    every, errored = trial_ids(grid)
+    assert len(every) == num_samples
+    assert set(searcher.outcomes) == every
+    assert {t for t, o in searcher.outcomes.items() if o.failed} == errored
+    assert errored, "the space was chosen so that some trials fail"
+    assert len(errored) < num_samples, "and some succeed"
+
+
+def test_optuna_backend_tells_failures_as_complete_trials_below_successes(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=1)
+    grid = run(searcher, oom_above_06, tmp_path)
+    assert_every_trial_told_once(searcher, grid, 12)
+    trials = optuna_study(searcher).trials
+    assert len(trials) == 12 and all(t.state.name == "COMPLETE" for t in trials)
+    failed = [t for t in trials if t.constraints.get("graded_failure", 0) > 0]
+    succeeded = [t for t in trials if t not in failed]
+    assert {t.params["x"] > 0.6 for t in failed} == {True}
+    assert max(t.value for t in failed) < min(t.value for t in succeeded)
+    for outcome in searcher.outcomes.values():
+        if outcome.failed:  # a fast OOM: earliest tier x 1.5
+            assert outcome.error_class == "oom" and outcome.penalty == -1500.0
+            assert "CUDA out of memory" in outcome.error
+
+
+def test_hyperopt_backend_tells_failures_below_successes(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=60, seed=1)
+    grid = run(searcher, oom_above_06, tmp_path)
+    assert_every_trial_told_once(searcher, grid, 12)
+    done = hyperopt_done_trials(searcher)
+    assert len(done) == 12
+    failed = [d["result"]["loss"] for d in done if d["misc"]["vals"]["x"][0] > 0.6]
+    succeeded = [d["result"]["loss"] for d in done if d["misc"]["vals"]["x"][0] <= 0.6]
+    assert failed and succeeded and min(failed) > max(succeeded)
+
+
+def test_wrapping_an_existing_optuna_search_is_a_one_line_change(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher(OptunaSearch(seed=3), trial_timeout_s=60)
+    grid = run(searcher, oom_above_06, tmp_path)
+    assert_every_trial_told_once(searcher, grid, 12)
+    trials = optuna_study(searcher).trials
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 12
+
+
+def test_a_negative_latency_scale_never_tells_a_failure_above_a_success(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=2)
+    grid = run(searcher, latency_ms_or_oom, tmp_path)
+    assert_every_trial_told_once(searcher, grid, 12)
+    trials = optuna_study(searcher).trials
+    failed = [t.value for t in trials if t.params["x"] > 0.6]
+    succeeded = [t.value for t in trials if t.params["x"] <= 0.6]
+    assert max(failed) < min(succeeded) < -2000.0 + 1e-9
+
+
+def test_without_the_callback_failures_are_still_graded_and_a_hint_is_logged(local_ray, tmp_path, caplog):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=1)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        grid = run(searcher, oom_above_06, tmp_path, callbacks=False)
+    assert_every_trial_told_once(searcher, grid, 12)
+    assert len(optuna_study(searcher).trials) == 12
+    assert sum("callbacks=[searcher.callback]" in r.getMessage() for r in caplog.records) == 1

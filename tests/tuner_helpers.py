@@ -1,0 +1,82 @@
+"""Trainables and a Tuner runner shared by the tests that run real Ray Tune."""
+
+import time
+
+from ray import tune
+
+SPACE = {"x": tune.uniform(0, 1)}
+
+
+def oom_above_06(config):
+    """Succeeds below x = 0.6 and runs out of GPU memory above it."""
+    x = config["x"]
+    if x > 0.6:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    tune.report({"score": 10.0 - (x - 0.3) ** 2})
+
+
+def latency_ms_or_oom(config):
+    """A negative latency in ms (around -2000): the design numbers would outrank it."""
+    x = config["x"]
+    if x > 0.6:
+        raise RuntimeError("CUDA out of memory")
+    tune.report({"score": -2000.0 - 1000.0 * (x - 0.3) ** 2})
+
+
+def run(searcher, trainable, tmp_path, num_samples=12, callbacks=True, **tune_config):
+    """Run a real Tuner and return its ResultGrid."""
+    tune_config.setdefault("metric", "score")
+    tune_config.setdefault("mode", "max")
+    tuner = tune.Tuner(
+        trainable,
+        param_space=SPACE,
+        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples, **tune_config),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path),
+            callbacks=[searcher.callback] if callbacks else [],
+            verbose=0,
+        ),
+    )
+    start = time.time()
+    grid = tuner.fit()
+    grid.wall_s = time.time() - start
+    return grid
+
+
+def trial_ids(grid):
+    """Ids of (all, errored) trials of a finished run, read from its experiment state."""
+    trials = tune.ExperimentAnalysis(grid.experiment_path).trials
+    return {t.trial_id for t in trials}, {t.trial_id for t in trials if t.status == "ERROR"}
+
+
+# ----- the design document's all-fail scenario ----------------------------------------------
+# Every trial fails; the further x + y is from 0, the longer it survives. Trials with
+# x + y >= 16 run into the timeout; the longest-surviving region is completion >= 95 %.
+
+ALL_FAIL_SPACE = {"x": tune.uniform(0, 10), "y": tune.uniform(0, 10)}
+ALL_FAIL_REGION_SHARE = (20 - 0.95 * 16) ** 2 / 2 / 100  # its area under uniform sampling
+
+
+def survival(config):
+    """The fraction of the timeout a configuration survives, in [0, 1]."""
+    return min(1.0, (config["x"] + config["y"]) / 16)
+
+
+def in_longest_surviving_region(config):
+    return survival(config) >= 0.95
+
+
+def all_fail_outcome(config, timeout_s):
+    """(elapsed seconds, error text) of the scenario's failure for ``config``."""
+    if survival(config) >= 1.0:
+        return timeout_s, f"Experiment timed out after {timeout_s} seconds"
+    return survival(config) * timeout_s, "RuntimeError: inference server crashed"
+
+
+def all_fail_trainable(config):
+    """Sleeps until its failure, then raises it: a real trial that never succeeds."""
+    elapsed, error = all_fail_outcome(config, config["timeout_s"])
+    time.sleep(elapsed)
+    if "timed out" in error:
+        raise TimeoutError(error)
+    raise RuntimeError(error)
