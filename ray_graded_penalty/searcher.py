@@ -228,8 +228,14 @@ class GradedPenaltySearcher(Searcher):
         before or after ``on_trial_complete(trial_id, error=True)``: the trial is told once.
 
         Example:
-            >>> config = searcher.suggest("t1")  # doctest: +SKIP
+            >>> from ray import tune
+            >>> searcher = GradedPenaltySearcher(trial_timeout_s=600, metric="score", mode="max")
+            >>> searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1)})
+            True
+            >>> config = searcher.suggest("t1")
             >>> searcher.record_failure("t1", elapsed_s=42.0, error="CUDA out of memory")
+            >>> searcher.outcomes["t1"].penalty
+            -1500.0
         """
         elapsed = check_elapsed(elapsed_s)
         timeout = None if timeout_s is None else check_timeout("timeout_s", timeout_s)

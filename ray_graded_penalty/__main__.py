@@ -1,0 +1,3 @@
+from ray_graded_penalty.cli import main
+
+raise SystemExit(main())
