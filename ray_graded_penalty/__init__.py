@@ -4,6 +4,7 @@ Public API:
     GradedPenaltySearcher: the Ray Tune ``Searcher`` wrapping Optuna's or HyperOpt's TPE.
     GradedPenaltyCallback: its ``tune.Callback`` (``searcher.callback``).
     PenaltyPolicy, Tier, ErrorModifier: the penalty policy, configurable.
+    TrialTimeout: a hard per-trial wall-clock timeout, usable on its own.
 """
 
 from ray_graded_penalty.callback import GradedPenaltyCallback
@@ -18,6 +19,7 @@ from ray_graded_penalty.policy import (
 )
 from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.searcher import GradedPenaltySearcher
+from ray_graded_penalty.timeout import TrialTimeout
 
 __all__ = [
     "DEFAULT_MODIFIERS",
@@ -30,5 +32,6 @@ __all__ = [
     "PenaltyPolicy",
     "Tier",
     "TrialOutcome",
+    "TrialTimeout",
 ]
 __version__ = "0.1.0"

@@ -8,10 +8,11 @@ searcher tells the failure as soon as Ray reports it. Either way it is told once
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from ray.tune import Callback
 
+from ray_graded_penalty.timeout import TrialTimeout
 from ray_graded_penalty.trial_errors import read_trial_error
 
 if TYPE_CHECKING:
@@ -21,21 +22,42 @@ if TYPE_CHECKING:
 
 
 class GradedPenaltyCallback(Callback):
-    """Reports when trials really start running and what ended them.
+    """Reports when trials really start running and what ended them; enforces the timeout.
 
     Reach it as ``searcher.callback`` and pass it to ``tune.RunConfig(callbacks=[...])``.
     """
 
-    def __init__(self, searcher: "GradedPenaltySearcher") -> None:
+    def __init__(self, searcher: "GradedPenaltySearcher", enforce_timeout: bool = True) -> None:
         self._searcher = searcher
+        self.timeout: Optional[TrialTimeout] = (
+            TrialTimeout(searcher.trial_timeout_s, on_timeout=searcher._trial_timed_out)
+            if enforce_timeout
+            else None
+        )
 
     def setup(self, **info: Any) -> None:
         self._searcher._callback_attached = True
 
+    def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
+        if self.timeout is not None:
+            self.timeout.on_step_begin(iteration, trials, **info)
+
     def on_trial_start(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._searcher._trial_started(trial.trial_id)
+        if self.timeout is not None:
+            self.timeout.on_trial_start(iteration, trials, trial, **info)
+
+    def on_trial_recover(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
+        if self.timeout is not None:
+            self.timeout.on_trial_recover(iteration, trials, trial, **info)
+
+    def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
+        if self.timeout is not None:
+            self.timeout.on_trial_complete(iteration, trials, trial, **info)
 
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
+        if self.timeout is not None:
+            self.timeout.on_trial_error(iteration, trials, trial, **info)
         self._searcher._trial_errored(trial.trial_id, read_trial_error(trial))
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:

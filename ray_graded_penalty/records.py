@@ -26,18 +26,21 @@ class TrialRecord:
     details_known: bool = False  # error text came from the callback or record_failure
     timed_out: bool = False  # stopped by this package's watchdog
 
-    def elapsed(self, now: float) -> float:
+    def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.
 
         In order: an explicit ``elapsed_s``; driver time from the start of RUNNING (time spent
-        PENDING, waiting for a GPU, is no progress); the trial's own ``time_total_s``; driver
-        time since the suggestion (an upper bound, used when no callback reports starts).
+        PENDING, waiting for a GPU, is no progress); none at all if starts are reported but
+        this trial never started (it failed before it ran); the trial's own ``time_total_s``;
+        driver time since the suggestion (an upper bound, when nothing reports starts).
         """
         if self.elapsed_s is not None:
             return self.elapsed_s
         end = self.ended_at if self.ended_at is not None else now
         if self.started_at is not None:
             return max(0.0, end - self.started_at)
+        if starts_reported:
+            return 0.0
         if self.time_total_s is not None:
             return max(0.0, self.time_total_s)
         if self.suggested_at is not None:

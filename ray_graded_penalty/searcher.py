@@ -22,6 +22,7 @@ from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.placement import FailurePlacement
 from ray_graded_penalty.policy import PenaltyPolicy, check_elapsed, check_mode, check_timeout
 from ray_graded_penalty.records import TrialOutcome, TrialRecord
+from ray_graded_penalty.timeout import timeout_error_text
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -54,6 +55,9 @@ class GradedPenaltySearcher(Searcher):
         mode: "max" or "min"; defaults to ``TuneConfig(mode=...)``.
         points_to_evaluate: Configurations to try first (built-in backends only).
         seed: Seed of the built-in backend's sampler.
+        enforce_timeout: If True (the default), the callback ends any trial that runs longer
+            than ``trial_timeout_s`` (see :class:`~ray_graded_penalty.TrialTimeout`) and it is
+            graded as a timeout at 100 % completion.
 
     Example:
         >>> from ray import tune
@@ -77,6 +81,7 @@ class GradedPenaltySearcher(Searcher):
         mode: Optional[str] = None,
         points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
         seed: Optional[int] = None,
+        enforce_timeout: bool = True,
     ) -> None:
         if trial_timeout_s is None:
             raise ValueError(
@@ -119,7 +124,7 @@ class GradedPenaltySearcher(Searcher):
         self._least_bad: Optional[TrialOutcome] = None
         self._callback_attached = False
         self._warned_no_callback = False
-        self.callback = GradedPenaltyCallback(self)
+        self.callback = GradedPenaltyCallback(self, enforce_timeout=enforce_timeout)
 
     # ----- what a user reads -------------------------------------------------------------
 
@@ -253,9 +258,16 @@ class GradedPenaltySearcher(Searcher):
 
     def _trial_started(self, trial_id: str) -> None:
         record = self._records.get(trial_id)
-        if record is not None:
+        if record is not None:  # a retried trial starts over: its last attempt is what counts
             record.started_at = time.time()
-            record.ended_at = None  # a retried trial starts over
+            record.ended_at = record.elapsed_s = record.error = None
+            record.timed_out = record.details_known = False
+
+    def _trial_timed_out(self, trial_id: str) -> None:
+        record = self._records.get(trial_id)
+        if record is not None:
+            record.timed_out, record.elapsed_s = True, self.trial_timeout_s
+            record.error = timeout_error_text(self.trial_timeout_s)
 
     def _trial_errored(self, trial_id: str, error: str) -> None:
         record = self._records.get(trial_id)
@@ -313,9 +325,8 @@ class GradedPenaltySearcher(Searcher):
         metric = self._require_metric()
         placement = self._placement_for_mode()
         record = self._records.pop(trial_id)
-        grade = self.policy.grade(
-            record.elapsed(time.time()), record.timeout_s or self.trial_timeout_s, record.error
-        )
+        elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
+        grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error)
         if placement.add_failure(grade.magnitude):
             self._move_failures()
         told = placement.value(grade.magnitude)
@@ -352,7 +363,7 @@ class GradedPenaltySearcher(Searcher):
             self._move_failures()
         outcome = TrialOutcome(
             trial_id=trial_id, config=record.config, failed=False, told=value, metric=value,
-            elapsed_s=record.elapsed(time.time()),
+            elapsed_s=record.elapsed(time.time(), starts_reported=self._callback_attached),
         )
         self._outcomes[trial_id] = outcome
         self.inner.on_trial_complete(trial_id, result=result)

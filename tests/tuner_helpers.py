@@ -80,3 +80,23 @@ def all_fail_trainable(config):
     if "timed out" in error:
         raise TimeoutError(error)
     raise RuntimeError(error)
+
+
+class Recorder(tune.Callback):
+    """Driver times at which each trial started and ended, as Ray reported them."""
+
+    def __init__(self):
+        self.started, self.ended, self.nodes = {}, {}, {}
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.started.setdefault(trial.trial_id, time.time())
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.ended[trial.trial_id] = time.time()
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        self.ended[trial.trial_id] = time.time()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if "node" in result:
+            self.nodes[trial.trial_id] = result["node"]

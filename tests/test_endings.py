@@ -1,0 +1,163 @@
+"""Every way a trial can end is graded: hangs, killed workers, failing setups, retries."""
+
+import logging
+import os
+import signal
+import time
+
+import pytest
+import ray
+from ray import tune
+
+from conftest import optuna_study
+from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
+from tuner_helpers import Recorder, trial_ids
+
+pytestmark = pytest.mark.ray
+TIMEOUT_S = 3.0
+
+
+@pytest.fixture(scope="module")
+def ray_with_a_gpu():
+    """A local Ray with one (pretend) GPU, so trials that need it must take turns."""
+    if ray.is_initialized():
+        ray.shutdown()
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.WARNING)
+    yield
+    ray.shutdown()
+
+
+def fit(trainable, searcher, tmp_path, num_samples, space, extra_callbacks=(), **run_kwargs):
+    recorder = Recorder()
+    tuner = tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=num_samples),
+        run_config=tune.RunConfig(
+            storage_path=str(tmp_path), verbose=0,
+            callbacks=[searcher.callback, recorder, *extra_callbacks], **run_kwargs,
+        ),
+    )
+    grid = tuner.fit()
+    return grid, recorder
+
+
+def hang_or_succeed(config):
+    if config["hang"]:
+        time.sleep(10**6)  # a deploy step that never returns
+    tune.report({"score": 1.0})
+
+
+class HangingClassTrainable(tune.Trainable):
+    def setup(self, config):
+        self.hang = config["hang"]
+
+    def step(self):
+        if self.hang:
+            time.sleep(10**6)
+        return {"score": 1.0, "done": True}
+
+    def save_checkpoint(self, checkpoint_dir):
+        return None
+
+    def load_checkpoint(self, checkpoint):
+        pass
+
+
+@pytest.mark.parametrize("trainable", [hang_or_succeed, HangingClassTrainable], ids=["function", "class"])
+def test_a_hung_trial_is_stopped_within_the_timeout_frees_its_gpu_and_scores_minus_80(
+    ray_with_a_gpu, tmp_path, trainable
+):
+    searcher = GradedPenaltySearcher(
+        "optuna", trial_timeout_s=TIMEOUT_S, points_to_evaluate=[{"hang": 1}, {"hang": 0}]
+    )
+    gpu_trainable = tune.with_resources(trainable, {"cpu": 1, "gpu": 1})
+    grid, recorder = fit(gpu_trainable, searcher, tmp_path, 2, {"hang": tune.choice([0, 1])})
+    hung = next(t for t, o in searcher.outcomes.items() if o.config["hang"])
+    fine = next(t for t, o in searcher.outcomes.items() if not o.config["hang"])
+    assert recorder.ended[hung] - recorder.started[hung] <= TIMEOUT_S + 5
+    # The only GPU was held by the hung trial: the other ran only after it was freed.
+    assert recorder.started[fine] >= recorder.ended[hung] - 0.5
+    outcome = searcher.outcomes[hung]
+    assert outcome.failed and outcome.penalty == -80.0 and outcome.error_class == "timeout"
+    assert not searcher.outcomes[fine].failed
+    assert searcher.callback.timeout.timed_out == {hung}
+
+
+def test_the_timeout_works_on_its_own(ray_with_a_gpu, tmp_path):
+    watchdog = TrialTimeout(timeout_s=TIMEOUT_S)
+    recorder = Recorder()
+    tuner = tune.Tuner(
+        hang_or_succeed,
+        param_space={"hang": 1},
+        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[watchdog, recorder], verbose=0),
+    )
+    start = time.time()
+    grid = tuner.fit()
+    assert time.time() - start < TIMEOUT_S + 15
+    (trial_id,) = recorder.ended
+    assert watchdog.timed_out == {trial_id} and grid[0].error is not None
+
+
+def die(config):
+    time.sleep(0.3)
+    if config["how"] == 1:
+        os._exit(1)
+    if config["how"] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    tune.report({"score": 1.0})
+
+
+def test_a_worker_process_that_dies_is_graded_and_the_run_completes(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher(
+        "optuna", trial_timeout_s=60, points_to_evaluate=[{"how": 1}, {"how": 2}, {"how": 0}]
+    )
+    grid, _ = fit(die, searcher, tmp_path, 3, {"how": tune.choice([0, 1, 2])})
+    every, errored = trial_ids(grid)
+    assert len(every) == 3 and set(searcher.outcomes) == every
+    died = [o for o in searcher.outcomes.values() if o.config["how"]]
+    assert len(died) == 2 and {o.trial_id for o in died} == errored
+    for outcome in died:
+        assert outcome.failed and outcome.error  # Ray's text about the dead actor
+        assert outcome.completion < 0.2  # it died early: the earliest tier
+    assert len(optuna_study(searcher).trials) == 3
+
+
+class FailingSetup(tune.Trainable):
+    def setup(self, config):
+        raise ValueError("invalid tensor_parallel for this model")
+
+    def step(self):  # pragma: no cover - never reached
+        return {"score": 1.0}
+
+
+def test_a_trainable_whose_setup_raises_is_graded_at_the_earliest_tier(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
+    fit(FailingSetup, searcher, tmp_path, 2, {"x": tune.uniform(0, 1)})
+    assert len(searcher.outcomes) == 2
+    for outcome in searcher.outcomes.values():
+        assert outcome.failed and outcome.penalty == -1000.0
+        assert "invalid tensor_parallel" in outcome.error
+
+
+def flaky_then_fine(config):
+    """Fails its first attempt (a transient error), succeeds on the retry."""
+    marker = os.path.join(config["dir"], f"attempted-{config['x']:.6f}")
+    if config["always_fail"] or not os.path.exists(marker):
+        open(marker, "w").close()
+        raise ConnectionError("connection reset by peer")
+    tune.report({"score": 5.0})
+
+
+@pytest.mark.parametrize("always_fail", [False, True], ids=["succeeds-on-retry", "exhausts-retries"])
+def test_retries_tell_the_final_outcome_once(ray_with_a_gpu, tmp_path, always_fail):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
+    space = {"x": tune.uniform(0, 1), "dir": str(tmp_path), "always_fail": always_fail}
+    fit(flaky_then_fine, searcher, tmp_path, 2, space, failure_config=tune.FailureConfig(max_failures=2))
+    trials = optuna_study(searcher).trials
+    assert len(trials) == 2 and len(searcher.outcomes) == 2
+    for outcome in searcher.outcomes.values():
+        if always_fail:
+            assert outcome.failed and outcome.error_class == "connection" and outcome.penalty == -800.0
+        else:
+            assert not outcome.failed and outcome.told == 5.0
