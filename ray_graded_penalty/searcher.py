@@ -436,12 +436,7 @@ class GradedPenaltySearcher(Searcher):
         callback tells its last failure at Ray's final checkpoint.
         """
         self._flush_failures()
-        with tempfile.TemporaryDirectory() as tmp:
-            inner_path = os.path.join(tmp, "inner.pkl")
-            self.inner.save(inner_path)
-            with open(inner_path, "rb") as f:
-                inner_blob = f.read()
-        payload = cloudpickle.dumps({"state": self.get_state(), "inner": inner_blob})
+        payload = cloudpickle.dumps({"state": self.get_state(), "inner": _inner_state(self.inner)})
         tmp_path = f"{checkpoint_path}.tmp-{os.getpid()}"
         with open(tmp_path, "wb") as f:
             f.write(payload)
@@ -451,9 +446,33 @@ class GradedPenaltySearcher(Searcher):
         """Restore what :meth:`save` wrote, the inner searcher included."""
         with open(checkpoint_path, "rb") as f:
             payload = cloudpickle.loads(f.read())
-        with tempfile.TemporaryDirectory() as tmp:
-            inner_path = os.path.join(tmp, "inner.pkl")
-            with open(inner_path, "wb") as f:
-                f.write(payload["inner"])
-            self.inner.restore(inner_path)
+        _load_inner_state(self.inner, payload["inner"])
         self.set_state(payload["state"])
+
+
+def _inner_state(inner: Searcher) -> Dict[str, Any]:
+    """The inner searcher's state: its wrappers' ``get_state()`` and its base's ``save()``.
+
+    The same split as Ray's ``SearchGenerator``: a ``ConcurrencyLimiter``'s own ``save`` keeps
+    only the searcher it wraps, and would forget which trials are live.
+    """
+    wrappers = []
+    while hasattr(inner, "searcher"):
+        wrappers.append(inner.get_state())
+        inner = inner.searcher
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "inner.pkl")
+        inner.save(path)
+        with open(path, "rb") as f:
+            return {"wrappers": wrappers, "base": f.read()}
+
+
+def _load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
+    for wrapper_state in state["wrappers"]:
+        inner.set_state(wrapper_state)
+        inner = inner.searcher
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "inner.pkl")
+        with open(path, "wb") as f:
+            f.write(state["base"])
+        inner.restore(path)
