@@ -166,9 +166,10 @@ class GradedPenaltySearcher(Searcher):
         if record is not None and "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
         value = result.get(self._metric) if self._metric else None
-        if isinstance(value, (int, float)) and not math.isfinite(value):
-            return  # a NaN or infinite intermediate value is never passed on
-        self.inner.on_trial_result(trial_id, result)
+        # Intermediate results without a finite metric are not passed on: OptunaSearch would
+        # raise a KeyError for a missing one (ending the experiment), or report a NaN to Optuna.
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            self.inner.on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: Optional[Dict] = None, error: bool = False

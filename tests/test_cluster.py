@@ -1,0 +1,97 @@
+"""A multi-node cluster on this machine: two GPU workers, failures on both, one worker lost.
+
+``ray.cluster_utils.Cluster`` starts a head and two worker raylets here; each worker declares
+one GPU, so trials that request a GPU run only on the workers, at most one per worker.
+"""
+
+import logging
+import threading
+import time
+
+import pytest
+import ray
+from ray import tune
+from ray.cluster_utils import Cluster
+
+from conftest import optuna_study
+from ray_graded_penalty import GradedPenaltySearcher
+from tuner_helpers import Recorder, trial_ids
+
+pytestmark = [pytest.mark.ray, pytest.mark.cluster]
+NUM_SAMPLES = 12
+
+
+@pytest.fixture
+def gpu_cluster():
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 1,
+            "num_gpus": 0,
+            # Notice a lost node within about two seconds instead of the default thirty.
+            "_system_config": {"health_check_period_ms": 500, "health_check_failure_threshold": 3},
+        },
+    )
+    workers = [cluster.add_node(num_cpus=1, num_gpus=1) for _ in range(2)]
+    ray.init(address=cluster.address, logging_level=logging.WARNING)
+    cluster.wait_for_nodes()
+    yield cluster, workers
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def serve_on_gpu(config):
+    """Reports which node it runs on, works a while, then runs out of memory above x = 0.6."""
+    node = ray.get_runtime_context().get_node_id()
+    for step in range(4):
+        time.sleep(0.4)
+        tune.report({"node": node, "score": config["x"] * step})
+    if config["x"] > 0.6:
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_path):
+    cluster, workers = gpu_cluster
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, seed=4)
+    recorder = Recorder()
+
+    def lose_a_worker():
+        while len(searcher.outcomes) < 4:
+            time.sleep(0.05)
+        cluster.remove_node(workers[1], allow_graceful=False)
+
+    remover = threading.Thread(target=lose_a_worker, daemon=True)
+    remover.start()
+    tuner = tune.Tuner(
+        tune.with_resources(serve_on_gpu, {"cpu": 1, "gpu": 1}),
+        param_space={"x": tune.uniform(0, 1)},
+        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=NUM_SAMPLES),
+        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback, recorder], verbose=0),
+    )
+    grid = tuner.fit()
+    remover.join(timeout=5)
+    assert not remover.is_alive(), "the worker was removed mid-experiment"
+
+    every, errored = trial_ids(grid)
+    assert len(every) == NUM_SAMPLES and set(searcher.outcomes) == every
+    assert {t for t, o in searcher.outcomes.items() if o.failed} == errored
+    study = optuna_study(searcher).trials
+    assert len(study) == NUM_SAMPLES and all(t.state.name == "COMPLETE" for t in study)
+
+    nodes = {w.node_id for w in workers}
+    assert set(recorder.nodes.values()) == nodes, "trials ran on both GPU workers"
+    on = {n: [t for t, tn in recorder.nodes.items() if tn == n] for n in nodes}
+    a, b = on.values()
+    assert any(
+        recorder.started[x] < recorder.ended[y] and recorder.started[y] < recorder.ended[x]
+        for x in a for y in b
+    ), "trials on the two workers ran at the same time"
+    failed_on = {recorder.nodes[t] for t in errored if t in recorder.nodes}
+    assert failed_on == nodes, "failures on both workers"
+    lost = [o for o in searcher.outcomes.values() if o.failed and "CUDA" not in (o.error or "")]
+    assert lost, "a trial on the removed worker failed with it and was graded"
+    for outcome in lost:
+        assert "died" in outcome.error, outcome.error  # Ray's text about the lost node
+        assert recorder.nodes.get(outcome.trial_id, workers[1].node_id) == workers[1].node_id
