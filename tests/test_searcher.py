@@ -2,6 +2,7 @@
 
 import logging
 import math
+import time
 
 import optuna
 import pytest
@@ -219,3 +220,66 @@ def test_policy_is_used_for_grading():
     searcher = make(policy=policy)
     drive(searcher, [("f", (1.0, "OOM"))])
     assert complete_values(searcher) == [-7.0]
+
+
+# ----- the order in which Ray and the callback report a failure ------------------------------
+# These call the hooks GradedPenaltyCallback calls (the real callback runs in test_tuner.py).
+
+
+def attached(searcher):
+    searcher.callback.setup()
+    return searcher
+
+
+def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher._trial_started("a")
+    searcher.on_trial_complete("a", error=True)
+    assert complete_values(searcher) == []
+    searcher._trial_errored("a", "RuntimeError: CUDA out of memory")
+    assert complete_values(searcher) == [-1500.0]
+    assert searcher.outcomes["a"].error_class == "oom"
+
+
+def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher._trial_started("a")
+    searcher._trial_errored("a", "Deployment failed")
+    assert complete_values(searcher) == []  # not told before Ray says the trial is over
+    searcher.on_trial_complete("a", error=True)
+    searcher.on_trial_complete("a", error=True)
+    assert complete_values(searcher) == [-1200.0]
+
+
+def test_a_trial_that_never_started_is_graded_at_the_earliest_tier():
+    searcher = attached(make())
+    searcher.suggest("a")
+    time.sleep(0.05)  # time spent PENDING is not progress
+    searcher.on_trial_complete("a", error=True)
+    searcher._trial_errored("a", "RuntimeError: actor could not start")
+    assert searcher.outcomes["a"].elapsed_s == 0.0 and complete_values(searcher) == [-1000.0]
+
+
+def test_a_trial_the_watchdog_ended_is_a_timeout_whatever_ray_says():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher._trial_started("a")
+    searcher._trial_timed_out("a")
+    searcher.on_trial_complete("a", error=True)
+    searcher._trial_errored("a", "ActorDiedError: The actor died unexpectedly")
+    assert complete_values(searcher) == [-80.0]
+    assert searcher.outcomes["a"].completion == 1.0
+
+
+def test_a_retried_trial_is_graded_from_its_last_attempt():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher._trial_started("a")
+    searcher._trial_timed_out("a")  # the first attempt timed out and was retried
+    searcher._trial_started("a")
+    searcher.on_trial_complete("a", error=True)
+    searcher._trial_errored("a", "RuntimeError: boom")
+    assert searcher.outcomes["a"].error == "RuntimeError: boom"
+    assert searcher.outcomes["a"].completion < 0.01
