@@ -1,0 +1,84 @@
+"""The methods compared, each driven through Ray's Searcher interface without Ray's loop.
+
+Every method gets the same problem, seed and budget; a failure is reported the way that
+method would hear of it in a real run.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any, Callable, Dict, Optional
+
+import optuna
+from ray.tune.search import Searcher
+from ray.tune.search.hyperopt import HyperOptSearch
+from ray.tune.search.optuna import OptunaSearch
+
+from problems import Outcome
+from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+logging.getLogger("ray_graded_penalty").setLevel(logging.ERROR)
+logging.getLogger("ray.tune.search.optuna.optuna_search").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+TIMEOUT_S = 600.0
+
+
+class Method:
+    """Asks one searcher for configs and tells it outcomes, as its Ray integration would."""
+
+    def __init__(self, searcher: Searcher, tell_failure: Callable[["Method", str, Outcome], None]):
+        self.searcher = searcher
+        self._tell_failure = tell_failure
+
+    def setup(self, space: Dict[str, Any], mode: str) -> None:
+        self.searcher.set_search_properties("value", mode, space)
+
+    def suggest(self, trial_id: str) -> Optional[Dict[str, Any]]:
+        return self.searcher.suggest(trial_id)
+
+    def tell(self, trial_id: str, outcome: Outcome) -> None:
+        if outcome.failed:
+            self._tell_failure(self, trial_id, outcome)
+        else:
+            self.searcher.on_trial_complete(trial_id, result={"value": outcome.value})
+
+
+def _graded(method: Method, trial_id: str, outcome: Outcome) -> None:
+    method.searcher.record_failure(trial_id, outcome.fraction * TIMEOUT_S, outcome.error)
+
+
+def _dropped(method: Method, trial_id: str, outcome: Outcome) -> None:
+    method.searcher.on_trial_complete(trial_id, error=True)  # what Ray tells a searcher
+
+
+def _design_scale(method: Method, trial_id: str, outcome: Outcome) -> None:
+    penalty = PenaltyPolicy().penalty(outcome.fraction * TIMEOUT_S, TIMEOUT_S, outcome.error, method.searcher.mode)
+    method.searcher.on_trial_complete(trial_id, result={"value": penalty})
+
+
+FLAT = PenaltyPolicy(tiers=[(0.0, 1000.0)], modifiers=[])
+
+METHODS: Dict[str, Callable[[int], Method]] = {
+    "graded_optuna": lambda seed: Method(GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed), _graded),
+    "graded_hyperopt": lambda seed: Method(GradedPenaltySearcher("hyperopt", trial_timeout_s=TIMEOUT_S, seed=seed), _graded),
+    "optuna_search": lambda seed: Method(OptunaSearch(seed=seed), _dropped),
+    "hyperopt_search": lambda seed: Method(HyperOptSearch(random_state_seed=seed), _dropped),
+    "random": lambda seed: Method(OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=seed)), _dropped),
+    "flat_penalty": lambda seed: Method(
+        GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed, policy=FLAT), _graded
+    ),
+    "design_fixed_scale": lambda seed: Method(OptunaSearch(seed=seed), _design_scale),
+}
+
+DESCRIPTIONS = {
+    "graded_optuna": "this package, Optuna backend (TPE, constant liar)",
+    "graded_hyperopt": "this package, HyperOpt backend",
+    "optuna_search": "Ray's OptunaSearch as it ships (failures dropped: FAIL)",
+    "hyperopt_search": "Ray's HyperOptSearch as it ships (failures dropped)",
+    "random": "random search (Optuna's RandomSampler)",
+    "flat_penalty": "this package with a flat policy: every failure the same worst value",
+    "design_fixed_scale": "OptunaSearch told the design document's numbers, no ranking safeguard",
+}

@@ -1,0 +1,190 @@
+"""RESULTS.md and the plots, from the summaries run.py computed. Nothing here is typed in by
+hand except reading.md, the written interpretation, which is included as it stands."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, List, Optional
+
+from methods import DESCRIPTIONS, METHODS
+from problems import PROBLEMS, random_failure_rate
+
+HALF_FAILING = ("all_fail", "llm_serving", "mostly_fail", "latency_ms")
+BASELINES = ("optuna_search", "hyperopt_search", "flat_penalty", "design_fixed_scale")
+OURS = ("graded_optuna", "graded_hyperopt")
+
+
+def _fmt(x: Optional[float]) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "none"  # no success in that share of the seeds
+    return f"{x:.4g}"
+
+
+def _q(q) -> str:
+    return f"{_fmt(q[1])} [{_fmt(q[0])}, {_fmt(q[2])}]"
+
+
+def plot(summaries: Dict[str, Dict[str, Any]], out: str, trials: int) -> List[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    for problem_name, by_method in summaries.items():
+        problem = PROBLEMS[problem_name]
+        fig, ax = plt.subplots(figsize=(8, 5))
+        x = list(range(1, trials + 1))
+        for method, summary in by_method.items():
+            if problem.region is not None:
+                ax.plot(x, summary["region_curve"], label=method)
+                ylabel = "share of the last 10 suggestions in the longest-surviving region"
+            else:
+                curve = summary["curve_quartiles"]
+                points = [(i + 1, q) for i, q in enumerate(curve) if q is not None]
+                if not points:
+                    continue
+                xs = [p[0] for p in points]
+                line = ax.plot(xs, [p[1][1] for p in points], label=method)[0]
+                ax.fill_between(xs, [p[1][0] for p in points], [p[1][2] for p in points],
+                                color=line.get_color(), alpha=0.12)
+                ylabel = f"best value found ({'higher' if problem.mode == 'max' else 'lower'} is better)"
+        ax.set_xlabel("trials")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{problem_name}: median and interquartile range over seeds")
+        if problem.mode == "min" and problem.region is None:
+            ax.set_yscale("log")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        name = f"{problem_name}.png"
+        fig.savefig(os.path.join(out, name), dpi=90)
+        plt.close(fig)
+        files.append(name)
+    return files
+
+
+def _better(a: float, b: float, mode: str) -> bool:
+    return a > b if mode == "max" else a < b
+
+
+def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any], tuner: Optional[Dict[str, Any]]) -> List[List[str]]:
+    rows = []
+    for problem_name in HALF_FAILING:
+        problem, by = PROBLEMS[problem_name], summaries[problem_name]
+        if problem.region is not None:
+            ours = by["graded_optuna"]["later_region_share"]
+            rnd = by["random"]["later_region_share"]
+            rows.append([problem_name, "later share in longest-surviving region >= 3x random's",
+                         f"{ours:.2f} vs {rnd:.2f} ({ours / rnd:.1f}x)" if rnd else f"{ours:.2f} vs 0",
+                         "met" if ours >= 3 * rnd else "missed"])
+            continue
+        at = "best@50" if "best@50" in by[OURS[0]] else max(k for k in by[OURS[0]] if k.startswith("best@"))
+        for ours in OURS:
+            best = by[ours][at]
+            for base in BASELINES:
+                other = by[base][at]
+                verdict = "met" if _better(best[1], other[1], problem.mode) else "missed"
+                rows.append([problem_name, f"{ours} median {at} beats {base}",
+                             f"{_fmt(best[1])} vs {_fmt(other[1])}", verdict])
+            if problem.target is not None:
+                mine, theirs = by[ours]["to_target"], by["optuna_search"]["to_target"]
+                rows.append([problem_name, f"{ours} trials to target <= 0.6x optuna_search's",
+                             f"{_fmt(mine)} vs {_fmt(theirs)} ({mine / theirs:.2f}x)",
+                             "met" if mine <= 0.6 * theirs else "missed"])
+            mine, theirs = by[ours]["wasted"], by["optuna_search"]["wasted"]
+            rows.append([problem_name, f"{ours} time wasted on failures <= 0.6x optuna_search's",
+                         f"{_fmt(mine)} vs {_fmt(theirs)} timeouts ({mine / theirs:.2f}x)",
+                         "met" if mine <= 0.6 * theirs else "missed"])
+    table = overhead["table"]
+    for n in overhead["sizes"]:
+        for ours, base in (("graded_optuna", "optuna_search"), ("graded_hyperopt", "hyperopt_search")):
+            a, b = table[n][ours]["ms"], table[n][base]["ms"]
+            rows.append(["overhead", f"{ours} per trial <= 1.25x {base} at {n} trials",
+                         f"{a:.2f} vs {b:.2f} ms ({a / b:.2f}x)", "met" if a <= 1.25 * b else "missed"])
+        if n == 1000:
+            a = table[n]["graded_optuna"]["ms"]
+            rows.append(["overhead", "graded_optuna <= 5 ms per trial at 1,000 trials", f"{a:.2f} ms",
+                         "met" if a <= 5 else "missed"])
+    if tuner:
+        ratio = tuner["trivial_200"]["ratio"]
+        rows.append(["overhead", "200-trial Tuner run within 5 % of OptunaSearch's wall time",
+                     f"{ratio:.3f}x", "met" if ratio <= 1.05 else "missed"])
+    return rows
+
+
+def write_results(path, summaries, overhead, tuner, plots, *, command, seeds, trials, elapsed_s, loop_s, machine) -> None:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Generated by `benchmarks/run.py`; every number below was measured by the run described",
+        "here. Rerun it to reproduce: the fast loop is deterministic given the seeds; timings vary.",
+        "",
+        f"- command: `{command}`",
+        f"- took: {elapsed_s / 60:.1f} min in all ({loop_s / 60:.1f} min for the fast loop)",
+        f"- seeds: {seeds} per method and problem; budget: {trials} trials, told one at a time",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("cpus", "platform")),
+        f"- machine: {machine['cpus']} CPUs, {machine['platform']}, no GPU",
+        "",
+        "## Methods",
+        "",
+    ]
+    lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in METHODS]
+    lines += ["", "## Problems", ""]
+    for name, problem in PROBLEMS.items():
+        rnd = random_failure_rate(problem)
+        lines.append(f"- `{name}` ({problem.mode}imize; {rnd:.0%} of random configs fail"
+                     + (f"; target {_fmt(problem.target)}" if problem.target is not None else "") + f"): {problem.description}")
+    lines += ["", "## Results", "",
+              "best@N: median [first quartile, third quartile] of the best successful value after N "
+              "trials. to target: median trials to reach the target (budget + 1 when not reached). "
+              "wasted: median time spent in failed trials, in per-trial timeouts. fail share: failed "
+              "suggestions after the first 10.", ""]
+    for name, by in summaries.items():
+        problem = PROBLEMS[name]
+        lines += [f"### {name}", "", f"![{name}]({name}.png)", ""]
+        if problem.region is not None:
+            lines += ["| method | later-half share in longest-surviving region | wasted | fail share |",
+                      "|---|---|---|---|"]
+            for m, s in by.items():
+                lines.append(f"| {m} | {s['later_region_share']:.3f} | {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
+        else:
+            cols = [c for c in next(iter(by.values())) if c.startswith("best@")]
+            head = "| method | " + " | ".join(cols) + " | to target (reached) | wasted | fail share |"
+            lines += [head, "|" + "---|" * (len(cols) + 4)]
+            for m, s in by.items():
+                cells = [_q(s[c]) for c in cols]
+                reach = f"{_fmt(s['to_target'])} ({s['reached']}/{s['seeds']})" if "to_target" in s else "-"
+                lines.append(f"| {m} | " + " | ".join(cells) + f" | {reach} | {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
+        lines.append("")
+    lines += ["## Overhead", "",
+              f"Median time of one `suggest` + `on_trial_complete` (+ `record_failure`) over {overhead['repeats']} "
+              "trials, with N finished trials (half failed) already in the model; peak memory traced meanwhile.", "",
+              "| N | " + " | ".join(overhead["table"][overhead["sizes"][0]].keys()) + " |",
+              "|---|" + "---|" * len(overhead["table"][overhead["sizes"][0]])]
+    for n in overhead["sizes"]:
+        row = overhead["table"][n]
+        lines.append(f"| {n} | " + " | ".join(f"{v['ms']:.2f} ms, {v['peak_mb']:.1f} MB" for v in row.values()) + " |")
+    lines += ["", f"The package's own bookkeeping keeps {overhead['bookkeeping_bytes_per_trial']:.0f} bytes per "
+              "finished trial beyond what its inner OptunaSearch keeps.", ""]
+    if tuner:
+        g, o = tuner["graded_optuna"], tuner["optuna_search"]
+        t = tuner["trivial_200"]
+        lines += ["## Through real `tune.Tuner`", "",
+                  f"`mostly_fail`, seeds {tuner['seeds']}, {tuner['trials']} trials, two at a time, "
+                  f"timeout {tuner['timeout_s']} s (trials sleep until their failure):", "",
+                  "| method | best per seed | mean fail share |", "|---|---|---|",
+                  f"| graded_optuna | {', '.join(_fmt(b) for b in g['best'])} | {g['fail_share']:.2f} |",
+                  f"| optuna_search | {', '.join(_fmt(b) for b in o['best'])} | {o['fail_share']:.2f} |", "",
+                  f"200 trivial trials: {t['graded_s']:.1f} s with the package, {t['optuna_s']:.1f} s with "
+                  f"OptunaSearch ({t['ratio']:.3f}x), measured one after the other in one Ray instance.", ""]
+    lines += ["## Targets", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)]
+    reading = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reading.md")
+    if os.path.exists(reading):
+        with open(reading) as f:
+            lines += ["", f.read().rstrip()]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")

@@ -1,0 +1,174 @@
+"""Run the benchmarks and write RESULTS.md and the plots next to it.
+
+    python benchmarks/run.py            # the full run (see RESULTS.md for how long it took)
+    python benchmarks/run.py --quick    # a smoke run: a few seeds and trials, no Tuner runs
+
+The fast loop drives each method's searcher directly (suggest, then on_trial_complete or
+record_failure), sequentially, so a seed fixes every run. overhead.py times the searchers;
+tuner_check.py runs one problem end to end through real ``tune.Tuner``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Dict, List, Optional, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from methods import METHODS  # noqa: E402
+from problems import PROBLEMS, Problem  # noqa: E402
+
+CHECKPOINTS = (25, 50, 100)
+
+
+
+def run_one(problem_name: str, method_name: str, seed: int, trials: int) -> Dict[str, Any]:
+    """One method on one problem with one seed: the per-trial record."""
+    problem = PROBLEMS[problem_name]
+    method = METHODS[method_name](seed)
+    method.setup(problem.space, problem.mode)
+    record = []
+    for i in range(trials):
+        trial_id = f"{seed}-{i}"
+        config = method.suggest(trial_id)
+        outcome = problem.evaluate(config)
+        method.tell(trial_id, outcome)
+        record.append({
+            "value": outcome.value,
+            "fraction": outcome.fraction,
+            "in_region": bool(problem.region(config)) if problem.region else None,
+        })
+    return {"problem": problem_name, "method": method_name, "seed": seed, "trials": record}
+
+
+def best_curve(problem: Problem, trials: List[Dict[str, Any]]) -> List[Optional[float]]:
+    best, curve = None, []
+    for t in trials:
+        if t["value"] is not None:
+            better = best is None or (t["value"] > best if problem.mode == "max" else t["value"] < best)
+            best = t["value"] if better else best
+        curve.append(best)
+    return curve
+
+
+def quartiles(values: List[float]) -> Tuple[float, float, float]:
+    values = sorted(values)
+    if len(values) == 1:
+        return values[0], values[0], values[0]
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict[str, Any]:
+    """The metrics of one method on one problem, over its seeds."""
+    curves = [best_curve(problem, r["trials"]) for r in runs]
+    summary: Dict[str, Any] = {"seeds": len(runs)}
+    for n in [c for c in CHECKPOINTS if c <= trials] or [trials]:
+        # A seed with no success yet counts as the worst value, so medians stay comparable.
+        worst = -math.inf if problem.mode == "max" else math.inf
+        summary[f"best@{n}"] = quartiles([c[n - 1] if c[n - 1] is not None else worst for c in curves])
+        summary[f"no_success@{n}"] = sum(c[n - 1] is None for c in curves)
+    if problem.target is not None:
+        reach = []
+        for c in curves:
+            hit = next((i + 1 for i, b in enumerate(c) if b is not None and (
+                b >= problem.target if problem.mode == "max" else b <= problem.target)), None)
+            reach.append(hit)
+        reached = [r for r in reach if r is not None]
+        # Not reached counts as budget + 1, so the median is honest while most seeds reach it.
+        summary["to_target"] = statistics.median([r if r is not None else trials + 1 for r in reach])
+        summary["reached"] = len(reached)
+    summary["wasted"] = statistics.median(
+        sum(t["fraction"] for t in r["trials"] if t["value"] is None) for r in runs
+    )
+    later = [t for r in runs for t in r["trials"][10:]]
+    summary["fail_share_after_10"] = sum(t["value"] is None for t in later) / max(1, len(later))
+    if problem.region is not None:
+        half = trials // 2
+        shares = [sum(t["in_region"] for t in r["trials"][half:]) / (trials - half) for r in runs]
+        summary["later_region_share"] = statistics.mean(shares)
+    summary["curve_quartiles"] = [
+        quartiles([c[i] for c in curves]) if all(c[i] is not None for c in curves) else None
+        for i in range(trials)
+    ]
+    if problem.region is not None:
+        summary["region_curve"] = [
+            statistics.mean(sum(t["in_region"] for t in r["trials"][max(0, i - 9): i + 1]) / min(10, i + 1) for r in runs)
+            for i in range(trials)
+        ]
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2 seeds, 12 trials, no Tuner runs")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=100)
+    parser.add_argument("--out", default=HERE, help="where RESULTS.md and the plots go")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.trials = 2, 12
+    os.makedirs(args.out, exist_ok=True)
+    started = time.time()
+
+    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in METHODS for s in range(args.seeds)]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        runs = list(pool.map(run_one, *zip(*jobs)))
+    loop_s = time.time() - started
+
+    summaries: Dict[str, Dict[str, Any]] = {}
+    for problem_name, problem in PROBLEMS.items():
+        summaries[problem_name] = {
+            m: summarize(problem, [r for r in runs if r["problem"] == problem_name and r["method"] == m], args.trials)
+            for m in METHODS
+        }
+
+    from overhead import measure_overhead
+    from report import plot, write_results
+
+    overhead = measure_overhead(quick=args.quick)
+    tuner = None
+    if not args.quick:
+        from tuner_check import run_tuner_check
+
+        tuner = run_tuner_check()
+    plots = plot(summaries, args.out, args.trials)
+    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
+    write_results(
+        os.path.join(args.out, "RESULTS.md"), summaries, overhead, tuner, plots,
+        command=command, seeds=args.seeds, trials=args.trials,
+        elapsed_s=time.time() - started, loop_s=loop_s, machine=_machine(),
+    )
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump({"summaries": summaries, "overhead": overhead, "tuner": tuner}, f, default=str)
+    print(f"wrote {os.path.join(args.out, 'RESULTS.md')} in {time.time() - started:.0f} s")
+    return 0
+
+
+def _machine() -> Dict[str, str]:
+    import hyperopt
+    import optuna
+    import ray
+
+    return {
+        "python": platform.python_version(),
+        "ray": ray.__version__,
+        "optuna": optuna.__version__,
+        "hyperopt": hyperopt.__version__,
+        "cpus": str(os.cpu_count()),
+        "platform": platform.platform(),
+    }
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,80 @@
+"""End to end through real ``tune.Tuner``: does the fast loop's picture hold in Ray's loop?
+
+1. ``mostly_fail`` (about 90 % of random configs fail) with this package's Optuna backend and
+   with Ray's OptunaSearch as it ships, a few seeds each, two trials at a time. A trial sleeps
+   for its failure's share of a short timeout, so the callback measures real elapsed times.
+2. 200 trivial trials with each searcher, one after the other in the same Ray instance: the
+   wall-time ratio of the package against OptunaSearch.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import tempfile
+import time
+from typing import Any, Dict
+
+import ray
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from problems import MOSTLY_FAIL
+from ray_graded_penalty import GradedPenaltySearcher
+
+TIMEOUT_S = 0.5
+SEEDS, TRIALS = (0, 1, 2), 40
+
+
+def mostly_fail_trainable(config: Dict[str, Any]) -> None:
+    outcome = MOSTLY_FAIL.evaluate(config)
+    time.sleep(outcome.fraction * TIMEOUT_S)
+    if outcome.failed:
+        raise RuntimeError(outcome.error)
+    tune.report({"value": outcome.value})
+
+
+def trivial(config: Dict[str, Any]) -> None:
+    tune.report({"value": config["x"]})
+
+
+def _fit(trainable, searcher, space, samples, storage, callbacks=(), concurrent=2):
+    tuner = tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(metric="value", mode="max", search_alg=searcher,
+                                    num_samples=samples, max_concurrent_trials=concurrent),
+        run_config=tune.RunConfig(storage_path=storage, callbacks=list(callbacks), verbose=0),
+    )
+    start = time.perf_counter()
+    grid = tuner.fit()
+    return grid, time.perf_counter() - start
+
+
+def run_tuner_check() -> Dict[str, Any]:
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
+    results: Dict[str, Any] = {"seeds": list(SEEDS), "trials": TRIALS, "timeout_s": TIMEOUT_S}
+    try:
+        with tempfile.TemporaryDirectory() as storage:
+            for name in ("graded_optuna", "optuna_search"):
+                bests, fail_shares = [], []
+                for seed in SEEDS:
+                    if name == "graded_optuna":
+                        searcher = GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed)
+                        callbacks = [searcher.callback]
+                    else:
+                        searcher, callbacks = OptunaSearch(seed=seed), []
+                    grid, _ = _fit(mostly_fail_trainable, searcher, MOSTLY_FAIL.space, TRIALS, storage, callbacks)
+                    values = [r.metrics["value"] for r in grid if r.error is None and "value" in r.metrics]
+                    bests.append(max(values) if values else None)
+                    fail_shares.append(sum(r.error is not None for r in grid) / len(grid))
+                results[name] = {"best": bests, "fail_share": statistics.mean(fail_shares)}
+            space = {"x": tune.uniform(0, 1)}
+            searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
+            _, graded_s = _fit(trivial, searcher, space, 200, storage, [searcher.callback])
+            _, plain_s = _fit(trivial, OptunaSearch(seed=0), space, 200, storage)
+            results["trivial_200"] = {"graded_s": graded_s, "optuna_s": plain_s, "ratio": graded_s / plain_s}
+    finally:
+        ray.shutdown()
+    return results

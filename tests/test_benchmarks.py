@@ -1,0 +1,24 @@
+"""The benchmarks' quick mode runs end to end (a smoke test: it checks they run, not their numbers)."""
+
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_quick_benchmarks_write_results_and_plots(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "benchmarks/run.py", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = (tmp_path / "RESULTS.md").read_text()
+    for section in ("## Methods", "## Problems", "## Overhead", "## Targets"):
+        assert section in results
+    for method in ("graded_optuna", "graded_hyperopt", "optuna_search", "hyperopt_search",
+                   "random", "flat_penalty", "design_fixed_scale"):
+        assert f"| {method} |" in results
+    for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms"):
+        png = (tmp_path / f"{problem}.png").read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
