@@ -43,13 +43,15 @@ def plot(summaries: Dict[str, Dict[str, Any]], out: str, trials: int) -> List[st
                 ax.plot(x, summary["region_curve"], label=method)
                 ylabel = "share of the last 10 suggestions in the longest-surviving region"
             else:
-                curve = summary["curve_quartiles"]
-                points = [(i + 1, q) for i, q in enumerate(curve) if q is not None]
+                # Seeds without a success yet count as the worst value; draw where the median
+                # is a real value, and the band where its edges are.
+                points = [(i + 1, q) for i, q in enumerate(summary["curve_quartiles"]) if math.isfinite(q[1])]
                 if not points:
                     continue
                 xs = [p[0] for p in points]
                 line = ax.plot(xs, [p[1][1] for p in points], label=method)[0]
-                ax.fill_between(xs, [p[1][0] for p in points], [p[1][2] for p in points],
+                finite = [(x, q) for x, q in points if math.isfinite(q[0]) and math.isfinite(q[2])]
+                ax.fill_between([x for x, _ in finite], [q[0] for _, q in finite], [q[2] for _, q in finite],
                                 color=line.get_color(), alpha=0.12)
                 ylabel = f"best value found ({'higher' if problem.mode == 'max' else 'lower'} is better)"
         ax.set_xlabel("trials")
@@ -152,12 +154,15 @@ def write_results(path, summaries, overhead, tuner, plots, *, command, seeds, tr
                 lines.append(f"| {m} | {s['later_region_share']:.3f} | {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
         else:
             cols = [c for c in next(iter(by.values())) if c.startswith("best@")]
-            head = "| method | " + " | ".join(cols) + " | to target (reached) | wasted | fail share |"
-            lines += [head, "|" + "---|" * (len(cols) + 4)]
+            last = cols[-1].split("@")[1]
+            head = ("| method | " + " | ".join(cols) + f" | seeds with no success by {last} "
+                    "| to target (reached) | wasted | fail share |")
+            lines += [head, "|" + "---|" * (len(cols) + 5)]
             for m, s in by.items():
                 cells = [_q(s[c]) for c in cols]
                 reach = f"{_fmt(s['to_target'])} ({s['reached']}/{s['seeds']})" if "to_target" in s else "-"
-                lines.append(f"| {m} | " + " | ".join(cells) + f" | {reach} | {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
+                lines.append(f"| {m} | " + " | ".join(cells) + f" | {s['no_success@' + last]} | {reach} "
+                             f"| {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
         lines.append("")
     lines += ["## Overhead", "",
               f"Median time of one `suggest` + `on_trial_complete` (+ `record_failure`) over {overhead['repeats']} "

@@ -60,21 +60,30 @@ def best_curve(problem: Problem, trials: List[Dict[str, Any]]) -> List[Optional[
     return curve
 
 
+def _quantile(values: List[float], p: float) -> float:
+    """Linear-interpolated quantile of sorted ``values`` that tolerates infinities."""
+    position = p * (len(values) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    a, b, weight = values[low], values[high], position - low
+    if weight == 0 or a == b:
+        return a
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a if weight < 0.5 else b
+    return a + (b - a) * weight
+
+
 def quartiles(values: List[float]) -> Tuple[float, float, float]:
     values = sorted(values)
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
+    return _quantile(values, 0.25), _quantile(values, 0.5), _quantile(values, 0.75)
 
 
 def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict[str, Any]:
     """The metrics of one method on one problem, over its seeds."""
     curves = [best_curve(problem, r["trials"]) for r in runs]
+    worst = -math.inf if problem.mode == "max" else math.inf
     summary: Dict[str, Any] = {"seeds": len(runs)}
     for n in [c for c in CHECKPOINTS if c <= trials] or [trials]:
         # A seed with no success yet counts as the worst value, so medians stay comparable.
-        worst = -math.inf if problem.mode == "max" else math.inf
         summary[f"best@{n}"] = quartiles([c[n - 1] if c[n - 1] is not None else worst for c in curves])
         summary[f"no_success@{n}"] = sum(c[n - 1] is None for c in curves)
     if problem.target is not None:
@@ -97,8 +106,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
         shares = [sum(t["in_region"] for t in r["trials"][half:]) / (trials - half) for r in runs]
         summary["later_region_share"] = statistics.mean(shares)
     summary["curve_quartiles"] = [
-        quartiles([c[i] for c in curves]) if all(c[i] is not None for c in curves) else None
-        for i in range(trials)
+        quartiles([c[i] if c[i] is not None else worst for c in curves]) for i in range(trials)
     ]
     if problem.region is not None:
         summary["region_curve"] = [
