@@ -20,8 +20,7 @@ from tuner_helpers import oom_above_06, run, trial_ids
 def test_under_a_concurrency_limiter_every_trial_is_told_once(local_ray, tmp_path):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=5)
     limited = ConcurrencyLimiter(searcher, max_concurrent=2)
-    limited.callback = searcher.callback  # run() reads the callback from the search_alg
-    grid = run(limited, oom_above_06, tmp_path, num_samples=8)
+    grid = run(limited, oom_above_06, tmp_path, num_samples=8, callbacks=[searcher.callback])
     every, errored = trial_ids(grid)
     assert set(searcher.outcomes) == every and len(every) == 8
     assert {t for t, o in searcher.outcomes.items() if o.failed} == errored

@@ -11,7 +11,7 @@ from ray import tune
 
 from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
-from tuner_helpers import Recorder, trial_ids
+from tuner_helpers import Recorder, run, trial_ids
 
 pytestmark = pytest.mark.ray
 TIMEOUT_S = 3.0
@@ -27,18 +27,11 @@ def ray_with_a_gpu():
     ray.shutdown()
 
 
-def fit(trainable, searcher, tmp_path, num_samples, space, extra_callbacks=(), **run_kwargs):
+def fit(trainable, searcher, tmp_path, num_samples, space, **kwargs):
+    """A real Tuner run that also records when each trial started and ended."""
     recorder = Recorder()
-    tuner = tune.Tuner(
-        trainable,
-        param_space=space,
-        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=num_samples),
-        run_config=tune.RunConfig(
-            storage_path=str(tmp_path), verbose=0,
-            callbacks=[searcher.callback, recorder, *extra_callbacks], **run_kwargs,
-        ),
-    )
-    grid = tuner.fit()
+    grid = run(searcher, trainable, tmp_path, num_samples, space=space,
+               callbacks=[searcher.callback, recorder], **kwargs)
     return grid, recorder
 
 

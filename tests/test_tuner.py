@@ -67,7 +67,7 @@ def test_a_negative_latency_scale_never_tells_a_failure_above_a_success(local_ra
 def test_without_the_callback_failures_are_still_graded_and_a_hint_is_logged(local_ray, tmp_path, caplog):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=1)
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
-        grid = run(searcher, oom_above_06, tmp_path, callbacks=False)
+        grid = run(searcher, oom_above_06, tmp_path, callbacks=[])
     assert_every_trial_told_once(searcher, grid, 12)
     assert len(optuna_study(searcher).trials) == 12
     assert sum("callbacks=[searcher.callback]" in r.getMessage() for r in caplog.records) == 1

@@ -23,24 +23,23 @@ def latency_ms_or_oom(config):
     tune.report({"score": -2000.0 - 1000.0 * (x - 0.3) ** 2})
 
 
-def run(searcher, trainable, tmp_path, num_samples=12, callbacks=True, **tune_config):
-    """Run a real Tuner and return its ResultGrid."""
+def run(search_alg, trainable, tmp_path, num_samples=12, *, callbacks=None, space=SPACE,
+        failure_config=None, **tune_config):
+    """Run a real Tuner and return its ResultGrid; ``callbacks`` default to the searcher's."""
     tune_config.setdefault("metric", "score")
     tune_config.setdefault("mode", "max")
     tuner = tune.Tuner(
         trainable,
-        param_space=SPACE,
-        tune_config=tune.TuneConfig(search_alg=searcher, num_samples=num_samples, **tune_config),
+        param_space=space,
+        tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples, **tune_config),
         run_config=tune.RunConfig(
             storage_path=str(tmp_path),
-            callbacks=[searcher.callback] if callbacks else [],
+            callbacks=[search_alg.callback] if callbacks is None else list(callbacks),
+            failure_config=failure_config,
             verbose=0,
         ),
     )
-    start = time.time()
-    grid = tuner.fit()
-    grid.wall_s = time.time() - start
-    return grid
+    return tuner.fit()
 
 
 def trial_ids(grid):
