@@ -1,4 +1,4 @@
-"""Command line: ``python -m ray_graded_penalty demo``."""
+"""Command line: ``python -m ray_graded_penalty demo`` and ``... report EXPERIMENT_DIR``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo.add_argument("--timeout", type=float, default=3.0, help="per-trial timeout in s (default 3)")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--storage-path", default=None, help="where Ray Tune writes results")
+    report = commands.add_parser("report", help="why trials failed: tables, a CSV and plots")
+    report.add_argument("experiment_dir", help="a Ray Tune experiment directory")
+    report.add_argument("--out", default=None, help="where to write the CSV and PNGs (default: print only)")
+    report.add_argument("--metric", default=None, help="the metric, for runs without this package's searcher")
     args = parser.parse_args(argv)
+    if args.command == "report":
+        return _report(args.experiment_dir, args.out, args.metric)
     if args.command == "demo":
         if args.samples < 1:
             parser.error(f"--samples must be at least 1, got {args.samples}")
@@ -24,6 +30,33 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return run_demo(args.samples, args.timeout, args.seed, args.storage_path)
     return 2  # pragma: no cover - argparse rejects unknown commands
+
+
+def _report(experiment_dir: str, out: Optional[str], metric: Optional[str]) -> int:
+    import os
+    import sys
+
+    from ray_graded_penalty.report import (
+        NotAnExperimentError, failure_report, format_summary, plot_report, summarize,
+    )
+
+    try:
+        report = failure_report(experiment_dir, metric=metric)
+    except NotAnExperimentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_summary(report, summarize(report)))
+    if out:
+        os.makedirs(out, exist_ok=True)
+        csv = os.path.join(out, "failure_report.csv")
+        report.to_csv(csv, index=False)
+        try:
+            plots = plot_report(report, out)
+        except ImportError:
+            print(f"\nwrote {csv}; plots need matplotlib: pip install 'ray-graded-penalty[plots]'")
+            return 0
+        print(f"\nwrote {csv} and {len(plots)} plots in {out}")
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

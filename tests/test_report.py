@@ -1,0 +1,98 @@
+"""The failure report, from a real run with successes, errors and timeouts."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from ray import tune
+
+from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.report import failure_report, summarize
+from tuner_helpers import run
+
+pytestmark = pytest.mark.ray
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def three_endings(config):
+    """x < 1: succeeds; 1 <= x < 2: out of memory at once; x >= 2: hangs past the timeout."""
+    if config["x"] >= 2:
+        time.sleep(10**6)
+    if config["x"] >= 1:
+        raise RuntimeError("CUDA out of memory")
+    tune.report({"score": 1.0 - config["x"]})
+
+
+@pytest.fixture(scope="module")
+def experiment(local_ray, tmp_path_factory):
+    storage = tmp_path_factory.mktemp("report")
+    points = [{"x": 0.5}, {"x": 1.5}, {"x": 2.5}, {"x": 0.1}, {"x": 1.2}]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=2.0, points_to_evaluate=points)
+    grid = run(searcher, three_endings, storage, num_samples=5, space={"x": tune.uniform(0, 3)},
+               max_concurrent_trials=2)
+    return grid, searcher
+
+
+def check_rows(report, searcher):
+    assert len(report) == 5 and set(report["trial_id"]) == set(searcher.outcomes)
+    for row in report.itertuples():
+        x = report.loc[row.Index, "config/x"]
+        if x < 1:
+            assert row.status == "success" and row.value == pytest.approx(1.0 - x) and pd.isna(row.error_class)
+        elif x < 2:
+            assert row.status == "failed" and row.error_class == "oom" and row.penalty == -1500.0
+            assert row.error == "RuntimeError: CUDA out of memory"
+        else:
+            assert row.status == "failed" and row.error_class == "timeout" and row.penalty == -80.0
+            assert row.completion == 1.0
+
+
+def test_the_report_from_the_result_grid_matches_what_the_trials_did(experiment):
+    grid, searcher = experiment
+    report = failure_report(grid)
+    check_rows(report, searcher)
+    summary = summarize(report)
+    assert summary["by_error_class"].loc["oom", "trials"] == 2
+    assert summary["by_error_class"].loc["timeout", "trials"] == 1
+    assert summary["best_kind"] == "best success" and summary["best"]["config/x"] == 0.1
+
+
+def test_the_report_from_disk_in_a_fresh_process(experiment, tmp_path):
+    grid, searcher = experiment
+    csv = tmp_path / "rows.csv"
+    code = (
+        "import sys; from ray_graded_penalty.report import failure_report; "
+        f"failure_report(sys.argv[1]).to_csv({str(csv)!r}, index=False)"
+    )
+    done = subprocess.run([sys.executable, "-c", code, grid.experiment_path], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    check_rows(pd.read_csv(csv), searcher)
+
+
+def test_the_cli_writes_the_csv_and_real_pngs(experiment, tmp_path):
+    grid, _ = experiment
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "ray_graded_penalty", "report", grid.experiment_path, "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Failures by error class:" in done.stdout and "best success" in done.stdout
+    assert len(pd.read_csv(out / "failure_report.csv")) == 5
+    for name in ("by_x.png", "over_trials.png"):
+        png = (out / name).read_bytes()
+        assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: p], ids=["missing", "foreign"])
+def test_the_cli_refuses_a_missing_or_foreign_directory(tmp_path, make):
+    (tmp_path / "notes.txt").write_text("not an experiment")
+    done = subprocess.run(
+        [sys.executable, "-m", "ray_graded_penalty", "report", str(make(tmp_path))],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1
+    assert "error:" in done.stderr and ("no such directory" in done.stderr or "not a Ray Tune experiment" in done.stderr)
