@@ -76,6 +76,9 @@ class RankKeeper:
 
     whole_history = False
 
+    def __init__(self, search: Optional[Searcher] = None) -> None:
+        self._search = search
+
     def before_failure(self, trial_id: str, magnitude: float) -> None:
         """Called just before the inner searcher is told the failure of ``trial_id``."""
 
@@ -85,6 +88,16 @@ class RankKeeper:
         Returns True when the inner searcher's history now holds these values.
         """
         return False
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, magnitude: Optional[float]) -> None:
+        """Add an earlier trial (a failure when ``magnitude`` is set) to the inner model."""
+        try:
+            self._search.add_evaluated_point(config, value)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"warm start needs an inner searcher with add_evaluated_point; "
+                f"{type(self._search).__name__} has none (the 'optuna' backend has it)"
+            ) from None
 
     def get_state(self) -> Dict[str, Any]:
         """What must survive a checkpoint (the searcher itself is not part of it)."""
@@ -116,6 +129,19 @@ class OptunaRankKeeper(RankKeeper):
         ot_trial = trials[trial_id]
         ot_trial.set_constraint(CONSTRAINT_KEY, magnitude)
         self._ids[trial_id] = ot_trial._trial_id
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, magnitude: Optional[float]) -> None:
+        import optuna
+
+        search = self._search
+        if not isinstance(getattr(search, "_space", None), dict) or search._ot_study is None:
+            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        attrs = {} if magnitude is None else {f"constraints:{CONSTRAINT_KEY}": magnitude}
+        search._ot_study.add_trial(optuna.trial.create_trial(
+            params=config, distributions=search._space, value=value, system_attrs=attrs,
+        ))
+        if magnitude is not None:
+            self._ids[key] = search._ot_study.trials[-1]._trial_id
 
     def move_failures(self, values: Dict[str, float]) -> bool:
         from optuna.storages import InMemoryStorage
@@ -191,4 +217,4 @@ def rank_keeper_for(searcher: Searcher) -> RankKeeper:
             return HyperOptRankKeeper(base)
     except ImportError:  # pragma: no cover - hyperopt is a dependency
         pass
-    return RankKeeper()
+    return RankKeeper(searcher)

@@ -20,7 +20,8 @@ from ray.tune.search.util import _set_search_properties_backwards_compatible
 from ray_graded_penalty.backends import BACKENDS, build_backend, rank_keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.policy import PenaltyPolicy, check_elapsed, check_mode, check_timeout
+from ray_graded_penalty.history import HistorySource, PastTrial, read_history
+from ray_graded_penalty.policy import Grade, PenaltyPolicy, check_elapsed, check_mode, check_timeout
 from ray_graded_penalty.records import TrialOutcome, TrialRecord
 from ray_graded_penalty.timeout import timeout_error_text
 
@@ -58,6 +59,9 @@ class GradedPenaltySearcher(Searcher):
         enforce_timeout: If True (the default), the callback ends any trial that runs longer
             than ``trial_timeout_s`` (see :class:`~ray_graded_penalty.TrialTimeout`) and it is
             graded as a timeout at 100 % completion.
+        warm_start: Earlier trials to start from, failures included: an experiment directory,
+            a CSV or a DataFrame (see :meth:`add_history`). Checked here, told to the model
+            when Tune sets the search space.
 
     Example:
         >>> from ray import tune
@@ -82,6 +86,7 @@ class GradedPenaltySearcher(Searcher):
         points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
         seed: Optional[int] = None,
         enforce_timeout: bool = True,
+        warm_start: Optional[HistorySource] = None,
     ) -> None:
         if trial_timeout_s is None:
             raise ValueError(
@@ -124,6 +129,7 @@ class GradedPenaltySearcher(Searcher):
         self._least_bad: Optional[TrialOutcome] = None
         self._callback_attached = False
         self._warned_no_callback = False
+        self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         self.callback = GradedPenaltyCallback(self, enforce_timeout=enforce_timeout)
 
     # ----- what a user reads -------------------------------------------------------------
@@ -147,9 +153,13 @@ class GradedPenaltySearcher(Searcher):
         self._mode = self._mode or mode
         if self._mode is not None:
             check_mode(self._mode)
-        return _set_search_properties_backwards_compatible(
+        accepted = _set_search_properties_backwards_compatible(
             self.inner.set_search_properties, self._metric, self._mode, config, **spec
         )
+        if self._warm_start:
+            warm, self._warm_start = self._warm_start, []
+            self._tell_history(warm)
+        return accepted
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
         return self.inner.set_max_concurrency(max_concurrent)
@@ -324,53 +334,96 @@ class GradedPenaltySearcher(Searcher):
 
     def _tell_failure(self, trial_id: str) -> None:
         metric = self._require_metric()
-        placement = self._placement_for_mode()
         record = self._records.pop(trial_id)
         elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
         grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error)
-        if placement.add_failure(grade.magnitude):
-            self._move_failures()
-        told = placement.value(grade.magnitude)
+        outcome = self._failure_outcome(trial_id, record.config, grade, record.error)
         self._keeper.before_failure(trial_id, grade.magnitude)
-        self._failure_magnitudes[trial_id] = grade.magnitude
-        outcome = TrialOutcome(
-            trial_id=trial_id,
-            config=record.config,
-            failed=True,
-            told=told,
-            penalty=grade.penalty(self._mode),
-            elapsed_s=grade.elapsed_s,
-            timeout_s=grade.timeout_s,
-            completion=grade.completion,
-            error_class=grade.modifier,
-            error=record.error,
-        )
-        self._outcomes[trial_id] = outcome
-        self.inner.on_trial_complete(trial_id, result={metric: told})
-        least_bad = self._least_bad
-        if least_bad is None or grade.magnitude < self._failure_magnitudes[least_bad.trial_id]:
-            self._least_bad = outcome
+        self.inner.on_trial_complete(trial_id, result={metric: outcome.told})
+        self._remember(outcome)
         logger.info(
             "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
             trial_id, grade.elapsed_s, grade.timeout_s, 100 * grade.completion,
             _first_line(record.error), outcome.penalty,
-            "" if told == outcome.penalty else f" (told {told:.6g}, below every success)",
+            "" if outcome.told == outcome.penalty else f" (told {outcome.told:.6g}, below every success)",
             self._describe_best(),
         )
 
     def _tell_success(self, trial_id: str, result: Dict, value: float) -> None:
         record = self._records.pop(trial_id)
+        outcome = self._success_outcome(
+            trial_id, record.config, value,
+            record.elapsed(time.time(), starts_reported=self._callback_attached),
+        )
+        self.inner.on_trial_complete(trial_id, result=result)
+        if self._remember(outcome):
+            logger.info("Trial %s succeeded: %s=%.6g, the best so far.", trial_id, self._metric, value)
+
+    def _failure_outcome(
+        self, key: str, config: Optional[Dict], grade: Grade, error: Optional[str]
+    ) -> TrialOutcome:
+        """Place a failure below every success and describe it (the caller tells it)."""
+        placement = self._placement_for_mode()
+        if placement.add_failure(grade.magnitude):
+            self._move_failures()
+        self._failure_magnitudes[key] = grade.magnitude
+        return TrialOutcome(
+            trial_id=key, config=config, failed=True, told=placement.value(grade.magnitude),
+            penalty=grade.penalty(self._mode), elapsed_s=grade.elapsed_s,
+            timeout_s=grade.timeout_s, completion=grade.completion,
+            error_class=grade.modifier, error=error,
+        )
+
+    def _success_outcome(
+        self, key: str, config: Optional[Dict], value: float, elapsed_s: Optional[float]
+    ) -> TrialOutcome:
         if self._placement_for_mode().add_success(value):
             self._move_failures()
-        outcome = TrialOutcome(
-            trial_id=trial_id, config=record.config, failed=False, told=value, metric=value,
-            elapsed_s=record.elapsed(time.time(), starts_reported=self._callback_attached),
-        )
-        self._outcomes[trial_id] = outcome
-        self.inner.on_trial_complete(trial_id, result=result)
-        if self._best is None or self._signed(value) > self._signed(self._best.told):
+        return TrialOutcome(trial_id=key, config=config, failed=False, told=value, metric=value,
+                            elapsed_s=elapsed_s)
+
+    def _remember(self, outcome: TrialOutcome) -> bool:
+        """Record a told outcome; True if it is the new best success."""
+        self._outcomes[outcome.trial_id] = outcome
+        if outcome.failed:
+            least_bad = self._least_bad
+            magnitude = self._failure_magnitudes[outcome.trial_id]
+            if least_bad is None or magnitude < self._failure_magnitudes[least_bad.trial_id]:
+                self._least_bad = outcome
+            return False
+        if self._best is None or self._signed(outcome.told) > self._signed(self._best.told):
             self._best = outcome
-            logger.info("Trial %s succeeded: %s=%.6g, the best so far.", trial_id, self._metric, value)
+            return True
+        return False
+
+    # ----- warm start ---------------------------------------------------------------------
+
+    def add_history(self, source: HistorySource) -> int:
+        """Tell the inner model earlier trials, failures included; returns how many.
+
+        ``source`` is an experiment directory, a CSV or a DataFrame with the columns described
+        in :mod:`ray_graded_penalty.history` (a :func:`~ray_graded_penalty.report.failure_report`
+        has them). Needs the search space, so call it after Tune set it, or pass
+        ``warm_start=`` to the constructor, which applies it then.
+        """
+        return self._tell_history(read_history(source))
+
+    def _tell_history(self, trials: List[PastTrial]) -> int:
+        self._require_metric()
+        for past in trials:
+            key = f"history-{len(self._outcomes)}"
+            if past.failed:
+                grade = self.policy.grade(past.elapsed_s, past.timeout_s or self.trial_timeout_s, past.error)
+                outcome = self._failure_outcome(key, past.config, grade, past.error)
+                self._keeper.add_history(key, past.config, outcome.told, grade.magnitude)
+            else:
+                outcome = self._success_outcome(key, past.config, past.value, None)
+                self._keeper.add_history(key, past.config, past.value, None)
+            self._remember(outcome)
+        if trials:
+            logger.info("Warm start: told %d earlier trials (%d failed).", len(trials),
+                        sum(p.failed for p in trials))
+        return len(trials)
 
     def _signed(self, value: float) -> float:
         """``value`` turned so that larger is better, whatever the mode."""

@@ -1,0 +1,105 @@
+"""Earlier trials, failures included, read from an experiment directory, a CSV or a DataFrame,
+so a new search can start from what an earlier one learned (warm start).
+
+The columns are those of :func:`ray_graded_penalty.report.failure_report` (so its CSV can be
+fed back as it is):
+
+- ``config/<name>``: one column per parameter (required, at least one);
+- ``status``: "success" or "failed" (optional; rows with any other status are skipped; without
+  the column a row with a ``value`` is a success, one without is a failure);
+- ``value``: the metric of a success (finite);
+- ``elapsed_s``: seconds a failed trial ran (finite, >= 0; required for failures);
+- ``timeout_s``: its per-trial timeout (optional; defaults to the searcher's ``trial_timeout_s``);
+- ``error``: its error text (optional).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Union
+
+import pandas as pd
+
+from ray_graded_penalty.policy import check_elapsed, check_timeout
+
+CONFIG_PREFIX = "config/"
+
+
+@dataclass(frozen=True)
+class PastTrial:
+    """One earlier trial: a success (``value``) or a failure (``elapsed_s``, ``error``)."""
+
+    config: Dict[str, Any]
+    value: Optional[float] = None
+    elapsed_s: Optional[float] = None
+    timeout_s: Optional[float] = None
+    error: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return self.value is None
+
+
+HistorySource = Union[str, os.PathLike, pd.DataFrame]
+
+
+def _frame(source: HistorySource) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = os.path.expanduser(os.fspath(source))
+        if os.path.isdir(path):
+            from ray_graded_penalty.report import failure_report
+
+            return failure_report(path)
+        if path.endswith(".csv") and os.path.isfile(path):
+            return pd.read_csv(path)
+        raise ValueError(f"history source {path!r} is neither an experiment directory nor a .csv file")
+    raise TypeError(f"history must be a DataFrame, a .csv path or an experiment directory, got {type(source).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def read_history(source: HistorySource) -> List[PastTrial]:
+    """Parse and check ``source``; a malformed row is refused with an error naming it."""
+    frame = _frame(source)
+    config_columns = [c for c in frame.columns if str(c).startswith(CONFIG_PREFIX)]
+    if not config_columns:
+        raise ValueError(
+            f"history has no config columns (named 'config/<parameter>'); columns: {list(frame.columns)}"
+        )
+    trials = []
+    for index, row in frame.iterrows():
+        where = f"history row {index}"
+        status = row.get("status") if "status" in frame.columns else None
+        if not _missing(status) and status not in ("success", "failed"):
+            continue  # running, pending, ...: nothing to learn from
+        config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns}
+        missing = [name for name, v in config.items() if _missing(v)]
+        if missing:
+            raise ValueError(f"{where}: no value for parameter(s) {missing}")
+        value = _plain(row.get("value"))
+        succeeded = status == "success" if not _missing(status) else not _missing(value)
+        if succeeded:
+            if _missing(value) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{where}: a success needs a finite 'value', got {value!r}")
+            trials.append(PastTrial(config, value=float(value)))
+            continue
+        try:
+            elapsed = check_elapsed(_plain(row.get("elapsed_s")))
+            timeout = row.get("timeout_s") if "timeout_s" in frame.columns else None
+            timeout = None if _missing(timeout) else check_timeout("timeout_s", _plain(timeout))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        error = row.get("error") if "error" in frame.columns else ""
+        trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
+                                error="" if _missing(error) else str(error)))
+    return trials
