@@ -4,9 +4,10 @@ Works from a ``ResultGrid`` or from an experiment directory on disk, in another 
 another machine: it reads Ray's experiment state and, when the run used this package, the
 searcher's checkpoint beside it (what each trial was told, its elapsed time and error class).
 
-Example:
-    >>> report = failure_report("~/ray_results/my_experiment")  # doctest: +SKIP
-    >>> summarize(report)["by_error_class"]                      # doctest: +SKIP
+Example::
+
+    report = failure_report("~/ray_results/my_experiment")
+    print(summarize(report)["by_error_class"])
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from typing import Any, Dict, Optional, Union
 import pandas as pd
 from ray import cloudpickle
 
+from ray_graded_penalty.history import CONFIG_PREFIX
 from ray_graded_penalty.records import TrialOutcome
 
 ERROR_CLASSES = ("deploy", "oom", "connection", "timeout", "crash", "other")
-CONFIG_PREFIX = "config/"
 
 
 class NotAnExperimentError(ValueError):
@@ -72,7 +73,7 @@ def _first_line(text: Optional[str]) -> str:
 
 def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None) -> pd.DataFrame:
     """One row per trial: its config (``config/...`` columns), status, metric or penalty, told
-    value, elapsed seconds, completion, error class and the error's first line.
+    value, elapsed seconds, timeout, completion, error class and the error's first line.
 
     Args:
         source: a ``ResultGrid`` or the path of an experiment directory.
@@ -97,6 +98,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 penalty=outcome.penalty,
                 told=outcome.told,
                 elapsed_s=outcome.elapsed_s,
+                timeout_s=outcome.timeout_s,
                 completion=outcome.completion,
                 error_class=error_class(outcome.error_class, outcome.error, failed),
                 error=_first_line(outcome.error),
@@ -111,7 +113,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             row.update(
                 status="failed" if failed else (trial.status.lower() if value is None else "success"),
                 value=value, penalty=None, told=None,
-                elapsed_s=last.get("time_total_s"), completion=None,
+                elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
                 error_class=error_class(None, error, failed), error=error,
             )
         rows.append(row)
@@ -133,8 +135,11 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     by_parameter = {}
     for column in config_columns(report):
         values = report[column]
-        numeric = pd.api.types.is_numeric_dtype(values) and values.nunique() > bins
-        key = pd.cut(values, bins=bins) if numeric else values.astype(str)
+        if values.nunique() < 2:
+            continue  # a constant, not a parameter
+        numeric = pd.api.types.is_numeric_dtype(values)
+        key = pd.cut(values, bins=bins) if numeric and values.nunique() > bins else (
+            values if numeric else values.astype(str))
         grouped = report.assign(_key=key, _failed=failed).groupby("_key", observed=True)
         table = grouped.agg(trials=("_failed", "size"), failure_rate=("_failed", "mean"),
                             mean_penalty=("penalty", "mean"))
@@ -175,6 +180,8 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     files = []
     for column in config_columns(report):
         values = report[column]
+        if values.nunique() < 2:
+            continue
         if not pd.api.types.is_numeric_dtype(values):
             values = values.astype(str)
         fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -218,7 +225,7 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
         lines += [f"By {name}:", table.to_string(float_format=lambda x: f"{x:.3g}" if not math.isnan(x) else "-"), ""]
     best = summary["best"]
     if best is not None:
-        config = {c[len(CONFIG_PREFIX):]: best[c] for c in config_columns(report)}
+        config = {c[len(CONFIG_PREFIX):]: getattr(best[c], "item", lambda: best[c])() for c in config_columns(report)}
         shown = best["value"] if summary["best_kind"] == "best success" else best["penalty"]
-        lines.append(f"{summary['best_kind']}: trial {best['trial_id']} ({shown}) {config}")
+        lines.append(f"{summary['best_kind']}: trial {best['trial_id']} ({float(shown):.6g}) {config}")
     return "\n".join(lines)

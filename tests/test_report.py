@@ -96,3 +96,13 @@ def test_the_cli_refuses_a_missing_or_foreign_directory(tmp_path, make):
     )
     assert done.returncode == 1
     assert "error:" in done.stderr and ("no such directory" in done.stderr or "not a Ray Tune experiment" in done.stderr)
+
+
+def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):
+    grid, searcher = experiment
+    warm = GradedPenaltySearcher("optuna", trial_timeout_s=600, warm_start=grid.experiment_path)
+    warm.set_search_properties("score", "max", {"x": tune.uniform(0, 3)})
+    told = warm.outcomes
+    assert len(told) == 5 and sum(o.failed for o in told.values()) == 3
+    # Graded against the earlier run's own 2 s timeout, as recorded in the report.
+    assert sorted(o.penalty for o in told.values() if o.failed) == [-1500.0, -1500.0, -80.0]
