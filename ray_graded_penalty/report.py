@@ -22,6 +22,7 @@ from ray import cloudpickle
 
 from ray_graded_penalty.history import CONFIG_PREFIX
 from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.trial_errors import first_line, read_error_file
 
 ERROR_CLASSES = ("deploy", "oom", "connection", "timeout", "crash", "other")
 
@@ -66,11 +67,6 @@ def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool
     return "crash" if (error or "").strip() else "other"
 
 
-def _first_line(text: Optional[str]) -> str:
-    lines = (text or "").strip().splitlines()
-    return lines[0] if lines else ""
-
-
 def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None) -> pd.DataFrame:
     """One row per trial: its config (``config/...`` columns), status, metric or penalty, told
     value, elapsed seconds, timeout, completion, error class and the error's first line.
@@ -101,15 +97,12 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 timeout_s=outcome.timeout_s,
                 completion=outcome.completion,
                 error_class=error_class(outcome.error_class, outcome.error, failed),
-                error=_first_line(outcome.error),
+                error=first_line(outcome.error),
             )
         else:  # not told by this package's searcher: what Ray recorded
             failed = trial.status == "ERROR"
             value = last.get(metric) if metric else None
-            error = ""
-            if failed and trial.error_file and os.path.exists(trial.error_file):
-                with open(trial.error_file, errors="replace") as f:
-                    error = _first_line(f.read().rsplit("Failure # ", 1)[-1].split("\n", 1)[-1])
+            error = first_line(read_error_file(trial.error_file)) if failed else ""
             row.update(
                 status="failed" if failed else (trial.status.lower() if value is None else "success"),
                 value=value, penalty=None, told=None,

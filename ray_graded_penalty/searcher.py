@@ -19,11 +19,12 @@ from ray.tune.search.util import _set_search_properties_backwards_compatible
 
 from ray_graded_penalty.backends import BACKENDS, build_backend, rank_keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.placement import FailurePlacement
 from ray_graded_penalty.history import HistorySource, PastTrial, read_history
+from ray_graded_penalty.placement import FailurePlacement
 from ray_graded_penalty.policy import Grade, PenaltyPolicy, check_elapsed, check_mode, check_timeout
 from ray_graded_penalty.records import TrialOutcome, TrialRecord
 from ray_graded_penalty.timeout import timeout_error_text
+from ray_graded_penalty.trial_errors import first_line
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -32,10 +33,6 @@ _NO_CALLBACK_HINT = (
     "add its callback to the run so failures are graded from when they really started and "
     "what killed them: tune.RunConfig(callbacks=[searcher.callback])"
 )
-
-
-def _first_line(text: Optional[str]) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else "(no error text)"
 
 
 class GradedPenaltySearcher(Searcher):
@@ -344,7 +341,7 @@ class GradedPenaltySearcher(Searcher):
         logger.info(
             "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
             trial_id, grade.elapsed_s, grade.timeout_s, 100 * grade.completion,
-            _first_line(record.error), outcome.penalty,
+            first_line(record.error, "(no error text)"), outcome.penalty,
             "" if outcome.told == outcome.penalty else f" (told {outcome.told:.6g}, below every success)",
             self._describe_best(),
         )

@@ -35,10 +35,19 @@ def read_trial_error(trial: Any) -> str:
                 return describe_exception(cloudpickle.load(f))
         except Exception:  # an exception that cannot be unpickled here: use the text file
             logger.debug("Could not unpickle %s", path, exc_info=True)
-    path = getattr(trial, "error_file", None)
-    if path and os.path.exists(path):
-        with open(path, errors="replace") as f:
-            text = f.read()
-        last = text.rsplit("Failure # ", 1)[-1]
-        return "\n".join(last.splitlines()[1:]).strip()
-    return ""
+    return read_error_file(getattr(trial, "error_file", None))
+
+
+def read_error_file(path: Optional[str]) -> str:
+    """The last failure recorded in a trial's ``error.txt``, or "" if there is none."""
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        last = f.read().rsplit("Failure # ", 1)[-1]
+    return "\n".join(last.splitlines()[1:]).strip()
+
+
+def first_line(text: Optional[str], default: str = "") -> str:
+    """The first non-blank line of ``text``, or ``default``."""
+    lines = (text or "").strip().splitlines()
+    return lines[0] if lines else default

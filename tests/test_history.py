@@ -3,7 +3,6 @@
 import math
 import random
 
-import optuna
 import pandas as pd
 import pytest
 from ray import tune
