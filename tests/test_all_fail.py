@@ -67,7 +67,12 @@ def test_all_fail_scenario_through_real_tune(local_ray, tmp_path):
     )
     grid = tuner.fit()
     every, errored = trial_ids(grid)
-    assert len(every) == samples and errored == every == set(searcher.outcomes)
+    assert len(every) == samples and set(searcher.outcomes) == every
+    assert all(o.failed for o in searcher.outcomes.values())
+    # Trials that hit the timeout race the watchdog, which ends their actor; Ray 2.60 may then
+    # save such a trial with a status other than ERROR (as with a lost node), though it
+    # reported it errored. So Ray's ERROR set is checked as a subset only.
+    assert errored <= every
     trials = optuna_study(searcher).trials
     assert len(trials) == samples and all(t.state.name == "COMPLETE" for t in trials)
     assert len({t.value for t in trials}) > 1, "failures must be graded, not all the same"
