@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional, Set
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import ray
 from ray.tune import Callback
@@ -48,7 +48,7 @@ class TrialTimeout(Callback):
     def __init__(self, timeout_s: float, on_timeout: Optional[Callable[[str], None]] = None) -> None:
         self.timeout_s = check_timeout("timeout_s", timeout_s)
         self._on_timeout = on_timeout
-        self._started: Dict[str, float] = {}
+        self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
         self._stopped: Set[str] = set()
 
     @property
@@ -57,7 +57,7 @@ class TrialTimeout(Callback):
         return set(self._stopped)
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
-        self._started[trial.trial_id] = time.time()
+        self._started[trial.trial_id] = (time.time(), trial)
 
     def on_trial_recover(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)  # the retry gets a full timeout of its own
@@ -69,20 +69,20 @@ class TrialTimeout(Callback):
         self._started.pop(trial.trial_id, None)
 
     def on_step_begin(self, iteration: int, trials: List[Any], **info: Any) -> None:
+        # Only the trials that started and have not ended: this runs ten times a second.
         now = time.time()
-        for trial in trials:
-            started = self._started.get(trial.trial_id)
-            if started is None or now - started < self.timeout_s or trial.status != "RUNNING":
+        for trial_id, (started, trial) in list(self._started.items()):
+            if now - started < self.timeout_s or trial.status != "RUNNING":
                 continue
             actor = trial.temporary_state.ray_actor
             if actor is None:
                 continue
-            del self._started[trial.trial_id]
-            self._stopped.add(trial.trial_id)
+            del self._started[trial_id]
+            self._stopped.add(trial_id)
             logger.warning(
                 "Trial %s ran %.1fs, past its timeout of %gs: ending its actor.",
-                trial.trial_id, now - started, self.timeout_s,
+                trial_id, now - started, self.timeout_s,
             )
             if self._on_timeout is not None:
-                self._on_timeout(trial.trial_id)
+                self._on_timeout(trial_id)
             ray.kill(actor, no_restart=True)
