@@ -59,7 +59,7 @@ def _design_scale(method: Method, trial_id: str, outcome: Outcome) -> None:
     method.searcher.on_trial_complete(trial_id, result={"value": penalty})
 
 
-FLAT = PenaltyPolicy(tiers=[(0.0, 1000.0)], modifiers=[])
+FLAT = PenaltyPolicy(tiers=[(0.0, 1000.0)], modifiers=[], break_ties_by_progress=False)
 
 METHODS: Dict[str, Callable[[int], Method]] = {
     "graded_optuna": lambda seed: Method(GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed), _graded),

@@ -11,8 +11,9 @@ A :class:`RankKeeper` knows how one backend can keep every told failure ranked b
 success, including successes that arrive later:
 
 - Optuna: each failure is also an *infeasible* trial (``Trial.set_constraint`` with its
-  penalty magnitude as the violation). Optuna's TPE ranks every feasible trial above every
-  infeasible one and infeasible ones by violation, so the order holds whatever comes later.
+  rank, the penalty magnitude with ties broken by progress, as the violation). Optuna's TPE
+  ranks every feasible trial above every infeasible one and infeasible ones by violation, so
+  the order holds whatever comes later.
   With Optuna's in-memory storage (Ray's default) the stored values of failures are also
   rewritten when the placement moves, so the study's values agree with that order.
 - HyperOpt: the losses of failures already told are rewritten when the placement moves.
@@ -79,8 +80,11 @@ class RankKeeper:
     def __init__(self, search: Optional[Searcher] = None) -> None:
         self._search = search
 
-    def before_failure(self, trial_id: str, magnitude: float) -> None:
-        """Called just before the inner searcher is told the failure of ``trial_id``."""
+    def before_failure(self, trial_id: str, rank: float) -> None:
+        """Called just before the inner searcher is told the failure of ``trial_id``.
+
+        ``rank`` orders failures (larger is worse): the magnitude with ties broken by progress.
+        """
 
     def move_failures(self, values: Dict[str, float]) -> bool:
         """The placement moved: ``values`` maps failed trials to new values.
@@ -89,8 +93,8 @@ class RankKeeper:
         """
         return False
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, magnitude: Optional[float]) -> None:
-        """Add an earlier trial (a failure when ``magnitude`` is set) to the inner model."""
+    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
+        """Add an earlier trial (a failure when ``rank`` is set) to the inner model."""
         try:
             self._search.add_evaluated_point(config, value)
         except NotImplementedError:
@@ -108,7 +112,7 @@ class RankKeeper:
 
 
 class OptunaRankKeeper(RankKeeper):
-    """Marks each failure infeasible (violation = its magnitude) and, for Optuna's in-memory
+    """Marks each failure infeasible (violation = its rank) and, for Optuna's in-memory
     storage, rewrites the values of failures already told when the placement moves."""
 
     whole_history = True
@@ -117,7 +121,7 @@ class OptunaRankKeeper(RankKeeper):
         self._search = search
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, for failures
 
-    def before_failure(self, trial_id: str, magnitude: float) -> None:
+    def before_failure(self, trial_id: str, rank: float) -> None:
         trials = getattr(self._search, "_ot_trials", None)
         if trials is None or trial_id not in trials:
             logger.warning(
@@ -127,20 +131,20 @@ class OptunaRankKeeper(RankKeeper):
             )
             return
         ot_trial = trials[trial_id]
-        ot_trial.set_constraint(CONSTRAINT_KEY, magnitude)
+        ot_trial.set_constraint(CONSTRAINT_KEY, rank)
         self._ids[trial_id] = ot_trial._trial_id
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, magnitude: Optional[float]) -> None:
+    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
         import optuna
 
         search = self._search
         if not isinstance(getattr(search, "_space", None), dict) or search._ot_study is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
-        attrs = {} if magnitude is None else {f"constraints:{CONSTRAINT_KEY}": magnitude}
+        attrs = {} if rank is None else {f"constraints:{CONSTRAINT_KEY}": rank}
         search._ot_study.add_trial(optuna.trial.create_trial(
             params=config, distributions=search._space, value=value, system_attrs=attrs,
         ))
-        if magnitude is not None:
+        if rank is not None:
             self._ids[key] = search._ot_study.trials[-1]._trial_id
 
     def move_failures(self, values: Dict[str, float]) -> bool:
@@ -174,7 +178,7 @@ class HyperOptRankKeeper(RankKeeper):
         self._search = search
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
 
-    def before_failure(self, trial_id: str, magnitude: float) -> None:
+    def before_failure(self, trial_id: str, rank: float) -> None:
         live = getattr(self._search, "_live_trial_mapping", {})
         if trial_id in live:
             self._tids[trial_id] = live[trial_id][0]

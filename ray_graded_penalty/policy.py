@@ -51,6 +51,9 @@ class Grade:
     tier_magnitude: float
     modifier: Optional[str]
     magnitude: float
+    #: The order TPE is given: ``magnitude`` plus a tie-break that makes an earlier failure
+    #: of the same magnitude rank worse (see ``PenaltyPolicy(break_ties_by_progress=...)``).
+    rank: float
 
     def penalty(self, mode: str) -> float:
         """The magnitude with the sign that makes it bad for ``mode``."""
@@ -180,6 +183,12 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
     return tuple(result)
 
 
+def _tie_width(magnitudes: Sequence[float]) -> float:
+    """Under half the smallest gap between two magnitudes (half the only one if alone)."""
+    gaps = [b - a for a, b in zip(magnitudes, magnitudes[1:])]
+    return 0.49 * min(gaps) if gaps else 0.49 * magnitudes[0]
+
+
 class PenaltyPolicy:
     """Turns (elapsed time, timeout, error text) into a finite penalty.
 
@@ -193,6 +202,11 @@ class PenaltyPolicy:
         tiers: ``Tier`` or ``(start, magnitude)`` pairs. The first starts at 0.0, starts
             increase strictly, magnitudes are positive and never increase.
         modifiers: ``ErrorModifier`` or ``(name, keywords, factor)`` triples; factors positive.
+        break_ties_by_progress: If True (the default), failures with the same magnitude are
+            ranked for TPE by completion, earlier worse (``Grade.rank``). The tie-break is
+            under half the smallest gap between two magnitudes the policy can give, so it
+            never reorders the table, and the penalty itself is unchanged. Within a tier TPE
+            then still sees which failures got closer to finishing.
 
     Example:
         >>> policy = PenaltyPolicy(tiers=[(0.0, 10.0), (0.5, 1.0)], modifiers=[])
@@ -204,23 +218,39 @@ class PenaltyPolicy:
         self,
         tiers: Iterable[TierLike] = DEFAULT_TIERS,
         modifiers: Iterable[ModifierLike] = DEFAULT_MODIFIERS,
+        *,
+        break_ties_by_progress: bool = True,
     ) -> None:
         self.tiers = _as_tiers(tiers)
         self.modifiers = _as_modifiers(modifiers)
+        if not isinstance(break_ties_by_progress, bool):
+            raise TypeError(f"break_ties_by_progress must be True or False, got {break_ties_by_progress!r}")
+        self.break_ties_by_progress = break_ties_by_progress
+        self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
 
     def __repr__(self) -> str:
-        return f"PenaltyPolicy(tiers={list(self.tiers)}, modifiers={list(self.modifiers)})"
+        return (
+            f"PenaltyPolicy(tiers={list(self.tiers)}, modifiers={list(self.modifiers)}, "
+            f"break_ties_by_progress={self.break_ties_by_progress})"
+        )
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, PenaltyPolicy):
             return NotImplemented
-        return (self.tiers, self.modifiers) == (other.tiers, other.modifiers)
+        return (self.tiers, self.modifiers, self.break_ties_by_progress) == (
+            other.tiers, other.modifiers, other.break_ties_by_progress
+        )
+
+    @property
+    def magnitudes(self) -> Tuple[float, ...]:
+        """Every magnitude this policy can give, ascending."""
+        factors = [1.0] + [m.factor for m in self.modifiers]
+        return tuple(sorted({tier.magnitude * f for tier in self.tiers for f in factors}))
 
     @property
     def least_magnitude(self) -> float:
         """The smallest magnitude this policy can give: its least-bad possible failure."""
-        factors = [1.0] + [m.factor for m in self.modifiers]
-        return self.tiers[-1].magnitude * min(factors)
+        return self.magnitudes[0]
 
     def classify(self, error: Optional[str]) -> Optional[ErrorModifier]:
         """The first modifier whose keyword occurs in ``error`` (case-insensitive), or None."""
@@ -243,13 +273,15 @@ class PenaltyPolicy:
                 tier_magnitude = tier.magnitude
         modifier = self.classify(error)
         factor = modifier.factor if modifier else 1.0
+        magnitude = tier_magnitude * factor
         return Grade(
             elapsed_s=elapsed,
             timeout_s=timeout,
             completion=completion,
             tier_magnitude=tier_magnitude,
             modifier=modifier.name if modifier else None,
-            magnitude=tier_magnitude * factor,
+            magnitude=magnitude,
+            rank=magnitude + (1.0 - completion) * self._tie_width,
         )
 
     def penalty(

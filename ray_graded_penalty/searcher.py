@@ -335,7 +335,7 @@ class GradedPenaltySearcher(Searcher):
         elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
         grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error)
         outcome = self._failure_outcome(trial_id, record.config, grade, record.error)
-        self._keeper.before_failure(trial_id, grade.magnitude)
+        self._keeper.before_failure(trial_id, grade.rank)
         self.inner.on_trial_complete(trial_id, result={metric: outcome.told})
         self._remember(outcome)
         logger.info(
@@ -412,7 +412,7 @@ class GradedPenaltySearcher(Searcher):
             if past.failed:
                 grade = self.policy.grade(past.elapsed_s, past.timeout_s or self.trial_timeout_s, past.error)
                 outcome = self._failure_outcome(key, past.config, grade, past.error)
-                self._keeper.add_history(key, past.config, outcome.told, grade.magnitude)
+                self._keeper.add_history(key, past.config, outcome.told, grade.rank)
             else:
                 outcome = self._success_outcome(key, past.config, past.value, None)
                 self._keeper.add_history(key, past.config, past.value, None)

@@ -173,3 +173,46 @@ def test_default_penalty_is_finite_and_in_the_bad_direction(elapsed, timeout, er
 def test_defaults_are_the_design_documents_keywords_in_order():
     assert [m.name for m in DEFAULT_MODIFIERS] == ["deploy", "oom", "connection", "timeout"]
     assert [m.factor for m in DEFAULT_MODIFIERS] == [1.2, 1.5, 0.8, 0.8]
+
+
+# ----- the tie-break TPE is given: the rank -------------------------------------------------
+
+def test_default_magnitudes_and_the_tie_break_below_half_their_smallest_gap():
+    policy = PenaltyPolicy()
+    assert policy.magnitudes == (80, 100, 120, 150, 160, 200, 240, 300, 400, 500, 600, 750, 800, 1000, 1200, 1500)
+    # 150 (late OOM) and 160 (a connection loss in the 200 tier) are the closest: gap 10.
+    assert policy.grade(0.6 * 600, 600, "x").rank == pytest.approx(200 + 0.4 * 4.9)
+    assert policy.grade(600, 600, "x").rank == 100.0  # finished the budget: no tie-break
+
+
+def test_rank_orders_the_design_table_exactly_as_its_penalties_do():
+    policy = PenaltyPolicy()
+    grades = [policy.grade(t, 600, e) for t in range(0, 601, 3) for e in ("oom", "deploy", "connection", "timeout", "")]
+    for a in grades:
+        for b in grades:
+            if a.magnitude < b.magnitude:
+                assert a.rank < b.rank
+
+
+@given(
+    policy=policies(),
+    times=st.lists(st.floats(0, 2000), min_size=2, max_size=2).map(sorted),
+    error=st.sampled_from(["", "alpha", "beta gamma", "unrelated"]),
+)
+def test_an_earlier_failure_never_ranks_better_and_ranks_worse_within_a_tier(policy, times, error):
+    earlier, later = (policy.grade(t, 600, error) for t in times)
+    assert earlier.rank >= later.rank
+    mags = policy.magnitudes
+    smallest_gap = min([b - a for a, b in zip(mags, mags[1:])] or [mags[0]])
+    tie_break_difference = smallest_gap * (later.completion - earlier.completion)
+    if earlier.magnitude == later.magnitude and tie_break_difference > 1e-6 * earlier.magnitude:
+        assert earlier.rank > later.rank  # strictly, wherever floats can resolve it
+
+
+def test_without_the_tie_break_the_rank_is_the_magnitude():
+    policy = PenaltyPolicy(break_ties_by_progress=False)
+    grade = policy.grade(400, 600, "exit code 1")
+    assert grade.rank == grade.magnitude == 200.0
+    assert policy != PenaltyPolicy() and "break_ties_by_progress=False" in repr(policy)
+    with pytest.raises(TypeError, match="break_ties_by_progress must be True or False, got 'no'"):
+        PenaltyPolicy(break_ties_by_progress="no")
