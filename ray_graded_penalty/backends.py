@@ -5,7 +5,10 @@ Two built-in backends wrap Ray's own searchers, so search-space conversion,
 
 - ``"optuna"``: ``OptunaSearch`` with Optuna's ``TPESampler`` (``constant_liar=True``, so
   trials running at the same time do not pile onto one configuration).
-- ``"hyperopt"``: ``HyperOptSearch`` (HyperOpt's TPE).
+- ``"hyperopt"``: ``HyperOptSearch`` (HyperOpt's TPE) with 10 random start-up trials and
+  ``gamma=1.0``: a good group of ``ceil(sqrt(n))`` trials, Optuna's size at 100 trials. Ray's
+  defaults (20 and 0.25, a good group of 2 at 50 trials) waste the failures' information; see
+  ``benchmarks/RESULTS.md``.
 
 A :class:`RankKeeper` knows how one backend can keep every told failure ranked below every
 success, including successes that arrive later:
@@ -38,6 +41,8 @@ logger = logging.getLogger("ray_graded_penalty")
 
 BACKENDS = ("optuna", "hyperopt")
 CONSTRAINT_KEY = "graded_failure"
+HYPEROPT_STARTUP_TRIALS = 10
+HYPEROPT_GAMMA = 1.0
 
 
 def build_backend(
@@ -58,7 +63,10 @@ def build_backend(
     if name == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
 
-        return HyperOptSearch(points_to_evaluate=points_to_evaluate, random_state_seed=seed)
+        return HyperOptSearch(
+            points_to_evaluate=points_to_evaluate, random_state_seed=seed,
+            n_initial_points=HYPEROPT_STARTUP_TRIALS, gamma=HYPEROPT_GAMMA,
+        )
     raise ValueError(
         f"unknown searcher {name!r}: expected one of {list(BACKENDS)} "
         f"or an instance of ray.tune.search.Searcher"
