@@ -54,6 +54,19 @@ def _dropped(method: Method, trial_id: str, outcome: Outcome) -> None:
     method.searcher.on_trial_complete(trial_id, error=True)  # what Ray tells a searcher
 
 
+def _pruned_with_progress(method: Method, trial_id: str, outcome: Outcome) -> None:
+    """Optuna's other channel for partial trials: PRUNED, with progress as the last step.
+
+    Optuna's TPE ranks pruned trials after completed ones, by step reached (later is better),
+    then by the value reported at that step (here the design penalty).
+    """
+    search = method.searcher
+    grade = PenaltyPolicy().grade(outcome.fraction * TIMEOUT_S, TIMEOUT_S, outcome.error)
+    ot_trial = search._ot_trials.pop(trial_id)
+    ot_trial.report(grade.penalty(search.mode), step=round(1000 * grade.completion))
+    search._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+
+
 def _design_scale(method: Method, trial_id: str, outcome: Outcome) -> None:
     penalty = PenaltyPolicy().penalty(outcome.fraction * TIMEOUT_S, TIMEOUT_S, outcome.error, method.searcher.mode)
     method.searcher.on_trial_complete(trial_id, result={"value": penalty})
@@ -73,12 +86,35 @@ METHODS: Dict[str, Callable[[int], Method]] = {
     "design_fixed_scale": lambda seed: Method(OptunaSearch(seed=seed), _design_scale),
 }
 
+# What was tried on the way to the methods above, measured on the same problems and seeds.
+VARIANTS: Dict[str, Callable[[int], Method]] = {
+    "graded_optuna_no_tie_break": lambda seed: Method(GradedPenaltySearcher(
+        "optuna", trial_timeout_s=TIMEOUT_S, seed=seed, policy=PenaltyPolicy(break_ties_by_progress=False),
+    ), _graded),
+    "optuna_pruned_progress": lambda seed: Method(OptunaSearch(seed=seed), _pruned_with_progress),
+    "graded_hyperopt_ray_defaults": lambda seed: Method(GradedPenaltySearcher(
+        HyperOptSearch(random_state_seed=seed), trial_timeout_s=TIMEOUT_S,
+    ), _graded),
+    "hyperopt_search_10_1.0": lambda seed: Method(
+        HyperOptSearch(random_state_seed=seed, n_initial_points=10, gamma=1.0), _dropped
+    ),
+}
+
+ALL_METHODS = {**METHODS, **VARIANTS}
+
 DESCRIPTIONS = {
     "graded_optuna": "this package, Optuna backend (TPE, constant liar)",
-    "graded_hyperopt": "this package, HyperOpt backend",
+    "graded_hyperopt": "this package, HyperOpt backend (10 start-up trials, gamma 1.0)",
     "optuna_search": "Ray's OptunaSearch as it ships (failures dropped: FAIL)",
     "hyperopt_search": "Ray's HyperOptSearch as it ships (failures dropped)",
     "random": "random search (Optuna's RandomSampler)",
     "flat_penalty": "this package with a flat policy: every failure the same worst value",
     "design_fixed_scale": "OptunaSearch told the design document's numbers, no ranking safeguard",
+    "graded_optuna_no_tie_break": "graded_optuna without the progress tie-break within a tier",
+    "optuna_pruned_progress": "OptunaSearch told each failure as a PRUNED trial: its progress as the "
+    "step, its design penalty as the value",
+    "graded_hyperopt_ray_defaults": "graded_hyperopt on Ray's HyperOptSearch defaults: 20 start-up "
+    "trials, gamma 0.25",
+    "hyperopt_search_10_1.0": "Ray's HyperOptSearch with graded_hyperopt's settings (10 start-up "
+    "trials, gamma 1.0), failures dropped",
 }

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from methods import METHODS  # noqa: E402
+from methods import ALL_METHODS, METHODS, VARIANTS  # noqa: E402
 from problems import PROBLEMS, Problem  # noqa: E402
 
 CHECKPOINTS = (25, 50, 100)
@@ -34,7 +34,7 @@ CHECKPOINTS = (25, 50, 100)
 def run_one(problem_name: str, method_name: str, seed: int, trials: int) -> Dict[str, Any]:
     """One method on one problem with one seed: the per-trial record."""
     problem = PROBLEMS[problem_name]
-    method = METHODS[method_name](seed)
+    method = ALL_METHODS[method_name](seed)
     method.setup(problem.space, problem.mode)
     record = []
     for i in range(trials):
@@ -129,17 +129,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
 
-    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in METHODS for s in range(args.seeds)]
+    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in ALL_METHODS for s in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         runs = list(pool.map(run_one, *zip(*jobs)))
     loop_s = time.time() - started
 
-    summaries: Dict[str, Dict[str, Any]] = {}
-    for problem_name, problem in PROBLEMS.items():
-        summaries[problem_name] = {
-            m: summarize(problem, [r for r in runs if r["problem"] == problem_name and r["method"] == m], args.trials)
-            for m in METHODS
+    def summaries_of(methods: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
+        return {
+            problem_name: {
+                m: summarize(problem, [r for r in runs if r["problem"] == problem_name and r["method"] == m], args.trials)
+                for m in methods
+            }
+            for problem_name, problem in PROBLEMS.items()
         }
+
+    summaries, variants = summaries_of(METHODS), summaries_of(VARIANTS)
 
     from overhead import measure_overhead
     from report import plot, write_results
@@ -153,12 +157,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     plots = plot(summaries, args.out, args.trials)
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     write_results(
-        os.path.join(args.out, "RESULTS.md"), summaries, overhead, tuner, plots,
+        os.path.join(args.out, "RESULTS.md"), summaries, variants, overhead, tuner, plots,
         command=command, seeds=args.seeds, trials=args.trials,
         elapsed_s=time.time() - started, loop_s=loop_s, machine=_machine(),
     )
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"summaries": summaries, "overhead": overhead, "tuner": tuner}, f, default=str)
+        json.dump({"summaries": summaries, "variants": variants, "overhead": overhead, "tuner": tuner}, f, default=str)
     print(f"wrote {os.path.join(args.out, 'RESULTS.md')} in {time.time() - started:.0f} s")
     return 0
 
