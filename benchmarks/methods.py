@@ -91,6 +91,9 @@ VARIANTS: Dict[str, Callable[[int], Method]] = {
     "graded_optuna_no_tie_break": lambda seed: Method(GradedPenaltySearcher(
         "optuna", trial_timeout_s=TIMEOUT_S, seed=seed, policy=PenaltyPolicy(break_ties_by_progress=False),
     ), _graded),
+    "graded_optuna_tiers_only": lambda seed: Method(GradedPenaltySearcher(
+        "optuna", trial_timeout_s=TIMEOUT_S, seed=seed, policy=PenaltyPolicy(modifiers=[]),
+    ), _graded),
     "optuna_pruned_progress": lambda seed: Method(OptunaSearch(seed=seed), _pruned_with_progress),
     "graded_hyperopt_ray_defaults": lambda seed: Method(GradedPenaltySearcher(
         HyperOptSearch(random_state_seed=seed), trial_timeout_s=TIMEOUT_S,
@@ -111,6 +114,7 @@ DESCRIPTIONS = {
     "flat_penalty": "this package with a flat policy: every failure the same worst value",
     "design_fixed_scale": "OptunaSearch told the design document's numbers, no ranking safeguard",
     "graded_optuna_no_tie_break": "graded_optuna without the progress tie-break within a tier",
+    "graded_optuna_tiers_only": "graded_optuna with the design tiers but no error modifiers",
     "optuna_pruned_progress": "OptunaSearch told each failure as a PRUNED trial: its progress as the "
     "step, its design penalty as the value",
     "graded_hyperopt_ray_defaults": "graded_hyperopt on Ray's HyperOptSearch defaults: 20 start-up "
