@@ -184,7 +184,7 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
 
 
 def _tie_width(magnitudes: Sequence[float]) -> float:
-    """Under half the smallest gap between two magnitudes (half the only one if alone)."""
+    """Just under half the smallest gap between two magnitudes (or half the only one)."""
     gaps = [b - a for a, b in zip(magnitudes, magnitudes[1:])]
     return 0.49 * min(gaps) if gaps else 0.49 * magnitudes[0]
 
@@ -227,6 +227,12 @@ class PenaltyPolicy:
             raise TypeError(f"break_ties_by_progress must be True or False, got {break_ties_by_progress!r}")
         self.break_ties_by_progress = break_ties_by_progress
         self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
+
+    def __setstate__(self, state: dict) -> None:
+        # A policy pickled before the tie-break existed keeps grading as it did then.
+        state.setdefault("break_ties_by_progress", False)
+        state.setdefault("_tie_width", 0.0)
+        self.__dict__.update(state)
 
     def __repr__(self) -> str:
         return (

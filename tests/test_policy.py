@@ -216,3 +216,14 @@ def test_without_the_tie_break_the_rank_is_the_magnitude():
     assert policy != PenaltyPolicy() and "break_ties_by_progress=False" in repr(policy)
     with pytest.raises(TypeError, match="break_ties_by_progress must be True or False, got 'no'"):
         PenaltyPolicy(break_ties_by_progress="no")
+
+
+def test_a_policy_pickled_before_the_tie_break_existed_still_grades():
+    import pickle
+
+    old = PenaltyPolicy()
+    del old.__dict__["break_ties_by_progress"], old.__dict__["_tie_width"]  # as 0.1.0 pickled it
+    restored = pickle.loads(pickle.dumps(old))
+    grade = restored.grade(400, 600, "exit code 1")
+    assert grade.rank == grade.magnitude == 200.0 and not restored.break_ties_by_progress
+    assert pickle.loads(pickle.dumps(PenaltyPolicy())) == PenaltyPolicy()
