@@ -86,6 +86,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
         # A seed with no success yet counts as the worst value, so medians stay comparable.
         summary[f"best@{n}"] = quartiles([c[n - 1] if c[n - 1] is not None else worst for c in curves])
         summary[f"no_success@{n}"] = sum(c[n - 1] is None for c in curves)
+        summary[f"by_seed@{n}"] = [c[n - 1] if c[n - 1] is not None else worst for c in curves]
     if problem.target is not None:
         reach = []
         for c in curves:
