@@ -72,6 +72,11 @@ def _better(a: float, b: float, mode: str) -> bool:
     return a > b if mode == "max" else a < b
 
 
+def _checkpoint(summary: Dict[str, Any]) -> str:
+    """The best@N column the targets use: best@50, or the last one a short run has."""
+    return "best@50" if "best@50" in summary else max(k for k in summary if k.startswith("best@"))
+
+
 def _paired(ours: Dict[str, Any], base: Dict[str, Any], at: str, mode: str) -> str:
     """Seed by seed (the same seed gives both methods the same start): better/worse/equal."""
     pairs = list(zip(ours[f"by_seed{at[4:]}"], base[f"by_seed{at[4:]}"]))
@@ -91,7 +96,7 @@ def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any], tune
                          f"{ours:.2f} vs {rnd:.2f} ({ours / rnd:.1f}x)" if rnd else f"{ours:.2f} vs 0",
                          "met" if ours >= 3 * rnd else "missed"])
             continue
-        at = "best@50" if "best@50" in by[OURS[0]] else max(k for k in by[OURS[0]] if k.startswith("best@"))
+        at = _checkpoint(by[OURS[0]])
         for ours in OURS:
             best = by[ours][at]
             for base in BASELINES:
@@ -131,7 +136,7 @@ def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any], tune
 def _variant_cell(summary: Dict[str, Any], region: bool) -> str:
     if region:
         return f"{summary['later_region_share']:.3f}"
-    at = "best@50" if "best@50" in summary else max(k for k in summary if k.startswith("best@"))
+    at = _checkpoint(summary)
     reach = f", {_fmt(summary['to_target'])}" if "to_target" in summary else ""
     return f"{_fmt(summary[at][1])}{reach}, {summary['fail_share_after_10']:.2f}"
 
