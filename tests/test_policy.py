@@ -227,3 +227,12 @@ def test_a_policy_pickled_before_the_tie_break_existed_still_grades():
     grade = restored.grade(400, 600, "exit code 1")
     assert grade.rank == grade.magnitude == 200.0 and not restored.break_ties_by_progress
     assert pickle.loads(pickle.dumps(PenaltyPolicy())) == PenaltyPolicy()
+
+
+def test_keywords_match_anywhere_in_the_text_as_the_design_document_does():
+    # Documented in the README: substring matching, so "bloom" holds "oom". A change to word
+    # matching must be deliberate, not a side effect.
+    policy = PenaltyPolicy()
+    assert policy.classify("ValueError: bigscience/bloom-560m: tp 3 unsupported").name == "oom"
+    assert policy.classify("torch.OutOfMemoryError: CUDA out of memory").name == "oom"
+    assert policy.classify("RuntimeError: redeployed twice").name == "deploy"
