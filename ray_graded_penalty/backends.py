@@ -108,7 +108,7 @@ class RankKeeper:
         except NotImplementedError:
             raise NotImplementedError(
                 f"warm start needs an inner searcher with add_evaluated_point; "
-                f"{type(self._search).__name__} has none (the 'optuna' backend has it)"
+                f"{type(self._search).__name__} has none (both built-in backends take a warm start)"
             ) from None
 
     def get_state(self) -> Dict[str, Any]:
@@ -178,7 +178,9 @@ class OptunaRankKeeper(RankKeeper):
 
 
 class HyperOptRankKeeper(RankKeeper):
-    """Rewrites the losses of failures already told when the placement moves."""
+    """Rewrites the losses of failures already told when the placement moves, and adds
+    earlier trials straight into HyperOpt's trial list (``HyperOptSearch`` has no
+    ``add_evaluated_point``)."""
 
     whole_history = True
 
@@ -190,6 +192,31 @@ class HyperOptRankKeeper(RankKeeper):
         live = getattr(self._search, "_live_trial_mapping", {})
         if trial_id in live:
             self._tids[trial_id] = live[trial_id][0]
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
+        from hyperopt import JOB_STATE_DONE
+        from hyperopt.fmin import generate_trial
+
+        search = self._search
+        trials, domain = getattr(search, "_hpopt_trials", None), getattr(search, "domain", None)
+        if trials is None or domain is None:
+            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        labels = set(domain.params)
+        if set(config) != labels:
+            raise ValueError(
+                f"an earlier trial's parameters {sorted(config)} do not match the search space's "
+                f"{sorted(labels)}: a HyperOpt warm start needs every parameter, and no other"
+            )
+        point = _unflatten(config)
+        search._convert_categories_to_indices(point)  # HyperOpt stores a choice as its index
+        tid = trials.new_trial_ids(1)[0]
+        doc = generate_trial(tid, _flatten(point))
+        doc["state"] = JOB_STATE_DONE
+        doc["result"] = {"loss": search.metric_op * value, "status": "ok"}
+        trials.insert_trial_docs([doc])
+        trials.refresh()
+        if rank is not None:
+            self._tids[key] = tid
 
     def move_failures(self, values: Dict[str, float]) -> bool:
         trials = getattr(self._search, "_hpopt_trials", None)
@@ -210,6 +237,28 @@ class HyperOptRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._tids = dict(state.get("tids", {}))
+
+
+def _unflatten(config: Dict[str, Any]) -> Dict[str, Any]:
+    """``{"a/b": 1}`` -> ``{"a": {"b": 1}}``: Ray's flat names back into its nested space."""
+    nested: Dict[str, Any] = {}
+    for name, value in config.items():
+        *path, leaf = name.split("/")
+        node = nested
+        for part in path:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def _flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for name, value in config.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{name}/"))
+        else:
+            flat[f"{prefix}{name}"] = value
+    return flat
 
 
 def rank_keeper_for(searcher: Searcher) -> RankKeeper:

@@ -6,9 +6,10 @@ import random
 import pandas as pd
 import pytest
 from ray import tune
+from ray.tune.search import Searcher
 from scipy.stats import binomtest
 
-from conftest import optuna_study
+from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.history import read_history
 
@@ -105,7 +106,57 @@ def test_a_malformed_history_is_refused_at_construction(tmp_path):
         GradedPenaltySearcher(trial_timeout_s=60, warm_start=str(tmp_path / "nope.txt"))
 
 
-def test_the_hyperopt_backend_says_it_cannot_warm_start():
-    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=earlier_run(rows=3))
+class NoHistorySearcher(Searcher):
+    """A user's own searcher without add_evaluated_point: suggests the middle of the space."""
+
+    def suggest(self, trial_id):
+        return {"x": 0.5, "y": 0.5}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+
+def test_a_searcher_without_add_evaluated_point_says_it_cannot_warm_start():
+    searcher = GradedPenaltySearcher(NoHistorySearcher(), trial_timeout_s=600, warm_start=earlier_run(rows=3))
     with pytest.raises(NotImplementedError, match="warm start needs an inner searcher with add_evaluated_point"):
         searcher.set_search_properties("score", "max", SPACE)
+
+
+def test_a_hyperopt_warm_start_avoids_the_region_that_always_crashed():
+    seeds = range(12)
+    warm = [crash_region_share(GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=s,
+                                                     warm_start=earlier_run())) for s in seeds]
+    cold = [crash_region_share(GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=s)) for s in seeds]
+    wins, losses = sum(w < c for w, c in zip(warm, cold)), sum(w > c for w, c in zip(warm, cold))
+    assert binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue < 0.01, (warm, cold)
+
+
+def test_hyperopt_history_reaches_its_trials_ranked_below_successes_and_moves_with_them():
+    history = earlier_run(rows=10)
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=0, warm_start=history)
+    searcher.set_search_properties("score", "max", SPACE)
+    done = hyperopt_done_trials(searcher)
+    failed = history["status"] == "failed"
+    assert len(done) == 10
+    assert [t["misc"]["vals"]["x"] for t in done] == [[x] for x in history["config/x"]]
+    losses = [t["result"]["loss"] for t in done]
+    assert all(loss == 1200.0 for loss, f in zip(losses, failed) if f)  # HyperOpt minimizes -score
+    assert max(-v for v in history["value"][~failed]) < 1200.0
+    # A far worse success arrives: the failures told from history move below it too.
+    searcher.suggest("new")
+    searcher.on_trial_complete("new", result={"score": -5000.0})
+    moved = [t["result"]["loss"] for t, f in zip(hyperopt_done_trials(searcher), failed) if f]
+    assert min(moved) > 5000.0
+
+
+def test_a_hyperopt_warm_start_stores_a_choice_as_its_index_and_checks_the_parameters():
+    space = {"x": tune.uniform(0, 1), "kind": tune.choice(["fp8", "bf16"])}
+    frame = pd.DataFrame({"config/x": [0.5], "config/kind": ["bf16"], "value": [1.0]})
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    assert hyperopt_done_trials(searcher)[0]["misc"]["vals"]["kind"] == [1]
+    assert searcher.suggest("t1")["kind"] in ("fp8", "bf16")
+
+    wrong = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame.drop(columns="config/kind"))
+    with pytest.raises(ValueError, match=r"parameters \['x'\] do not match the search space's \['kind', 'x'\]"):
+        wrong.set_search_properties("score", "max", space)
