@@ -36,6 +36,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 from ray.tune.search import Searcher
+from ray.tune.utils.util import flatten_dict, unflatten_dict
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -207,10 +208,10 @@ class HyperOptRankKeeper(RankKeeper):
                 f"an earlier trial's parameters {sorted(config)} do not match the search space's "
                 f"{sorted(labels)}: a HyperOpt warm start needs every parameter, and no other"
             )
-        point = _unflatten(config)
+        point = unflatten_dict(config)
         search._convert_categories_to_indices(point)  # HyperOpt stores a choice as its index
         tid = trials.new_trial_ids(1)[0]
-        doc = generate_trial(tid, _flatten(point))
+        doc = generate_trial(tid, flatten_dict(point))
         doc["state"] = JOB_STATE_DONE
         doc["result"] = {"loss": search.metric_op * value, "status": "ok"}
         trials.insert_trial_docs([doc])
@@ -237,28 +238,6 @@ class HyperOptRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._tids = dict(state.get("tids", {}))
-
-
-def _unflatten(config: Dict[str, Any]) -> Dict[str, Any]:
-    """``{"a/b": 1}`` -> ``{"a": {"b": 1}}``: Ray's flat names back into its nested space."""
-    nested: Dict[str, Any] = {}
-    for name, value in config.items():
-        *path, leaf = name.split("/")
-        node = nested
-        for part in path:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return nested
-
-
-def _flatten(config: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    flat: Dict[str, Any] = {}
-    for name, value in config.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{name}/"))
-        else:
-            flat[f"{prefix}{name}"] = value
-    return flat
 
 
 def rank_keeper_for(searcher: Searcher) -> RankKeeper:

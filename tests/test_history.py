@@ -160,3 +160,13 @@ def test_a_hyperopt_warm_start_stores_a_choice_as_its_index_and_checks_the_param
     wrong = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame.drop(columns="config/kind"))
     with pytest.raises(ValueError, match=r"parameters \['x'\] do not match the search space's \['kind', 'x'\]"):
         wrong.set_search_properties("score", "max", space)
+
+
+def test_a_hyperopt_warm_start_in_a_nested_space():
+    space = {"x": tune.uniform(0, 1), "server": {"tp": tune.choice([1, 2, 4]), "frac": tune.uniform(0.5, 1)}}
+    frame = pd.DataFrame({"config/x": [0.2], "config/server/tp": [4], "config/server/frac": [0.9], "value": [3.0]})
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    vals = hyperopt_done_trials(searcher)[0]["misc"]["vals"]
+    assert vals == {"x": [0.2], "server/tp": [2], "server/frac": [0.9]}  # tp stored as its index
+    assert searcher.suggest("t1")["server"]["tp"] in (1, 2, 4)
