@@ -86,7 +86,7 @@ class RankKeeper:
 
     whole_history = False
 
-    def __init__(self, search: Optional[Searcher] = None) -> None:
+    def __init__(self, search: Searcher) -> None:
         self._search = search
 
     def before_failure(self, trial_id: str, rank: float) -> None:
@@ -127,7 +127,7 @@ class OptunaRankKeeper(RankKeeper):
     whole_history = True
 
     def __init__(self, search: Searcher) -> None:
-        self._search = search
+        super().__init__(search)
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, for failures
 
     def before_failure(self, trial_id: str, rank: float) -> None:
@@ -186,7 +186,7 @@ class HyperOptRankKeeper(RankKeeper):
     whole_history = True
 
     def __init__(self, search: Searcher) -> None:
-        self._search = search
+        super().__init__(search)
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
 
     def before_failure(self, trial_id: str, rank: float) -> None:
