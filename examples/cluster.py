@@ -32,6 +32,7 @@ from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.demo import SPACE, simulate
+from ray_graded_penalty.compat import RunConfig, report
 
 
 def serve_and_benchmark(config):
@@ -40,7 +41,7 @@ def serve_and_benchmark(config):
     time.sleep(fraction * config["simulated_timeout_s"])
     if throughput is None:
         raise RuntimeError(error)
-    tune.report({"throughput": throughput})
+    report({"throughput": throughput})
 
 
 def main() -> None:
@@ -78,7 +79,7 @@ def main() -> None:
             tune_config=tune.TuneConfig(
                 metric="throughput", mode="max", search_alg=searcher, num_samples=args.samples
             ),
-            run_config=tune.RunConfig(
+            run_config=RunConfig(
                 name=args.name,
                 storage_path=args.storage_path,
                 callbacks=[searcher.callback],

@@ -1,4 +1,4 @@
-"""The ``tune.Callback`` that sees trials start and fail, and tells its searcher.
+"""The ``tune.Callback`` that sees trials start and fail, and reports it as :class:`TrialEvents`.
 
 Ray tells a searcher only that a trial errored, never how or when; a callback sees the
 ``Trial`` with its error. Ray calls the searcher first and this callback right after, so the
@@ -12,38 +12,49 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 from ray.tune import Callback
 
+from ray_graded_penalty.events import TrialEvents
 from ray_graded_penalty.timeout import TrialTimeout
 from ray_graded_penalty.trial_errors import read_trial_error
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
-    from ray_graded_penalty.searcher import GradedPenaltySearcher
-
 
 class GradedPenaltyCallback(Callback):
     """Reports when trials really start running and what ended them; enforces the timeout.
 
     Reach it as ``searcher.callback`` and pass it to ``tune.RunConfig(callbacks=[...])``.
+
+    Args:
+        events: Who hears of it: a :class:`TrialEvents`, the searcher.
+        enforce_timeout: Also end trials that run past ``events.trial_timeout_s``.
     """
 
-    def __init__(self, searcher: "GradedPenaltySearcher", enforce_timeout: bool = True) -> None:
-        self._searcher = searcher
+    def __init__(self, events: TrialEvents, enforce_timeout: bool = True) -> None:
+        if not isinstance(events, TrialEvents):
+            raise TypeError(f"events must implement TrialEvents, got {type(events).__name__}")
+        self._events = events
         self.timeout: Optional[TrialTimeout] = (
-            TrialTimeout(searcher.trial_timeout_s, on_timeout=searcher._trial_timed_out)
+            TrialTimeout(events.trial_timeout_s, on_timeout=events.trial_timed_out)
             if enforce_timeout
             else None
         )
 
+    def __setstate__(self, state: dict) -> None:
+        # A callback pickled by 0.2 held the searcher as ``_searcher``.
+        if "_searcher" in state:
+            state["_events"] = state.pop("_searcher")
+        self.__dict__.update(state)
+
     def setup(self, **info: Any) -> None:
-        self._searcher._callback_attached = True
+        self._events.callback_attached()
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
         if self.timeout is not None:
             self.timeout.on_step_begin(iteration, trials, **info)
 
     def on_trial_start(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
-        self._searcher._trial_started(trial.trial_id)
+        self._events.trial_started(trial.trial_id)
         if self.timeout is not None:
             self.timeout.on_trial_start(iteration, trials, trial, **info)
 
@@ -58,7 +69,7 @@ class GradedPenaltyCallback(Callback):
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         if self.timeout is not None:
             self.timeout.on_trial_error(iteration, trials, trial, **info)
-        self._searcher._trial_errored(trial.trial_id, read_trial_error(trial))
+        self._events.trial_errored(trial.trial_id, read_trial_error(trial))
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
-        self._searcher._flush_failures()
+        self._events.experiment_ended()

@@ -16,6 +16,8 @@ from typing import Any, Dict, Optional
 
 from ray import tune
 
+from ray_graded_penalty.compat import RunConfig, report
+
 GPU_GB = 80.0
 WEIGHTS_GB = 140.0
 HEADS = 64
@@ -58,7 +60,7 @@ def serving_trainable(config: Dict[str, Any]) -> None:
     time.sleep(fraction * config["timeout_s"])
     if throughput is None:
         raise (TimeoutError if "timed out" in error else RuntimeError)(error)
-    tune.report({"throughput": throughput})
+    report({"throughput": throughput})
 
 
 def main(num_samples: int = 24, timeout_s: float = 3.0, seed: int = 0, storage_path: Optional[str] = None) -> int:
@@ -79,7 +81,7 @@ def main(num_samples: int = 24, timeout_s: float = 3.0, seed: int = 0, storage_p
             tune_config=tune.TuneConfig(
                 metric="throughput", mode="max", search_alg=searcher, num_samples=num_samples
             ),
-            run_config=tune.RunConfig(
+            run_config=RunConfig(
                 name="graded_penalty_demo", storage_path=storage_path,
                 callbacks=[searcher.callback], verbose=0,
             ),

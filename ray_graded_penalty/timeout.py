@@ -13,9 +13,9 @@ native code. Ray then fails the trial as usual (``on_trial_error``, retries per
 when the trial started running, so time spent PENDING for a GPU is not counted.
 
 Example:
-    >>> from ray import tune
     >>> from ray_graded_penalty import TrialTimeout
-    >>> run_config = tune.RunConfig(callbacks=[TrialTimeout(timeout_s=600)])
+    >>> from ray_graded_penalty.compat import RunConfig  # ray.tune's, or ray.train's before Ray 2.41
+    >>> run_config = RunConfig(callbacks=[TrialTimeout(timeout_s=600)])
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import ray
 from ray.tune import Callback
 
+from ray_graded_penalty.compat import trial_actor
 from ray_graded_penalty.policy import check_timeout
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -74,7 +75,7 @@ class TrialTimeout(Callback):
         for trial_id, (started, trial) in list(self._started.items()):
             if now - started < self.timeout_s or trial.status != "RUNNING":
                 continue
-            actor = trial.temporary_state.ray_actor
+            actor = trial_actor(trial)
             if actor is None:
                 continue
             del self._started[trial_id]

@@ -10,6 +10,7 @@ import ray
 from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.compat import RunConfig, report
 
 NUM_SAMPLES = 14
 
@@ -18,7 +19,7 @@ def trainable(config):
     time.sleep(0.6)
     if config["x"] > 0.5:
         raise RuntimeError("CUDA out of memory")
-    tune.report({"score": config["x"]})
+    report({"score": config["x"]})
 
 
 def main(storage, name, how):
@@ -32,7 +33,7 @@ def main(storage, name, how):
                 metric="score", mode="max", search_alg=searcher, num_samples=NUM_SAMPLES,
                 max_concurrent_trials=2,
             ),
-            run_config=tune.RunConfig(name=name, storage_path=storage, callbacks=[searcher.callback], verbose=0),
+            run_config=RunConfig(name=name, storage_path=storage, callbacks=[searcher.callback], verbose=0),
         )
     else:
         tuner = tune.Tuner.restore(os.path.join(storage, name), trainable=trainable)

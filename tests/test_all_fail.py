@@ -12,6 +12,7 @@ from scipy.stats import binomtest
 
 from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.compat import RunConfig
 from tuner_helpers import (
     ALL_FAIL_REGION_SHARE,
     ALL_FAIL_SPACE,
@@ -63,7 +64,7 @@ def test_all_fail_scenario_through_real_tune(local_ray, tmp_path):
             metric="score", mode="max", search_alg=searcher, num_samples=samples,
             max_concurrent_trials=2,
         ),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback], verbose=0),
+        run_config=RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback], verbose=0),
     )
     grid = tuner.fit()
     every, errored = trial_ids(grid)

@@ -16,6 +16,7 @@ from ray.cluster_utils import Cluster
 from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
 from tuner_helpers import Recorder, trial_ids
+from ray_graded_penalty.compat import RunConfig, report
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 NUM_SAMPLES = 12
@@ -47,7 +48,7 @@ def serve_on_gpu(config):
     node = ray.get_runtime_context().get_node_id()
     for step in range(4):
         time.sleep(0.4)
-        tune.report({"node": node, "score": config["x"] * step})
+        report({"node": node, "score": config["x"] * step})
     if config["x"] > 0.6:
         raise RuntimeError("CUDA out of memory")
 
@@ -76,7 +77,7 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
         tune.with_resources(serve_on_gpu, {"cpu": 1, "gpu": 1}),
         param_space={"x": tune.uniform(0, 1)},
         tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=NUM_SAMPLES),
-        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback, recorder], verbose=0),
+        run_config=RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback, recorder], verbose=0),
     )
     grid = tuner.fit()
     remover.join(timeout=5)

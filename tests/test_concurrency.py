@@ -14,6 +14,7 @@ from scipy.stats import binomtest
 from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
 from tuner_helpers import oom_above_06, run, trial_ids
+from ray_graded_penalty.compat import report
 
 
 @pytest.mark.ray
@@ -33,7 +34,7 @@ def learning_curve(config):
         time.sleep(0.05)
         if config["x"] > 0.8 and step == 2:
             raise RuntimeError("CUDA out of memory")
-        tune.report({"score": config["x"] * (step + 1)})
+        report({"score": config["x"] * (step + 1)})
 
 
 @pytest.mark.ray

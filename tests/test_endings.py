@@ -12,6 +12,7 @@ from ray import tune
 from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from tuner_helpers import Recorder, run, trial_ids
+from ray_graded_penalty.compat import RunConfig, report
 
 pytestmark = pytest.mark.ray
 TIMEOUT_S = 3.0
@@ -38,7 +39,7 @@ def fit(trainable, searcher, tmp_path, num_samples, space, **kwargs):
 def hang_or_succeed(config):
     if config["hang"]:
         time.sleep(10**6)  # a deploy step that never returns
-    tune.report({"score": 1.0})
+    report({"score": 1.0})
 
 
 class HangingClassTrainable(tune.Trainable):
@@ -83,7 +84,7 @@ def test_the_timeout_works_on_its_own(ray_with_a_gpu, tmp_path):
     tuner = tune.Tuner(
         hang_or_succeed,
         param_space={"hang": 1},
-        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[watchdog, recorder], verbose=0),
+        run_config=RunConfig(storage_path=str(tmp_path), callbacks=[watchdog, recorder], verbose=0),
     )
     start = time.time()
     grid = tuner.fit()
@@ -98,7 +99,7 @@ def die(config):
         os._exit(1)
     if config["how"] == 2:
         os.kill(os.getpid(), signal.SIGKILL)
-    tune.report({"score": 1.0})
+    report({"score": 1.0})
 
 
 def test_a_worker_process_that_dies_is_graded_and_the_run_completes(ray_with_a_gpu, tmp_path):
@@ -139,7 +140,7 @@ def flaky_then_fine(config):
     if config["always_fail"] or not os.path.exists(marker):
         open(marker, "w").close()
         raise ConnectionError("connection reset by peer")
-    tune.report({"score": 5.0})
+    report({"score": 5.0})
 
 
 @pytest.mark.parametrize("always_fail", [False, True], ids=["succeeds-on-retry", "exhausts-retries"])

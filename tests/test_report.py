@@ -12,6 +12,7 @@ from ray import tune
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.report import failure_report, summarize
 from tuner_helpers import run
+from ray_graded_penalty.compat import report
 
 pytestmark = pytest.mark.ray
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,7 +24,7 @@ def three_endings(config):
         time.sleep(10**6)
     if config["x"] >= 1:
         raise RuntimeError("CUDA out of memory")
-    tune.report({"score": 1.0 - config["x"]})
+    report({"score": 1.0 - config["x"]})
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 import time
 
 from ray import tune
+from ray_graded_penalty.compat import RunConfig, report
 
 SPACE = {"x": tune.uniform(0, 1)}
 
@@ -12,7 +13,7 @@ def oom_above_06(config):
     x = config["x"]
     if x > 0.6:
         raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
-    tune.report({"score": 10.0 - (x - 0.3) ** 2})
+    report({"score": 10.0 - (x - 0.3) ** 2})
 
 
 def latency_ms_or_oom(config):
@@ -20,7 +21,7 @@ def latency_ms_or_oom(config):
     x = config["x"]
     if x > 0.6:
         raise RuntimeError("CUDA out of memory")
-    tune.report({"score": -2000.0 - 1000.0 * (x - 0.3) ** 2})
+    report({"score": -2000.0 - 1000.0 * (x - 0.3) ** 2})
 
 
 def run(search_alg, trainable, tmp_path, num_samples=12, *, callbacks=None, space=SPACE,
@@ -32,7 +33,7 @@ def run(search_alg, trainable, tmp_path, num_samples=12, *, callbacks=None, spac
         trainable,
         param_space=space,
         tune_config=tune.TuneConfig(search_alg=search_alg, num_samples=num_samples, **tune_config),
-        run_config=tune.RunConfig(
+        run_config=RunConfig(
             storage_path=str(tmp_path),
             callbacks=[search_alg.callback] if callbacks is None else list(callbacks),
             failure_config=failure_config,

@@ -1,0 +1,45 @@
+"""What the callback tells the searcher: the small interface both sides name.
+
+Ray tells a ``Searcher`` only that a trial ended in an error, never when it really started
+or what killed it; a ``tune.Callback`` sees both. :class:`TrialEvents` is what such a callback
+reports, and :class:`~ray_graded_penalty.GradedPenaltySearcher` implements it. The callback
+knows nothing else of the searcher, so either side can change without the other.
+
+Example:
+    >>> class Printer:
+    ...     trial_timeout_s = 600.0
+    ...     def callback_attached(self): print("attached")
+    ...     def trial_started(self, trial_id): print("started", trial_id)
+    ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
+    ...     def trial_errored(self, trial_id, error): print("errored", trial_id, error)
+    ...     def experiment_ended(self): print("ended")
+    >>> isinstance(Printer(), TrialEvents)
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class TrialEvents(Protocol):
+    """Receives what a callback sees of trials, in the order Ray's loop sees it."""
+
+    #: The per-trial timeout in seconds the callback's watchdog enforces.
+    trial_timeout_s: float
+
+    def callback_attached(self) -> None:
+        """The callback is part of the run: starts and errors will be reported."""
+
+    def trial_started(self, trial_id: str) -> None:
+        """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
+
+    def trial_timed_out(self, trial_id: str) -> None:
+        """The watchdog is about to end the trial: it ran past ``trial_timeout_s``."""
+
+    def trial_errored(self, trial_id: str, error: str) -> None:
+        """The trial ended in an error (after its last retry); ``error`` is what killed it."""
+
+    def experiment_ended(self) -> None:
+        """The run is over: whatever is still waiting must be told now."""
