@@ -5,9 +5,13 @@ Public API:
     GradedPenaltyCallback: its ``tune.Callback`` (``searcher.callback``).
     PenaltyPolicy, Tier, ErrorModifier: the penalty policy, configurable.
     TrialTimeout: a hard per-trial wall-clock timeout, usable on its own.
+    GoodGroupSize: TPE's good-group size with many trials at once, for your own TPESampler.
+    TrialEvents: what the callback tells the searcher.
 """
 
 from ray_graded_penalty.callback import GradedPenaltyCallback
+from ray_graded_penalty.events import TrialEvents
+from ray_graded_penalty.good_group import GoodGroupSize
 from ray_graded_penalty.placement import FailurePlacement
 from ray_graded_penalty.policy import (
     DEFAULT_MODIFIERS,
@@ -26,11 +30,13 @@ __all__ = [
     "DEFAULT_TIERS",
     "ErrorModifier",
     "FailurePlacement",
+    "GoodGroupSize",
     "Grade",
     "GradedPenaltyCallback",
     "GradedPenaltySearcher",
     "PenaltyPolicy",
     "Tier",
+    "TrialEvents",
     "TrialOutcome",
     "TrialTimeout",
 ]

@@ -3,8 +3,9 @@
 Two built-in backends wrap Ray's own searchers, so search-space conversion,
 ``points_to_evaluate`` and checkpointing behave exactly as Ray users know them:
 
-- ``"optuna"``: ``OptunaSearch`` with Optuna's ``TPESampler`` (``constant_liar=True``, so
-  trials running at the same time do not pile onto one configuration).
+- ``"optuna"``: ``OptunaSearch`` with Optuna's ``TPESampler`` (joint, constant liar, failures
+  ranked last), whose good group is a :class:`~ray_graded_penalty.good_group.GoodGroupSize`:
+  TPE's own one trial at a time, the best tenth of the successes while others run.
 - ``"hyperopt"``: ``HyperOptSearch`` (HyperOpt's TPE) with 10 random start-up trials and
   ``gamma=1.0``: a good group of ``ceil(sqrt(n))`` trials, Optuna's size at 100 trials. Ray's
   defaults (20 and 0.25, a good group of 2 at 50 trials) waste the failures' information; see
@@ -13,37 +14,39 @@ Two built-in backends wrap Ray's own searchers, so search-space conversion,
 A :class:`RankKeeper` knows how one backend can keep every told failure ranked below every
 success, including successes that arrive later:
 
-- Optuna: each failure is also an *infeasible* trial (``Trial.set_constraint`` with its
-  rank, the penalty magnitude with ties broken by progress, as the violation). Optuna's TPE
-  ranks every feasible trial above every infeasible one and infeasible ones by violation, so
-  the order holds whatever comes later.
+- Optuna: each failure is also an *infeasible* trial, its violation ``1 + rank`` (the penalty
+  magnitude with ties broken by progress); Optuna's TPE ranks every feasible trial above every
+  infeasible one and infeasible ones by violation, so the order holds whatever comes later.
   With Optuna's in-memory storage (Ray's default) the stored values of failures are also
   rewritten when the placement moves, so the study's values agree with that order.
 - HyperOpt: the losses of failures already told are rewritten when the placement moves.
 - Any other searcher: each failure is placed below every success told *before* it.
 
-The keepers read private attributes of Ray's searchers (``_ot_trials``, ``_ot_study``,
-``_live_trial_mapping``, ``_hpopt_trials``) and of Optuna's ``InMemoryStorage``; the tests
-check them against the pinned versions. Where one is missing, the keeper logs a warning and
-falls back to the guarantee of any other searcher.
+Everything version-dependent, and every private attribute read, is in
+:mod:`ray_graded_penalty.compat`.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-import warnings
 from typing import Any, Dict, List, Optional
 
 from ray.tune.search import Searcher
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
+from ray_graded_penalty import compat
+from ray_graded_penalty.good_group import GoodGroupSize
+
 logger = logging.getLogger("ray_graded_penalty")
 
 BACKENDS = ("optuna", "hyperopt")
-CONSTRAINT_KEY = "graded_failure"
 HYPEROPT_STARTUP_TRIALS = 10
 HYPEROPT_GAMMA = 1.0
+
+
+def failure_violation(rank: float) -> float:
+    """The infeasibility a failure of ``rank`` is told with: above 1, so above every SLO miss."""
+    return 1.0 + rank
 
 
 def build_backend(
@@ -54,12 +57,9 @@ def build_backend(
 ) -> Searcher:
     """Build the inner searcher called ``name`` ("optuna" or "hyperopt")."""
     if name == "optuna":
-        import optuna
         from ray.tune.search.optuna import OptunaSearch
 
-        with warnings.catch_warnings():  # constant_liar is marked experimental by Optuna
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=True)
+        sampler = compat.tpe_sampler(seed=seed, gamma=GoodGroupSize())
         return OptunaSearch(sampler=sampler, points_to_evaluate=points_to_evaluate)
     if name == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
@@ -74,13 +74,6 @@ def build_backend(
     )
 
 
-def base_searcher(searcher: Searcher) -> Searcher:
-    """The innermost searcher under Ray's wrappers (ConcurrencyLimiter, Repeater)."""
-    while hasattr(searcher, "searcher"):
-        searcher = searcher.searcher
-    return searcher
-
-
 class RankKeeper:
     """The generic guarantee: a failure ranks below every success told before it."""
 
@@ -89,11 +82,12 @@ class RankKeeper:
     def __init__(self, search: Searcher) -> None:
         self._search = search
 
-    def before_failure(self, trial_id: str, rank: float) -> None:
-        """Called just before the inner searcher is told the failure of ``trial_id``.
+    def before_suggest(self) -> None:
+        """Called before each suggestion."""
 
-        ``rank`` orders failures (larger is worse): the magnitude with ties broken by progress.
-        """
+    def before_tell(self, trial_id: str, violation: float) -> None:
+        """Called just before the inner searcher is told a trial that ranks below every
+        success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1)."""
 
     def move_failures(self, values: Dict[str, float]) -> bool:
         """The placement moved: ``values`` maps failed trials to new values.
@@ -102,8 +96,8 @@ class RankKeeper:
         """
         return False
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
-        """Add an earlier trial (a failure when ``rank`` is set) to the inner model."""
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+        """Add an earlier trial (below every success when ``violation`` is set) to the model."""
         try:
             self._search.add_evaluated_point(config, value)
         except NotImplementedError:
@@ -121,55 +115,86 @@ class RankKeeper:
 
 
 class OptunaRankKeeper(RankKeeper):
-    """Marks each failure infeasible (violation = its rank) and, for Optuna's in-memory
-    storage, rewrites the values of failures already told when the placement moves."""
-
-    whole_history = True
+    """Marks each failure infeasible and, for Optuna's in-memory storage, rewrites the values
+    of failures already told when the placement moves; keeps the good group's counts."""
 
     def __init__(self, search: Searcher) -> None:
         super().__init__(search)
-        self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, for failures
+        self._view = compat.OptunaSearchView(search)
+        self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
+        self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
+        self._warned = False
 
-    def before_failure(self, trial_id: str, rank: float) -> None:
-        trials = getattr(self._search, "_ot_trials", None)
-        if trials is None or trial_id not in trials:
-            logger.warning(
-                "Cannot mark trial %s infeasible in the Optuna study (OptunaSearch has no "
-                "_ot_trials entry); it is told as a completed value only.",
-                trial_id,
-            )
-            return
-        ot_trial = trials[trial_id]
-        ot_trial.set_constraint(CONSTRAINT_KEY, rank)
-        self._ids[trial_id] = ot_trial._trial_id
+    @property
+    def whole_history(self) -> bool:  # type: ignore[override]
+        return compat.sampler_ranks_infeasible_last(self._view.sampler) or self._in_memory()
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
-        import optuna
-
-        search = self._search
-        if not isinstance(getattr(search, "_space", None), dict) or search._ot_study is None:
-            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
-        attrs = {} if rank is None else {f"constraints:{CONSTRAINT_KEY}": rank}
-        search._ot_study.add_trial(optuna.trial.create_trial(
-            params=config, distributions=search._space, value=value, system_attrs=attrs,
-        ))
-        if rank is not None:
-            self._ids[key] = search._ot_study.trials[-1]._trial_id
-
-    def move_failures(self, values: Dict[str, float]) -> bool:
+    def _in_memory(self) -> bool:
         from optuna.storages import InMemoryStorage
 
-        study = getattr(self._search, "_ot_study", None)
-        storage = getattr(study, "_storage", None)
-        if not isinstance(storage, InMemoryStorage):
-            return False  # constraints alone keep TPE's ranking; the stored values stay
-        with storage._lock:
-            for trial_id, value in values.items():
-                if trial_id in self._ids:
-                    frozen = copy.copy(storage._get_trial(self._ids[trial_id]))
-                    frozen.values = [value]
-                    storage._set_trial(self._ids[trial_id], frozen)
-        return True
+        return isinstance(getattr(self._view.study, "_storage", None), InMemoryStorage)
+
+    def before_suggest(self) -> None:
+        gamma = compat.tpe_gamma(self._view.sampler)
+        study = self._view.study
+        if not isinstance(gamma, GoodGroupSize) or study is None:
+            return
+        from optuna.trial import TrialState
+
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        pending = successes = 0
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                pending += 1
+                continue
+            feasible = self._feasible.get(t.number)
+            if feasible is None:  # a finished trial's feasibility never changes: look once
+                feasible = self._feasible[t.number] = compat.violation(t) <= 0
+            successes += feasible
+        gamma.pending, gamma.successes = pending, successes
+
+    def before_tell(self, trial_id: str, violation: float) -> None:
+        trials = self._view.live_trials
+        study = self._view.study
+        if trial_id not in trials or study is None:
+            logger.warning(
+                "Cannot mark trial %s infeasible in the Optuna study (OptunaSearch does not know "
+                "it); it is told as a completed value only.", trial_id,
+            )
+            return
+        if not compat.sampler_ranks_infeasible_last(self._view.sampler) and not self._warned:
+            self._warned = True
+            logger.warning(
+                "The sampler of this OptunaSearch does not rank infeasible trials last (Optuna %s "
+                "reads constraints only through TPESampler(constraints_func=...)); failures rank "
+                "below every success %s. Use GradedPenaltySearcher(\"optuna\", ...) for the full "
+                "guarantee.", compat.OPTUNA,
+                "over the whole history through their stored values (in-memory storage)"
+                if self._in_memory() else "told before them",
+            )
+        compat.mark_infeasible(study, trials[trial_id], violation)
+        self._ids[trial_id] = compat.trial_number_id(trials[trial_id])
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+        import optuna
+
+        study, distributions = self._view.study, self._view.distributions
+        if study is None or distributions is None:
+            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        attrs = {} if violation is None else compat.infeasible_attrs(violation)
+        study.add_trial(optuna.trial.create_trial(
+            params=config, distributions=distributions, value=value, system_attrs=attrs,
+        ))
+        if violation is not None:
+            self._ids[key] = study.trials[-1]._trial_id
+
+    def move_failures(self, values: Dict[str, float]) -> bool:
+        study = self._view.study
+        if study is None:
+            return False
+        return compat.rewrite_values(
+            study, {self._ids[t]: [v] for t, v in values.items() if t in self._ids}
+        )
 
     def get_state(self) -> Dict[str, Any]:
         return {"ids": dict(self._ids)}
@@ -187,19 +212,19 @@ class HyperOptRankKeeper(RankKeeper):
 
     def __init__(self, search: Searcher) -> None:
         super().__init__(search)
+        self._view = compat.HyperOptSearchView(search)
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
 
-    def before_failure(self, trial_id: str, rank: float) -> None:
-        live = getattr(self._search, "_live_trial_mapping", {})
+    def before_tell(self, trial_id: str, violation: float) -> None:
+        live = self._view.live_tids
         if trial_id in live:
-            self._tids[trial_id] = live[trial_id][0]
+            self._tids[trial_id] = live[trial_id]
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, rank: Optional[float]) -> None:
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         from hyperopt import JOB_STATE_DONE
         from hyperopt.fmin import generate_trial
 
-        search = self._search
-        trials, domain = getattr(search, "_hpopt_trials", None), getattr(search, "domain", None)
+        trials, domain = self._view.trials, self._view.domain
         if trials is None or domain is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
         labels = set(domain.params)
@@ -209,23 +234,23 @@ class HyperOptRankKeeper(RankKeeper):
                 f"{sorted(labels)}: a HyperOpt warm start needs every parameter, and no other"
             )
         point = unflatten_dict(config)
-        search._convert_categories_to_indices(point)  # HyperOpt stores a choice as its index
+        self._view.choices_as_indices(point)
         tid = trials.new_trial_ids(1)[0]
         doc = generate_trial(tid, flatten_dict(point))
         doc["state"] = JOB_STATE_DONE
-        doc["result"] = {"loss": search.metric_op * value, "status": "ok"}
+        doc["result"] = {"loss": self._view.loss_sign * value, "status": "ok"}
         trials.insert_trial_docs([doc])
         trials.refresh()
-        if rank is not None:
+        if violation is not None:
             self._tids[key] = tid
 
     def move_failures(self, values: Dict[str, float]) -> bool:
-        trials = getattr(self._search, "_hpopt_trials", None)
+        trials = self._view.trials
         if trials is None:
-            logger.warning("HyperOptSearch has no _hpopt_trials: failures told stay where they are.")
+            logger.warning("HyperOptSearch has no trial list: failures told stay where they are.")
             return False
         by_tid = {t["tid"]: t for t in trials._dynamic_trials}
-        sign = self._search.metric_op  # HyperOpt minimizes: loss = metric_op * value
+        sign = self._view.loss_sign
         for trial_id, value in values.items():
             ho_trial = by_tid.get(self._tids.get(trial_id, -1))
             if ho_trial is not None and ho_trial.get("result", {}).get("status") == "ok":
@@ -242,19 +267,15 @@ class HyperOptRankKeeper(RankKeeper):
 
 def rank_keeper_for(searcher: Searcher) -> RankKeeper:
     """The strongest :class:`RankKeeper` that ``searcher``'s base searcher supports."""
-    base = base_searcher(searcher)
-    try:
-        from ray.tune.search.optuna import OptunaSearch
+    base = compat.base_searcher(searcher)
+    from ray.tune.search.optuna import OptunaSearch
 
-        if isinstance(base, OptunaSearch):
-            return OptunaRankKeeper(base)
-    except ImportError:  # pragma: no cover - optuna is a dependency
-        pass
+    if isinstance(base, OptunaSearch):
+        return OptunaRankKeeper(base)
     try:
         from ray.tune.search.hyperopt import HyperOptSearch
-
-        if isinstance(base, HyperOptSearch):
-            return HyperOptRankKeeper(base)
     except ImportError:  # pragma: no cover - hyperopt is a dependency
-        pass
+        return RankKeeper(searcher)
+    if isinstance(base, HyperOptSearch):
+        return HyperOptRankKeeper(base)
     return RankKeeper(searcher)

@@ -17,7 +17,8 @@ from ray import cloudpickle
 from ray.tune.search import Searcher
 from ray.tune.search.util import _set_search_properties_backwards_compatible
 
-from ray_graded_penalty.backends import BACKENDS, build_backend, rank_keeper_for
+from ray_graded_penalty import compat
+from ray_graded_penalty.backends import BACKENDS, build_backend, failure_violation, rank_keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.history import HistorySource, PastTrial, read_history
 from ray_graded_penalty.placement import FailurePlacement
@@ -163,6 +164,7 @@ class GradedPenaltySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
         self._flush_failures()
+        self._keeper.before_suggest()
         config = self.inner.suggest(trial_id)
         if isinstance(config, dict):
             self._records[trial_id] = TrialRecord(config=config, suggested_at=time.time())
@@ -262,22 +264,29 @@ class GradedPenaltySearcher(Searcher):
         record.details_known = True
         self._tell_failure(trial_id)
 
-    # ----- what the callback reports ------------------------------------------------------
+    # ----- what the callback reports (TrialEvents) ---------------------------------------
 
-    def _trial_started(self, trial_id: str) -> None:
+    def callback_attached(self) -> None:
+        """The callback is part of the run (:class:`~ray_graded_penalty.events.TrialEvents`)."""
+        self._callback_attached = True
+
+    def trial_started(self, trial_id: str) -> None:
+        """The trial started RUNNING; a retry starts over, its last attempt is what counts."""
         record = self._records.get(trial_id)
-        if record is not None:  # a retried trial starts over: its last attempt is what counts
+        if record is not None:
             record.started_at = time.time()
             record.ended_at = record.elapsed_s = record.error = None
             record.timed_out = record.details_known = False
 
-    def _trial_timed_out(self, trial_id: str) -> None:
+    def trial_timed_out(self, trial_id: str) -> None:
+        """The watchdog ends the trial: it is graded as a timeout at 100 % completion."""
         record = self._records.get(trial_id)
         if record is not None:
             record.timed_out, record.elapsed_s = True, self.trial_timeout_s
             record.error = timeout_error_text(self.trial_timeout_s)
 
-    def _trial_errored(self, trial_id: str, error: str) -> None:
+    def trial_errored(self, trial_id: str, error: str) -> None:
+        """The trial's final error: told now if Ray already reported it, else when it does."""
         record = self._records.get(trial_id)
         if record is None or trial_id in self._outcomes:
             return
@@ -288,6 +297,10 @@ class GradedPenaltySearcher(Searcher):
         record.details_known = True
         if record.errored:
             self._tell_failure(trial_id)
+
+    def experiment_ended(self) -> None:
+        """The run is over: errored trials still waiting for their details are told now."""
+        self._flush_failures()
 
     # ----- telling the inner searcher -----------------------------------------------------
 
@@ -335,7 +348,7 @@ class GradedPenaltySearcher(Searcher):
         elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
         grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error)
         outcome = self._failure_outcome(trial_id, record.config, grade, record.error)
-        self._keeper.before_failure(trial_id, grade.rank)
+        self._keeper.before_tell(trial_id, failure_violation(grade.rank))
         self.inner.on_trial_complete(trial_id, result={metric: outcome.told})
         self._remember(outcome)
         logger.info(
@@ -412,7 +425,7 @@ class GradedPenaltySearcher(Searcher):
             if past.failed:
                 grade = self.policy.grade(past.elapsed_s, past.timeout_s or self.trial_timeout_s, past.error)
                 outcome = self._failure_outcome(key, past.config, grade, past.error)
-                self._keeper.add_history(key, past.config, outcome.told, grade.rank)
+                self._keeper.add_history(key, past.config, outcome.told, failure_violation(grade.rank))
             else:
                 outcome = self._success_outcome(key, past.config, past.value, None)
                 self._keeper.add_history(key, past.config, past.value, None)
@@ -507,10 +520,8 @@ def _inner_state(inner: Searcher) -> Dict[str, Any]:
     The same split as Ray's ``SearchGenerator``: a ``ConcurrencyLimiter``'s own ``save`` keeps
     only the searcher it wraps, and would forget which trials are live.
     """
-    wrappers = []
-    while hasattr(inner, "searcher"):
-        wrappers.append(inner.get_state())
-        inner = inner.searcher
+    *outer, inner = compat.inner_searchers(inner)
+    wrappers = [wrapper.get_state() for wrapper in outer]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "inner.pkl")
         inner.save(path)

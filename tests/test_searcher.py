@@ -13,6 +13,7 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from conftest import hyperopt_done_trials, optuna_study
+from ray_graded_penalty import compat
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 
 SPACE = {"x": tune.uniform(0, 1)}
@@ -42,8 +43,8 @@ def test_record_failure_before_on_trial_complete_tells_once():
     searcher.record_failure("a", elapsed_s=300, error="CUDA out of memory")
     searcher.on_trial_complete("a", error=True)
     assert complete_values(searcher) == [-750.0]
-    # violation = rank: 750 plus the tie-break for failing at half the timeout
-    assert optuna_study(searcher).trials[0].constraints == {"graded_failure": pytest.approx(750 + 0.5 * 4.9)}
+    # violation = 1 + rank: 750 plus the tie-break for failing at half the timeout
+    assert compat.violation(optuna_study(searcher).trials[0]) == pytest.approx(1 + 750 + 0.5 * 4.9)
 
 
 def test_record_failure_after_on_trial_complete_error_tells_once_with_its_details():
@@ -186,7 +187,7 @@ def test_optuna_study_never_ranks_a_failure_above_a_success(events, mode):
     drive(searcher, events)
     trials = optuna_study(searcher).trials
     assert len(trials) == len(events) and all(t.state.name == "COMPLETE" for t in trials)
-    failed = [t for t in trials if t.constraints.get("graded_failure", 0) > 0]
+    failed = [t for t in trials if compat.violation(t) > 0]
     succeeded = [t for t in trials if t not in failed]
     assert len(failed) == sum(kind == "f" for kind, _ in events)
     assert ranks_below([t.value for t in failed], [t.value for t in succeeded], mode)
@@ -235,10 +236,10 @@ def attached(searcher):
 def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
     searcher = attached(make())
     searcher.suggest("a")
-    searcher._trial_started("a")
+    searcher.trial_started("a")
     searcher.on_trial_complete("a", error=True)
     assert complete_values(searcher) == []
-    searcher._trial_errored("a", "RuntimeError: CUDA out of memory")
+    searcher.trial_errored("a", "RuntimeError: CUDA out of memory")
     assert complete_values(searcher) == [-1500.0]
     assert searcher.outcomes["a"].error_class == "oom"
 
@@ -246,8 +247,8 @@ def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
 def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():
     searcher = attached(make())
     searcher.suggest("a")
-    searcher._trial_started("a")
-    searcher._trial_errored("a", "Deployment failed")
+    searcher.trial_started("a")
+    searcher.trial_errored("a", "Deployment failed")
     assert complete_values(searcher) == []  # not told before Ray says the trial is over
     searcher.on_trial_complete("a", error=True)
     searcher.on_trial_complete("a", error=True)
@@ -259,17 +260,17 @@ def test_a_trial_that_never_started_is_graded_at_the_earliest_tier():
     searcher.suggest("a")
     time.sleep(0.05)  # time spent PENDING is not progress
     searcher.on_trial_complete("a", error=True)
-    searcher._trial_errored("a", "RuntimeError: actor could not start")
+    searcher.trial_errored("a", "RuntimeError: actor could not start")
     assert searcher.outcomes["a"].elapsed_s == 0.0 and complete_values(searcher) == [-1000.0]
 
 
 def test_a_trial_the_watchdog_ended_is_a_timeout_whatever_ray_says():
     searcher = attached(make())
     searcher.suggest("a")
-    searcher._trial_started("a")
-    searcher._trial_timed_out("a")
+    searcher.trial_started("a")
+    searcher.trial_timed_out("a")
     searcher.on_trial_complete("a", error=True)
-    searcher._trial_errored("a", "ActorDiedError: The actor died unexpectedly")
+    searcher.trial_errored("a", "ActorDiedError: The actor died unexpectedly")
     assert complete_values(searcher) == [-80.0]
     assert searcher.outcomes["a"].completion == 1.0
 
@@ -277,10 +278,10 @@ def test_a_trial_the_watchdog_ended_is_a_timeout_whatever_ray_says():
 def test_a_retried_trial_is_graded_from_its_last_attempt():
     searcher = attached(make())
     searcher.suggest("a")
-    searcher._trial_started("a")
-    searcher._trial_timed_out("a")  # the first attempt timed out and was retried
-    searcher._trial_started("a")
+    searcher.trial_started("a")
+    searcher.trial_timed_out("a")  # the first attempt timed out and was retried
+    searcher.trial_started("a")
     searcher.on_trial_complete("a", error=True)
-    searcher._trial_errored("a", "RuntimeError: boom")
+    searcher.trial_errored("a", "RuntimeError: boom")
     assert searcher.outcomes["a"].error == "RuntimeError: boom"
     assert searcher.outcomes["a"].completion < 0.01
