@@ -16,7 +16,7 @@ from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
 from problems import Outcome
-from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher, PenaltyPolicy
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("ray_graded_penalty").setLevel(logging.ERROR)
@@ -27,11 +27,17 @@ TIMEOUT_S = 600.0
 
 
 class Method:
-    """Asks one searcher for configs and tells it outcomes, as its Ray integration would."""
+    """Asks one searcher for configs and tells it outcomes, as its Ray integration would.
 
-    def __init__(self, searcher: Searcher, tell_failure: Callable[["Method", str, Outcome], None]):
+    ``hold_failures``: the concurrent simulation tells a failure only once every trial started
+    before it has ended (a variant tried for many trials at once; see asynchronous.py).
+    """
+
+    def __init__(self, searcher: Searcher, tell_failure: Callable[["Method", str, Outcome], None],
+                 hold_failures: bool = False):
         self.searcher = searcher
         self._tell_failure = tell_failure
+        self.hold_failures = hold_failures
 
     def setup(self, space: Dict[str, Any], mode: str) -> None:
         self.searcher.set_search_properties("value", mode, space)
@@ -47,6 +53,8 @@ class Method:
 
 
 def _graded(method: Method, trial_id: str, outcome: Outcome) -> None:
+    # As in Ray: the searcher hears of the error first, then the callback brings its details.
+    method.searcher.on_trial_complete(trial_id, error=True)
     method.searcher.record_failure(trial_id, outcome.fraction * TIMEOUT_S, outcome.error)
 
 
@@ -103,10 +111,35 @@ VARIANTS: Dict[str, Callable[[int], Method]] = {
     ),
 }
 
-ALL_METHODS = {**METHODS, **VARIANTS}
+
+
+def _graded_tpe(seed: int, good_group: bool, hold: bool = False, **tpe: Any) -> Method:
+    """The Optuna backend's TPE with one setting changed, through the public API."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sampler = optuna.samplers.TPESampler(
+            seed=seed, multivariate=tpe.pop("multivariate", True), constant_liar=True,
+            **({"gamma": GoodGroupSize()} if good_group else {}), **tpe,
+        )
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=TIMEOUT_S)
+    return Method(searcher, _graded, hold_failures=hold)
+
+
+# What was tried on the way to the Optuna backend's behaviour with many trials at once
+# (benchmarks/asynchronous.py), measured at W = 16 and 64 on every problem.
+CONCURRENCY_VARIANTS: Dict[str, Callable[[int], Method]] = {
+    "graded_optuna_0.2": lambda seed: _graded_tpe(seed, good_group=False),
+    "graded_optuna_0.2_held": lambda seed: _graded_tpe(seed, good_group=False, hold=True),
+    "graded_optuna_0.2_independent": lambda seed: _graded_tpe(seed, good_group=False, multivariate=False),
+    "graded_optuna_held": lambda seed: _graded_tpe(seed, good_group=True, hold=True),
+    "graded_optuna_independent": lambda seed: _graded_tpe(seed, good_group=True, multivariate=False),
+}
+
+ALL_METHODS = {**METHODS, **VARIANTS, **CONCURRENCY_VARIANTS}
 
 DESCRIPTIONS = {
-    "graded_optuna": "this package, Optuna backend (TPE, constant liar)",
+    "graded_optuna": "this package, Optuna backend (joint TPE, constant liar; while trials run at "
+    "once, the good group is the best tenth of the successes)",
     "graded_hyperopt": "this package, HyperOpt backend (10 start-up trials, gamma 1.0)",
     "optuna_search": "Ray's OptunaSearch as it ships (failures dropped: FAIL)",
     "hyperopt_search": "Ray's HyperOptSearch as it ships (failures dropped)",
@@ -121,4 +154,12 @@ DESCRIPTIONS = {
     "trials, gamma 0.25",
     "hyperopt_search_10_1.0": "Ray's HyperOptSearch with graded_hyperopt's settings (10 start-up "
     "trials, gamma 1.0), failures dropped",
+    "graded_optuna_0.2": "the Optuna backend of version 0.2: TPE's own good group (the best tenth of "
+    "all trials told, failures included) at every W",
+    "graded_optuna_0.2_held": "graded_optuna_0.2, and each failure told only once every trial started "
+    "before it has ended (until then it stays a pending trial)",
+    "graded_optuna_0.2_independent": "graded_optuna_0.2 with independent (per-parameter) TPE "
+    "instead of the joint one",
+    "graded_optuna_held": "graded_optuna, and failures held as in graded_optuna_0.2_held",
+    "graded_optuna_independent": "graded_optuna with independent (per-parameter) TPE",
 }

@@ -32,7 +32,6 @@ from ray.tune.search.optuna import OptunaSearch
 
 from methods import TIMEOUT_S
 from ray_graded_penalty import GradedPenaltySearcher
-from ray_graded_penalty.backends import HYPEROPT_GAMMA, HYPEROPT_STARTUP_TRIALS
 
 SPACE = {f"x{i}": tune.uniform(0, 1) for i in range(4)}
 REPEATS = 40
@@ -93,7 +92,7 @@ def _build(kind: str, n: int):
         if backend == "optuna":
             searcher = OptunaSearch(seed=0)
         elif told:  # the same TPE settings as the package's HyperOpt backend
-            searcher = HyperOptSearch(random_state_seed=0, n_initial_points=HYPEROPT_STARTUP_TRIALS, gamma=HYPEROPT_GAMMA)
+            searcher = HyperOptSearch(random_state_seed=0, n_initial_points=10, gamma=1.0)  # the HyperOpt backend's settings
         else:
             searcher = HyperOptSearch(random_state_seed=0)
         searcher.set_search_properties("value", "max", SPACE)

@@ -33,6 +33,14 @@ class Problem:
     target: Optional[float]  # a value counted as "good enough" (None: nothing succeeds)
     description: str
     region: Optional[Callable[[Dict[str, Any]], bool]] = None  # longest-surviving region
+    edge: Optional[Callable[[Dict[str, Any]], bool]] = None  # near the failing region's edge
+    optimum: Optional[Callable[[], float]] = None  # the best value there is (for regret)
+
+    def regret(self, best: Optional[float]) -> float:
+        """How far ``best`` is from the optimum (infinite when nothing succeeded)."""
+        if best is None:
+            return math.inf
+        return max(0.0, self.optimum() - best if self.mode == "max" else best - self.optimum())
 
 
 # ----- the design document's all-fail scenario ----------------------------------------------
@@ -83,6 +91,8 @@ BRANIN = Problem(
     mode="min",
     evaluate=_branin,
     target=1.0,
+    edge=lambda c: min(abs(math.hypot(c["u"] - cu, c["v"] - cv) / r - 1) for (cu, cv), r, _ in _DISCS) <= 0.05,
+    optimum=lambda: 0.397887,
     description=(
         "Branin on the unit square (minimize); configs inside the discs centred (0.124, 0.818) "
         "r 0.2 and (0.962, 0.165) r 0.35 fail (OOM, deploy), earlier the deeper inside. Two of "
@@ -172,6 +182,8 @@ MOSTLY_FAIL = Problem(
     mode="max",
     evaluate=_mostly_fail,
     target=0.98,
+    edge=lambda c: abs(math.dist([c[f"x{i}"] for i in range(4)], _CENTRE) / _RADIUS - 1) <= 0.05,
+    optimum=lambda: 1.0,
     description=(
         "4-D unit cube (maximize 1 - |x - x*|^2); only a ball of volume 0.1 succeeds, so about "
         "90 % of random configs fail, later the closer they are to the ball."
@@ -192,6 +204,8 @@ LATENCY_MS = Problem(
     mode="max",
     evaluate=_latency_ms,
     target=-2020.0,
+    edge=MOSTLY_FAIL.edge,
+    optimum=lambda: -2000.0,
     description=(
         "mostly_fail's space and failures, but the metric is a negative latency in ms (about "
         "-2000 to -3000): the design document's fixed numbers (-80 to -1500) would rank every "
@@ -213,7 +227,21 @@ def _serving_target() -> float:
     return 0.9 * best  # 90 % of the best a coarse grid finds
 
 
-LLM_SERVING = Problem(**{**LLM_SERVING.__dict__, "target": _serving_target()})
+def _serving_optimum() -> float:
+    """The best throughput there is. Throughput grows with the batch, and the batch with the
+    memory fraction and max_num_seqs, so the optimum has both at their largest; every tensor
+    parallel degree and prefill chunk is tried."""
+    best = 0.0
+    for tp in LLM_SERVING.space["tensor_parallel"].categories:
+        for chunk in LLM_SERVING.space["chunked_prefill"].categories:
+            outcome = _serving({"tensor_parallel": tp, "gpu_memory_fraction": 0.95,
+                                "max_num_seqs": 1023, "chunked_prefill": chunk})
+            if not outcome.failed:
+                best = max(best, outcome.value)
+    return best
+
+
+LLM_SERVING = Problem(**{**LLM_SERVING.__dict__, "target": _serving_target(), "optimum": _serving_optimum})
 
 PROBLEMS = {p.name: p for p in (ALL_FAIL, BRANIN, LLM_SERVING, MOSTLY_FAIL, LATENCY_MS)}
 

@@ -153,7 +153,57 @@ def variants_table(summaries: Dict[str, Dict[str, Any]], variants: Dict[str, Dic
     return lines
 
 
-def write_results(path, summaries, variants, overhead, tuner, plots, *, command, seeds, trials, elapsed_s, loop_s, machine) -> None:
+def region_share(problem, samples: int = 4000, seed: int = 0) -> float:
+    """The share of uniformly random configurations in the problem's region (fixed seed)."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    configs = ({k: d.sample(random_state=rng) for k, d in problem.space.items()} for _ in range(samples))
+    return sum(bool(problem.region(c)) for c in configs) / samples
+
+
+def concurrency_lines(concurrent, concurrent_s, check) -> List[str]:
+    import concurrency_report as cr
+    from asynchronous import MIN_DURATION, WORKERS, budget
+
+    lines = ["## Many trials at once", "",
+             f"`benchmarks/asynchronous.py`: an event simulation of W workers (W = "
+             f"{', '.join(str(w) for w in sorted({w for b in concurrent.values() for w in b}))}), each "
+             "running one trial at a time, driven as Ray drives a searcher: suggest when a worker frees "
+             "up, a failure reported as `on_trial_complete(error=True)` and then the callback's details, "
+             "trials still running pending in the searcher. A trial holds its worker for its outcome's "
+             f"share of the timeout (at least {MIN_DURATION}). Every method gets the same GPU time, "
+             "max(60, 6 W) timeouts summed over the workers, so at least six timeouts of wall time even "
+             f"at W = 64; only trials that ended by then count. Took {concurrent_s / 60:.1f} min; "
+             f"{next(iter(next(iter(concurrent.values())).values()))['graded_optuna']['seeds']} seeds per cell.", "",
+             "![concurrency](concurrency.png)", ""]
+    lines += cr.published_lines()
+    lines += cr.regret_tables(concurrent)
+    for w in sorted({w for b in concurrent.values() for w in b}):
+        if w >= 16:
+            lines += cr.behaviour_table(concurrent, w)
+    lines += ["### What was tried for many trials at once", ""] + cr.variants_table(concurrent)
+    if check:
+        g, o = check["graded_optuna"], check["optuna_search"]
+        lines += ["### Through real `tune.Tuner`, 16 trials at once", "",
+                  f"`{check['problem']}` on a local Ray declaring {check['workers']} GPUs, one per trial, "
+                  f"each trial sleeping for its outcome's share of a {check['timeout_s']:g} s timeout, "
+                  f"for {check['wall_s']:g} s (six timeouts, the simulation's budget at W = 16); seeds "
+                  f"{check['seeds']}:", "",
+                  "| method | regret per seed | trials per seed |", "|---|---|---|",
+                  f"| graded_optuna | {', '.join(cr._fmt(r) for r in g['regret'])} | {', '.join(str(c) for c in g['trials'])} |",
+                  f"| optuna_search | {', '.join(cr._fmt(r) for r in o['regret'])} | {', '.join(str(c) for c in o['trials'])} |",
+                  ""]
+    from published import ALL_PROBLEMS
+
+    rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
+    lines += ["### Targets for many trials at once", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(r)} |" for r in rows] + [""]
+    return lines
+
+
+def write_results(path, summaries, variants, overhead, tuner, plots, *, command, seeds, trials, elapsed_s, loop_s, machine,
+                  concurrent=None, concurrent_s=0.0, concurrency_check=None) -> None:
     lines = [
         "# Benchmark results",
         "",
@@ -161,7 +211,8 @@ def write_results(path, summaries, variants, overhead, tuner, plots, *, command,
         "here. Rerun it to reproduce: the fast loop is deterministic given the seeds; timings vary.",
         "",
         f"- command: `{command}`",
-        f"- took: {elapsed_s / 60:.1f} min in all ({loop_s / 60:.1f} min for the fast loop)",
+        f"- took: {elapsed_s / 60:.1f} min in all ({loop_s / 60:.1f} min for the fast loop, "
+        f"{concurrent_s / 60:.1f} min for the simulation of many trials at once)",
         f"- seeds: {seeds} per method and problem; budget: {trials} trials, told one at a time",
         "- versions: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("cpus", "platform")),
         f"- machine: {machine['cpus']} CPUs, {machine['platform']}, no GPU",
@@ -232,7 +283,9 @@ def write_results(path, summaries, variants, overhead, tuner, plots, *, command,
                   f"{' s and '.join(f'{x:.1f}' for x in t['optuna_s'])} s with OptunaSearch; "
                   f"{t['ratio']:.3f}x in total.", ""]
     lines += ["## Targets", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
-    lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)]
+    lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)] + [""]
+    if concurrent:
+        lines += concurrency_lines(concurrent, concurrent_s, concurrency_check)
     reading = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reading.md")
     if os.path.exists(reading):
         with open(reading) as f:

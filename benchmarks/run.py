@@ -4,8 +4,10 @@
     python benchmarks/run.py --quick    # a smoke run: a few seeds and trials, no Tuner runs
 
 The fast loop drives each method's searcher directly (suggest, then on_trial_complete or
-record_failure), sequentially, so a seed fixes every run. overhead.py times the searchers;
-tuner_check.py runs one problem end to end through real ``tune.Tuner``.
+record_failure), sequentially, so a seed fixes every run. asynchronous.py simulates W trials
+at once (W = 1, 4, 16, 64) on the same problems and six published ones. overhead.py times the
+searchers; tuner_check.py runs problems end to end through real ``tune.Tuner``, two trials at
+a time and sixteen.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Dict, List, Optional, Tuple
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from asynchronous import run_concurrent  # noqa: E402
 from methods import ALL_METHODS, METHODS, VARIANTS  # noqa: E402
 from problems import PROBLEMS, Problem  # noqa: E402
 
@@ -123,17 +126,24 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--trials", type=int, default=100)
     parser.add_argument("--out", default=HERE, help="where RESULTS.md and the plots go")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="processes running the simulations")
+    parser.add_argument("--concurrent-seeds", type=int, default=10, help="seeds of the W-trials-at-once simulation")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.trials = 2, 12
     os.makedirs(args.out, exist_ok=True)
     started = time.time()
 
-    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in ALL_METHODS for s in range(args.seeds)]
+    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in {**METHODS, **VARIANTS} for s in range(args.seeds)]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         runs = list(pool.map(run_one, *zip(*jobs)))
-    loop_s = time.time() - started
+        loop_s = time.time() - started
+        concurrent_started = time.time()
+        if args.quick:
+            concurrent = run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
+        else:
+            concurrent = run_concurrent(args.concurrent_seeds, pool)
+        concurrent_s = time.time() - concurrent_started
 
     def summaries_of(methods: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         return {
@@ -147,23 +157,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     summaries, variants = summaries_of(METHODS), summaries_of(VARIANTS)
 
     from overhead import measure_overhead
+    from concurrency_report import plot as plot_concurrency
     from report import plot, write_results
 
     overhead = measure_overhead(quick=args.quick)
-    tuner = None
+    tuner = concurrency_check = None
     if not args.quick:
-        from tuner_check import run_tuner_check
+        from tuner_check import run_concurrency_check, run_tuner_check
 
         tuner = run_tuner_check()
+        concurrency_check = run_concurrency_check()
     plots = plot(summaries, args.out, args.trials)
+    plots.append(plot_concurrency(concurrent, args.out))
     command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
     write_results(
         os.path.join(args.out, "RESULTS.md"), summaries, variants, overhead, tuner, plots,
         command=command, seeds=args.seeds, trials=args.trials,
         elapsed_s=time.time() - started, loop_s=loop_s, machine=_machine(),
+        concurrent=concurrent, concurrent_s=concurrent_s, concurrency_check=concurrency_check,
     )
     with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"summaries": summaries, "variants": variants, "overhead": overhead, "tuner": tuner}, f, default=str)
+        json.dump({"summaries": summaries, "variants": variants, "overhead": overhead, "tuner": tuner,
+                   "concurrent": concurrent, "concurrency_check": concurrency_check}, f, default=str)
     print(f"wrote {os.path.join(args.out, 'RESULTS.md')} in {time.time() - started:.0f} s")
     return 0
 

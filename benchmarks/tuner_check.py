@@ -87,3 +87,59 @@ def run_tuner_check() -> Dict[str, Any]:
     finally:
         ray.shutdown()
     return results
+
+
+# ----- many trials at once through real tune.Tuner ---------------------------------------------
+
+CONCURRENT_PROBLEM, CONCURRENT_SEEDS, CONCURRENT_W, CONCURRENT_TIMEOUT_S = "llm_serving", (0, 1, 2), 16, 3.0
+
+
+def _problem_trainable(config: Dict[str, Any]) -> None:
+    from published import ALL_PROBLEMS
+
+    outcome = ALL_PROBLEMS[CONCURRENT_PROBLEM].evaluate(config)
+    time.sleep(max(outcome.fraction, 0.02) * CONCURRENT_TIMEOUT_S)
+    if outcome.failed:
+        raise RuntimeError(outcome.error)
+    tune.report({"value": outcome.value})
+
+
+def run_concurrency_check() -> Dict[str, Any]:
+    """16 trials at once on a local Ray that declares 16 GPUs (one per trial), each sleeping for
+    its outcome's share of a 3 s timeout, for six timeouts of wall time (the simulation's
+    budget at W = 16): the best value each method found, per seed."""
+    from published import ALL_PROBLEMS
+
+    problem = ALL_PROBLEMS[CONCURRENT_PROBLEM]
+    logging.getLogger("ray.tune").setLevel(logging.CRITICAL)
+    ray.init(num_cpus=CONCURRENT_W, num_gpus=CONCURRENT_W, include_dashboard=False, logging_level=logging.ERROR)
+    wall_s = 6 * CONCURRENT_TIMEOUT_S
+    results: Dict[str, Any] = {"problem": CONCURRENT_PROBLEM, "seeds": list(CONCURRENT_SEEDS),
+                               "workers": CONCURRENT_W, "timeout_s": CONCURRENT_TIMEOUT_S, "wall_s": wall_s}
+    trainable = tune.with_resources(_problem_trainable, {"cpu": 1, "gpu": 1})
+    try:
+        with tempfile.TemporaryDirectory() as storage:
+            for name in ("graded_optuna", "optuna_search"):
+                regrets, counts = [], []
+                for seed in CONCURRENT_SEEDS:
+                    if name == "graded_optuna":
+                        searcher = GradedPenaltySearcher("optuna", trial_timeout_s=CONCURRENT_TIMEOUT_S, seed=seed)
+                        callbacks = [searcher.callback]
+                    else:
+                        searcher, callbacks = OptunaSearch(seed=seed), []
+                    tuner = tune.Tuner(
+                        trainable, param_space=problem.space,
+                        tune_config=tune.TuneConfig(metric="value", mode=problem.mode, search_alg=searcher,
+                                                    num_samples=100000, time_budget_s=wall_s,
+                                                    max_concurrent_trials=CONCURRENT_W, reuse_actors=True),
+                        run_config=tune.RunConfig(storage_path=storage, callbacks=callbacks, verbose=0),
+                    )
+                    grid = tuner.fit()
+                    values = [r.metrics["value"] for r in grid if r.error is None and "value" in r.metrics]
+                    best = (max(values) if problem.mode == "max" else min(values)) if values else None
+                    regrets.append(problem.regret(best))
+                    counts.append(len(grid))
+                results[name] = {"regret": regrets, "trials": counts}
+    finally:
+        ray.shutdown()
+    return results

@@ -1,0 +1,205 @@
+"""RESULTS.md's section on many trials at once, its plot and its targets, from the summaries
+asynchronous.py computed. Nothing here is typed in by hand."""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any, Dict, List, Optional
+
+from asynchronous import BASELINE, MAIN, budget
+from methods import CONCURRENCY_VARIANTS, DESCRIPTIONS
+from published import ALL_PROBLEMS, PUBLISHED, reference_optimum
+
+
+def _fmt(x: Optional[float]) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "none"
+    return f"{x:.3g}"
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b for regrets, with 0/0 = 1 and a finite a against an infinite b = 0."""
+    if a == b:
+        return 1.0
+    if math.isinf(b):
+        return 0.0
+    if b == 0:
+        return math.inf
+    return a / b
+
+
+def _paired(ours: List[float], base: List[float]) -> str:
+    better = sum(a < b for a, b in zip(ours, base))
+    worse = sum(a > b for a, b in zip(ours, base))
+    return f"{better}/{worse}/{len(ours) - better - worse}"
+
+
+def plot(summaries: Dict[str, Any], out: str) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summaries)
+    cols = 4
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3.2 * rows))
+    for ax, name in zip(axes.flat, names):
+        by_w = summaries[name]
+        ws = sorted(by_w)
+        region = ALL_PROBLEMS[name].region is not None
+        for method in MAIN:
+            key = "late_region_share" if region else "regret@1"
+            ys = [by_w[w][method].get(key, math.nan) for w in ws]
+            ys = [y if math.isfinite(y) else math.nan for y in ys]
+            ax.plot(ws, ys, marker="o", label=method)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ws, [str(w) for w in ws])
+        if not region:
+            ax.set_yscale("symlog", linthresh=1e-3 * max(1e-12, abs(_optimum(name))))
+        ax.set_title(name + (" (late share in best region)" if region else " (median regret)"), fontsize=9)
+        ax.set_xlabel("trials at once (W)", fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    name = "concurrency.png"
+    fig.savefig(os.path.join(out, name), dpi=80)
+    plt.close(fig)
+    return name
+
+
+def _optimum(name: str) -> float:
+    problem = ALL_PROBLEMS[name]
+    return problem.optimum() if problem.optimum else 1.0
+
+
+def regret_tables(summaries: Dict[str, Any]) -> List[str]:
+    """One table per W: median regret of each method, and the package's ratio to Ray's."""
+    lines: List[str] = []
+    ws = sorted({w for by_w in summaries.values() for w in by_w})
+    for w in ws:
+        lines += [f"### W = {w}: {budget(w):g} timeouts of GPU time ({budget(w) / w:g} of wall time)", "",
+                  "Median regret at the end of the budget (median at half of it in brackets); for the "
+                  "package, its ratio to Ray's searcher on the same TPE and the seeds it does "
+                  "better/worse/equal on. `all_fail` has no success: its cell is the share of the "
+                  "late suggestions in the longest-surviving region.", "",
+                  "| problem | " + " | ".join(MAIN) + " | waves (graded_optuna) |",
+                  "|---|" + "---|" * (len(MAIN) + 1)]
+        for name, by_w in summaries.items():
+            by = by_w.get(w)
+            if not by:
+                continue
+            cells = []
+            for method in MAIN:
+                s = by[method]
+                if ALL_PROBLEMS[name].region is not None:
+                    cells.append(f"{s['late_region_share']:.2f}")
+                    continue
+                cell = f"{_fmt(s['regret@1'])} [{_fmt(s['regret@0.5'])}]"
+                if method in BASELINE:
+                    base = by[BASELINE[method]]
+                    cell += (f" ({ratio(s['regret@1'], base['regret@1']):.2f}x; "
+                             f"{_paired(s['regret_by_seed@1'], base['regret_by_seed@1'])})")
+                cells.append(cell)
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {by['graded_optuna']['waves']:.1f} |")
+        lines.append("")
+    return lines
+
+
+def behaviour_table(summaries: Dict[str, Any], w: int) -> List[str]:
+    """Failing share, late failing share, late share near the failing edge, GPU time to target."""
+    lines = [f"Where the suggestions went at W = {w}: failing share of all trials / of the late half "
+             "(suggested in the second half of the wall time), the late share near the failing "
+             "region's edge (within 5 % of a constraint's limit), and GPU time to the target "
+             "(timeouts; where a problem has one).", "",
+             "| problem | " + " | ".join(MAIN) + " |", "|---|" + "---|" * len(MAIN)]
+    for name, by_w in summaries.items():
+        by = by_w.get(w)
+        if not by:
+            continue
+        cells = []
+        for method in MAIN:
+            s = by[method]
+            cell = f"{s['fail_share']:.2f} / {s['late_fail_share']:.2f}"
+            if "late_edge_share" in s:
+                cell += f"; edge {s['late_edge_share']:.2f}"
+            if "gpu_to_target" in s:
+                cell += f"; to target {_fmt(s['gpu_to_target'])}"
+            cells.append(cell)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def variants_table(summaries: Dict[str, Any]) -> List[str]:
+    names = ["graded_optuna", *CONCURRENCY_VARIANTS]
+    ws = sorted({w for by_w in summaries.values() for w, by in by_w.items() if names[-1] in by})
+    lines = ["Median regret of each variant as a ratio to `optuna_search` at the same W "
+             "(`all_fail`: late share in the longest-surviving region).", ""]
+    lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in CONCURRENCY_VARIANTS] + [""]
+    for w in ws:
+        lines += [f"W = {w}:", "", "| problem | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for name, by_w in summaries.items():
+            by = by_w.get(w, {})
+            if names[-1] not in by:
+                continue
+            if ALL_PROBLEMS[name].region is not None:
+                cells = [f"{by[m]['late_region_share']:.2f}" for m in names]
+            else:
+                base = by["optuna_search"]["regret@1"]
+                cells = [f"{ratio(by[m]['regret@1'], base):.2f}" for m in names]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[str]]:
+    rows: List[List[str]] = []
+    for ours, base in BASELINE.items():
+        for w in sorted({w for by_w in summaries.values() for w in by_w}):
+            ratios = {}
+            for name, by_w in summaries.items():
+                if w not in by_w or ALL_PROBLEMS[name].region is not None:
+                    continue
+                ratios[name] = ratio(by_w[w][ours]["regret@1"], by_w[w][base]["regret@1"])
+            worse = {n: r for n, r in ratios.items() if r > 1.0}
+            rows.append([f"W = {w}", f"{ours} never worse than {base} (median regret)",
+                         ", ".join(f"{n} {r:.2f}x" for n, r in worse.items()) or f"worst {max(ratios.values()):.2f}x",
+                         "missed" if worse else "met"])
+            if w >= 16:
+                missed = {n: r for n, r in ratios.items() if r > 0.6}
+                rows.append([f"W = {w}", f"{ours} median regret <= 0.6x {base} on every problem",
+                             f"{len(ratios) - len(missed)}/{len(ratios)} met; missed: "
+                             + (", ".join(f"{n} {r:.2f}x" for n, r in missed.items()) or "none"),
+                             "missed" if missed else "met"])
+    if "all_fail" in summaries and 16 in summaries["all_fail"]:
+        share = summaries["all_fail"][16]["graded_optuna"]["late_region_share"]
+        rows.append(["W = 16", "all_fail: late share in the longest-surviving region >= 3x random's",
+                     f"{share:.2f} vs {random_region_share:.2f} under random sampling ({share / random_region_share:.1f}x)",
+                     "met" if share >= 3 * random_region_share else "missed"])
+    today = []
+    for name, by_w in summaries.items():
+        by = by_w.get(1, {})
+        if "graded_optuna_0.2" in by:
+            key = "late_region_share" if ALL_PROBLEMS[name].region is not None else "regret_by_seed@1"
+            today.append(by["graded_optuna"][key] == by["graded_optuna_0.2"][key])
+    if today:
+        rows.append(["W = 1", "graded_optuna no worse than version 0.2 on any problem",
+                     f"identical on {sum(today)}/{len(today)} problems, seed by seed",
+                     "met" if all(today) else "check"])
+    return rows
+
+
+def published_lines() -> List[str]:
+    lines = ["Published problems (reference optimum computed by SLSQP from 200 starts, next to the "
+             "best known value):", ""]
+    from published import SPECS
+
+    for name in PUBLISHED:
+        _, bounds, best, source = SPECS[name]
+        lines.append(f"- `{name}`: {ALL_PROBLEMS[name].description} Reference optimum here "
+                     f"{reference_optimum(name):.7g}.")
+    return lines + [""]
