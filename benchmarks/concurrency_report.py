@@ -51,15 +51,18 @@ def plot(summaries: Dict[str, Any], out: str) -> str:
         by_w = summaries[name]
         ws = sorted(by_w)
         region = ALL_PROBLEMS[name].region is not None
+        drawn = []
         for method in MAIN:
             key = "late_region_share" if region else "regret@1"
             ys = [by_w[w][method].get(key, math.nan) for w in ws]
-            ys = [y if math.isfinite(y) else math.nan for y in ys]
+            floor = 1e-6 * max(1.0, abs(_optimum(name)))  # a regret of 0 drawn at the floor
+            ys = [(max(y, floor) if not region else y) if math.isfinite(y) else math.nan for y in ys]
             ax.plot(ws, ys, marker="o", label=method)
+            drawn += [y for y in ys if math.isfinite(y)]
         ax.set_xscale("log", base=2)
         ax.set_xticks(ws, [str(w) for w in ws])
-        if not region:
-            ax.set_yscale("symlog", linthresh=1e-3 * max(1e-12, abs(_optimum(name))))
+        if not region and drawn:
+            ax.set_yscale("log")
         ax.set_title(name + (" (late share in best region)" if region else " (median regret)"), fontsize=9)
         ax.set_xlabel("trials at once (W)", fontsize=8)
     for ax in list(axes.flat)[len(names):]:

@@ -14,7 +14,8 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     results = (tmp_path / "RESULTS.md").read_text()
-    for section in ("## Methods", "## Problems", "## What was tried", "## Overhead", "## Targets"):
+    for section in ("## Methods", "## Problems", "## What was tried", "## Overhead", "## Targets",
+                    "## Many trials at once", "### W = 1:", "### W = 4:", "### Targets for many trials at once"):
         assert section in results
     for method in ("graded_optuna", "graded_hyperopt", "optuna_search", "hyperopt_search",
                    "random", "flat_penalty", "design_fixed_scale"):
@@ -22,6 +23,9 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     for variant in ("graded_optuna_no_tie_break", "optuna_pruned_progress", "graded_hyperopt_ray_defaults"):
         assert f"| {variant} |" in results
     assert "| optuna_search_told |" in results.replace(" | ", " |\n| ")  # an overhead column
-    for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms"):
+    for problem in ("pressure_vessel", "welded_beam", "spring", "speed_reducer", "three_bar_truss", "gramacy"):
+        assert f"| {problem} |" in results  # the published problems, in the W tables
+    assert "| graded_optuna_0.2 |" in results.replace(" | ", " |\n| ")  # a variant tried at W > 1
+    for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms", "concurrency"):
         png = (tmp_path / f"{problem}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
