@@ -4,6 +4,7 @@ Public API:
     GradedPenaltySearcher: the Ray Tune ``Searcher`` wrapping Optuna's or HyperOpt's TPE.
     GradedPenaltyCallback: its ``tune.Callback`` (``searcher.callback``).
     PenaltyPolicy, Tier, ErrorModifier: the penalty policy, configurable.
+    SLO: a bound on a reported metric; misses rank below successes, far misses count as failures.
     TrialTimeout: a hard per-trial wall-clock timeout, usable on its own.
     GoodGroupSize: TPE's good-group size with many trials at once, for your own TPESampler.
     TrialEvents: what the callback tells the searcher.
@@ -23,6 +24,7 @@ from ray_graded_penalty.policy import (
 )
 from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.searcher import GradedPenaltySearcher
+from ray_graded_penalty.slo import SLO
 from ray_graded_penalty.timeout import TrialTimeout
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "GradedPenaltyCallback",
     "GradedPenaltySearcher",
     "PenaltyPolicy",
+    "SLO",
     "Tier",
     "TrialEvents",
     "TrialOutcome",

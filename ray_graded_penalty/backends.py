@@ -89,8 +89,9 @@ class RankKeeper:
         """Called just before the inner searcher is told a trial that ranks below every
         success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1)."""
 
-    def move_failures(self, values: Dict[str, float]) -> bool:
-        """The placement moved: ``values`` maps failed trials to new values.
+    def move_failures(self, values: Dict[str, List[float]]) -> bool:
+        """The placement moved: ``values`` maps trials told below the successes to their new
+        values (one per objective).
 
         Returns True when the inner searcher's history now holds these values.
         """
@@ -193,7 +194,7 @@ class OptunaRankKeeper(RankKeeper):
         if study is None:
             return False
         return compat.rewrite_values(
-            study, {self._ids[t]: [v] for t, v in values.items() if t in self._ids}
+            study, {self._ids[t]: v for t, v in values.items() if t in self._ids}
         )
 
     def get_state(self) -> Dict[str, Any]:
@@ -244,7 +245,7 @@ class HyperOptRankKeeper(RankKeeper):
         if violation is not None:
             self._tids[key] = tid
 
-    def move_failures(self, values: Dict[str, float]) -> bool:
+    def move_failures(self, values: Dict[str, List[float]]) -> bool:
         trials = self._view.trials
         if trials is None:
             logger.warning("HyperOptSearch has no trial list: failures told stay where they are.")
@@ -254,7 +255,7 @@ class HyperOptRankKeeper(RankKeeper):
         for trial_id, value in values.items():
             ho_trial = by_tid.get(self._tids.get(trial_id, -1))
             if ho_trial is not None and ho_trial.get("result", {}).get("status") == "ok":
-                ho_trial["result"]["loss"] = sign * value
+                ho_trial["result"]["loss"] = sign * value[0]  # HyperOpt: one objective
         trials.refresh()
         return True
 

@@ -12,7 +12,14 @@ least-bad possible failure lands one spread below the worst success. The map cha
 when a success arrives at or below a told failure, which is when failures already told must
 be moved (``add_success`` returns True) by backends that can rewrite their history.
 
-Pure logic, no Ray import. Internally everything is a loss (lower is better).
+Successes that miss an SLO (:mod:`ray_graded_penalty.slo`) sit between the two: a miss of
+rank ``r`` in (0, 1) is told at ``worst success loss + spread * r``, below every success that
+meets its SLOs and above every failure (while no success exists: ``least magnitude * r``).
+"Successes" here are the ones that meet every SLO.
+
+Pure logic, no Ray import. Internally everything is a loss (lower is better), and a told
+penalty is a *point*: ``magnitude / least magnitude`` (at least 1) for a failure, ``r`` for
+an SLO miss.
 """
 
 from __future__ import annotations
@@ -42,13 +49,15 @@ class FailurePlacement:
         True
         >>> placement.value(80.0), placement.value(1000.0)
         (-4000.0, -27000.0)
+        >>> placement.add_miss(0.5), placement.miss_value(0.5)   # an SLO miss: between them
+        (False, -3000.0)
     """
 
     mode: str
     least_magnitude: float
     worst_loss: Optional[float] = None
     best_loss: Optional[float] = None
-    least_told_magnitude: Optional[float] = None
+    least_told_point: Optional[float] = None
     anchor: Optional[float] = None  # None: the design document's numbers, unchanged
     spread: float = 1.0
 
@@ -60,15 +69,21 @@ class FailurePlacement:
     def _loss(self, value: float) -> float:
         return -value if self.mode == "max" else value
 
-    def _told_loss(self, magnitude: float) -> float:
-        if self.anchor is None:
-            return magnitude
-        return self.anchor + self.spread * magnitude / self.least_magnitude
+    def __setstate__(self, state: dict) -> None:
+        # A placement pickled by 0.2 kept the least told failure's magnitude.
+        magnitude = state.pop("least_told_magnitude", None)
+        if magnitude is not None:
+            state["least_told_point"] = magnitude / state["least_magnitude"]
+        state.setdefault("least_told_point", None)
+        self.__dict__.update(state)
 
-    def _holds(self, magnitude: Optional[float]) -> bool:
-        return magnitude is None or self.worst_loss is None or (
-            self.worst_loss < self._told_loss(magnitude)
-        )
+    def _told_loss(self, point: float) -> float:
+        if self.anchor is None:
+            return self.least_magnitude * point
+        return self.anchor + self.spread * point
+
+    def _holds(self, point: Optional[float]) -> bool:
+        return point is None or self.worst_loss is None or self.worst_loss < self._told_loss(point)
 
     def _move_below_successes(self) -> None:
         assert self.worst_loss is not None and self.best_loss is not None
@@ -80,22 +95,40 @@ class FailurePlacement:
         loss = self._loss(float(value))
         self.worst_loss = loss if self.worst_loss is None else max(self.worst_loss, loss)
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
-        if self._holds(self.least_told_magnitude):
+        if self._holds(self.least_told_point):
             return False
         self._move_below_successes()
         return True
 
-    def add_failure(self, magnitude: float) -> bool:
-        """Record a failure about to be told; True when the map changed to keep it below."""
+    def add_point(self, point: float) -> bool:
+        """Record a penalty point about to be told; True when the map changed to keep it below."""
         moved = False
-        if not self._holds(magnitude):
+        if not self._holds(point):
             self._move_below_successes()
             moved = True
-        if self.least_told_magnitude is None or magnitude < self.least_told_magnitude:
-            self.least_told_magnitude = magnitude
+        if self.least_told_point is None or point < self.least_told_point:
+            self.least_told_point = point
         return moved
+
+    def add_failure(self, magnitude: float) -> bool:
+        """Record a failure about to be told; True when the map changed to keep it below."""
+        return self.add_point(magnitude / self.least_magnitude)
+
+    def add_miss(self, rank: float) -> bool:
+        """Record an SLO miss of ``rank`` in (0, 1) about to be told; True when the map changed."""
+        if not 0.0 < rank < 1.0:
+            raise ValueError(f"an SLO miss's rank must be in (0, 1), got {rank!r}")
+        return self.add_point(rank)
+
+    def value_at(self, point: float) -> float:
+        """The value, in the metric's own direction, to tell for a penalty point."""
+        loss = self._told_loss(point)
+        return -loss if self.mode == "max" else loss
 
     def value(self, magnitude: float) -> float:
         """The value, in the metric's own direction, to tell for a failure of ``magnitude``."""
-        loss = self._told_loss(magnitude)
-        return -loss if self.mode == "max" else loss
+        return self.value_at(magnitude / self.least_magnitude)
+
+    def miss_value(self, rank: float) -> float:
+        """The value to tell for an SLO miss of ``rank`` in (0, 1)."""
+        return self.value_at(rank)

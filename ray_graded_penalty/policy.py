@@ -71,7 +71,12 @@ DEFAULT_TIERS: Tuple[Tier, ...] = (
 #: The design document's modifiers, in its order. "connection" and "timeout" share x0.8 there;
 #: they are two entries here so that reports can tell them apart. "timed out" is added because
 #: the design document's own timeout message ("timed out after N seconds") missed its keyword.
+#: "slo" comes first: a success that missed an SLO past its ``fail_ratio`` (the searcher names
+#: the class itself; the keyword finds it again in an earlier run's error text, which begins
+#: "SLO missed:" and may name a metric such as "gpu_memory_gb"). x0.8: it served to the end,
+#: as a timeout did.
 DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
+    ErrorModifier("slo", ("slo missed",), 0.8),
     ErrorModifier("deploy", ("deploy", "not found"), 1.2),
     ErrorModifier("oom", ("oom", "memory"), 1.5),
     ErrorModifier("connection", ("connection",), 0.8),
@@ -266,8 +271,14 @@ class PenaltyPolicy:
                 return modifier
         return None
 
-    def grade(self, elapsed_s: float, timeout_s: float, error: Optional[str] = "") -> Grade:
-        """Grade one failure; see :meth:`penalty` for the arguments."""
+    def grade(
+        self, elapsed_s: float, timeout_s: float, error: Optional[str] = "", modifier: Optional[str] = None
+    ) -> Grade:
+        """Grade one failure; see :meth:`penalty` for the arguments.
+
+        ``modifier`` names the error class when the caller knows it (an SLO failure): that
+        modifier's factor applies (1.0 if the policy has none by that name), not the keywords'.
+        """
         elapsed = check_elapsed(elapsed_s)
         timeout = check_timeout("timeout_s", timeout_s)
         if error is not None and not isinstance(error, str):
@@ -277,15 +288,19 @@ class PenaltyPolicy:
         for tier in self.tiers:
             if completion >= tier.start:
                 tier_magnitude = tier.magnitude
-        modifier = self.classify(error)
-        factor = modifier.factor if modifier else 1.0
+        if modifier is None:
+            found = self.classify(error)
+            name, factor = (found.name, found.factor) if found else (None, 1.0)
+        else:
+            factor = next((m.factor for m in self.modifiers if m.name == modifier), 1.0)
+            name = modifier
         magnitude = tier_magnitude * factor
         return Grade(
             elapsed_s=elapsed,
             timeout_s=timeout,
             completion=completion,
             tier_magnitude=tier_magnitude,
-            modifier=modifier.name if modifier else None,
+            modifier=name,
             magnitude=magnitude,
             rank=magnitude + (1.0 - completion) * self._tie_width,
         )

@@ -6,8 +6,10 @@ on other nodes whose clocks are not the driver's, and a record must survive a dr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple, Union
+
+Told = Union[float, Tuple[float, ...]]  # one objective's value, or one per objective
 
 
 @dataclass
@@ -25,6 +27,7 @@ class TrialRecord:
     timeout_s: Optional[float] = None
     details_known: bool = False  # error text came from the callback or record_failure
     timed_out: bool = False  # stopped by this package's watchdog
+    error_class: Optional[str] = None  # set when the searcher knows it (an SLO failure)
 
     def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.
@@ -50,16 +53,36 @@ class TrialRecord:
 
 @dataclass
 class TrialOutcome:
-    """What the inner searcher was told about one finished trial."""
+    """What the inner searcher was told about one finished trial.
+
+    A success that missed an SLO has ``failed=False`` and a positive ``slo_miss``; it was told
+    below every success that met its SLOs. With several objectives, ``told`` and ``metric``
+    hold one value per objective.
+    """
 
     trial_id: str
     config: Optional[Dict[str, Any]]
     failed: bool
-    told: float  # the value the inner searcher was told
-    metric: Optional[float] = None  # the success's own metric value
+    told: Told  # the value the inner searcher was told
+    metric: Optional[Told] = None  # the success's own metric value(s)
     penalty: Optional[float] = None  # the policy's penalty (before placement)
     elapsed_s: Optional[float] = None
     timeout_s: Optional[float] = None
     completion: Optional[float] = None
     error_class: Optional[str] = None  # the matching modifier's name
     error: Optional[str] = None
+    slo_miss: float = 0.0  # weighted total miss of the SLOs (0: all met, or a failure)
+    slo_values: Dict[str, Optional[float]] = field(default_factory=dict)  # SLO metric -> value
+    slo_misses: Dict[str, float] = field(default_factory=dict)  # SLO metric -> miss, missed only
+
+    def __setstate__(self, state: dict) -> None:
+        # Outcomes pickled by 0.2 had no SLO fields.
+        state.setdefault("slo_miss", 0.0)
+        state.setdefault("slo_values", {})
+        state.setdefault("slo_misses", {})
+        self.__dict__.update(state)
+
+    @property
+    def kind(self) -> str:
+        """"success", "slo_miss" or "failure"."""
+        return "failure" if self.failed else ("slo_miss" if self.slo_miss > 0 else "success")

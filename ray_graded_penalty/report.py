@@ -15,7 +15,7 @@ from __future__ import annotations
 import glob
 import math
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import pandas as pd
 from ray import cloudpickle
@@ -24,7 +24,8 @@ from ray_graded_penalty.history import CONFIG_PREFIX
 from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.trial_errors import first_line, read_error_file
 
-ERROR_CLASSES = ("deploy", "oom", "connection", "timeout", "crash", "other")
+ERROR_CLASSES = ("deploy", "oom", "connection", "timeout", "slo", "crash", "other")
+SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "slo/", "slo_miss/", "value/"
 
 
 class NotAnExperimentError(ValueError):
@@ -45,17 +46,31 @@ def _experiment_dir(source: Any) -> str:
     return path
 
 
+def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
+    """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
+    ``outcomes`` (what it told), ``slos`` and ``metric``; empty when it did not run there."""
+    for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
+        with open(path, "rb") as f:
+            payload = cloudpickle.load(f)
+        state = payload.get("state") if isinstance(payload, dict) else None
+        if not isinstance(state, dict):
+            continue
+        if "ledger" in state:  # 0.3
+            ledger = state["ledger"]
+            return {"outcomes": ledger.outcomes if ledger else {}, "slos": state.get("slos", ()),
+                    "metric": state.get("metric"), "mode": state.get("mode")}
+        if "outcomes" in state:  # 0.2
+            return {"outcomes": state["outcomes"], "slos": (), "metric": state.get("metric"),
+                    "mode": state.get("mode")}
+    return {}
+
+
 def load_outcomes(experiment_dir: str) -> Dict[str, TrialOutcome]:
     """What a GradedPenaltySearcher told, from its newest checkpoint in ``experiment_dir``.
 
     Empty when the experiment did not use this package's searcher.
     """
-    for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
-        with open(path, "rb") as f:
-            payload = cloudpickle.load(f)
-        if isinstance(payload, dict) and isinstance(payload.get("state"), dict) and "outcomes" in payload["state"]:
-            return payload["state"]["outcomes"]
-    return {}
+    return load_searcher_state(experiment_dir).get("outcomes", {})
 
 
 def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool) -> Optional[str]:
@@ -68,8 +83,11 @@ def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool
 
 
 def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None) -> pd.DataFrame:
-    """One row per trial: its config (``config/...`` columns), status, metric or penalty, told
-    value, elapsed seconds, timeout, completion, error class and the error's first line.
+    """One row per trial: its config (``config/...`` columns), status ("success", "slo_miss",
+    "failed"), metric or penalty, told value, elapsed seconds, timeout, completion, error class
+    and the error's first line. With SLOs, ``slo/<metric>`` (the value reported) and
+    ``slo_miss/<metric>`` (its miss, 0 when met) for each; with several objectives,
+    ``value/<metric>`` for each.
 
     Args:
         source: a ``ResultGrid`` or the path of an experiment directory.
@@ -78,7 +96,10 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     from ray.tune import ExperimentAnalysis
 
     path = _experiment_dir(source)
-    outcomes = load_outcomes(path)
+    state = load_searcher_state(path)
+    outcomes, slos = state.get("outcomes", {}), tuple(state.get("slos", ()))
+    objectives = state.get("metric")
+    objectives = list(objectives) if isinstance(objectives, (list, tuple)) else None
     analysis = ExperimentAnalysis(path)
     rows = []
     for order, trial in enumerate(analysis.trials):
@@ -88,9 +109,10 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         row.update({CONFIG_PREFIX + k: v for k, v in (trial.config or {}).items()})
         if outcome is not None:
             failed = outcome.failed
+            several = isinstance(outcome.metric, tuple)
             row.update(
-                status="failed" if failed else "success",
-                value=outcome.metric,
+                status={"success": "success", "slo_miss": "slo_miss"}.get(outcome.kind, "failed"),
+                value=None if several else outcome.metric,
                 penalty=outcome.penalty,
                 told=outcome.told,
                 elapsed_s=outcome.elapsed_s,
@@ -99,6 +121,13 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 error_class=error_class(outcome.error_class, outcome.error, failed),
                 error=first_line(outcome.error),
             )
+            if objectives:
+                values = outcome.metric if several else (None,) * len(objectives)
+                row.update({VALUE_PREFIX + m: v for m, v in zip(objectives, values)})
+            for slo in slos:
+                value = outcome.slo_values.get(slo.metric)
+                row[SLO_PREFIX + slo.metric] = value
+                row[MISS_PREFIX + slo.metric] = None if value is None else slo.miss(value)
         else:  # not told by this package's searcher: what Ray recorded
             failed = trial.status == "ERROR"
             value = last.get(metric) if metric else None
@@ -110,11 +139,25 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 error_class=error_class(None, error, failed), error=error,
             )
         rows.append(row)
-    return pd.DataFrame(rows)
+    report = pd.DataFrame(rows)
+    modes = state.get("mode")
+    if objectives and isinstance(modes, (list, tuple)):
+        report.attrs["modes"] = list(modes)
+    return report
 
 
 def config_columns(report: pd.DataFrame) -> list:
     return [c for c in report.columns if c.startswith(CONFIG_PREFIX)]
+
+
+def slo_columns(report: pd.DataFrame) -> list:
+    """The SLO metrics the report has columns for."""
+    return [c[len(SLO_PREFIX):] for c in report.columns if c.startswith(SLO_PREFIX)]
+
+
+def objective_columns(report: pd.DataFrame) -> list:
+    """The objectives of a search with several (empty for one)."""
+    return [c[len(VALUE_PREFIX):] for c in report.columns if c.startswith(VALUE_PREFIX)]
 
 
 def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
@@ -133,9 +176,12 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         numeric = pd.api.types.is_numeric_dtype(values)
         key = pd.cut(values, bins=bins) if numeric and values.nunique() > bins else (
             values if numeric else values.astype(str))
-        grouped = report.assign(_key=key, _failed=failed).groupby("_key", observed=True)
-        table = grouped.agg(trials=("_failed", "size"), failure_rate=("_failed", "mean"),
-                            mean_penalty=("penalty", "mean"))
+        missed = report["status"] == "slo_miss"
+        grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
+        columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))
+        if slo_columns(report):
+            columns.update(slo_miss_rate=("_missed", "mean"))
+        table = grouped.agg(**columns, mean_penalty=("penalty", "mean"))
         table.index.name = column[len(CONFIG_PREFIX):]
         by_parameter[table.index.name] = table
     successes = report[(report["status"] == "success") & report["value"].notna()]
@@ -145,6 +191,11 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         values = successes["value"].astype(float)
         best = successes.loc[values.idxmax() if _maximizes(report) else values.idxmin()]
         kind = "best success"
+    elif (report["status"] == "slo_miss").any() and slo_columns(report):
+        misses = report[report["status"] == "slo_miss"]
+        total = misses[[MISS_PREFIX + m for m in slo_columns(report)]].astype(float).fillna(0).sum(axis=1)
+        best = misses.loc[total.idxmin()]
+        kind = "least SLO miss"
     elif failed.any() and report.loc[failed, "penalty"].notna().any():
         penalties = report.loc[failed, "penalty"].astype(float)
         best = report.loc[penalties.abs().idxmin()]
@@ -166,10 +217,11 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
-    score = report["value"].where(report["status"] == "success", report["penalty"]).astype(float)
-    classes = report["error_class"].fillna("success")
-    colours = {"success": "tab:green", "deploy": "tab:purple", "oom": "tab:red", "connection": "tab:orange",
-               "timeout": "tab:blue", "crash": "tab:brown", "other": "tab:gray"}
+    score = report["value"].where(report["status"] != "failed", report["penalty"]).astype(float)
+    classes = report["error_class"].where(report["status"] != "slo_miss", "slo_miss").fillna("success")
+    colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
+               "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
+               "other": "tab:gray"}
     files = []
     for column in config_columns(report):
         values = report[column]
@@ -206,19 +258,57 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     files.append(path)
+    objectives = objective_columns(report)
+    if len(objectives) == 2:
+        files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
     return files
+
+
+def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> str:
+    """Two objectives against each other: successes within the SLOs (their front joined), SLO
+    misses and trials failed by an SLO apart; other failures, which report no values, counted."""
+    import matplotlib.pyplot as plt
+
+    x, y = (report[VALUE_PREFIX + m].astype(float) for m in objectives)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    kinds = (("success", report["status"] == "success", "tab:green", "o"),
+             ("SLO miss", report["status"] == "slo_miss", "gold", "s"),
+             ("failed by an SLO", (report["status"] == "failed") & (report["error_class"] == "slo"), "tab:pink", "x"))
+    for label, mask, colour, marker in kinds:
+        mask = mask & x.notna() & y.notna()
+        if mask.any():
+            ax.scatter(x[mask], y[mask], c=colour, marker=marker, label=label, s=30, alpha=0.85)
+    modes = report.attrs.get("modes")
+    ok = (report["status"] == "success") & x.notna() & y.notna()
+    if modes and ok.any():
+        sx = x[ok] * (1 if modes[0] == "max" else -1)
+        sy = y[ok] * (1 if modes[1] == "max" else -1)
+        front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
+        order = sorted(front, key=lambda i: x[i])
+        ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
+    others = int(((report["status"] == "failed") & (report["error_class"] != "slo")).sum())
+    ax.set_xlabel(objectives[0])
+    ax.set_ylabel(objectives[1])
+    ax.set_title(f"Two objectives ({others} other failures report no values)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
 
 
 def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
     """The summary as plain-text tables, for a terminal."""
     failed = int((report["status"] == "failed").sum())
-    lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).", "",
+    missed = int((report["status"] == "slo_miss").sum())
+    slo_note = f" {missed} served but missed an SLO ({missed / max(1, len(report)):.0%})." if slo_columns(report) else ""
+    lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).{slo_note}", "",
              "Failures by error class:", summary["by_error_class"].to_string(), ""]
     for name, table in summary["by_parameter"].items():
         lines += [f"By {name}:", table.to_string(float_format=lambda x: f"{x:.3g}" if not math.isnan(x) else "-"), ""]
     best = summary["best"]
     if best is not None:
         config = {c[len(CONFIG_PREFIX):]: getattr(best[c], "item", lambda: best[c])() for c in config_columns(report)}
-        shown = best["value"] if summary["best_kind"] == "best success" else best["penalty"]
+        shown = best["penalty"] if summary["best_kind"] == "least-bad failure" else best["value"]
         lines.append(f"{summary['best_kind']}: trial {best['trial_id']} ({float(shown):.6g}) {config}")
     return "\n".join(lines)

@@ -7,11 +7,10 @@ trial is told as, and delegates everything else to the inner searcher.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Union
 
 from ray import cloudpickle
 from ray.tune.search import Searcher
@@ -21,15 +20,17 @@ from ray_graded_penalty import compat
 from ray_graded_penalty.backends import BACKENDS, build_backend, failure_violation, rank_keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.history import HistorySource, PastTrial, read_history
-from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.policy import Grade, PenaltyPolicy, check_elapsed, check_mode, check_timeout
+from ray_graded_penalty.ledger import Ledger
+from ray_graded_penalty.objectives import MetricArg, Objectives
+from ray_graded_penalty.policy import PenaltyPolicy, check_elapsed, check_mode, check_timeout
 from ray_graded_penalty.records import TrialOutcome, TrialRecord
+from ray_graded_penalty.slo import SLO, SLO_ERROR_CLASS, Verdict, check_slos, judge, miss_rank
 from ray_graded_penalty.timeout import timeout_error_text
 from ray_graded_penalty.trial_errors import first_line
 
 logger = logging.getLogger("ray_graded_penalty")
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 _NO_CALLBACK_HINT = (
     "add its callback to the run so failures are graded from when they really started and "
     "what killed them: tune.RunConfig(callbacks=[searcher.callback])"
@@ -42,7 +43,9 @@ class GradedPenaltySearcher(Searcher):
     Successes reach the inner searcher unchanged. A failed trial (an error, a timeout, a stop
     before the metric was reported, a NaN metric) reaches it as a completed result whose metric
     is a finite penalty: the earlier and the worse the failure, the worse the value, and never
-    better than any success. Every finished trial reaches the inner searcher exactly once.
+    better than any success. With ``slos``, a success that misses an SLO ranks below every
+    success that meets them, by how far it misses, and above every failure. Every finished
+    trial reaches the inner searcher exactly once.
 
     Args:
         searcher: "optuna" (Optuna's TPESampler, the default), "hyperopt" (HyperOpt's TPE) or
@@ -50,8 +53,9 @@ class GradedPenaltySearcher(Searcher):
         trial_timeout_s: The per-trial timeout in seconds. A failure's progress is its elapsed
             time against it.
         policy: The :class:`PenaltyPolicy`; defaults to the design document's table.
-        metric: The metric to optimize; defaults to ``TuneConfig(metric=...)``.
-        mode: "max" or "min"; defaults to ``TuneConfig(mode=...)``.
+        metric: The metric to optimize, or a list of them; defaults to ``TuneConfig(metric=...)``.
+        mode: "max" or "min" (a list, one per metric); defaults to ``TuneConfig(mode=...)``.
+        slos: :class:`~ray_graded_penalty.slo.SLO` bounds on reported metrics.
         points_to_evaluate: Configurations to try first (built-in backends only).
         seed: Seed of the built-in backend's sampler.
         enforce_timeout: If True (the default), the callback ends any trial that runs longer
@@ -63,7 +67,9 @@ class GradedPenaltySearcher(Searcher):
 
     Example:
         >>> from ray import tune
-        >>> searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600)
+        >>> from ray_graded_penalty import SLO
+        >>> searcher = GradedPenaltySearcher(
+        ...     "optuna", trial_timeout_s=600, slos=[SLO("p99_latency_s", max=0.5)])
         >>> tuner = tune.Tuner(  # doctest: +SKIP
         ...     trainable,
         ...     param_space={"x": tune.uniform(0, 1)},
@@ -79,8 +85,9 @@ class GradedPenaltySearcher(Searcher):
         *,
         trial_timeout_s: Optional[float] = None,
         policy: Optional[PenaltyPolicy] = None,
-        metric: Optional[str] = None,
-        mode: Optional[str] = None,
+        metric: MetricArg = None,
+        mode: MetricArg = None,
+        slos: Optional[Iterable[SLO]] = None,
         points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
         seed: Optional[int] = None,
         enforce_timeout: bool = True,
@@ -95,10 +102,7 @@ class GradedPenaltySearcher(Searcher):
         if policy is not None and not isinstance(policy, PenaltyPolicy):
             raise TypeError(f"policy must be a PenaltyPolicy, got {type(policy).__name__}")
         self.policy = policy or PenaltyPolicy()
-        if mode is not None:
-            check_mode(mode)
-        if metric is not None and not isinstance(metric, str):
-            raise TypeError(f"metric must be a single metric name (str), got {metric!r}")
+        self.slos = check_slos(slos)
 
         if isinstance(searcher, str):
             self.inner = build_backend(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
@@ -114,17 +118,13 @@ class GradedPenaltySearcher(Searcher):
                 f"searcher must be one of {list(BACKENDS)} or a ray.tune.search.Searcher "
                 f"instance, got {type(searcher).__name__}: {searcher!r}"
             )
-        super().__init__(metric=metric or self.inner.metric, mode=mode or self.inner.mode)
-        if self._mode is not None:
-            check_mode(self._mode)
+        metric, mode = metric or self.inner.metric, mode or self.inner.mode
+        _check_objectives(metric, mode, self.inner, warm_start)
+        super().__init__(metric=metric, mode=mode)
 
         self._keeper = rank_keeper_for(self.inner)
-        self._placement: Optional[FailurePlacement] = None
+        self._ledger: Optional[Ledger] = None
         self._records: Dict[str, TrialRecord] = {}
-        self._outcomes: Dict[str, TrialOutcome] = {}
-        self._failure_magnitudes: Dict[str, float] = {}
-        self._best: Optional[TrialOutcome] = None
-        self._least_bad: Optional[TrialOutcome] = None
         self._callback_attached = False
         self._warned_no_callback = False
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
@@ -135,12 +135,18 @@ class GradedPenaltySearcher(Searcher):
     @property
     def outcomes(self) -> Dict[str, TrialOutcome]:
         """What the inner searcher was told, per finished trial id (a copy)."""
-        return dict(self._outcomes)
+        return dict(self._ledger.outcomes) if self._ledger else {}
 
     @property
     def best(self) -> Optional[TrialOutcome]:
-        """The best success so far; while everything fails, the least-bad failure."""
-        return self._best or self._least_bad
+        """The best success within the SLOs (with several objectives: the best in the first
+        one); without one, the least SLO miss; while everything fails, the least-bad failure."""
+        return self._ledger.best if self._ledger else None
+
+    @property
+    def pareto_front(self) -> List[TrialOutcome]:
+        """The successes within the SLOs that no other one dominates in every objective."""
+        return self._ledger.pareto_front() if self._ledger else []
 
     # ----- Ray's Searcher interface ------------------------------------------------------
 
@@ -149,8 +155,8 @@ class GradedPenaltySearcher(Searcher):
     ) -> bool:
         self._metric = self._metric or metric
         self._mode = self._mode or mode
-        if self._mode is not None:
-            check_mode(self._mode)
+        if self._metric is not None and self._mode is not None:
+            Objectives.of(self._metric, self._mode)
         accepted = _set_search_properties_backwards_compatible(
             self.inner.set_search_properties, self._metric, self._mode, config, **spec
         )
@@ -174,17 +180,16 @@ class GradedPenaltySearcher(Searcher):
         record = self._records.get(trial_id)
         if record is not None and "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
-        value = result.get(self._metric) if self._metric else None
-        # Intermediate results without a finite metric are not passed on: OptunaSearch would
+        # Intermediate results without finite objectives are not passed on: OptunaSearch would
         # raise a KeyError for a missing one (ending the experiment), or report a NaN to Optuna.
-        if isinstance(value, (int, float)) and math.isfinite(value):
+        if self._metric and self._mode and isinstance(self._ready().objectives.read(result), tuple):
             self.inner.on_trial_result(trial_id, result)
 
     def on_trial_complete(
         self, trial_id: str, result: Optional[Dict] = None, error: bool = False
     ) -> None:
         self._flush_failures(except_id=trial_id)
-        if trial_id in self._outcomes:
+        if self._was_told(trial_id):
             logger.debug("Trial %s was already told; ignoring its completion.", trial_id)
             return
         record = self._records.get(trial_id)
@@ -201,23 +206,7 @@ class GradedPenaltySearcher(Searcher):
             if record.details_known:
                 self._tell_failure(trial_id)
             return
-
-        metric = self._require_metric()
-        value = (result or {}).get(metric)
-        if value is None:
-            record.error = (
-                f"stopped before reporting metric {metric!r}; graded as a timeout"
-            )
-            self._tell_failure(trial_id)
-        elif not isinstance(value, (int, float)) or not math.isfinite(value):
-            logger.warning(
-                "Trial %s reported %s=%r, which TPE cannot use; it is graded as a failure.",
-                trial_id, metric, value,
-            )
-            record.error = f"non-finite metric {metric}={value!r}"
-            self._tell_failure(trial_id)
-        else:
-            self._tell_success(trial_id, dict(result or {}), float(value))
+        self._tell_result(trial_id, record, result or {})
 
     def add_evaluated_point(self, *args: Any, **kwargs: Any) -> None:
         return self.inner.add_evaluated_point(*args, **kwargs)
@@ -256,7 +245,7 @@ class GradedPenaltySearcher(Searcher):
         timeout = None if timeout_s is None else check_timeout("timeout_s", timeout_s)
         if not isinstance(error, str):
             raise TypeError(f"error must be a string, got {type(error).__name__}: {error!r}")
-        if trial_id in self._outcomes:
+        if self._was_told(trial_id):
             logger.debug("Trial %s was already told; record_failure ignored.", trial_id)
             return
         record = self._known_record(trial_id)
@@ -288,7 +277,7 @@ class GradedPenaltySearcher(Searcher):
     def trial_errored(self, trial_id: str, error: str) -> None:
         """The trial's final error: told now if Ray already reported it, else when it does."""
         record = self._records.get(trial_id)
-        if record is None or trial_id in self._outcomes:
+        if record is None or self._was_told(trial_id):
             return
         if record.ended_at is None:
             record.ended_at = time.time()
@@ -304,6 +293,9 @@ class GradedPenaltySearcher(Searcher):
 
     # ----- telling the inner searcher -----------------------------------------------------
 
+    def _was_told(self, trial_id: str) -> bool:
+        return self._ledger is not None and trial_id in self._ledger.outcomes
+
     def _known_record(self, trial_id: str) -> TrialRecord:
         record = self._records.get(trial_id)
         if record is None:
@@ -313,20 +305,17 @@ class GradedPenaltySearcher(Searcher):
             )
         return record
 
-    def _require_metric(self) -> str:
-        if not self._metric or not self._mode:
-            raise ValueError(
-                "GradedPenaltySearcher needs a metric and a mode: pass them to "
-                "tune.TuneConfig(metric=..., mode=...) or to the searcher "
-                f"(got metric={self._metric!r}, mode={self._mode!r})"
-            )
-        return self._metric
-
-    def _placement_for_mode(self) -> FailurePlacement:
-        if self._placement is None:
-            self._require_metric()
-            self._placement = FailurePlacement(self._mode, self.policy.least_magnitude)
-        return self._placement
+    def _ready(self) -> Ledger:
+        """The ledger, once metric and mode are known."""
+        if self._ledger is None:
+            if not self._metric or not self._mode:
+                raise ValueError(
+                    "GradedPenaltySearcher needs a metric and a mode: pass them to "
+                    "tune.TuneConfig(metric=..., mode=...) or to the searcher "
+                    f"(got metric={self._metric!r}, mode={self._mode!r})"
+                )
+            self._ledger = Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
+        return self._ledger
 
     def _flush_failures(self, except_id: Optional[str] = None) -> None:
         """Tell errored trials whose details never came (no callback, or it was skipped)."""
@@ -342,69 +331,99 @@ class GradedPenaltySearcher(Searcher):
                 )
             self._tell_failure(trial_id)
 
-    def _tell_failure(self, trial_id: str) -> None:
-        metric = self._require_metric()
+    def _tell_result(self, trial_id: str, record: TrialRecord, result: Dict) -> None:
+        """A trial ended without an error: a success, an SLO miss, or a failure after all."""
+        objectives = self._ready().objectives
+        values = objectives.read(result)
+        if isinstance(values, str):
+            reported = [m for m in objectives.metrics if m in result]
+            if not reported:  # like a trial stopped before it reported: graded as a timeout
+                record.error = f"stopped before reporting {', '.join(objectives.metrics)}; graded as a timeout"
+            else:
+                logger.warning("Trial %s: %s, which TPE cannot use; it is graded as a failure.",
+                               trial_id, values)
+                record.error = values
+            self._tell_failure(trial_id)
+            return
+        verdict = judge(self.slos, result) if self.slos else None
+        if verdict is not None and verdict.failure is not None:
+            if any(v is None for v in verdict.values.values()):
+                logger.warning("Trial %s: %s; it is graded as a failure.", trial_id, verdict.failure)
+            record.error, record.error_class = verdict.failure, SLO_ERROR_CLASS
+            record.elapsed_s = record.timeout_s or self.trial_timeout_s  # it served to the end
+            self._tell_failure(trial_id, verdict, values)
+        elif verdict is not None and not verdict.met:
+            self._tell_miss(trial_id, record, values, verdict)
+        else:
+            self._tell_success(trial_id, record, result, values, verdict)
+
+    def _tell_failure(self, trial_id: str, verdict: Optional[Verdict] = None, values: Optional[tuple] = None) -> None:
+        ledger = self._ready()
         record = self._records.pop(trial_id)
         elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
-        grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error)
-        outcome = self._failure_outcome(trial_id, record.config, grade, record.error)
-        self._keeper.before_tell(trial_id, failure_violation(grade.rank))
-        self.inner.on_trial_complete(trial_id, result={metric: outcome.told})
-        self._remember(outcome)
+        grade = self.policy.grade(elapsed, record.timeout_s or self.trial_timeout_s, record.error,
+                                  modifier=record.error_class)
+        outcome, moved = ledger.failure(trial_id, record.config, grade, record.error, verdict, values)
+        self._tell_below(trial_id, outcome, moved, failure_violation(grade.rank))
         logger.info(
             "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
             trial_id, grade.elapsed_s, grade.timeout_s, 100 * grade.completion,
             first_line(record.error, "(no error text)"), outcome.penalty,
-            "" if outcome.told == outcome.penalty else f" (told {outcome.told:.6g}, below every success)",
-            self._describe_best(),
+            "" if outcome.told == outcome.penalty else f" (told {_fmt(outcome.told)}, below every success)",
+            ledger.describe_best(str(self._metric)),
         )
 
-    def _tell_success(self, trial_id: str, result: Dict, value: float) -> None:
-        record = self._records.pop(trial_id)
-        outcome = self._success_outcome(
-            trial_id, record.config, value,
-            record.elapsed(time.time(), starts_reported=self._callback_attached),
+    def _tell_miss(self, trial_id: str, record: TrialRecord, values: tuple, verdict: Verdict) -> None:
+        ledger = self._ready()
+        self._records.pop(trial_id)
+        elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
+        outcome, moved = ledger.miss(trial_id, record.config, values, elapsed, verdict)
+        self._tell_below(trial_id, outcome, moved, miss_rank(verdict.total_miss))
+        missed = ", ".join(
+            f"{slo.describe()} at {verdict.values[slo.metric]:.6g} ({verdict.misses[slo.metric]:.0%} over)"
+            for slo in self.slos if slo.metric in verdict.misses
         )
+        logger.info(
+            "Trial %s served (%s) but missed SLO %s -> told %s, below every success within the SLOs.",
+            trial_id, ledger.objectives.describe(values), missed, _fmt(outcome.told),
+        )
+
+    def _tell_below(self, trial_id: str, outcome: TrialOutcome, moved: bool, violation: float) -> None:
+        """Tell a failure or an SLO miss, after moving what was told below the successes."""
+        if moved:
+            self._move_below(except_id=trial_id)
+        self._keeper.before_tell(trial_id, violation)
+        self.inner.on_trial_complete(trial_id, result=self._ready().objectives.result(Ledger.as_list(outcome.told)))
+
+    def _tell_success(self, trial_id: str, record: TrialRecord, result: Dict, values: tuple,
+                      verdict: Optional[Verdict]) -> None:
+        ledger = self._ready()
+        self._records.pop(trial_id)
+        elapsed = record.elapsed(time.time(), starts_reported=self._callback_attached)
+        outcome, moved = ledger.success(trial_id, record.config, values, elapsed, verdict)
+        new_best = ledger.new_best
+        if moved:
+            self._move_below()
         self.inner.on_trial_complete(trial_id, result=result)
-        if self._remember(outcome):
-            logger.info("Trial %s succeeded: %s=%.6g, the best so far.", trial_id, self._metric, value)
+        if new_best:
+            logger.info("Trial %s succeeded: %s, the best so far.", trial_id, ledger.objectives.describe(values))
 
-    def _failure_outcome(
-        self, key: str, config: Optional[Dict], grade: Grade, error: Optional[str]
-    ) -> TrialOutcome:
-        """Place a failure below every success and describe it (the caller tells it)."""
-        placement = self._placement_for_mode()
-        if placement.add_failure(grade.magnitude):
-            self._move_failures()
-        self._failure_magnitudes[key] = grade.magnitude
-        return TrialOutcome(
-            trial_id=key, config=config, failed=True, told=placement.value(grade.magnitude),
-            penalty=grade.penalty(self._mode), elapsed_s=grade.elapsed_s,
-            timeout_s=grade.timeout_s, completion=grade.completion,
-            error_class=grade.modifier, error=error,
-        )
-
-    def _success_outcome(
-        self, key: str, config: Optional[Dict], value: float, elapsed_s: Optional[float]
-    ) -> TrialOutcome:
-        if self._placement_for_mode().add_success(value):
-            self._move_failures()
-        return TrialOutcome(trial_id=key, config=config, failed=False, told=value, metric=value,
-                            elapsed_s=elapsed_s)
-
-    def _remember(self, outcome: TrialOutcome) -> bool:
-        """Record a told outcome; True if it is the new best success."""
-        self._outcomes[outcome.trial_id] = outcome
-        if outcome.failed:
-            least_bad = self._least_bad
-            magnitude = self._failure_magnitudes[outcome.trial_id]
-            if least_bad is None or magnitude < self._failure_magnitudes[least_bad.trial_id]:
-                self._least_bad = outcome
-            return False
-        if self._best is None or self._signed(outcome.told) > self._signed(self._best.told):
-            self._best = outcome
-            return True
-        return False
+    def _move_below(self, except_id: Optional[str] = None) -> None:
+        ledger = self._ready()
+        values = ledger.below_successes()
+        if not values:
+            return
+        if self._keeper.move_failures({tid: Ledger.as_list(v) for tid, v in values.items()}):
+            ledger.update_told(values)
+            moved = len(values) - (except_id in values)
+            if moved:
+                logger.info("Moved %d trials told earlier below every success.", moved)
+        elif not self._keeper.whole_history:
+            logger.info(
+                "A success ranks below failures told earlier; %s cannot rewrite its history, "
+                "so only failures told from now on are placed below it.",
+                type(self.inner).__name__,
+            )
 
     # ----- warm start ---------------------------------------------------------------------
 
@@ -419,49 +438,25 @@ class GradedPenaltySearcher(Searcher):
         return self._tell_history(read_history(source))
 
     def _tell_history(self, trials: List[PastTrial]) -> int:
-        self._require_metric()
+        ledger = self._ready()
+        if ledger.objectives.several:
+            raise ValueError("a warm start takes one objective; this search has several")
         for past in trials:
-            key = f"history-{len(self._outcomes)}"
+            key = f"history-{len(ledger.outcomes)}"
             if past.failed:
                 grade = self.policy.grade(past.elapsed_s, past.timeout_s or self.trial_timeout_s, past.error)
-                outcome = self._failure_outcome(key, past.config, grade, past.error)
-                self._keeper.add_history(key, past.config, outcome.told, failure_violation(grade.rank))
+                outcome, moved = ledger.failure(key, past.config, grade, past.error)
+                violation: Optional[float] = failure_violation(grade.rank)
             else:
-                outcome = self._success_outcome(key, past.config, past.value, None)
-                self._keeper.add_history(key, past.config, past.value, None)
-            self._remember(outcome)
+                outcome, moved = ledger.success(key, past.config, (past.value,), None)
+                violation = None
+            if moved:
+                self._move_below(except_id=key)
+            self._keeper.add_history(key, past.config, outcome.told, violation)
         if trials:
             logger.info("Warm start: told %d earlier trials (%d failed).", len(trials),
                         sum(p.failed for p in trials))
         return len(trials)
-
-    def _signed(self, value: float) -> float:
-        """``value`` turned so that larger is better, whatever the mode."""
-        return value if self._mode == "max" else -value
-
-    def _move_failures(self) -> None:
-        placement = self._placement_for_mode()
-        values = {tid: placement.value(m) for tid, m in self._failure_magnitudes.items()}
-        if not values:
-            return
-        if self._keeper.move_failures(values):
-            for tid, value in values.items():
-                self._outcomes[tid].told = value
-            logger.info("Moved %d failures told earlier below every success.", len(values))
-        elif not self._keeper.whole_history:
-            logger.info(
-                "A success ranks below failures told earlier; %s cannot rewrite its history, "
-                "so only failures told from now on are placed below it.",
-                type(self.inner).__name__,
-            )
-
-    def _describe_best(self) -> str:
-        best = self.best
-        if best is None:
-            return "none"
-        if best.failed:
-            return f"no success yet; least-bad failure {best.trial_id} (penalty {best.penalty:.1f}) {best.config}"
-        return f"{best.trial_id} {self._metric}={best.told:.6g} {best.config}"
 
     # ----- checkpointing -----------------------------------------------------------------
 
@@ -473,24 +468,22 @@ class GradedPenaltySearcher(Searcher):
             "mode": self._mode,
             "trial_timeout_s": self.trial_timeout_s,
             "policy": self.policy,
-            "placement": self._placement,
+            "slos": self.slos,
             "records": self._records,
-            "outcomes": self._outcomes,
-            "failure_magnitudes": self._failure_magnitudes,
-            "best": self._best,
-            "least_bad": self._least_bad,
+            "ledger": self._ledger,
             "keeper": self._keeper.get_state(),
         }
 
     def set_state(self, state: Dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(f"unsupported GradedPenaltySearcher state version {state.get('version')!r}")
+        version = state.get("version")
+        if version == 1:
+            state = _state_from_v1(state)
+        elif version != _STATE_VERSION:
+            raise ValueError(f"unsupported GradedPenaltySearcher state version {version!r}")
         self._metric, self._mode = state["metric"], state["mode"]
         self.trial_timeout_s, self.policy = state["trial_timeout_s"], state["policy"]
-        self._placement = state["placement"]
-        self._records, self._outcomes = state["records"], state["outcomes"]
-        self._failure_magnitudes = state["failure_magnitudes"]
-        self._best, self._least_bad = state["best"], state["least_bad"]
+        self.slos = state["slos"]
+        self._records, self._ledger = state["records"], state["ledger"]
         self._keeper.set_state(state["keeper"])
 
     def save(self, checkpoint_path: str) -> None:
@@ -512,6 +505,49 @@ class GradedPenaltySearcher(Searcher):
             payload = cloudpickle.loads(f.read())
         _load_inner_state(self.inner, payload["inner"])
         self.set_state(payload["state"])
+
+
+def _fmt(told: Any) -> str:
+    return ", ".join(f"{v:.6g}" for v in told) if isinstance(told, tuple) else f"{told:.6g}"
+
+
+def _check_objectives(metric: MetricArg, mode: MetricArg, inner: Searcher, warm_start: Any) -> None:
+    """Refuse, at construction, objectives the inner searcher or a warm start cannot take."""
+    several = isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple))
+    if metric is not None and mode is not None:
+        Objectives.of(metric, mode)
+    elif several:
+        raise ValueError(
+            f"several objectives need both lists, metric=[...] and mode=[...]; got metric={metric!r}, mode={mode!r}"
+        )
+    elif mode is not None:
+        check_mode(mode)
+    if several:
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        if isinstance(compat.base_searcher(inner), HyperOptSearch):
+            raise ValueError(
+                f"the HyperOpt backend takes one objective (HyperOpt's TPE minimizes one loss); "
+                f"got metric={metric!r}: use the Optuna backend for several objectives"
+            )
+        if warm_start is not None:
+            raise ValueError("a warm start takes one objective; this search has several")
+
+
+def _state_from_v1(state: Dict[str, Any]) -> Dict[str, Any]:
+    """A state saved by 0.2 (one objective, no SLOs) in today's form."""
+    ledger = None
+    if state["metric"] and state["mode"]:
+        policy = state["policy"]
+        ledger = Ledger(Objectives.of(state["metric"], state["mode"]), policy.least_magnitude)
+        if state["placement"] is not None:
+            ledger.placements = [state["placement"]]
+        ledger.outcomes = dict(state["outcomes"])
+        for key, magnitude in state["failure_magnitudes"].items():
+            ledger._points[key] = magnitude / policy.least_magnitude
+            ledger._order[key] = magnitude
+        ledger._best, ledger._least_bad = state["best"], state["least_bad"]
+    return {**state, "slos": (), "ledger": ledger}
 
 
 def _inner_state(inner: Searcher) -> Dict[str, Any]:

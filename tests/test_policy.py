@@ -170,9 +170,19 @@ def test_default_penalty_is_finite_and_in_the_bad_direction(elapsed, timeout, er
     assert (penalty < 0) if mode == "max" else (penalty > 0)
 
 
-def test_defaults_are_the_design_documents_keywords_in_order():
-    assert [m.name for m in DEFAULT_MODIFIERS] == ["deploy", "oom", "connection", "timeout"]
-    assert [m.factor for m in DEFAULT_MODIFIERS] == [1.2, 1.5, 0.8, 0.8]
+def test_defaults_are_the_design_documents_keywords_in_order_after_the_slo_class():
+    assert [m.name for m in DEFAULT_MODIFIERS] == ["slo", "deploy", "oom", "connection", "timeout"]
+    assert [m.factor for m in DEFAULT_MODIFIERS] == [0.8, 1.2, 1.5, 0.8, 0.8]
+
+
+def test_an_slo_failure_is_classed_slo_even_when_its_metric_names_memory():
+    policy = PenaltyPolicy()
+    text = "SLO missed: gpu_memory_gb <= 70 at 90 (29% over, fail_ratio 20%)"
+    assert policy.grade(600, 600, text).modifier == "slo"
+    assert policy.penalty(600, 600, text) == -80.0
+    forced = policy.grade(600, 600, "anything", modifier="slo")
+    assert (forced.modifier, forced.magnitude) == ("slo", 80.0)
+    assert PenaltyPolicy(modifiers=[]).grade(600, 600, "x", modifier="slo").magnitude == 100.0
 
 
 # ----- the tie-break TPE is given: the rank -------------------------------------------------

@@ -122,5 +122,5 @@ def test_when_nothing_succeeded_the_summary_names_the_least_bad_failure():
     summary = summarize(report)
     assert summary["best_kind"] == "least-bad failure" and summary["best"]["trial_id"] == "c"
     assert summary["by_error_class"]["trials"].to_dict() == {
-        "deploy": 1, "oom": 0, "connection": 0, "timeout": 1, "crash": 1, "other": 0}
+        "deploy": 1, "oom": 0, "connection": 0, "timeout": 1, "slo": 0, "crash": 1, "other": 0}
     assert list(summary["by_parameter"]["x"]["failure_rate"]) == [1.0, 1.0, 1.0]

@@ -122,7 +122,12 @@ def test_failures_move_below_a_success_on_a_negative_scale():
         (("optuna",), dict(trial_timeout_s=-5), ValueError, "positive number of seconds"),
         (("optuna",), dict(trial_timeout_s=math.nan), ValueError, "must be finite"),
         (("optuna",), dict(trial_timeout_s=60, mode="maximize"), ValueError, "'max' or 'min'"),
-        (("optuna",), dict(trial_timeout_s=60, metric=["a", "b"]), TypeError, "single metric"),
+        (("optuna",), dict(trial_timeout_s=60, metric=["a", "b"]), ValueError, "need both lists"),
+        (("optuna",), dict(trial_timeout_s=60, metric=["a", "b"], mode="max"), ValueError, "one mode per metric"),
+        (("optuna",), dict(trial_timeout_s=60, metric=["a", "a"], mode=["max", "min"]), ValueError, "unique"),
+        (("hyperopt",), dict(trial_timeout_s=60, metric=["a", "b"], mode=["max", "min"]), ValueError,
+         "HyperOpt backend takes one objective"),
+        (("optuna",), dict(trial_timeout_s=60, slos=["p99 < 0.5"]), TypeError, r"slos\[0\] must be an SLO"),
         (("optuna",), dict(trial_timeout_s=60, policy={"tiers": []}), TypeError, "PenaltyPolicy"),
     ],
 )

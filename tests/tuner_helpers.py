@@ -100,3 +100,12 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "node" in result:
             self.nodes[trial.trial_id] = result["node"]
+
+
+def serve_two_objectives(config):
+    """Throughput up with x, p99 latency up with x; OOM above 0.8; time to first token over
+    its SLO between 0.5 and 0.6."""
+    x = config["x"]
+    if x > 0.8:
+        raise RuntimeError("CUDA out of memory")
+    report({"tps": 1000.0 * x, "p99": 0.1 + x, "ttft": 2.0 if 0.5 < x < 0.6 else 0.5})

@@ -1,0 +1,81 @@
+"""The metric or metrics a search optimizes, and in which direction each.
+
+One objective is a metric name and "max" or "min", as in ``tune.TuneConfig(metric=..., mode=...)``.
+Several are lists of both, as Ray's ``OptunaSearch(metric=[...], mode=[...])`` takes them.
+Pure logic, no Ray import.
+
+Example:
+    >>> objectives = Objectives.of(["throughput", "p99_latency_s"], ["max", "min"])
+    >>> objectives.read({"throughput": 900.0, "p99_latency_s": 0.4})
+    (900.0, 0.4)
+    >>> objectives.read({"throughput": 900.0})
+    "objective 'p99_latency_s' missing from the result"
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+
+from ray_graded_penalty.policy import check_mode
+
+MetricArg = Union[None, str, Sequence[str]]
+
+
+@dataclass(frozen=True)
+class Objectives:
+    """Metric names and their modes, one or several."""
+
+    metrics: Tuple[str, ...]
+    modes: Tuple[str, ...]
+
+    @classmethod
+    def of(cls, metric: MetricArg, mode: MetricArg) -> "Objectives":
+        """Check ``metric`` and ``mode`` (a name and a mode, or two lists of the same length)."""
+        metrics = (metric,) if isinstance(metric, str) else tuple(metric or ())
+        modes = (mode,) if isinstance(mode, str) else tuple(mode or ())
+        if not metrics or not all(isinstance(m, str) and m for m in metrics):
+            raise ValueError(f"metric must be a metric name or a list of them, got {metric!r}")
+        if len(set(metrics)) != len(metrics):
+            raise ValueError(f"metric names must be unique, got {list(metrics)}")
+        if len(modes) != len(metrics):
+            raise ValueError(
+                f"one mode per metric: metric={list(metrics)!r} but mode={mode!r}; give "
+                f"mode=['max' or 'min', ...] with {len(metrics)} entries"
+            )
+        for m in modes:
+            check_mode(m)
+        return cls(metrics, modes)
+
+    @property
+    def several(self) -> bool:
+        return len(self.metrics) > 1
+
+    def read(self, result: Optional[Mapping[str, Any]]) -> Union[Tuple[float, ...], str]:
+        """The objectives' values in ``result``, or why they cannot be used (a message)."""
+        values = []
+        for metric in self.metrics:
+            value = (result or {}).get(metric)
+            if value is None:
+                return f"objective {metric!r} missing from the result"
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return f"non-finite objective {metric}={value!r}"
+            values.append(float(value))
+        return tuple(values)
+
+    def signed(self, values: Sequence[float]) -> Tuple[float, ...]:
+        """``values`` turned so that larger is better in every objective."""
+        return tuple(v if mode == "max" else -v for v, mode in zip(values, self.modes))
+
+    def dominates(self, a: Sequence[float], b: Sequence[float]) -> bool:
+        """Whether ``a`` is at least as good as ``b`` everywhere and better somewhere."""
+        sa, sb = self.signed(a), self.signed(b)
+        return all(x >= y for x, y in zip(sa, sb)) and any(x > y for x, y in zip(sa, sb))
+
+    def result(self, values: Sequence[float]) -> dict:
+        """``values`` as a result dict, as Ray reports it."""
+        return dict(zip(self.metrics, values))
+
+    def describe(self, values: Sequence[float]) -> str:
+        return ", ".join(f"{m}={v:.6g}" for m, v in zip(self.metrics, values))
