@@ -43,4 +43,8 @@ __all__ = [
     "TrialOutcome",
     "TrialTimeout",
 ]
-__version__ = "0.2.0"
+__version__ = "0.3.0"
+
+from ray_graded_penalty.compat import check_versions as _check_versions  # noqa: E402
+
+_check_versions()

@@ -85,9 +85,11 @@ class RankKeeper:
     def before_suggest(self) -> None:
         """Called before each suggestion."""
 
-    def before_tell(self, trial_id: str, violation: float) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         """Called just before the inner searcher is told a trial that ranks below every
-        success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1)."""
+        success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1).
+        ``attrs`` describe it (penalty, error class, elapsed time) for whoever looks at the
+        inner searcher's history."""
 
     def move_failures(self, values: Dict[str, List[float]]) -> bool:
         """The placement moved: ``values`` maps trials told below the successes to their new
@@ -154,7 +156,7 @@ class OptunaRankKeeper(RankKeeper):
             successes += feasible
         gamma.pending, gamma.successes = pending, successes
 
-    def before_tell(self, trial_id: str, violation: float) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         trials = self._view.live_trials
         study = self._view.study
         if trial_id not in trials or study is None:
@@ -174,6 +176,8 @@ class OptunaRankKeeper(RankKeeper):
                 if self._in_memory() else "told before them",
             )
         compat.mark_infeasible(study, trials[trial_id], violation)
+        for key, value in (attrs or {}).items():  # shown by optuna-dashboard as user attributes
+            trials[trial_id].set_user_attr(f"graded_penalty.{key}", value)
         self._ids[trial_id] = compat.trial_number_id(trials[trial_id])
 
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
@@ -182,7 +186,7 @@ class OptunaRankKeeper(RankKeeper):
         study, distributions = self._view.study, self._view.distributions
         if study is None or distributions is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
-        attrs = {} if violation is None else compat.infeasible_attrs(violation)
+        attrs = compat.history_attrs(violation)
         study.add_trial(optuna.trial.create_trial(
             params=config, distributions=distributions, value=value, system_attrs=attrs,
         ))
@@ -216,7 +220,7 @@ class HyperOptRankKeeper(RankKeeper):
         self._view = compat.HyperOptSearchView(search)
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
 
-    def before_tell(self, trial_id: str, violation: float) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         live = self._view.live_tids
         if trial_id in live:
             self._tids[trial_id] = live[trial_id]

@@ -79,7 +79,7 @@ def check_versions() -> None:
 if RAY >= Version("2.41.0"):
     from ray.tune import RunConfig, report  # noqa: F401
 else:  # pragma: no cover - exercised by the oldest pins
-    from ray.train import RunConfig, report  # noqa: F401
+    from ray.train import RunConfig, report  # type: ignore[no-redef]  # noqa: F401
 
 
 def trial_actor(trial: Any) -> Any:
@@ -209,11 +209,14 @@ def mark_infeasible(study: "optuna.Study", ot_trial: "optuna.Trial", violation: 
         study._storage.set_trial_system_attr(ot_trial._trial_id, _ATTR, violation)
 
 
-def infeasible_attrs(violation: float) -> Dict[str, Any]:
-    """System attributes of a finished trial created as infeasible (a warm start)."""
+def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
+    """System attributes of a finished trial added to a study (a warm start): infeasible by
+    ``violation``, or feasible when it is None. Before Optuna 5.0 a feasible one needs its
+    constraints too: TPE ranks a trial without them after every other."""
     if HAS_TRIAL_CONSTRAINTS:
-        return {f"constraints:{CONSTRAINT_KEY}": violation}
-    return {_ATTR: violation, "constraints": (violation,)}
+        return {} if violation is None else {f"constraints:{CONSTRAINT_KEY}": violation}
+    value = 0.0 if violation is None else violation
+    return {_ATTR: value, "constraints": (value,)}
 
 
 def violation(trial: "optuna.trial.FrozenTrial") -> float:

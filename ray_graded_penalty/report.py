@@ -15,7 +15,7 @@ from __future__ import annotations
 import glob
 import math
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 import pandas as pd
 from ray import cloudpickle

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -19,6 +18,7 @@ from ray.tune.search.util import _set_search_properties_backwards_compatible
 from ray_graded_penalty import compat
 from ray_graded_penalty.backends import BACKENDS, build_backend, failure_violation, rank_keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
+from ray_graded_penalty.checkpoint import inner_state, load_inner_state, state_from_v1
 from ray_graded_penalty.history import HistorySource, PastTrial, read_history
 from ray_graded_penalty.ledger import Ledger
 from ray_graded_penalty.objectives import MetricArg, Objectives
@@ -392,7 +392,7 @@ class GradedPenaltySearcher(Searcher):
         """Tell a failure or an SLO miss, after moving what was told below the successes."""
         if moved:
             self._move_below(except_id=trial_id)
-        self._keeper.before_tell(trial_id, violation)
+        self._keeper.before_tell(trial_id, violation, _attrs(outcome))
         self.inner.on_trial_complete(trial_id, result=self._ready().objectives.result(Ledger.as_list(outcome.told)))
 
     def _tell_success(self, trial_id: str, record: TrialRecord, result: Dict, values: tuple,
@@ -477,7 +477,7 @@ class GradedPenaltySearcher(Searcher):
     def set_state(self, state: Dict[str, Any]) -> None:
         version = state.get("version")
         if version == 1:
-            state = _state_from_v1(state)
+            state = state_from_v1(state)
         elif version != _STATE_VERSION:
             raise ValueError(f"unsupported GradedPenaltySearcher state version {version!r}")
         self._metric, self._mode = state["metric"], state["mode"]
@@ -493,7 +493,7 @@ class GradedPenaltySearcher(Searcher):
         callback tells its last failure at Ray's final checkpoint.
         """
         self._flush_failures()
-        payload = cloudpickle.dumps({"state": self.get_state(), "inner": _inner_state(self.inner)})
+        payload = cloudpickle.dumps({"state": self.get_state(), "inner": inner_state(self.inner)})
         tmp_path = f"{checkpoint_path}.tmp-{os.getpid()}"
         with open(tmp_path, "wb") as f:
             f.write(payload)
@@ -503,8 +503,20 @@ class GradedPenaltySearcher(Searcher):
         """Restore what :meth:`save` wrote, the inner searcher included."""
         with open(checkpoint_path, "rb") as f:
             payload = cloudpickle.loads(f.read())
-        _load_inner_state(self.inner, payload["inner"])
+        load_inner_state(self.inner, payload["inner"])
         self.set_state(payload["state"])
+
+
+def _attrs(outcome: TrialOutcome) -> Dict[str, Any]:
+    """What the inner searcher's history keeps of a trial told below the successes."""
+    attrs: Dict[str, Any] = {"kind": outcome.kind}
+    if outcome.failed:
+        attrs.update(penalty=outcome.penalty, error_class=outcome.error_class or "crash",
+                     elapsed_s=outcome.elapsed_s, completion=outcome.completion,
+                     error=first_line(outcome.error)[:200])
+    else:
+        attrs.update(slo_miss=outcome.slo_miss, slo_misses=dict(outcome.slo_misses))
+    return attrs
 
 
 def _fmt(told: Any) -> str:
@@ -532,45 +544,3 @@ def _check_objectives(metric: MetricArg, mode: MetricArg, inner: Searcher, warm_
             )
         if warm_start is not None:
             raise ValueError("a warm start takes one objective; this search has several")
-
-
-def _state_from_v1(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A state saved by 0.2 (one objective, no SLOs) in today's form."""
-    ledger = None
-    if state["metric"] and state["mode"]:
-        policy = state["policy"]
-        ledger = Ledger(Objectives.of(state["metric"], state["mode"]), policy.least_magnitude)
-        if state["placement"] is not None:
-            ledger.placements = [state["placement"]]
-        ledger.outcomes = dict(state["outcomes"])
-        for key, magnitude in state["failure_magnitudes"].items():
-            ledger._points[key] = magnitude / policy.least_magnitude
-            ledger._order[key] = magnitude
-        ledger._best, ledger._least_bad = state["best"], state["least_bad"]
-    return {**state, "slos": (), "ledger": ledger}
-
-
-def _inner_state(inner: Searcher) -> Dict[str, Any]:
-    """The inner searcher's state: its wrappers' ``get_state()`` and its base's ``save()``.
-
-    The same split as Ray's ``SearchGenerator``: a ``ConcurrencyLimiter``'s own ``save`` keeps
-    only the searcher it wraps, and would forget which trials are live.
-    """
-    *outer, inner = compat.inner_searchers(inner)
-    wrappers = [wrapper.get_state() for wrapper in outer]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "inner.pkl")
-        inner.save(path)
-        with open(path, "rb") as f:
-            return {"wrappers": wrappers, "base": f.read()}
-
-
-def _load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
-    for wrapper_state in state["wrappers"]:
-        inner.set_state(wrapper_state)
-        inner = inner.searcher
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "inner.pkl")
-        with open(path, "wb") as f:
-            f.write(state["base"])
-        inner.restore(path)

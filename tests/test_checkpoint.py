@@ -68,3 +68,26 @@ def test_restore_keeps_a_custom_policy_and_the_placement(tmp_path):
     after.suggest("b")
     after.record_failure("b", elapsed_s=1)
     assert after.outcomes["b"].told > 3000.0
+
+
+def test_a_state_saved_by_version_0_2_restores_and_keeps_placing_failures():
+    from ray_graded_penalty import FailurePlacement, TrialOutcome
+
+    placement = FailurePlacement("max", least_magnitude=80.0)
+    placement.add_success(-10.0)
+    placement.add_failure(1000.0)
+    failure = TrialOutcome("f", {"x": 0.9}, failed=True, told=placement.value(1000.0), penalty=-1000.0)
+    success = TrialOutcome("s", {"x": 0.1}, failed=False, told=-10.0, metric=-10.0)
+    v1 = {
+        "version": 1, "metric": "score", "mode": "max", "trial_timeout_s": 600.0,
+        "policy": PenaltyPolicy(), "placement": placement, "records": {},
+        "outcomes": {"f": failure, "s": success}, "failure_magnitudes": {"f": 1000.0},
+        "best": success, "least_bad": failure, "keeper": {},
+    }
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=0, metric="score", mode="max")
+    searcher.set_search_properties(None, None, SPACE)
+    searcher.set_state(v1)
+    assert searcher.best.trial_id == "s" and set(searcher.outcomes) == {"f", "s"}
+    searcher.suggest("late")
+    searcher.on_trial_complete("late", result={"score": -5000.0})  # worse than the old failure
+    assert searcher.outcomes["f"].told < -5000.0  # moved below it, as 0.2 would have

@@ -197,7 +197,10 @@ def test_failures_never_reach_the_pareto_front_in_any_direction_or_scale(points)
     study = optuna_study(searcher)
     front = {t.number for t in study.best_trials}
     failed = {int(t[1:]) for t, o in searcher.outcomes.items() if o.failed}
-    assert not front & failed
+    if compat.HAS_TRIAL_CONSTRAINTS or len(failed) < len(points):
+        # Before Optuna 5.0 best_trials ignores constraints: with nothing but failures, they
+        # are the front; one success dominates them all.
+        assert not front & failed
     for trial in study.trials:  # every failure is dominated by every success in what Optuna holds
         if trial.number in failed:
             for other in study.trials:
