@@ -35,10 +35,10 @@ def budget(workers: int) -> float:
 
 
 def simulate(problem_name: str, method_name: str, seed: int, workers: int,
-             gpu_budget: Optional[float] = None) -> Dict[str, Any]:
+             gpu_budget: Optional[float] = None, methods: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """One method on one problem with one seed and ``workers`` trials at once."""
     problem = ALL_PROBLEMS[problem_name]
-    method = ALL_METHODS[method_name](seed)
+    method = (methods or ALL_METHODS)[method_name](seed)
     method.setup(problem.space, problem.mode)
     horizon = (gpu_budget or budget(workers)) / workers
     running: List[tuple] = []
@@ -53,6 +53,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
         heapq.heappush(running, (end, index, trial_id, outcome))
         trials.append({
             "start": now, "end": end, "value": outcome.value, "fraction": outcome.fraction,
+            "metrics": outcome.metrics,
             "pending": len(running) - 1,
             "edge": bool(problem.edge(config)) if problem.edge else None,
             "in_region": bool(problem.region(config)) if problem.region else None,

@@ -18,6 +18,7 @@ class Outcome:
     value: Optional[float] = None  # None: the trial failed
     fraction: float = 1.0  # of the per-trial timeout it ran
     error: str = ""
+    metrics: Optional[Dict[str, float]] = None  # what else a success reported (the SLO benchmark)
 
     @property
     def failed(self) -> bool:
@@ -136,7 +137,15 @@ def _serving(config: Dict[str, Any]) -> Outcome:
     throughput = batch / step_s / prefill_penalty
     if throughput < MIN_THROUGHPUT:
         return Outcome(None, 1.0, "Benchmark timed out: throughput too low to finish")
-    return Outcome(throughput, 0.6)
+    # Latencies for the SLO benchmark: a token's p99 time (a decode step, stretched by prefill
+    # chunks interrupting it), and the time to first token (the prompt's prefill compute, split
+    # into chunks that wait for decode steps, behind the batch already running).
+    prefill_s = 2 * 70e9 * CONTEXT / (TFLOPS * 1e12 * tp * 0.5)
+    metrics = {
+        "p99_latency_s": 1.5 * step_s * prefill_penalty,
+        "ttft_s": prefill_s * max(1.0, CONTEXT / chunk) ** 0.5 * (1 + batch / 128),
+    }
+    return Outcome(throughput, 0.6, metrics=metrics)
 
 
 LLM_SERVING = Problem(

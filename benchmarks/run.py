@@ -120,6 +120,20 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
     return summary
 
 
+SECTIONS = ("sequential", "concurrent", "slo", "overhead", "tuner")
+
+
+def _load(path: str) -> Dict[str, Any]:
+    """A previous run's results.json, with the W keys of the concurrent section as ints."""
+    with open(path) as f:
+        data = json.load(f)
+    if data.get("concurrent"):
+        data["concurrent"] = {p: {int(w): by for w, by in by_w.items()} for p, by_w in data["concurrent"].items()}
+    if data.get("overhead"):
+        data["overhead"]["table"] = {int(n): row for n, row in data["overhead"]["table"].items()}
+    return data
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 seeds, 12 trials, no Tuner runs")
@@ -128,22 +142,71 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", default=HERE, help="where RESULTS.md and the plots go")
     parser.add_argument("--workers", type=int, default=2, help="processes running the simulations")
     parser.add_argument("--concurrent-seeds", type=int, default=10, help="seeds of the W-trials-at-once simulation")
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"sections to run, of {','.join(SECTIONS)}; the others come from --merge")
+    parser.add_argument("--merge", default=None, help="a results.json whose sections are kept unless rerun")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.trials = 2, 12
+    only = set(args.only.split(","))
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {list(SECTIONS)}")
     os.makedirs(args.out, exist_ok=True)
-    started = time.time()
+    data: Dict[str, Any] = _load(args.merge) if args.merge else {}
+    data.setdefault("timing", {})
+    data["machine"] = _machine()
 
-    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in {**METHODS, **VARIANTS} for s in range(args.seeds)]
+    def timed(name: str, fn):
+        started = time.time()
+        data[name] = fn()
+        command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
+            f" --only {args.only}" if only != set(SECTIONS) else "")
+        data["timing"][name] = {"s": time.time() - started, "command": command,
+                                "date": time.strftime("%Y-%m-%d")}
+
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        runs = list(pool.map(run_one, *zip(*jobs)))
-        loop_s = time.time() - started
-        concurrent_started = time.time()
-        if args.quick:
-            concurrent = run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
-        else:
-            concurrent = run_concurrent(args.concurrent_seeds, pool)
-        concurrent_s = time.time() - concurrent_started
+        if "sequential" in only:
+            timed("sequential", lambda: _sequential(args, pool))
+        if "concurrent" in only:
+            timed("concurrent", lambda: run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
+                  if args.quick else run_concurrent(args.concurrent_seeds, pool))
+        if "slo" in only:
+            from slo_bench import summarize_slo, summarize_slo_concurrent
+
+            timed("slo", lambda: {
+                "sequential": summarize_slo(1 if args.quick else args.seeds, args.trials, pool),
+                "concurrent": summarize_slo_concurrent(1 if args.quick else args.concurrent_seeds,
+                                                       4 if args.quick else 16, pool),
+            })
+    if "overhead" in only:
+        from overhead import measure_overhead
+
+        timed("overhead", lambda: measure_overhead(quick=args.quick))
+    if "tuner" in only and not args.quick:
+        from tuner_check import run_concurrency_check, run_tuner_check
+
+        timed("tuner", lambda: {"two_at_a_time": run_tuner_check(), "sixteen": run_concurrency_check()})
+    missing = [s for s in SECTIONS if s not in data and not (s == "tuner" and args.quick)]
+    if missing:
+        parser.error(f"no results for {missing}: run them (--only) or --merge a results.json that has them")
+
+    from concurrency_report import plot as plot_concurrency
+    from report import plot, write_results
+
+    seq = data["sequential"]
+    plots = plot(seq["summaries"], args.out, seq["trials"])
+    plots.append(plot_concurrency(data["concurrent"], args.out))
+    write_results(os.path.join(args.out, "RESULTS.md"), data, plots)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(data, f, default=str)
+    print(f"wrote {os.path.join(args.out, 'RESULTS.md')}")
+    return 0
+
+
+def _sequential(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
+    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in {**METHODS, **VARIANTS} for s in range(args.seeds)]
+    runs = list(pool.map(run_one, *zip(*jobs)))
 
     def summaries_of(methods: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
         return {
@@ -154,33 +217,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             for problem_name, problem in PROBLEMS.items()
         }
 
-    summaries, variants = summaries_of(METHODS), summaries_of(VARIANTS)
-
-    from overhead import measure_overhead
-    from concurrency_report import plot as plot_concurrency
-    from report import plot, write_results
-
-    overhead = measure_overhead(quick=args.quick)
-    tuner = concurrency_check = None
-    if not args.quick:
-        from tuner_check import run_concurrency_check, run_tuner_check
-
-        tuner = run_tuner_check()
-        concurrency_check = run_concurrency_check()
-    plots = plot(summaries, args.out, args.trials)
-    plots.append(plot_concurrency(concurrent, args.out))
-    command = "python benchmarks/run.py" + (" --quick" if args.quick else "")
-    write_results(
-        os.path.join(args.out, "RESULTS.md"), summaries, variants, overhead, tuner, plots,
-        command=command, seeds=args.seeds, trials=args.trials,
-        elapsed_s=time.time() - started, loop_s=loop_s, machine=_machine(),
-        concurrent=concurrent, concurrent_s=concurrent_s, concurrency_check=concurrency_check,
-    )
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"summaries": summaries, "variants": variants, "overhead": overhead, "tuner": tuner,
-                   "concurrent": concurrent, "concurrency_check": concurrency_check}, f, default=str)
-    print(f"wrote {os.path.join(args.out, 'RESULTS.md')} in {time.time() - started:.0f} s")
-    return 0
+    return {"summaries": summaries_of(METHODS), "variants": summaries_of(VARIANTS),
+            "seeds": args.seeds, "trials": args.trials}
 
 
 def _machine() -> Dict[str, str]:
