@@ -82,10 +82,77 @@ else:  # pragma: no cover - exercised by the oldest pins
     from ray.train import RunConfig, report  # type: ignore[no-redef]  # noqa: F401
 
 
+def train_v2() -> bool:
+    """Whether Ray Train's trainers run inside a function trainable (Train V2, default from
+    Ray 2.5x): ``trainer.fit()`` in the trainable, not a trainer passed to ``tune.Tuner``."""
+    try:
+        from ray.train.v2._internal.constants import is_v2_enabled
+    except ImportError:
+        return False
+    return bool(is_v2_enabled())
+
+
+def data_parallel_trainer() -> Any:
+    """Ray Train's ``DataParallelTrainer`` class of the running generation."""
+    if train_v2():
+        from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+    else:
+        from ray.train.data_parallel_trainer import DataParallelTrainer  # type: ignore[no-redef]
+    return DataParallelTrainer
+
+
 def trial_actor(trial: Any) -> Any:
     """The Ray actor running ``trial`` (a ``ray.tune.experiment.Trial``), or None."""
     state = getattr(trial, "temporary_state", None)
     return getattr(state, "ray_actor", None)
+
+
+def placement_groups_under(actor: Any) -> list:
+    """The placement groups that ``actor`` and the actors it started (and theirs) created.
+
+    A trial that runs a Ray Train trainer (``trainer.fit()`` in a function trainable, Ray
+    Train V2) starts a controller actor, which reserves its workers' resources in a placement
+    group of its own. Ending the trial's actor ends those actors with it (they are owned by
+    it), but not the placement group: it lives as long as the job, unless Ray Train's own
+    cleaner, which needs the state API of ``ray[default]``, removes it. This reads the GCS
+    tables directly (no state API): who owns which actor, who created which placement group.
+    """
+    from ray._private import state
+    from ray.core.generated import gcs_pb2
+
+    actors = state.actors()
+    root = actor._actor_id.hex()
+    if root not in actors:
+        return []
+
+    def address(info: Dict[str, Any], key: str) -> tuple:
+        where = info.get(key) or {}
+        return where.get("IPAddress"), where.get("Port")
+
+    found, frontier = {root}, [root]
+    while frontier:
+        parent = address(actors[frontier.pop()], "Address")
+        for actor_id, info in actors.items():
+            if actor_id not in found and not info.get("IsDetached") and address(info, "OwnerAddress") == parent:
+                found.add(actor_id)
+                frontier.append(actor_id)
+    groups = []
+    accessor = getattr(state.state, "_global_state_accessor", None) or state.state.global_state_accessor  # renamed after 2.30
+    for raw in accessor.get_placement_group_table():
+        table = gcs_pb2.PlacementGroupTableData.FromString(raw)
+        if (table.creator_actor_id.hex() in found and not table.is_detached
+                and table.state != gcs_pb2.PlacementGroupTableData.REMOVED):
+            groups.append(table.placement_group_id)
+    return groups
+
+
+def remove_placement_groups(ids: list) -> None:
+    """Remove placement groups by id (as :func:`placement_groups_under` returns them)."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    for pg_id in ids:
+        remove_placement_group(PlacementGroup(PlacementGroupID(pg_id)))
 
 
 def inner_searchers(searcher: Any) -> list:

@@ -6,7 +6,8 @@ step or a blocking C call runs, and holds its GPU, forever.
 
 The mechanism is a watchdog in the driver: at every step of Tune's control loop (about ten
 times a second) it ends the actor of any trial that has been RUNNING for longer than the
-timeout. Ending the actor is the only thing that stops a thread stuck in a blocking C call
+timeout, and removes the placement groups that actor's own actors had reserved (a Ray Train
+trainer's workers, which would otherwise hold their GPUs for the rest of the experiment). Ending the actor is the only thing that stops a thread stuck in a blocking C call
 and frees its GPU: a watchdog inside the worker could raise in Python code but not interrupt
 native code. Ray then fails the trial as usual (``on_trial_error``, retries per
 ``FailureConfig``), and its resources go back to the pool. Time is the driver's, counted from
@@ -27,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import ray
 from ray.tune import Callback
 
-from ray_graded_penalty.compat import trial_actor
+from ray_graded_penalty.compat import placement_groups_under, remove_placement_groups, trial_actor
 from ray_graded_penalty.policy import check_timeout
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -86,4 +87,17 @@ class TrialTimeout(Callback):
             )
             if self._on_timeout is not None:
                 self._on_timeout(trial_id)
+            groups = _placement_groups_under(actor)
             ray.kill(actor, no_restart=True)
+            if groups:  # a Ray Train trainer's workers: free their resources too
+                remove_placement_groups(groups)
+                logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
+
+
+def _placement_groups_under(actor: Any) -> list:
+    try:
+        return placement_groups_under(actor)
+    except Exception:  # reading Ray's tables must never stop the timeout itself
+        logger.warning("Could not list the placement groups under a timed-out trial's actor; "
+                       "resources its own actors reserved may stay reserved.", exc_info=True)
+        return []

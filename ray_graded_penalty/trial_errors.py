@@ -16,11 +16,33 @@ from ray import cloudpickle
 logger = logging.getLogger("ray_graded_penalty")
 
 
+#: Ray Train's errors that only wrap what a training worker raised (Train V1 chains it as the
+#: ``__cause__``; V2 keeps it in ``worker_failures`` or ``controller_failure``).
+_TRAIN_WRAPPERS = ("TrainingFailedError", "WorkerGroupError", "ControllerError")
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
+    under Ray Train's errors the first failing worker's own exception."""
+    for _ in range(16):  # wrappers nest a few levels deep; never loop on a cycle
+        inner = getattr(exc, "cause", None)
+        if not isinstance(inner, BaseException):
+            failures = getattr(exc, "worker_failures", None)
+            if isinstance(failures, dict) and failures:
+                inner = failures[min(failures)]
+        if not isinstance(inner, BaseException):
+            inner = getattr(exc, "controller_failure", None)
+        if not isinstance(inner, BaseException) and type(exc).__name__ in _TRAIN_WRAPPERS:
+            inner = exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            return exc
+        exc = inner
+    return exc
+
+
 def describe_exception(exc: BaseException) -> str:
-    """``"Type: message"`` of the innermost cause Ray kept (``RayTaskError.cause``)."""
-    cause = getattr(exc, "cause", None)
-    if isinstance(cause, BaseException):
-        exc = cause
+    """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
+    exc = innermost(exc)
     message = str(exc).strip()
     name = type(exc).__name__
     return f"{name}: {message}" if message else name

@@ -1,0 +1,49 @@
+"""The one place that knows Ray's and Optuna's versions."""
+
+import warnings
+
+import optuna
+import pytest
+import ray
+
+from ray_graded_penalty import compat
+
+
+def test_a_version_outside_the_tested_range_warns_once_per_package(monkeypatch):
+    monkeypatch.setitem(compat.TESTED, "ray", ("0.1.0", "0.2.0"))
+    monkeypatch.setitem(compat.TESTED, "optuna", ("99.0.0", "99.1.0"))
+    with pytest.warns(UserWarning) as caught:
+        compat.check_versions()
+    messages = [str(w.message) for w in caught]
+    assert any(f"ray 0.1.0 to 0.2.0; {ray.__version__} is installed" in m for m in messages)
+    assert any(f"optuna 99.0.0 to 99.1.0; {optuna.__version__} is installed" in m for m in messages)
+
+
+def test_the_installed_versions_are_inside_the_tested_range():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        compat.check_versions()
+
+
+def test_run_config_and_report_come_from_where_this_ray_has_them():
+    from ray import train, tune
+
+    home = tune if compat.RAY >= compat.Version("2.41.0") else train
+    assert compat.RunConfig is home.RunConfig and compat.report is home.report
+
+
+def test_the_packages_sampler_is_joint_with_a_constant_liar_and_ranks_failures_last():
+    sampler = compat.tpe_sampler(seed=0)
+    assert sampler._multivariate and sampler._constant_liar
+    assert compat.sampler_ranks_infeasible_last(sampler)
+    assert not compat.sampler_ranks_infeasible_last(optuna.samplers.RandomSampler())
+
+
+def test_a_study_marks_and_reads_back_a_violation_on_every_optuna():
+    study = optuna.create_study(sampler=compat.tpe_sampler(seed=0))
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    compat.mark_infeasible(study, trial, 7.5)
+    study.tell(trial, 1.0)
+    feasible = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(feasible, 0.5)
+    assert compat.violation(study.trials[0]) == 7.5 and compat.violation(study.trials[1]) == 0.0
