@@ -94,7 +94,8 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
-def _finite_number(name: str, value: object) -> float:
+def finite_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number (not a bool), else a TypeError or ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {value!r}")
     if not math.isfinite(value):
@@ -104,7 +105,7 @@ def _finite_number(name: str, value: object) -> float:
 
 def check_timeout(name: str, timeout_s: object) -> float:
     """Return ``timeout_s`` as a float if it is a positive, finite number of seconds."""
-    value = _finite_number(name, timeout_s)
+    value = finite_number(name, timeout_s)
     if value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds, got {timeout_s!r}")
     return value
@@ -112,7 +113,7 @@ def check_timeout(name: str, timeout_s: object) -> float:
 
 def check_elapsed(elapsed_s: object) -> float:
     """Return ``elapsed_s`` as a float if it is a finite, non-negative number of seconds."""
-    value = _finite_number("elapsed_s", elapsed_s)
+    value = finite_number("elapsed_s", elapsed_s)
     if value < 0:
         raise ValueError(f"elapsed_s must not be negative, got {elapsed_s!r}")
     return value
@@ -129,8 +130,8 @@ def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
                     f"tiers[{i}] must be a Tier or a (start, magnitude) pair, got {tier!r}"
                 ) from None
             tier = Tier(start, magnitude)
-        start = _finite_number(f"tiers[{i}].start", tier.start)
-        magnitude = _finite_number(f"tiers[{i}].magnitude", tier.magnitude)
+        start = finite_number(f"tiers[{i}].start", tier.start)
+        magnitude = finite_number(f"tiers[{i}].magnitude", tier.magnitude)
         if not 0.0 <= start <= 1.0:
             raise ValueError(f"tiers[{i}].start must be a completion in [0, 1], got {start!r}")
         if magnitude <= 0:
@@ -177,7 +178,7 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
             )
         if not keywords:
             raise ValueError(f"modifiers[{i}] ({modifier.name!r}) has no keywords")
-        factor = _finite_number(f"modifiers[{i}].factor", modifier.factor)
+        factor = finite_number(f"modifiers[{i}].factor", modifier.factor)
         if factor <= 0:
             raise ValueError(f"modifiers[{i}].factor must be positive, got {factor!r}")
         result.append(ErrorModifier(modifier.name, tuple(k.lower() for k in keywords), factor))

@@ -25,16 +25,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
+from ray_graded_penalty.policy import finite_number
+
 #: The name of the error class (and policy modifier) of a trial failed by an SLO.
 SLO_ERROR_CLASS = "slo"
-
-
-def _finite(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -65,16 +59,16 @@ class SLO:
                 f"latency) or min= (a lower bound such as a throughput floor); got "
                 f"max={self.max!r}, min={self.min!r}"
             )
-        bound = _finite(f"SLO {self.metric!r} bound", self.bound)
+        bound = finite_number(f"SLO {self.metric!r} bound", self.bound)
         if bound == 0:
             raise ValueError(
                 f"SLO {self.metric!r} bound must not be 0: its miss is relative to |bound|"
             )
-        weight = _finite(f"SLO {self.metric!r} weight", self.weight)
+        weight = finite_number(f"SLO {self.metric!r} weight", self.weight)
         if weight <= 0:
             raise ValueError(f"SLO {self.metric!r} weight must be positive, got {self.weight!r}")
         if self.fail_ratio is not None:
-            ratio = _finite(f"SLO {self.metric!r} fail_ratio", self.fail_ratio)
+            ratio = finite_number(f"SLO {self.metric!r} fail_ratio", self.fail_ratio)
             if ratio <= 0:
                 raise ValueError(
                     f"SLO {self.metric!r} fail_ratio must be positive (the miss, as a share of "

@@ -14,16 +14,21 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray per test module: ray.init costs 5-8 s on 2 cores."""
+def own_ray(**resources):
+    """Start a local Ray of our own (shutting down one another module left), yield it, stop it."""
     import ray
 
     if ray.is_initialized():  # left by another module: not ours to keep
         ray.shutdown()
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    ray.init(include_dashboard=False, logging_level=logging.WARNING, **resources)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray per test module: ray.init costs 5-8 s on 2 cores."""
+    yield from own_ray(num_cpus=2)
 
 
 def optuna_study(searcher):

@@ -1,15 +1,13 @@
 """Every way a trial can end is graded: hangs, killed workers, failing setups, retries."""
 
-import logging
 import os
 import signal
 import time
 
 import pytest
-import ray
 from ray import tune
 
-from conftest import optuna_study
+from conftest import optuna_study, own_ray
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from tuner_helpers import Recorder, run, trial_ids
 from ray_graded_penalty.compat import RunConfig, report
@@ -21,11 +19,7 @@ TIMEOUT_S = 3.0
 @pytest.fixture(scope="module")
 def ray_with_a_gpu():
     """A local Ray with one (pretend) GPU, so trials that need it must take turns."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
+    yield from own_ray(num_cpus=2, num_gpus=1)
 
 
 def fit(trainable, searcher, tmp_path, num_samples, space, **kwargs):

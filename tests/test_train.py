@@ -1,13 +1,13 @@
 """Trials that run a Ray Train trainer: a hung worker is ended at the timeout and every
 resource the trainer held comes back; a worker's own error keeps its class."""
 
-import logging
 import time
 
 import pytest
 import ray
 from ray import tune
 
+from conftest import own_ray
 from ray_graded_penalty import GradedPenaltySearcher, compat
 from ray_graded_penalty.compat import RunConfig, report
 
@@ -18,11 +18,7 @@ TIMEOUT_S = 30.0
 @pytest.fixture(scope="module")
 def three_cpus():
     """A trial (1 CPU) and its trainer's two workers (1 CPU each): nothing to spare."""
-    if ray.is_initialized():
-        ray.shutdown()
-    ray.init(num_cpus=3, include_dashboard=False, logging_level=logging.WARNING)
-    yield
-    ray.shutdown()
+    yield from own_ray(num_cpus=3)
 
 
 def train_loop(config):
