@@ -182,7 +182,7 @@ def _from_legacy(path, summaries, variants, overhead, tuner, plots, *, command, 
     return data, plots
 
 
-def concurrency_lines(concurrent, check) -> List[str]:
+def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
     import concurrency_report as cr
     from asynchronous import MIN_DURATION
 
@@ -202,6 +202,14 @@ def concurrency_lines(concurrent, check) -> List[str]:
     for w in sorted({w for b in concurrent.values() for w in b}):
         if w >= 16:
             lines += cr.behaviour_table(concurrent, w)
+    if mechanism:
+        lines += ["### What TPE's good group held (`benchmarks/mechanism.py`)", "",
+                  "One seed at W = 16: per half timeout of wall time, the suggestions made, how many "
+                  "failed (and how many of those were deploy failures, which end at once), what the "
+                  "study had been told by the end of it (successes / all), the good group's size (and "
+                  "how many successes it held), and the best value suggested so far.", ""]
+        for key, table in mechanism.items():
+            lines += [f"{key}:", ""] + table + [""]
     lines += ["### What was tried for many trials at once", ""] + cr.variants_table(concurrent)
     if check:
         g, o = check["graded_optuna"], check["optuna_search"]
@@ -223,6 +231,7 @@ def concurrency_lines(concurrent, check) -> List[str]:
 
 
 SECTION_NAMES = {"sequential": "the sequential fast loop", "concurrent": "many trials at once",
+                 "mechanism": "the good group's trace (mechanism.py)",
                  "slo": "SLOs and two objectives", "overhead": "the overhead timings",
                  "tuner": "the real Tuner runs"}
 
@@ -322,7 +331,7 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
     lines += ["## Targets", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)] + [""]
     if data.get("concurrent"):
-        lines += concurrency_lines(data["concurrent"], concurrency_check)
+        lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("mechanism"))
     if data.get("slo"):
         from slo_report import slo_lines
 

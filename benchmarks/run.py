@@ -120,7 +120,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
     return summary
 
 
-SECTIONS = ("sequential", "concurrent", "slo", "overhead", "tuner")
+SECTIONS = ("sequential", "concurrent", "mechanism", "slo", "overhead", "tuner")
 
 
 def _load(path: str) -> Dict[str, Any]:
@@ -171,6 +171,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if "concurrent" in only:
             timed("concurrent", lambda: run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
                   if args.quick else run_concurrent(args.concurrent_seeds, pool))
+        if "mechanism" in only:
+            from mechanism import traces
+
+            timed("mechanism", traces)
         if "slo" in only:
             from slo_bench import summarize_slo, summarize_slo_concurrent
 
