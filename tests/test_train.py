@@ -52,7 +52,8 @@ POINTS = [{"x": 0.1}, {"x": 0.5}, {"x": 0.9}]  # hangs, succeeds, runs out of me
 
 
 def _points():
-    return POINTS if compat.train_v2() else [{"train_loop_config": p} for p in POINTS]
+    # OptunaSearch enqueues points as given, so a nested parameter is named by its flat path.
+    return POINTS if compat.train_v2() else [{"train_loop_config/x": p["x"]} for p in POINTS]
 
 
 def _tuner(searcher, storage):
