@@ -32,7 +32,7 @@ from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.demo import SPACE, simulate
-from ray_graded_penalty.compat import RunConfig, report
+from ray_graded_penalty.compat import FailureConfig, RunConfig, report
 
 
 def serve_and_benchmark(config):
@@ -83,7 +83,7 @@ def main() -> None:
                 name=args.name,
                 storage_path=args.storage_path,
                 callbacks=[searcher.callback],
-                failure_config=tune.FailureConfig(max_failures=0),
+                failure_config=FailureConfig(max_failures=0),
             ),
         )
     results = tuner.fit()

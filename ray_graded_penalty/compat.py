@@ -9,8 +9,8 @@ Tested ranges (``constraints-oldest.txt`` and ``constraints.txt``): Ray 2.30 to 
 
 What differs:
 
-- Ray: ``tune.RunConfig`` and ``tune.report`` exist from Ray 2.41; before, they are
-  ``ray.train.RunConfig`` and ``ray.train.report``. ``OptunaSearch(storage=..., study_name=...)``
+- Ray: ``tune.RunConfig``, ``tune.FailureConfig`` and ``tune.report`` exist from Ray 2.41;
+  before, they are in ``ray.train``. ``OptunaSearch(storage=..., study_name=...)``
   exists only in the newer Ray.
 - Optuna: ``Trial.set_constraint`` and ``FrozenTrial.constraints`` are new in 5.0, and 5.0's TPE
   ranks infeasible trials after feasible ones by itself. Before 5.0 a sampler sees constraints
@@ -77,9 +77,9 @@ def check_versions() -> None:
 # ----- Ray --------------------------------------------------------------------------------
 
 if RAY >= Version("2.41.0"):
-    from ray.tune import RunConfig, report  # noqa: F401
+    from ray.tune import FailureConfig, RunConfig, report  # noqa: F401
 else:  # pragma: no cover - exercised by the oldest pins
-    from ray.train import RunConfig, report  # type: ignore[no-redef]  # noqa: F401
+    from ray.train import FailureConfig, RunConfig, report  # type: ignore[no-redef]  # noqa: F401
 
 
 def train_v2() -> bool:

@@ -19,6 +19,7 @@ from tuner_helpers import (
     all_fail_outcome,
     all_fail_trainable,
     in_longest_surviving_region,
+    survival,
     trial_ids,
 )
 
@@ -82,4 +83,9 @@ def test_all_fail_scenario_through_real_tune(local_ray, tmp_path):
     hits = sum(in_longest_surviving_region(c) for c in later_configs)
     # One-sided binomial test against random search's exact share of that region.
     assert binomtest(hits, later, ALL_FAIL_REGION_SHARE, alternative="greater").pvalue < 0.01, hits
-    assert searcher.best.failed and in_longest_surviving_region(searcher.best.config)
+    # The best failure is the one that ran longest, as measured: a trial meant to crash at 93 %
+    # of the timeout can reach the timeout once Ray's start-up time is added (slow on 2 loaded
+    # cores, or on older Ray), so its config is only required to be near the region.
+    best = searcher.best
+    assert best.failed and best.completion == max(o.completion for o in searcher.outcomes.values())
+    assert survival(best.config) >= 0.85, best

@@ -10,7 +10,7 @@ from ray import tune
 from conftest import optuna_study, own_ray
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from tuner_helpers import Recorder, run, trial_ids
-from ray_graded_penalty.compat import RunConfig, report
+from ray_graded_penalty.compat import FailureConfig, RunConfig, report
 
 pytestmark = pytest.mark.ray
 TIMEOUT_S = 3.0
@@ -141,7 +141,7 @@ def flaky_then_fine(config):
 def test_retries_tell_the_final_outcome_once(ray_with_a_gpu, tmp_path, always_fail):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
     space = {"x": tune.uniform(0, 1), "dir": str(tmp_path), "always_fail": always_fail}
-    fit(flaky_then_fine, searcher, tmp_path, 2, space, failure_config=tune.FailureConfig(max_failures=2))
+    fit(flaky_then_fine, searcher, tmp_path, 2, space, failure_config=FailureConfig(max_failures=2))
     trials = optuna_study(searcher).trials
     assert len(trials) == 2 and len(searcher.outcomes) == 2
     for outcome in searcher.outcomes.values():
