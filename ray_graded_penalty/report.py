@@ -174,8 +174,9 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         if values.nunique() < 2:
             continue  # a constant, not a parameter
         numeric = pd.api.types.is_numeric_dtype(values)
-        key = pd.cut(values, bins=bins) if numeric and values.nunique() > bins else (
-            values if numeric else values.astype(str))
+        # Few distinct values (a choice of tensor-parallel degrees) keep their own rows.
+        few = values.nunique() <= (2 * bins if pd.api.types.is_integer_dtype(values) else bins)
+        key = pd.cut(values, bins=bins) if numeric and not few else (values if numeric else values.astype(str))
         missed = report["status"] == "slo_miss"
         grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
         columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))

@@ -124,3 +124,17 @@ def test_when_nothing_succeeded_the_summary_names_the_least_bad_failure():
     assert summary["by_error_class"]["trials"].to_dict() == {
         "deploy": 1, "oom": 0, "connection": 0, "timeout": 1, "slo": 0, "crash": 1, "other": 0}
     assert list(summary["by_parameter"]["x"]["failure_rate"]) == [1.0, 1.0, 1.0]
+
+
+def test_a_choice_of_a_few_integers_keeps_a_row_per_value_and_floats_are_binned():
+    tp, frac = [1, 2, 3, 4, 6, 8, 8], [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+    report = pd.DataFrame({
+        "trial_id": list("abcdefg"), "order": range(7), "config/tp": tp, "config/frac": frac,
+        "status": ["failed"] * 3 + ["success"] * 4, "value": [None] * 3 + [1.0, 2.0, 3.0, 4.0],
+        "penalty": [-1500.0] * 3 + [None] * 4, "told": [-1500.0] * 3 + [1.0, 2.0, 3.0, 4.0],
+        "elapsed_s": [1.0] * 7, "timeout_s": [600.0] * 7, "completion": [0.0] * 7,
+        "error_class": ["oom"] * 3 + [None] * 4, "error": [""] * 7,
+    })
+    by = summarize(report)["by_parameter"]
+    assert list(by["tp"].index) == [1, 2, 3, 4, 6, 8] and by["tp"].loc[8, "trials"] == 2
+    assert len(by["frac"]) == 5  # seven distinct floats: five bins
