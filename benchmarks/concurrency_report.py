@@ -113,6 +113,30 @@ def regret_tables(summaries: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def ratio_summary(summaries: Dict[str, Any]) -> List[str]:
+    """Per problem and W: the package's median regret over Ray's searcher on the same TPE
+    (Optuna backend / HyperOpt backend); below 1 the package is better."""
+    ws = sorted({w for by_w in summaries.values() for w in by_w})
+    lines = ["Median regret at equal GPU time, the package over Ray's searcher on the same TPE "
+             "(Optuna backend over `OptunaSearch` / HyperOpt backend over `HyperOptSearch`; below 1 "
+             "the package is better; `all_fail`: late share in the longest-surviving region, "
+             "package Optuna / `OptunaSearch`):", "",
+             "| problem | " + " | ".join(f"W = {w}" for w in ws) + " |", "|---|" + "---|" * len(ws)]
+    for name, by_w in summaries.items():
+        cells = []
+        for w in ws:
+            by = by_w.get(w)
+            if not by:
+                cells.append("-")
+            elif ALL_PROBLEMS[name].region is not None:
+                cells.append(f"{by['graded_optuna']['late_region_share']:.2f} / {by['optuna_search']['late_region_share']:.2f}")
+            else:
+                cells.append(" / ".join(f"{ratio(by[ours]['regret@1'], by[base]['regret@1']):.2f}"
+                                        for ours, base in BASELINE.items()))
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def behaviour_table(summaries: Dict[str, Any], w: int) -> List[str]:
     """Failing share, late failing share, late share near the failing edge, GPU time to target."""
     lines = [f"Where the suggestions went at W = {w}: failing share of all trials / of the late half "

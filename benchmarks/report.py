@@ -197,6 +197,7 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
              "at W = 64; only trials that ended by then count; "
              f"{next(iter(next(iter(concurrent.values())).values()))['graded_optuna']['seeds']} seeds per cell.", "",
              "![concurrency](concurrency.png)", ""]
+    lines += cr.ratio_summary(concurrent)
     lines += cr.published_lines()
     lines += cr.regret_tables(concurrent)
     for w in sorted({w for b in concurrent.values() for w in b}):
