@@ -80,6 +80,11 @@ def _optimum(name: str) -> float:
     return problem.optimum() if problem.optimum else 1.0
 
 
+def _at(summaries: Dict[str, Any], w: int):
+    """(problem, its summaries at ``w``) for each problem that ran at ``w``."""
+    return [(name, by_w[w]) for name, by_w in summaries.items() if by_w.get(w)]
+
+
 def regret_tables(summaries: Dict[str, Any]) -> List[str]:
     """One table per W: median regret of each method, and the package's ratio to Ray's."""
     lines: List[str] = []
@@ -92,10 +97,7 @@ def regret_tables(summaries: Dict[str, Any]) -> List[str]:
                   "late suggestions in the longest-surviving region.", "",
                   "| problem | " + " | ".join(MAIN) + " | waves (graded_optuna) |",
                   "|---|" + "---|" * (len(MAIN) + 1)]
-        for name, by_w in summaries.items():
-            by = by_w.get(w)
-            if not by:
-                continue
+        for name, by in _at(summaries, w):
             cells = []
             for method in MAIN:
                 s = by[method]
@@ -144,10 +146,7 @@ def behaviour_table(summaries: Dict[str, Any], w: int) -> List[str]:
              "region's edge (within 5 % of a constraint's limit), and GPU time to the target "
              "(timeouts; where a problem has one).", "",
              "| problem | " + " | ".join(MAIN) + " |", "|---|" + "---|" * len(MAIN)]
-    for name, by_w in summaries.items():
-        by = by_w.get(w)
-        if not by:
-            continue
+    for name, by in _at(summaries, w):
         cells = []
         for method in MAIN:
             s = by[method]
