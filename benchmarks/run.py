@@ -121,6 +121,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
 
 
 SECTIONS = ("sequential", "concurrent", "mechanism", "slo", "overhead", "tuner")
+PARTS = ("tuner16",)  # one part of a section, rerun alone: the 16-at-once Tuner check of "tuner"
 
 
 def _load(path: str) -> Dict[str, Any]:
@@ -145,30 +146,37 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"sections to run, of {','.join(SECTIONS)}; the others come from --merge")
     parser.add_argument("--merge", default=None, help="a results.json whose sections are kept unless rerun")
+    parser.add_argument("--methods", default=None,
+                        help="rerun only these methods (comma-separated) of the concurrent section; "
+                        "the other methods' results come from --merge")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.trials = 2, 12
-    only = set(args.only.split(","))
-    unknown = only - set(SECTIONS)
+    only = set(filter(None, args.only.split(",")))  # --only "" --merge F: RESULTS.md from F alone
+    unknown = only - set(SECTIONS) - set(PARTS)
     if unknown:
-        parser.error(f"unknown sections {sorted(unknown)}; choose from {list(SECTIONS)}")
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {list(SECTIONS + PARTS)}")
     os.makedirs(args.out, exist_ok=True)
     data: Dict[str, Any] = _load(args.merge) if args.merge else {}
     data.setdefault("timing", {})
     data["machine"] = _machine()
 
-    def timed(name: str, fn):
+    def timed(name: str, fn, timing_name: Optional[str] = None, store=None):
         started = time.time()
-        data[name] = fn()
+        (store or data)[name] = fn()
         command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-            f" --only {args.only}" if only != set(SECTIONS) else "")
-        data["timing"][name] = {"s": time.time() - started, "command": command,
+            f" --only {args.only}" if only != set(SECTIONS) else "") + (
+            f" --methods {args.methods}" if args.methods and name == "concurrent" else "")
+        data["timing"][timing_name or name] = {"s": time.time() - started, "command": command,
                                 "date": time.strftime("%Y-%m-%d")}
 
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         if "sequential" in only:
             timed("sequential", lambda: _sequential(args, pool))
-        if "concurrent" in only:
+        if "concurrent" in only and args.methods:
+            timed("concurrent", lambda: _rerun_methods(data.get("concurrent"), args, pool),
+                  f"concurrent, {args.methods} rerun")
+        elif "concurrent" in only:
             timed("concurrent", lambda: run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
                   if args.quick else run_concurrent(args.concurrent_seeds, pool))
         if "mechanism" in only:
@@ -191,6 +199,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         from tuner_check import run_concurrency_check, run_tuner_check
 
         timed("tuner", lambda: {"two_at_a_time": run_tuner_check(), "sixteen": run_concurrency_check()})
+    elif "tuner16" in only and not args.quick:
+        from tuner_check import run_concurrency_check
+
+        timed("sixteen", run_concurrency_check, "tuner16", store=data.setdefault("tuner", {}))
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(data, f, default=str)
     missing = [s for s in SECTIONS if s not in data and not (s == "tuner" and args.quick)]
@@ -208,6 +220,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     write_results(os.path.join(args.out, "RESULTS.md"), data, plots)
     print(f"wrote {os.path.join(args.out, 'RESULTS.md')}")
     return 0
+
+
+def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
+    """The concurrent section with ``args.methods`` rerun and every other method kept as it was."""
+    from asynchronous import MAIN
+    from methods import CONCURRENCY_VARIANTS
+
+    if not previous:
+        raise SystemExit("--methods reruns part of the concurrent section: give the rest with --merge")
+    names = args.methods.split(",")
+    unknown = set(names) - set(MAIN) - set(CONCURRENCY_VARIANTS)
+    if unknown:
+        raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {list(MAIN) + list(CONCURRENCY_VARIANTS)}")
+    chosen = dict(main=tuple(m for m in names if m in MAIN), variants=[m for m in names if m in CONCURRENCY_VARIANTS])
+    fresh = (run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2, **chosen) if args.quick
+             else run_concurrent(args.concurrent_seeds, pool, **chosen))
+    for problem, by_w in fresh.items():
+        for w, by_method in by_w.items():
+            previous.setdefault(problem, {}).setdefault(w, {}).update(by_method)
+    return previous
 
 
 def _sequential(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:

@@ -1,5 +1,6 @@
 """The benchmarks' quick mode runs end to end (a smoke test: it checks they run, not their numbers)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -7,12 +8,14 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_quick_benchmarks_write_results_and_plots(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "benchmarks/run.py", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
-    )
+def _run(*args):
+    done = subprocess.run([sys.executable, "benchmarks/run.py", "--quick", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+
+
+def test_quick_benchmarks_write_results_and_plots(tmp_path):
+    _run("--out", str(tmp_path))
     results = (tmp_path / "RESULTS.md").read_text()
     for section in ("## Methods", "## Problems", "## What was tried", "## Overhead", "## Targets",
                     "## Many trials at once", "### W = 1:", "### W = 4:", "### Targets for many trials at once"):
@@ -29,3 +32,19 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms", "concurrency"):
         png = (tmp_path / f"{problem}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+    # Rerunning one method of the concurrent section keeps every other method's results.
+    before = json.loads((tmp_path / "results.json").read_text())
+    before["concurrent"]["llm_serving"]["1"]["optuna_search"]["marker"] = "kept"
+    before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"]["marker"] = "rerun"
+    (tmp_path / "merged.json").write_text(json.dumps(before))
+    out = tmp_path / "rerun"
+    _run("--only", "concurrent", "--methods", "graded_hyperopt", "--merge", str(tmp_path / "merged.json"),
+         "--out", str(out))
+    after = json.loads((out / "results.json").read_text())
+    assert after["concurrent"]["llm_serving"]["1"]["optuna_search"]["marker"] == "kept"
+    rerun = after["concurrent"]["llm_serving"]["1"]["graded_hyperopt"]
+    assert "marker" not in rerun and rerun["seeds"] == 1  # run again, deterministic: same numbers
+    assert rerun == {k: v for k, v in before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"].items() if k != "marker"}
+    assert after["timing"]["concurrent, graded_hyperopt rerun"]["command"].endswith("--methods graded_hyperopt")
+    assert after["timing"]["concurrent"] == before["timing"]["concurrent"]
