@@ -48,3 +48,21 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert rerun == {k: v for k, v in before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"].items() if k != "marker"}
     assert after["timing"]["concurrent, graded_hyperopt rerun"]["command"].endswith("--methods graded_hyperopt")
     assert after["timing"]["concurrent"] == before["timing"]["concurrent"]
+
+
+def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from asynchronous import simulate
+    from hyperopt_variants import HYPEROPT_VARIANTS
+    from methods import ALL_METHODS
+
+    methods = {**ALL_METHODS, **HYPEROPT_VARIANTS}
+
+    def values(method, workers):
+        run = simulate("spring", method, 0, workers, gpu_budget=15.0 * workers, methods=methods)
+        return [t["value"] for t in run["trials"]]
+
+    one_at_a_time = values("graded_hyperopt", 1)
+    for name in HYPEROPT_VARIANTS:  # one trial at a time each is the backend as it ships
+        assert values(name, 1) == one_at_a_time, name
+    assert values("ho_failures_out", 4) != values("graded_hyperopt", 4)

@@ -1,0 +1,118 @@
+"""What was tried for the HyperOpt backend with many trials at once (not adopted; see reading.md).
+
+At W = 64 the HyperOpt backend loses to ``HyperOptSearch`` on ``spring`` and ``speed_reducer``.
+Each variant here changes one thing in HyperOpt's TPE while other trials are running, and only
+then (one trial at a time each is the backend as it ships):
+
+- ``ho_good_sqrt_successes``: the good group is ``ceil(sqrt(successes))`` trials, HyperOpt's own
+  size with the backend's gamma 1.0 counted over the successes (what the Optuna backend's
+  ``GoodGroupSize`` does with Optuna's size);
+- ``ho_good_quarter_sqrt_successes``: ``ceil(0.25 sqrt(successes))``, HyperOptSearch's gamma;
+- ``ho_good_tenth_successes``: ``min(ceil(0.1 successes), 25)``, Optuna's size;
+- ``ho_failures_out``: once something has succeeded, HyperOpt's TPE models only the successes
+  and the running trials (what HyperOptSearch sees); the failures stay told, out of its model;
+- ``ho_failures_out_after_10``: the same once 10 successes exist (the backend's start-up length).
+
+The backend's own start-up (10) and gamma (1.0) are kept in all. This module reaches into
+Ray's ``HyperOptSearch`` (its ``algo`` and live-trial map) to swap the split; the package is used
+through its public API only.
+
+Run: ``python benchmarks/hyperopt_variants.py`` (10 seeds, W = 16 and 64, the four published
+problems where the backend misses; about 1 h 20 min on 2 cores). It prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import sys
+from typing import Any, Callable, Dict, List, Optional, Set
+
+from hyperopt import tpe
+from ray.tune.search.hyperopt import HyperOptSearch
+
+from methods import TIMEOUT_S, Method, _graded
+from ray_graded_penalty import GradedPenaltySearcher
+
+STARTUP, GAMMA = 10, 1.0  # the HyperOpt backend's settings
+PROBLEMS, WORKERS = ("spring", "speed_reducer", "welded_beam", "pressure_vessel"), (16, 64)
+
+
+class _WithoutFailures:
+    """HyperOpt's trial list with the told failures left out (everything else delegated)."""
+
+    def __init__(self, trials: Any, failures: Set[int]) -> None:
+        self._trials = trials
+        self.trials = [d for d in trials.trials if d["tid"] not in failures]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._trials, name)
+
+    def __len__(self) -> int:
+        return len(self.trials)
+
+
+def _variant(good_group: Optional[Callable[[int], int]] = None, failures_out_after: Optional[int] = None):
+    def build(seed: int) -> Method:
+        inner = HyperOptSearch(random_state_seed=seed, n_initial_points=STARTUP, gamma=GAMMA)
+        failures: Set[int] = set()
+
+        def tell_failure(method: Method, trial_id: str, outcome: Any) -> None:
+            failures.add(inner._live_trial_mapping[trial_id][0])  # Ray's map: trial id -> HyperOpt tid
+            _graded(method, trial_id, outcome)
+
+        def algo(new_ids: List[int], domain: Any, trials: Any, seed_: int) -> Any:
+            docs = trials.trials
+            pending = sum(d["result"].get("loss") is None for d in docs)
+            successes = len(docs) - pending - len(failures)
+            gamma = GAMMA
+            if pending and successes:
+                if failures_out_after is not None and successes >= failures_out_after:
+                    trials = _WithoutFailures(trials, failures)
+                elif good_group is not None:  # HyperOpt's size is min(ceil(gamma sqrt(n)), 25)
+                    gamma = (good_group(successes) - 0.5) / math.sqrt(len(docs))
+            return tpe.suggest(new_ids, domain, trials, seed_, n_startup_jobs=STARTUP, gamma=gamma)
+
+        inner.algo = algo
+        return Method(GradedPenaltySearcher(inner, trial_timeout_s=TIMEOUT_S), tell_failure)
+
+    return build
+
+
+HYPEROPT_VARIANTS: Dict[str, Callable[[int], Method]] = {
+    "ho_good_sqrt_successes": _variant(good_group=lambda s: math.ceil(math.sqrt(s))),
+    "ho_good_quarter_sqrt_successes": _variant(good_group=lambda s: math.ceil(0.25 * math.sqrt(s))),
+    "ho_good_tenth_successes": _variant(good_group=lambda s: min(math.ceil(0.1 * s), 25)),
+    "ho_failures_out": _variant(failures_out_after=1),
+    "ho_failures_out_after_10": _variant(failures_out_after=10),
+}
+
+
+def _job(args: tuple) -> tuple:
+    from asynchronous import best_by, simulate
+    from methods import ALL_METHODS
+    from published import ALL_PROBLEMS
+
+    problem, method, seed, workers = args
+    run = simulate(problem, method, seed, workers, methods={**ALL_METHODS, **HYPEROPT_VARIANTS})
+    return problem, workers, method, seed, ALL_PROBLEMS[problem].regret(best_by(ALL_PROBLEMS[problem], run["trials"], run["horizon"]))
+
+
+def main(seeds: int = 10) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    names = ["graded_hyperopt", "hyperopt_search", *HYPEROPT_VARIANTS]
+    jobs = [(p, m, s, w) for p in PROBLEMS for w in WORKERS for m in names for s in range(seeds)]
+    regrets: Dict[tuple, List[float]] = {}
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        for p, w, m, s, regret in pool.map(_job, jobs, chunksize=1):
+            regrets.setdefault((p, w, m), []).append(regret)
+    print("| problem | W | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for p in PROBLEMS:
+        for w in WORKERS:
+            print(f"| {p} | {w} | " + " | ".join(f"{statistics.median(regrets[(p, w, m)]):.4g}" for m in names) + " |")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 10)
