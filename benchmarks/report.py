@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from typing import Any, Dict, List, Optional
 
 from methods import DESCRIPTIONS, METHODS
@@ -184,8 +185,6 @@ def _from_legacy(path, summaries, variants, overhead, tuner, plots, *, command, 
 
 def _tuner_check_lines(check, concurrent) -> List[str]:
     """The real ``tune.Tuner`` run at 16 at once, beside the simulation of the same problem and W."""
-    import statistics
-
     import concurrency_report as cr
 
     w = check["workers"]
@@ -248,6 +247,15 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
     from published import ALL_PROBLEMS
 
     rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
+    if check:
+        g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
+        sim = concurrent.get(check["problem"], {}).get(check["workers"], {})
+        agree = None
+        if "graded_optuna" in sim and "optuna_search" in sim:
+            agree = (statistics.median(g) < statistics.median(o)) == (sim["graded_optuna"]["regret@1"] < sim["optuna_search"]["regret@1"])
+        rows.append([f"real Tuner, W = {check['workers']}", "the ranking of graded_optuna vs optuna_search agrees with the simulation",
+                     f"median regret {cr._fmt(statistics.median(g))} vs {cr._fmt(statistics.median(o))} ({check['problem']}, "
+                     f"{len(g)} seeds)", "met" if agree else ("missed" if agree is False else "no simulation")])
     lines += ["### Targets for many trials at once", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows] + [""]
     return lines
