@@ -11,14 +11,16 @@ then (one trial at a time each is the backend as it ships):
 - ``ho_good_tenth_successes``: ``min(ceil(0.1 successes), 25)``, Optuna's size;
 - ``ho_failures_out``: once something has succeeded, HyperOpt's TPE models only the successes
   and the running trials (what HyperOptSearch sees); the failures stay told, out of its model;
-- ``ho_failures_out_after_10``: the same once 10 successes exist (the backend's start-up length).
+- ``ho_failures_out_after_10``: the same once 10 successes exist (the backend's start-up length);
+- ``ho_failures_as_many_as_successes``: once something has succeeded, the model keeps only as
+  many failures as successes, the latest told (``..._best``: the best-graded ones).
 
 The backend's own start-up (10) and gamma (1.0) are kept in all. This module reaches into
 Ray's ``HyperOptSearch`` (its ``algo`` and live-trial map) to swap the split; the package is used
 through its public API only.
 
 Run: ``python benchmarks/hyperopt_variants.py`` (10 seeds, W = 16 and 64, the four published
-problems where the backend misses; about 1 h 20 min on 2 cores). It prints a markdown table.
+problems where the backend misses; over an hour on 2 cores). It prints a markdown table.
 """
 
 from __future__ import annotations
@@ -39,11 +41,11 @@ PROBLEMS, WORKERS = ("spring", "speed_reducer", "welded_beam", "pressure_vessel"
 
 
 class _WithoutFailures:
-    """HyperOpt's trial list with the told failures left out (everything else delegated)."""
+    """HyperOpt's trial list with the told failures left out but ``kept`` (everything else delegated)."""
 
-    def __init__(self, trials: Any, failures: Set[int]) -> None:
+    def __init__(self, trials: Any, failures: Set[int], kept: Set[int] = frozenset()) -> None:
         self._trials = trials
-        self.trials = [d for d in trials.trials if d["tid"] not in failures]
+        self.trials = [d for d in trials.trials if d["tid"] not in failures or d["tid"] in kept]
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._trials, name)
@@ -52,7 +54,17 @@ class _WithoutFailures:
         return len(self.trials)
 
 
-def _variant(good_group: Optional[Callable[[int], int]] = None, failures_out_after: Optional[int] = None):
+def _kept(docs: List[Any], failures: Set[int], successes: int, order: Optional[str]) -> Set[int]:
+    """The failures a balanced model keeps: as many as the successes, latest or best-graded."""
+    if order is None:
+        return set()
+    told = [d for d in docs if d["tid"] in failures]
+    ranked = sorted(told, key=(lambda d: -d["tid"]) if order == "latest" else (lambda d: d["result"]["loss"]))
+    return {d["tid"] for d in ranked[:successes]}
+
+
+def _variant(good_group: Optional[Callable[[int], int]] = None, failures_out_after: Optional[int] = None,
+             balanced: Optional[str] = None):
     def build(seed: int) -> Method:
         inner = HyperOptSearch(random_state_seed=seed, n_initial_points=STARTUP, gamma=GAMMA)
         failures: Set[int] = set()
@@ -68,7 +80,7 @@ def _variant(good_group: Optional[Callable[[int], int]] = None, failures_out_aft
             gamma = GAMMA
             if pending and successes:
                 if failures_out_after is not None and successes >= failures_out_after:
-                    trials = _WithoutFailures(trials, failures)
+                    trials = _WithoutFailures(trials, failures, _kept(docs, failures, successes, balanced))
                 elif good_group is not None:  # HyperOpt's size is min(ceil(gamma sqrt(n)), 25)
                     gamma = (good_group(successes) - 0.5) / math.sqrt(len(docs))
             return tpe.suggest(new_ids, domain, trials, seed_, n_startup_jobs=STARTUP, gamma=gamma)
@@ -85,6 +97,8 @@ HYPEROPT_VARIANTS: Dict[str, Callable[[int], Method]] = {
     "ho_good_tenth_successes": _variant(good_group=lambda s: min(math.ceil(0.1 * s), 25)),
     "ho_failures_out": _variant(failures_out_after=1),
     "ho_failures_out_after_10": _variant(failures_out_after=10),
+    "ho_failures_as_many_as_successes": _variant(failures_out_after=1, balanced="latest"),
+    "ho_failures_as_many_as_successes_best": _variant(failures_out_after=1, balanced="best"),
 }
 
 
