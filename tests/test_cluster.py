@@ -94,11 +94,14 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
     assert len(every) == NUM_SAMPLES and set(searcher.outcomes) == every
     failed = {t for t, o in searcher.outcomes.items() if o.failed}
     # A trial lost with its node was reported to the searcher and callbacks as errored, but
-    # Ray 2.60 can save it as still running (read back as PENDING): its actor was gone when Ray
-    # stopped it, and TuneController._schedule_trial_stop returns before marking the trial for
-    # the experiment checkpoint then. Those are the only extras.
+    # Ray (seen on 2.30 and 2.60) can save it as still running (read back as PENDING): its actor
+    # was gone when Ray stopped it, and TuneController._schedule_trial_stop returns before
+    # marking the trial for the experiment checkpoint then. Those are the only extras: trials
+    # that ran on the lost worker, or whose error names a node (Ray's "node ... died").
     assert errored <= failed
-    assert all("node" in searcher.outcomes[t].error for t in failed - errored)
+    ran_there = {t for t, n in recorder.nodes.items() if n == lost_worker.node_id}
+    assert all(t in ran_there or "node" in searcher.outcomes[t].error for t in failed - errored), {
+        t: searcher.outcomes[t].error for t in failed - errored}
     study = optuna_study(searcher).trials
     assert len(study) == NUM_SAMPLES and all(t.state.name == "COMPLETE" for t in study)
 
@@ -116,5 +119,7 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
     lost = [o for o in searcher.outcomes.values() if o.failed and "CUDA" not in (o.error or "")]
     assert lost, "a trial on the removed worker failed with it and was graded"
     for outcome in lost:
-        assert "died" in outcome.error, outcome.error  # Ray's text about the lost node
+        # Ray's text about the lost node: the actor or node "died"; Ray 2.30 at times reports it
+        # as the actor's socket closing ("ActorUnavailableError ... unavailable").
+        assert "died" in outcome.error or "unavailable" in outcome.error, outcome.error
         assert recorder.nodes.get(outcome.trial_id, lost_worker.node_id) == lost_worker.node_id
