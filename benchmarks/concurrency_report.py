@@ -31,10 +31,15 @@ def ratio(a: float, b: float) -> float:
     return a / b
 
 
-def _paired(ours: List[float], base: List[float]) -> str:
+def paired_counts(ours: List[float], base: List[float]) -> tuple:
+    """Seeds where ours is better (lower regret), worse, and equal."""
     better = sum(a < b for a, b in zip(ours, base))
     worse = sum(a > b for a, b in zip(ours, base))
-    return f"{better}/{worse}/{len(ours) - better - worse}"
+    return better, worse, len(ours) - better - worse
+
+
+def _paired(ours: List[float], base: List[float]) -> str:
+    return "/".join(str(c) for c in paired_counts(ours, base))
 
 
 def plot(summaries: Dict[str, Any], out: str) -> str:

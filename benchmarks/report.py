@@ -200,16 +200,22 @@ def _tuner_check_lines(check, concurrent) -> List[str]:
         lines.append(f"| {name} | {cr._fmt(statistics.median(r['regret']))} | {', '.join(cr._fmt(x) for x in r['regret'])} "
                      f"| {', '.join(str(c) for c in r['trials'])} | {share} |")
     g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
-    lines += ["", f"Real Ray: graded_optuna better in {sum(a < b for a, b in zip(g, o))} of {len(g)} seeds, "
-              f"ties {sum(a == b for a, b in zip(g, o))}."]
-    sim = concurrent.get(check["problem"], {}).get(w, {})
-    if "graded_optuna" in sim and "optuna_search" in sim:
-        sg, so = sim["graded_optuna"], sim["optuna_search"]
-        by_g, by_o = sg["regret_by_seed@1"], so["regret_by_seed@1"]
+    better, _, ties = cr.paired_counts(g, o)
+    lines += ["", f"Real Ray: graded_optuna better in {better} of {len(g)} seeds, ties {ties}."]
+    sim = _simulated(check, concurrent)
+    if sim:
+        sg, so = sim
+        by_g = sg["regret_by_seed@1"]
         lines.append(f"The simulation of the same problem at W = {w} ({len(by_g)} seeds): median regret "
                      f"{cr._fmt(sg['regret@1'])} against {cr._fmt(so['regret@1'])}, graded_optuna better in "
-                     f"{sum(a < b for a, b in zip(by_g, by_o))} of {len(by_g)} seeds.")
+                     f"{cr.paired_counts(by_g, so['regret_by_seed@1'])[0]} of {len(by_g)} seeds.")
     return lines + [""]
+
+
+def _simulated(check, concurrent) -> Optional[tuple]:
+    """The simulation's (graded_optuna, optuna_search) summaries at the real check's problem and W."""
+    sim = concurrent.get(check["problem"], {}).get(check["workers"], {})
+    return (sim["graded_optuna"], sim["optuna_search"]) if "graded_optuna" in sim and "optuna_search" in sim else None
 
 
 def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
@@ -249,10 +255,10 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
     rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
     if check:
         g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
-        sim = concurrent.get(check["problem"], {}).get(check["workers"], {})
+        sim = _simulated(check, concurrent)
         agree = None
-        if "graded_optuna" in sim and "optuna_search" in sim:
-            agree = (statistics.median(g) < statistics.median(o)) == (sim["graded_optuna"]["regret@1"] < sim["optuna_search"]["regret@1"])
+        if sim:
+            agree = (statistics.median(g) < statistics.median(o)) == (sim[0]["regret@1"] < sim[1]["regret@1"])
         rows.append([f"real Tuner, W = {check['workers']}", "the ranking of graded_optuna vs optuna_search agrees with the simulation",
                      f"median regret {cr._fmt(statistics.median(g))} vs {cr._fmt(statistics.median(o))} ({check['problem']}, "
                      f"{len(g)} seeds)", "met" if agree else ("missed" if agree is False else "no simulation")])

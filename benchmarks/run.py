@@ -177,8 +177,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             timed("concurrent", lambda: _rerun_methods(data.get("concurrent"), args, pool),
                   f"concurrent, {args.methods} rerun")
         elif "concurrent" in only:
-            timed("concurrent", lambda: run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2)
-                  if args.quick else run_concurrent(args.concurrent_seeds, pool))
+            timed("concurrent", lambda: _concurrent(args, pool))
         if "mechanism" in only:
             from mechanism import traces
 
@@ -222,6 +221,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def _concurrent(args: argparse.Namespace, pool: Any, **methods: Any) -> Dict[str, Any]:
+    """The concurrent grid (of ``methods``' main methods and variants, if given): a smoke run with --quick."""
+    if args.quick:
+        return run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2, **methods)
+    return run_concurrent(args.concurrent_seeds, pool, **methods)
+
+
 def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
     """The concurrent section with ``args.methods`` rerun and every other method kept as it was."""
     from asynchronous import MAIN
@@ -233,9 +239,8 @@ def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace,
     unknown = set(names) - set(MAIN) - set(CONCURRENCY_VARIANTS)
     if unknown:
         raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {list(MAIN) + list(CONCURRENCY_VARIANTS)}")
-    chosen = dict(main=tuple(m for m in names if m in MAIN), variants=[m for m in names if m in CONCURRENCY_VARIANTS])
-    fresh = (run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2, **chosen) if args.quick
-             else run_concurrent(args.concurrent_seeds, pool, **chosen))
+    fresh = _concurrent(args, pool, main=tuple(m for m in names if m in MAIN),
+                        variants=[m for m in names if m in CONCURRENCY_VARIANTS])
     for problem, by_w in fresh.items():
         for w, by_method in by_w.items():
             previous.setdefault(problem, {}).setdefault(w, {}).update(by_method)
