@@ -65,4 +65,6 @@ def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
     one_at_a_time = values("graded_hyperopt", 1)
     for name in HYPEROPT_VARIANTS:  # one trial at a time each is the backend as it ships
         assert values(name, 1) == one_at_a_time, name
-    assert values("ho_failures_out", 4) != values("graded_hyperopt", 4)
+    while_running = values("graded_hyperopt", 4)
+    for name in ("ho_failures_out", "ho_joint_veto"):
+        assert values(name, 4) != while_running, name
