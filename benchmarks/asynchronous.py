@@ -146,16 +146,18 @@ def _job(args: tuple) -> Dict[str, Any]:
 
 def run_concurrent(seeds: int, pool: Any, workers: tuple = WORKERS, problems: Optional[List[str]] = None,
                    variants: Optional[List[str]] = None, variant_workers: tuple = (16, 64),
-                   scale: float = 1.0, main: tuple = MAIN) -> Dict[str, Any]:
+                   scale: float = 1.0, main: tuple = MAIN, first_seed: int = 0) -> Dict[str, Any]:
     """Every ``main`` method at every W, and each variant at ``variant_workers`` (version 0.2's at
-    every W): summaries keyed ``problem -> W -> method``. ``scale`` shrinks the budget (smoke runs)."""
+    every W): summaries keyed ``problem -> W -> method``, over seeds ``first_seed`` on.
+    ``scale`` shrinks the budget (smoke runs)."""
     from methods import CONCURRENCY_VARIANTS
 
     problems = problems or list(ALL_PROBLEMS)
     variants = list(CONCURRENCY_VARIANTS) if variants is None else variants
-    jobs = [(p, m, s, w, scale) for p in problems for w in workers for m in main for s in range(seeds)]
+    seed_range = range(first_seed, first_seed + seeds)
+    jobs = [(p, m, s, w, scale) for p in problems for w in workers for m in main for s in seed_range]
     jobs += [(p, m, s, w, scale) for p in problems for w in workers for m in variants
-             if w in variant_workers or m == "graded_optuna_0.2" for s in range(seeds)]
+             if w in variant_workers or m == "graded_optuna_0.2" for s in seed_range]
     jobs = list(dict.fromkeys(jobs))
     grouped: Dict[tuple, List[Dict[str, Any]]] = {}
     for run in pool.map(_job, jobs, chunksize=1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 from typing import Any, Dict, List, Optional
 
 from asynchronous import BASELINE, MAIN, budget
@@ -187,6 +188,21 @@ def variants_table(summaries: Dict[str, Any]) -> List[str]:
     return lines
 
 
+def _ratio_targets(w: int, ours: str, base: str, ratios: Dict[str, float], seeds: str = "") -> List[List[str]]:
+    """The W targets' rows from each problem's median-regret ratio of ``ours`` over ``base``."""
+    worse = {n: r for n, r in ratios.items() if r > 1.0}
+    rows = [[f"W = {w}", f"{ours} never worse than {base} (median regret{seeds})",
+             ", ".join(f"{n} {r:.2f}x" for n, r in worse.items()) or f"worst {max(ratios.values()):.2f}x",
+             "missed" if worse else "met"]]
+    if w >= 16:
+        missed = {n: r for n, r in ratios.items() if r > 0.6}
+        rows.append([f"W = {w}", f"{ours} median regret <= 0.6x {base} on every problem{seeds}",
+                     f"{len(ratios) - len(missed)}/{len(ratios)} met; missed: "
+                     + (", ".join(f"{n} {r:.2f}x" for n, r in missed.items()) or "none"),
+                     "missed" if missed else "met"])
+    return rows
+
+
 def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[str]]:
     rows: List[List[str]] = []
     for ours, base in BASELINE.items():
@@ -196,16 +212,7 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
                 if w not in by_w or ALL_PROBLEMS[name].region is not None:
                     continue
                 ratios[name] = ratio(by_w[w][ours]["regret@1"], by_w[w][base]["regret@1"])
-            worse = {n: r for n, r in ratios.items() if r > 1.0}
-            rows.append([f"W = {w}", f"{ours} never worse than {base} (median regret)",
-                         ", ".join(f"{n} {r:.2f}x" for n, r in worse.items()) or f"worst {max(ratios.values()):.2f}x",
-                         "missed" if worse else "met"])
-            if w >= 16:
-                missed = {n: r for n, r in ratios.items() if r > 0.6}
-                rows.append([f"W = {w}", f"{ours} median regret <= 0.6x {base} on every problem",
-                             f"{len(ratios) - len(missed)}/{len(ratios)} met; missed: "
-                             + (", ".join(f"{n} {r:.2f}x" for n, r in missed.items()) or "none"),
-                             "missed" if missed else "met"])
+            rows += _ratio_targets(w, ours, base, ratios)
     if "all_fail" in summaries and 16 in summaries["all_fail"]:
         share = summaries["all_fail"][16]["graded_optuna"]["late_region_share"]
         rows.append(["W = 16", "all_fail: late share in the longest-surviving region >= 3x random's",
@@ -221,6 +228,58 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
         rows.append(["W = 1", "graded_optuna no worse than version 0.2 on any problem",
                      f"identical on {sum(today)}/{len(today)} problems, seed by seed",
                      "met" if all(today) else "check"])
+    return rows
+
+
+MORE_SEEDS_PAIR = ("graded_optuna", "optuna_search")
+
+
+def pooled(summaries: Dict[str, Any], more: Dict[str, Any]) -> Dict[tuple, tuple]:
+    """``(problem, W) -> (ours, base)``: each method's regrets by seed, the concurrent section's
+    seeds followed by the more-seeds run's, for the pair both ran (problems with a best value)."""
+    out = {}
+    for name, by_w in more.items():
+        for w, by in by_w.items():
+            first = summaries.get(name, {}).get(w)
+            if first and ALL_PROBLEMS[name].region is None:
+                out[(name, w)] = tuple(first[m]["regret_by_seed@1"] + by[m]["regret_by_seed@1"]
+                                       for m in MORE_SEEDS_PAIR)
+    return out
+
+
+def _pooled_ratio(ours: List[float], base: List[float]) -> float:
+    return ratio(statistics.median(ours), statistics.median(base))
+
+
+def more_seeds_table(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[str]:
+    """The Optuna backend over ``OptunaSearch`` on the seeds of both runs."""
+    both = pooled(summaries, more)
+    if not both:
+        return []
+    ours, base = MORE_SEEDS_PAIR
+    ws = sorted({w for _, w in both})
+    n = len(next(iter(both.values()))[0])
+    left = sorted({w for by_w in summaries.values() for w in by_w} - set(ws))
+    lines = [f"The same two on {n} seeds (the concurrent section's and as many new ones, "
+             "`--only more_seeds`" + (f"; not run at W = {', '.join(map(str, left))}, the costliest runs"
+                                      if left else "") + f"): `{ours}`'s median regret over `{base}`'s, "
+             "and the seeds it does better/worse/equal on.", "",
+             "| problem | " + " | ".join(f"W = {w}" for w in ws) + " |", "|---|" + "---|" * len(ws)]
+    for name in dict.fromkeys(p for p, _ in both):
+        cells = [f"{_pooled_ratio(*both[(name, w)]):.2f}x ({_paired(*both[(name, w)])})" if (name, w) in both
+                 else "-" for w in ws]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[List[str]]:
+    """The Optuna backend's W targets again, on the seeds of both runs."""
+    both = pooled(summaries, more)
+    rows: List[List[str]] = []
+    for w in sorted({w for _, w in both}):
+        ratios = {name: _pooled_ratio(*pair) for (name, ww), pair in both.items() if ww == w}
+        n = len(next(iter(both.values()))[0])
+        rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=f", {n} seeds")
     return rows
 
 

@@ -218,7 +218,7 @@ def _simulated(check, concurrent) -> Optional[tuple]:
     return (sim["graded_optuna"], sim["optuna_search"]) if "graded_optuna" in sim and "optuna_search" in sim else None
 
 
-def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
+def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None) -> List[str]:
     import concurrency_report as cr
     from asynchronous import MIN_DURATION
 
@@ -234,6 +234,7 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
              f"{next(iter(next(iter(concurrent.values())).values()))['graded_optuna']['seeds']} seeds per cell.", "",
              "![concurrency](concurrency.png)", ""]
     lines += cr.ratio_summary(concurrent)
+    lines += cr.more_seeds_table(concurrent, more_seeds or {})
     lines += cr.published_lines()
     lines += cr.regret_tables(concurrent)
     for w in sorted({w for b in concurrent.values() for w in b}):
@@ -253,6 +254,7 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
     from published import ALL_PROBLEMS
 
     rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
+    rows += cr.more_seeds_targets(concurrent, more_seeds or {})
     if check:
         g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
         sim = _simulated(check, concurrent)
@@ -270,7 +272,8 @@ def concurrency_lines(concurrent, check, mechanism=None) -> List[str]:
 SECTION_NAMES = {"sequential": "the sequential fast loop", "concurrent": "many trials at once",
                  "mechanism": "the good group's trace (mechanism.py)",
                  "slo": "SLOs and two objectives", "overhead": "the overhead timings",
-                 "tuner": "the real Tuner runs", "tuner16": "the 16-at-once Tuner check, rerun alone"}
+                 "tuner": "the real Tuner runs", "tuner16": "the 16-at-once Tuner check, rerun alone",
+                 "more_seeds": "many trials at once, the Optuna pair on more seeds"}
 
 
 def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
@@ -368,7 +371,8 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
     lines += ["## Targets", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)] + [""]
     if data.get("concurrent"):
-        lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("mechanism"))
+        lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("mechanism"),
+                                   data.get("more_seeds"))
     if data.get("slo"):
         from slo_report import slo_lines
 

@@ -120,7 +120,8 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
     return summary
 
 
-SECTIONS = ("sequential", "concurrent", "mechanism", "slo", "overhead", "tuner")
+SECTIONS = ("sequential", "concurrent", "more_seeds", "mechanism", "slo", "overhead", "tuner")
+MORE_SEEDS_WORKERS = (1, 4, 16)  # W = 64 costs about a minute a run: left out
 PARTS = ("tuner16",)  # one part of a section, rerun alone: the 16-at-once Tuner check of "tuner"
 
 
@@ -128,8 +129,9 @@ def _load(path: str) -> Dict[str, Any]:
     """A previous run's results.json, with the W keys of the concurrent section as ints."""
     with open(path) as f:
         data = json.load(f)
-    if data.get("concurrent"):
-        data["concurrent"] = {p: {int(w): by for w, by in by_w.items()} for p, by_w in data["concurrent"].items()}
+    for section in ("concurrent", "more_seeds"):
+        if data.get(section):
+            data[section] = {p: {int(w): by for w, by in by_w.items()} for p, by_w in data[section].items()}
     if data.get("overhead"):
         data["overhead"]["table"] = {int(n): row for n, row in data["overhead"]["table"].items()}
     return data
@@ -178,6 +180,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                   f"concurrent, {args.methods} rerun")
         elif "concurrent" in only:
             timed("concurrent", lambda: _concurrent(args, pool))
+        if "more_seeds" in only:
+            timed("more_seeds", lambda: _more_seeds(args, pool))
         if "mechanism" in only:
             from mechanism import traces
 
@@ -226,6 +230,17 @@ def _concurrent(args: argparse.Namespace, pool: Any, **methods: Any) -> Dict[str
     if args.quick:
         return run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2, **methods)
     return run_concurrent(args.concurrent_seeds, pool, **methods)
+
+
+def _more_seeds(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
+    """The Optuna backend and OptunaSearch on as many new seeds as the concurrent section has,
+    following them, at ``MORE_SEEDS_WORKERS``: a smoke run with --quick."""
+    from concurrency_report import MORE_SEEDS_PAIR
+
+    if args.quick:
+        return run_concurrent(1, pool, workers=(1, 4), variants=[], scale=0.2, main=MORE_SEEDS_PAIR, first_seed=1)
+    return run_concurrent(args.concurrent_seeds, pool, workers=MORE_SEEDS_WORKERS, variants=[],
+                          main=MORE_SEEDS_PAIR, first_seed=args.concurrent_seeds)
 
 
 def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace, pool: Any) -> Dict[str, Any]:

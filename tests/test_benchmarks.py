@@ -29,6 +29,12 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     for problem in ("pressure_vessel", "welded_beam", "spring", "speed_reducer", "three_bar_truss", "gramacy"):
         assert f"| {problem} |" in results  # the published problems, in the W tables
     assert "| graded_optuna_0.2 |" in results.replace(" | ", " |\n| ")  # a variant tried at W > 1
+    # The Optuna pair on new seeds, pooled with the concurrent section's: 1 + 1 seeds here.
+    assert "The same two on 2 seeds" in results and "(median regret, 2 seeds)" in results
+    more = json.loads((tmp_path / "results.json").read_text())["more_seeds"]["llm_serving"]["4"]
+    first = json.loads((tmp_path / "results.json").read_text())["concurrent"]["llm_serving"]["4"]
+    assert set(more) == {"graded_optuna", "optuna_search"} and more["graded_optuna"]["seeds"] == 1
+    assert more["optuna_search"] != first["optuna_search"]  # seed 1, not seed 0 again
     for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms", "concurrency"):
         png = (tmp_path / f"{problem}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
