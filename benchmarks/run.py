@@ -121,7 +121,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
 
 
 SECTIONS = ("sequential", "concurrent", "more_seeds", "mechanism", "slo", "overhead", "tuner")
-MORE_SEEDS_WORKERS = (1, 4, 16)  # W = 64 costs about a minute a run: left out
+MORE_SEEDS_WORKERS = (1, 4, 16, 64)  # the Optuna pair only: HyperOpt's runs at W = 64 are the slow ones
 PARTS = ("tuner16",)  # one part of a section, rerun alone: the 16-at-once Tuner check of "tuner"
 
 
