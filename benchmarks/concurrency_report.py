@@ -278,8 +278,7 @@ def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[
     rows: List[List[str]] = []
     for w in sorted({w for _, w in both}):
         ratios = {name: _pooled_ratio(*pair) for (name, ww), pair in both.items() if ww == w}
-        n = len(next(iter(both.values()))[0])
-        rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=f", {n} seeds")
+        rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=f", {len(next(iter(both.values()))[0])} seeds")
     return rows
 
 

@@ -5,7 +5,8 @@
 
 The fast loop drives each method's searcher directly (suggest, then on_trial_complete or
 record_failure), sequentially, so a seed fixes every run. asynchronous.py simulates W trials
-at once (W = 1, 4, 16, 64) on the same problems and six published ones. overhead.py times the
+at once (W = 1, 4, 16, 64) on the same problems and six published ones (section "more_seeds":
+the Optuna backend and OptunaSearch again on ten more seeds). overhead.py times the
 searchers; tuner_check.py runs problems end to end through real ``tune.Tuner``, two trials at
 a time and sixteen.
 """
