@@ -31,8 +31,8 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert "| graded_optuna_0.2 |" in results.replace(" | ", " |\n| ")  # a variant tried at W > 1
     # The Optuna pair on new seeds, pooled with the concurrent section's: 1 + 1 seeds here.
     assert "The same two on 2 seeds" in results and "(median regret, 2 seeds)" in results
-    more = json.loads((tmp_path / "results.json").read_text())["more_seeds"]["llm_serving"]["4"]
-    first = json.loads((tmp_path / "results.json").read_text())["concurrent"]["llm_serving"]["4"]
+    data = json.loads((tmp_path / "results.json").read_text())
+    more, first = data["more_seeds"]["llm_serving"]["4"], data["concurrent"]["llm_serving"]["4"]
     assert set(more) == {"graded_optuna", "optuna_search"} and more["graded_optuna"]["seeds"] == 1
     assert more["optuna_search"] != first["optuna_search"]  # seed 1, not seed 0 again
     for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms", "concurrency"):
