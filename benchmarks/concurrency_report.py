@@ -247,6 +247,10 @@ def pooled(summaries: Dict[str, Any], more: Dict[str, Any]) -> Dict[tuple, tuple
     return out
 
 
+def _seed_count(both: Dict[tuple, tuple]) -> int:
+    return len(next(iter(both.values()))[0])
+
+
 def _pooled_ratio(ours: List[float], base: List[float]) -> float:
     return ratio(statistics.median(ours), statistics.median(base))
 
@@ -258,7 +262,7 @@ def more_seeds_table(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[st
         return []
     ours, base = MORE_SEEDS_PAIR
     ws = sorted({w for _, w in both})
-    n = len(next(iter(both.values()))[0])
+    n = _seed_count(both)
     left = sorted({w for by_w in summaries.values() for w in by_w} - set(ws))
     lines = [f"The same two on {n} seeds (the concurrent section's and as many new ones, "
              "`--only more_seeds`" + (f"; not run at W = {', '.join(map(str, left))}, the costliest runs"
@@ -276,9 +280,10 @@ def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[
     """The Optuna backend's W targets again, on the seeds of both runs."""
     both = pooled(summaries, more)
     rows: List[List[str]] = []
+    seeds = f", {_seed_count(both)} seeds" if both else ""
     for w in sorted({w for _, w in both}):
         ratios = {name: _pooled_ratio(*pair) for (name, ww), pair in both.items() if ww == w}
-        rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=f", {len(next(iter(both.values()))[0])} seeds")
+        rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=seeds)
     return rows
 
 

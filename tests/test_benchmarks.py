@@ -40,7 +40,7 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
 
     # Rerunning one method of the concurrent section keeps every other method's results.
-    before = json.loads((tmp_path / "results.json").read_text())
+    before = data
     before["concurrent"]["llm_serving"]["1"]["optuna_search"]["marker"] = "kept"
     before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"]["marker"] = "rerun"
     (tmp_path / "merged.json").write_text(json.dumps(before))
