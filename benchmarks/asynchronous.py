@@ -54,7 +54,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
         trials.append({
             "start": now, "end": end, "value": outcome.value, "fraction": outcome.fraction,
             "metrics": outcome.metrics,
-            "pending": len(running) - 1,
+            "pending": len(running) - 1, "config": config,
             "edge": bool(problem.edge(config)) if problem.edge else None,
             "in_region": bool(problem.region(config)) if problem.region else None,
         })

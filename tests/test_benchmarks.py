@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from ray_graded_penalty import compat
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -73,4 +77,27 @@ def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
         assert values(name, 1) == one_at_a_time, name
     while_running = values("graded_hyperopt", 4)
     for name in ("ho_failures_out", "ho_joint_veto"):
+        assert values(name, 4) != while_running, name
+
+
+@pytest.mark.skipif(not compat.HAS_TRIAL_CONSTRAINTS,
+                    reason=f"the Optuna prototypes read a failure's violation from Optuna 5's trial "
+                    f"constraints, as at the benchmarks' pins (here Optuna {compat.OPTUNA})")
+def test_optuna_prototypes_change_the_model_only_while_trials_run():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from asynchronous import simulate
+    from methods import ALL_METHODS
+    from optuna_variants import OPTUNA_VARIANTS
+
+    methods = {**ALL_METHODS, **OPTUNA_VARIANTS}
+
+    def values(method, workers):
+        run = simulate("pressure_vessel", method, 0, workers, gpu_budget=15.0 * workers, methods=methods)
+        return [t["value"] for t in run["trials"]]
+
+    one_at_a_time = values("graded_optuna", 1)
+    for name in OPTUNA_VARIANTS:  # one trial at a time each is the backend as it ships
+        assert values(name, 1) == one_at_a_time, name
+    while_running = values("graded_optuna", 4)
+    for name in OPTUNA_VARIANTS:
         assert values(name, 4) != while_running, name
