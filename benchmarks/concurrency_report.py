@@ -234,15 +234,16 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
 MORE_SEEDS_PAIR = ("graded_optuna", "optuna_search")
 
 
-def pooled(summaries: Dict[str, Any], more: Dict[str, Any]) -> Dict[tuple, tuple]:
+def pooled(summaries: Dict[str, Any], more: Dict[str, Any], first: bool = True) -> Dict[tuple, tuple]:
     """``(problem, W) -> (ours, base)``: each method's regrets by seed, the concurrent section's
-    seeds followed by the more-seeds run's, for the pair both ran (problems with a best value)."""
+    seeds followed by the more-seeds run's, for the pair both ran (problems with a best value);
+    the more-seeds run's alone when not ``first``."""
     out = {}
     for name, by_w in more.items():
         for w, by in by_w.items():
-            first = summaries.get(name, {}).get(w)
-            if first and ALL_PROBLEMS[name].region is None:
-                out[(name, w)] = tuple(first[m]["regret_by_seed@1"] + by[m]["regret_by_seed@1"]
+            before = summaries.get(name, {}).get(w) if first else {m: {"regret_by_seed@1": []} for m in MORE_SEEDS_PAIR}
+            if before and ALL_PROBLEMS[name].region is None:
+                out[(name, w)] = tuple(before[m]["regret_by_seed@1"] + by[m]["regret_by_seed@1"]
                                        for m in MORE_SEEDS_PAIR)
     return out
 
@@ -255,25 +256,41 @@ def _pooled_ratio(ours: List[float], base: List[float]) -> float:
     return ratio(statistics.median(ours), statistics.median(base))
 
 
+def _pair_rows(both: Dict[tuple, tuple]) -> List[str]:
+    """Per problem and W: the pair's median regret ratio and the seeds better/worse/equal."""
+    ws = sorted({w for _, w in both})
+    lines = ["| problem | " + " | ".join(f"W = {w}" for w in ws) + " |", "|---|" + "---|" * len(ws)]
+    for name in dict.fromkeys(p for p, _ in both):
+        cells = [f"{_pooled_ratio(*both[(name, w)]):.2f}x ({_paired(*both[(name, w)])})" if (name, w) in both
+                 else "-" for w in ws]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def more_seeds_table(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[str]:
     """The Optuna backend over ``OptunaSearch`` on the seeds of both runs."""
     both = pooled(summaries, more)
     if not both:
         return []
     ours, base = MORE_SEEDS_PAIR
-    ws = sorted({w for _, w in both})
-    n = _seed_count(both)
-    left = sorted({w for by_w in summaries.values() for w in by_w} - set(ws))
-    lines = [f"The same two on {n} seeds (the concurrent section's and as many new ones, "
-             "`--only more_seeds`" + (f"; not run at W = {', '.join(map(str, left))}, the costliest runs"
-                                      if left else "") + f"): `{ours}`'s median regret over `{base}`'s, "
-             "and the seeds it does better/worse/equal on.", "",
-             "| problem | " + " | ".join(f"W = {w}" for w in ws) + " |", "|---|" + "---|" * len(ws)]
-    for name in dict.fromkeys(p for p, _ in both):
-        cells = [f"{_pooled_ratio(*both[(name, w)]):.2f}x ({_paired(*both[(name, w)])})" if (name, w) in both
-                 else "-" for w in ws]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    left = sorted({w for by_w in summaries.values() for w in by_w} - {w for _, w in both})
+    return [f"The same two on {_seed_count(both)} seeds (the concurrent section's and as many new ones, "
+            "`--only more_seeds`" + (f"; not run at W = {', '.join(map(str, left))}, the costliest runs"
+                                     if left else "") + f"): `{ours}`'s median regret over `{base}`'s, "
+            "and the seeds it does better/worse/equal on.", ""] + _pair_rows(both)
+
+
+def other_versions_table(run: Dict[str, Any]) -> List[str]:
+    """The pair from a more-seeds run made at other versions (``run``: that run's results.json)."""
+    both = pooled({}, run.get("more_seeds") or {}, first=False)
+    if not both:
+        return []
+    ours, base = MORE_SEEDS_PAIR
+    machine = run["machine"]
+    return [f"The same two at Ray {machine['ray']} and Optuna {machine['optuna']}, the oldest versions the "
+            f"package supports, where `{base}` as shipped samples each parameter on its own and without "
+            f"the constant liar ({_seed_count(both)} seeds of their own; `{run['timing']['more_seeds']['command']}`"
+            " in that environment, `benchmarks/oldest/results.json`):", ""] + _pair_rows(both)
 
 
 def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[List[str]]:

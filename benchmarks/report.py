@@ -3,6 +3,7 @@ hand except reading.md, the written interpretation, which is included as it stan
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -165,7 +166,6 @@ def region_share(problem, samples: int = 4000, seed: int = 0) -> float:
 
 def _from_legacy(path, summaries, variants, overhead, tuner, plots, *, command, seeds, trials, elapsed_s, loop_s,
                  machine, concurrent=None, concurrent_s=0.0, concurrency_check=None):
-    import json
     import time
 
     date = time.strftime("%Y-%m-%d")
@@ -218,7 +218,7 @@ def _simulated(check, concurrent) -> Optional[tuple]:
     return (sim["graded_optuna"], sim["optuna_search"]) if "graded_optuna" in sim and "optuna_search" in sim else None
 
 
-def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None) -> List[str]:
+def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest=None) -> List[str]:
     import concurrency_report as cr
     from asynchronous import MIN_DURATION
 
@@ -235,6 +235,7 @@ def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None) -> Lis
              "![concurrency](concurrency.png)", ""]
     lines += cr.ratio_summary(concurrent)
     lines += cr.more_seeds_table(concurrent, more_seeds or {})
+    lines += cr.other_versions_table(oldest or {})
     lines += cr.published_lines()
     lines += cr.regret_tables(concurrent)
     for w in sorted({w for b in concurrent.values() for w in b}):
@@ -274,6 +275,27 @@ SECTION_NAMES = {"sequential": "the sequential fast loop", "concurrent": "many t
                  "slo": "SLOs and two objectives", "overhead": "the overhead timings",
                  "tuner": "the real Tuner runs", "tuner16": "the 16-at-once Tuner check, rerun alone",
                  "more_seeds": "many trials at once, the Optuna pair on more seeds"}
+
+
+#: The Optuna pair's more-seeds run at the oldest supported Ray and Optuna, made in that
+#: environment with ``run.py --only more_seeds --out benchmarks/oldest`` (README, "Benchmarks").
+OLDEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oldest", "results.json")
+
+
+def load_results(path: str) -> Dict[str, Any]:
+    """A run's results.json, with the W keys of the many-trials sections as ints."""
+    with open(path) as f:
+        data = json.load(f)
+    for section in ("concurrent", "more_seeds"):
+        if data.get(section):
+            data[section] = {p: {int(w): by for w, by in by_w.items()} for p, by_w in data[section].items()}
+    if data.get("overhead"):
+        data["overhead"]["table"] = {int(n): row for n, row in data["overhead"]["table"].items()}
+    return data
+
+
+def _load_if_present(path: str) -> Optional[Dict[str, Any]]:
+    return load_results(path) if os.path.exists(path) else None
 
 
 def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
@@ -372,7 +394,7 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
     lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)] + [""]
     if data.get("concurrent"):
         lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("mechanism"),
-                                   data.get("more_seeds"))
+                                   data.get("more_seeds"), _load_if_present(OLDEST))
     if data.get("slo"):
         from slo_report import slo_lines
 

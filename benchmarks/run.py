@@ -30,6 +30,7 @@ sys.path.insert(0, HERE)
 from asynchronous import run_concurrent  # noqa: E402
 from methods import ALL_METHODS, METHODS, VARIANTS  # noqa: E402
 from problems import PROBLEMS, Problem  # noqa: E402
+from report import load_results  # noqa: E402
 
 CHECKPOINTS = (25, 50, 100)
 
@@ -126,18 +127,6 @@ MORE_SEEDS_WORKERS = (1, 4, 16, 64)  # the Optuna pair only: HyperOpt's runs at 
 PARTS = ("tuner16",)  # one part of a section, rerun alone: the 16-at-once Tuner check of "tuner"
 
 
-def _load(path: str) -> Dict[str, Any]:
-    """A previous run's results.json, with the W keys of the concurrent section as ints."""
-    with open(path) as f:
-        data = json.load(f)
-    for section in ("concurrent", "more_seeds"):
-        if data.get(section):
-            data[section] = {p: {int(w): by for w, by in by_w.items()} for p, by_w in data[section].items()}
-    if data.get("overhead"):
-        data["overhead"]["table"] = {int(n): row for n, row in data["overhead"]["table"].items()}
-    return data
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2 seeds, 12 trials, no Tuner runs")
@@ -160,7 +149,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}; choose from {list(SECTIONS + PARTS)}")
     os.makedirs(args.out, exist_ok=True)
-    data: Dict[str, Any] = _load(args.merge) if args.merge else {}
+    data: Dict[str, Any] = load_results(args.merge) if args.merge else {}
     data.setdefault("timing", {})
     data["machine"] = _machine()
 
@@ -169,7 +158,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         (store or data)[name] = fn()
         command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
             f" --only {args.only}" if only != set(SECTIONS) else "") + (
-            f" --methods {args.methods}" if args.methods and name == "concurrent" else "")
+            f" --methods {args.methods}" if args.methods and name == "concurrent" else "") + "".join(
+            f" --{key.replace('_', '-')} {getattr(args, key)}" for key in ("seeds", "concurrent_seeds", "out")
+            if getattr(args, key) != parser.get_default(key) and not (args.quick and key == "seeds"))
         data["timing"][timing_name or name] = {"s": time.time() - started, "command": command,
                                 "date": time.strftime("%Y-%m-%d")}
 
