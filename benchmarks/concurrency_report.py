@@ -289,19 +289,33 @@ def other_versions_table(run: Dict[str, Any]) -> List[str]:
     machine = run["machine"]
     return [f"The same two at Ray {machine['ray']} and Optuna {machine['optuna']}, the oldest versions the "
             f"package supports, where `{base}` as shipped samples each parameter on its own and without "
-            f"the constant liar ({_seed_count(both)} seeds of their own; `{run['timing']['more_seeds']['command']}`"
-            " in that environment, `benchmarks/oldest/results.json`):", ""] + _pair_rows(both)
+            f"the constant liar; {_seed_count(both)} seeds of their own, "
+            f"`{run['timing']['more_seeds']['command']}` in a virtualenv installed with "
+            "`pip install -c constraints-oldest.txt -e \".[test]\"`:", ""] + _pair_rows(both)
 
 
-def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[List[str]]:
-    """The Optuna backend's W targets again, on the seeds of both runs."""
-    both = pooled(summaries, more)
+def _pair_targets(both: Dict[tuple, tuple], where: str = "") -> List[List[str]]:
+    """The Optuna backend's W targets on the pair's regrets by seed (``where``: after the seed count)."""
     rows: List[List[str]] = []
-    seeds = f", {_seed_count(both)} seeds" if both else ""
+    seeds = f", {_seed_count(both)} seeds{where}" if both else ""
     for w in sorted({w for _, w in both}):
         ratios = {name: _pooled_ratio(*pair) for (name, ww), pair in both.items() if ww == w}
         rows += _ratio_targets(w, *MORE_SEEDS_PAIR, ratios, seeds=seeds)
     return rows
+
+
+def more_seeds_targets(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[List[str]]:
+    """The Optuna backend's W targets again, on the seeds of both runs."""
+    return _pair_targets(pooled(summaries, more))
+
+
+def other_versions_targets(run: Dict[str, Any]) -> List[List[str]]:
+    """The same targets from a more-seeds run at other versions (``run``: its results.json)."""
+    if not run:
+        return []
+    machine = run["machine"]
+    return _pair_targets(pooled({}, run.get("more_seeds") or {}, first=False),
+                         f", Ray {machine['ray']} and Optuna {machine['optuna']}")
 
 
 def published_lines() -> List[str]:

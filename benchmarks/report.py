@@ -256,6 +256,7 @@ def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest
 
     rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
     rows += cr.more_seeds_targets(concurrent, more_seeds or {})
+    rows += cr.other_versions_targets(oldest or {})
     if check:
         g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
         sim = _simulated(check, concurrent)
@@ -278,7 +279,8 @@ SECTION_NAMES = {"sequential": "the sequential fast loop", "concurrent": "many t
 
 
 #: The Optuna pair's more-seeds run at the oldest supported Ray and Optuna, made in that
-#: environment with ``run.py --only more_seeds --out benchmarks/oldest`` (README, "Benchmarks").
+#: environment with ``run.py --only more_seeds --concurrent-seeds 20 --out benchmarks/oldest``
+#: (README, "Benchmarks").
 OLDEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oldest", "results.json")
 
 

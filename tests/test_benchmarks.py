@@ -35,6 +35,9 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert "| graded_optuna_0.2 |" in results.replace(" | ", " |\n| ")  # a variant tried at W > 1
     # The Optuna pair on new seeds, pooled with the concurrent section's: 1 + 1 seeds here.
     assert "The same two on 2 seeds" in results and "(median regret, 2 seeds)" in results
+    # The committed run at the oldest pins (benchmarks/oldest/results.json) is rendered too.
+    assert "The same two at Ray 2.30.0 and Optuna 3.6.1" in results
+    assert "(median regret, 20 seeds, Ray 2.30.0 and Optuna 3.6.1)" in results
     data = json.loads((tmp_path / "results.json").read_text())
     more, first = data["more_seeds"]["llm_serving"]["4"], data["concurrent"]["llm_serving"]["4"]
     assert set(more) == {"graded_optuna", "optuna_search"} and more["graded_optuna"]["seeds"] == 1
