@@ -234,18 +234,19 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
 MORE_SEEDS_PAIR = ("graded_optuna", "optuna_search")
 
 
-def pooled(summaries: Dict[str, Any], more: Dict[str, Any], first: bool = True) -> Dict[tuple, tuple]:
-    """``(problem, W) -> (ours, base)``: each method's regrets by seed, the concurrent section's
-    seeds followed by the more-seeds run's, for the pair both ran (problems with a best value);
-    the more-seeds run's alone when not ``first``."""
-    out = {}
-    for name, by_w in more.items():
-        for w, by in by_w.items():
-            before = summaries.get(name, {}).get(w) if first else {m: {"regret_by_seed@1": []} for m in MORE_SEEDS_PAIR}
-            if before and ALL_PROBLEMS[name].region is None:
-                out[(name, w)] = tuple(before[m]["regret_by_seed@1"] + by[m]["regret_by_seed@1"]
-                                       for m in MORE_SEEDS_PAIR)
-    return out
+def by_seed(more: Dict[str, Any]) -> Dict[tuple, tuple]:
+    """``(problem, W) -> (ours, base)``: the pair's regrets by seed in one more-seeds run
+    (problems with a best value)."""
+    return {(name, w): tuple(by[m]["regret_by_seed@1"] for m in MORE_SEEDS_PAIR)
+            for name, by_w in more.items() for w, by in by_w.items() if ALL_PROBLEMS[name].region is None}
+
+
+def pooled(summaries: Dict[str, Any], more: Dict[str, Any]) -> Dict[tuple, tuple]:
+    """As :func:`by_seed`, the concurrent section's seeds followed by the more-seeds run's, for
+    the problems and W both ran."""
+    return {(name, w): tuple(summaries[name][w][m]["regret_by_seed@1"] + seeds
+                             for m, seeds in zip(MORE_SEEDS_PAIR, pair))
+            for (name, w), pair in by_seed(more).items() if summaries.get(name, {}).get(w)}
 
 
 def _seed_count(both: Dict[tuple, tuple]) -> int:
@@ -282,7 +283,7 @@ def more_seeds_table(summaries: Dict[str, Any], more: Dict[str, Any]) -> List[st
 
 def other_versions_table(run: Dict[str, Any]) -> List[str]:
     """The pair from a more-seeds run made at other versions (``run``: that run's results.json)."""
-    both = pooled({}, run.get("more_seeds") or {}, first=False)
+    both = by_seed(run.get("more_seeds") or {})
     if not both:
         return []
     ours, base = MORE_SEEDS_PAIR
@@ -314,7 +315,7 @@ def other_versions_targets(run: Dict[str, Any]) -> List[List[str]]:
     if not run:
         return []
     machine = run["machine"]
-    return _pair_targets(pooled({}, run.get("more_seeds") or {}, first=False),
+    return _pair_targets(by_seed(run.get("more_seeds") or {}),
                          f", Ray {machine['ray']} and Optuna {machine['optuna']}")
 
 
