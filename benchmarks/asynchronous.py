@@ -95,13 +95,19 @@ def best_by(problem: Problem, trials: List[Dict[str, Any]], until: float) -> Opt
     return max(values) if problem.mode == "max" else min(values)
 
 
+def regret_at(run: Dict[str, Any], share: float = 1.0) -> float:
+    """The regret of the best value among ``run``'s trials that ended by ``share`` of its wall time."""
+    problem = ALL_PROBLEMS[run["problem"]]
+    return problem.regret(best_by(problem, run["trials"], share * run["horizon"]))
+
+
 def summarize(problem: Problem, runs: List[Dict[str, Any]]) -> Dict[str, Any]:
     """The metrics of one method on one problem at one W, over its seeds."""
     horizon, workers = runs[0]["horizon"], runs[0]["workers"]
     summary: Dict[str, Any] = {"seeds": len(runs), "workers": workers, "gpu_budget": horizon * workers}
     if problem.optimum is not None:
         for share in (0.5, 1.0):
-            regrets = [problem.regret(best_by(problem, r["trials"], share * horizon)) for r in runs]
+            regrets = [regret_at(r, share) for r in runs]
             summary[f"regret@{share:g}"] = statistics.median(regrets)
             summary[f"regret_by_seed@{share:g}"] = regrets
         summary["no_success"] = sum(best_by(problem, r["trials"], horizon) is None for r in runs)

@@ -149,13 +149,12 @@ HYPEROPT_VARIANTS: Dict[str, Callable[[int], Method]] = {
 
 
 def _job(args: tuple) -> tuple:
-    from asynchronous import best_by, simulate
+    from asynchronous import regret_at, simulate
     from methods import ALL_METHODS
-    from published import ALL_PROBLEMS
 
     problem, method, seed, workers = args
     run = simulate(problem, method, seed, workers, methods={**ALL_METHODS, **HYPEROPT_VARIANTS})
-    return problem, workers, method, seed, ALL_PROBLEMS[problem].regret(best_by(ALL_PROBLEMS[problem], run["trials"], run["horizon"]))
+    return problem, workers, method, seed, regret_at(run)
 
 
 def main(seeds: int = 10) -> None:

@@ -138,34 +138,23 @@ def _run(args: tuple) -> Dict[str, Any]:
     return simulate(problem, method, seed, workers, methods={**ALL_METHODS, **OPTUNA_VARIANTS})
 
 
-def _regret(run: Dict[str, Any]) -> float:
-    from asynchronous import best_by
-    from published import ALL_PROBLEMS
-
-    problem = ALL_PROBLEMS[run["problem"]]
-    return problem.regret(best_by(problem, run["trials"], run["horizon"]))
-
-
-def _ratio(a: float, b: float) -> str:
-    if a == b:
-        return "1.00x"
-    return "0x" if b == float("inf") else f"{a / b:.2f}x"
-
-
 def table(seeds: int = SEEDS) -> List[str]:
     """Median regret per problem and method at W = 16, and its ratio to ``OptunaSearch``'s."""
     from concurrent.futures import ProcessPoolExecutor
+
+    from asynchronous import regret_at
+    from concurrency_report import ratio
 
     names = ["graded_optuna", "optuna_search", *OPTUNA_VARIANTS]
     jobs = [(p, m, s, WORKERS) for p in PROBLEMS for m in names for s in range(seeds)]
     regrets: Dict[tuple, List[float]] = {}
     with ProcessPoolExecutor(max_workers=2) as pool:
         for run in pool.map(_run, jobs, chunksize=1):
-            regrets.setdefault((run["problem"], run["method"]), []).append(_regret(run))
+            regrets.setdefault((run["problem"], run["method"]), []).append(regret_at(run))
     lines = ["| problem | " + " | ".join(f"`{m}`" for m in names) + " |", "|---|" + "---|" * len(names)]
     for p in PROBLEMS:
         medians = {m: statistics.median(regrets[(p, m)]) for m in names}
-        cells = [f"{medians[m]:.4g}" + ("" if m == "optuna_search" else f" ({_ratio(medians[m], medians['optuna_search'])})")
+        cells = [f"{medians[m]:.4g}" + ("" if m == "optuna_search" else f" ({ratio(medians[m], medians['optuna_search']):.2f}x)")
                  for m in names]
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return lines
@@ -175,6 +164,7 @@ def stuck(seeds: int = SEEDS, methods: tuple = ("graded_optuna", "optuna_search"
     """Per seed on ``pressure_vessel`` at W = 16: the regret, the best design's shell and head
     thickness over the least their constraints allow, and how many of the trials started in
     the second half of the run failed on the head's constraint (g2)."""
+    from asynchronous import regret_at
     from published import SPECS
 
     function = SPECS["pressure_vessel"][0]
@@ -189,7 +179,7 @@ def stuck(seeds: int = SEEDS, methods: tuple = ("graded_optuna", "optuna_search"
             late = [function(d)[1] for d, t in zip(designs, run["trials"]) if t["start"] >= run["horizon"] / 2]
             head = sum(max(g) > 0 and g.index(max(g)) == 1 for g in late)
             ts, th, r, _ = best
-            lines.append(f"| {method} | {seed} | {_regret(run):.0f} | {ts / (0.0193 * r):.2f} | "
+            lines.append(f"| {method} | {seed} | {regret_at(run):.0f} | {ts / (0.0193 * r):.2f} | "
                          f"{th / (0.00954 * r):.2f} | {head} of {len(late)} |")
     return lines
 

@@ -64,24 +64,32 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert after["timing"]["concurrent"] == before["timing"]["concurrent"]
 
 
-def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+def _change_only_while_trials_run(problem, backend, variants, changed):
+    """Each of ``variants`` suggests as ``backend`` one trial at a time; each of ``changed``
+    suggests otherwise with 4 trials at once."""
     from asynchronous import simulate
-    from hyperopt_variants import HYPEROPT_VARIANTS
     from methods import ALL_METHODS
 
-    methods = {**ALL_METHODS, **HYPEROPT_VARIANTS}
+    methods = {**ALL_METHODS, **variants}
 
     def values(method, workers):
-        run = simulate("spring", method, 0, workers, gpu_budget=15.0 * workers, methods=methods)
+        run = simulate(problem, method, 0, workers, gpu_budget=15.0 * workers, methods=methods)
         return [t["value"] for t in run["trials"]]
 
-    one_at_a_time = values("graded_hyperopt", 1)
-    for name in HYPEROPT_VARIANTS:  # one trial at a time each is the backend as it ships
+    one_at_a_time = values(backend, 1)
+    for name in variants:  # one trial at a time each is the backend as it ships
         assert values(name, 1) == one_at_a_time, name
-    while_running = values("graded_hyperopt", 4)
-    for name in ("ho_failures_out", "ho_joint_veto"):
+    while_running = values(backend, 4)
+    for name in changed:
         assert values(name, 4) != while_running, name
+
+
+def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
+    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+    from hyperopt_variants import HYPEROPT_VARIANTS
+
+    _change_only_while_trials_run("spring", "graded_hyperopt", HYPEROPT_VARIANTS,
+                                  ("ho_failures_out", "ho_joint_veto"))
 
 
 @pytest.mark.skipif(not compat.HAS_TRIAL_CONSTRAINTS,
@@ -89,19 +97,6 @@ def test_hyperopt_prototypes_change_the_split_only_while_trials_run():
                     f"constraints, as at the benchmarks' pins (here Optuna {compat.OPTUNA})")
 def test_optuna_prototypes_change_the_model_only_while_trials_run():
     sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    from asynchronous import simulate
-    from methods import ALL_METHODS
     from optuna_variants import OPTUNA_VARIANTS
 
-    methods = {**ALL_METHODS, **OPTUNA_VARIANTS}
-
-    def values(method, workers):
-        run = simulate("pressure_vessel", method, 0, workers, gpu_budget=15.0 * workers, methods=methods)
-        return [t["value"] for t in run["trials"]]
-
-    one_at_a_time = values("graded_optuna", 1)
-    for name in OPTUNA_VARIANTS:  # one trial at a time each is the backend as it ships
-        assert values(name, 1) == one_at_a_time, name
-    while_running = values("graded_optuna", 4)
-    for name in OPTUNA_VARIANTS:
-        assert values(name, 4) != while_running, name
+    _change_only_while_trials_run("pressure_vessel", "graded_optuna", OPTUNA_VARIANTS, OPTUNA_VARIANTS)
