@@ -21,9 +21,9 @@ import math
 import statistics
 from typing import Any, Dict, List, Optional
 
-from methods import ALL_METHODS
-from problems import Problem
-from published import ALL_PROBLEMS
+from benchmarks.methods import CATALOG, METHODS, load_catalog
+from benchmarks.problems import Problem
+from benchmarks.published import ALL_PROBLEMS
 
 WORKERS = (1, 4, 16, 64)
 MIN_DURATION = 0.02  # of the timeout: a trial's start-up
@@ -38,7 +38,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
              gpu_budget: Optional[float] = None, methods: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """One method on one problem with one seed and ``workers`` trials at once."""
     problem = ALL_PROBLEMS[problem_name]
-    method = (methods or ALL_METHODS)[method_name](seed)
+    method = (methods or METHODS)[method_name](seed)
     method.setup(problem.space, problem.mode)
     horizon = (gpu_budget or budget(workers)) / workers
     running: List[tuple] = []
@@ -145,30 +145,28 @@ BASELINE = {"graded_optuna": "optuna_search", "graded_hyperopt": "hyperopt_searc
 
 
 def _job(args: tuple) -> Dict[str, Any]:
-    problem_name, method_name, seed, workers, scale = args
-    run = simulate(problem_name, method_name, seed, workers, budget(workers) * scale)
+    problem_name, method_name, seed, workers, scale, catalog = args
+    run = simulate(problem_name, method_name, seed, workers, budget(workers) * scale, load_catalog(catalog))
     return {k: run[k] for k in ("problem", "method", "seed", "workers", "horizon", "trials")}
 
 
-def run_concurrent(seeds: int, pool: Any, workers: tuple = WORKERS, problems: Optional[List[str]] = None,
-                   variants: Optional[List[str]] = None, variant_workers: tuple = (16, 64),
-                   scale: float = 1.0, main: tuple = MAIN, first_seed: int = 0) -> Dict[str, Any]:
-    """Every ``main`` method at every W, and each variant at ``variant_workers`` (version 0.2's at
-    every W): summaries keyed ``problem -> W -> method``, over seeds ``first_seed`` on.
-    ``scale`` shrinks the budget (smoke runs)."""
-    from methods import CONCURRENCY_VARIANTS
-
+def grid(seeds: int, workers: tuple = WORKERS, problems: Optional[List[str]] = None, scale: float = 1.0,
+         main: tuple = MAIN, first_seed: int = 0) -> List[tuple]:
+    """The (problem, method, seed, W, scale) cells of ``main`` at every W, over seeds ``first_seed`` on."""
     problems = problems or list(ALL_PROBLEMS)
-    variants = list(CONCURRENCY_VARIANTS) if variants is None else variants
     seed_range = range(first_seed, first_seed + seeds)
-    jobs = [(p, m, s, w, scale) for p in problems for w in workers for m in main for s in seed_range]
-    jobs += [(p, m, s, w, scale) for p in problems for w in workers for m in variants
-             if w in variant_workers or m == "graded_optuna_0.2" for s in seed_range]
-    jobs = list(dict.fromkeys(jobs))
+    return [(p, m, s, w, scale) for p in problems for w in workers for m in main for s in seed_range]
+
+
+def run_grid(cells: List[tuple], pool: Any, catalog: str = CATALOG) -> Dict[str, Any]:
+    """Simulate ``cells`` (methods named in ``catalog``, ``module:dict``): summaries keyed
+    ``problem -> W -> method``. ``scale`` in a cell shrinks the budget (smoke runs)."""
     grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    jobs = [cell + (catalog,) for cell in dict.fromkeys(cells)]
     for run in pool.map(_job, jobs, chunksize=1):
         grouped.setdefault((run["problem"], run["workers"], run["method"]), []).append(run)
     summaries: Dict[str, Any] = {}
     for (p, w, m), runs in grouped.items():
         summaries.setdefault(p, {}).setdefault(w, {})[m] = summarize(ALL_PROBLEMS[p], runs)
-    return {p: summaries[p] for p in problems if p in summaries}
+    order = list(dict.fromkeys(cell[0] for cell in cells))
+    return {p: summaries[p] for p in order if p in summaries}

@@ -8,12 +8,12 @@ import os
 import statistics
 from typing import Any, Dict, List, Optional
 
-from asynchronous import BASELINE, MAIN, budget
-from methods import CONCURRENCY_VARIANTS, DESCRIPTIONS
-from published import ALL_PROBLEMS, PUBLISHED, reference_optimum
+from benchmarks.asynchronous import BASELINE, MAIN, budget
+from benchmarks.published import ALL_PROBLEMS, PUBLISHED, reference_optimum
 
 
-def _fmt(x: Optional[float]) -> str:
+def fmt_regret(x: Optional[float]) -> str:
+    """A regret (or any number) in three significant digits; "none" for no success."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "-"
     if math.isinf(x):
@@ -110,7 +110,7 @@ def regret_tables(summaries: Dict[str, Any]) -> List[str]:
                 if ALL_PROBLEMS[name].region is not None:
                     cells.append(f"{s['late_region_share']:.2f}")
                     continue
-                cell = f"{_fmt(s['regret@1'])} [{_fmt(s['regret@0.5'])}]"
+                cell = f"{fmt_regret(s['regret@1'])} [{fmt_regret(s['regret@0.5'])}]"
                 if method in BASELINE:
                     base = by[BASELINE[method]]
                     cell += (f" ({ratio(s['regret@1'], base['regret@1']):.2f}x; "
@@ -160,32 +160,10 @@ def behaviour_table(summaries: Dict[str, Any], w: int) -> List[str]:
             if "late_edge_share" in s:
                 cell += f"; edge {s['late_edge_share']:.2f}"
             if "gpu_to_target" in s:
-                cell += f"; to target {_fmt(s['gpu_to_target'])}"
+                cell += f"; to target {fmt_regret(s['gpu_to_target'])}"
             cells.append(cell)
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines + [""]
-
-
-def variants_table(summaries: Dict[str, Any]) -> List[str]:
-    names = ["graded_optuna", *CONCURRENCY_VARIANTS]
-    ws = sorted({w for by_w in summaries.values() for w, by in by_w.items() if names[-1] in by})
-    lines = ["Median regret of each variant as a ratio to `optuna_search` at the same W "
-             "(`all_fail`: late share in the longest-surviving region).", ""]
-    lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in CONCURRENCY_VARIANTS] + [""]
-    for w in ws:
-        lines += [f"W = {w}:", "", "| problem | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-        for name, by_w in summaries.items():
-            by = by_w.get(w, {})
-            if names[-1] not in by:
-                continue
-            if ALL_PROBLEMS[name].region is not None:
-                cells = [f"{by[m]['late_region_share']:.2f}" for m in names]
-            else:
-                base = by["optuna_search"]["regret@1"]
-                cells = [f"{ratio(by[m]['regret@1'], base):.2f}" for m in names]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines.append("")
-    return lines
 
 
 def _ratio_targets(w: int, ours: str, base: str, ratios: Dict[str, float], seeds: str = "") -> List[List[str]]:
@@ -218,16 +196,6 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
         rows.append(["W = 16", "all_fail: late share in the longest-surviving region >= 3x random's",
                      f"{share:.2f} vs {random_region_share:.2f} under random sampling ({share / random_region_share:.1f}x)",
                      "met" if share >= 3 * random_region_share else "missed"])
-    today = []
-    for name, by_w in summaries.items():
-        by = by_w.get(1, {})
-        if "graded_optuna_0.2" in by:
-            key = "late_region_share" if ALL_PROBLEMS[name].region is not None else "regret_by_seed@1"
-            today.append(by["graded_optuna"][key] == by["graded_optuna_0.2"][key])
-    if today:
-        rows.append(["W = 1", "graded_optuna no worse than version 0.2 on any problem",
-                     f"identical on {sum(today)}/{len(today)} problems, seed by seed",
-                     "met" if all(today) else "check"])
     return rows
 
 
@@ -322,7 +290,7 @@ def other_versions_targets(run: Dict[str, Any]) -> List[List[str]]:
 def published_lines() -> List[str]:
     lines = ["Published problems (reference optimum computed by SLSQP from 200 starts, next to the "
              "best known value):", ""]
-    from published import SPECS
+    from benchmarks.published import SPECS
 
     for name in PUBLISHED:
         _, bounds, best, source = SPECS[name]

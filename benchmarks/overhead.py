@@ -22,16 +22,16 @@ import tracemalloc
 from typing import Any, Dict, List
 
 import optuna
-from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
-from hyperopt.fmin import generate_trials_to_calculate
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 from ray import tune
 from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
-from methods import TIMEOUT_S
+from benchmarks.methods import TIMEOUT_S
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.backends.hyperopt import HyperOptView
+from ray_graded_penalty.backends.optuna import OptunaView
 
 SPACE = {f"x{i}": tune.uniform(0, 1) for i in range(4)}
 REPEATS = 40
@@ -63,21 +63,14 @@ def _optuna_inject(search: OptunaSearch, history: List[Dict[str, Any]], graded: 
             trials.append(create_trial(params=h["params"], distributions=distributions, value=-5.0))
         else:  # as Ray tells it: a failed trial TPE never looks at
             trials.append(create_trial(params=h["params"], distributions=distributions, state=TrialState.FAIL))
-    search._ot_study.add_trials(trials)
+    OptunaView(search).study.add_trials(trials)
 
 
 def _hyperopt_inject(search: HyperOptSearch, history: List[Dict[str, Any]], graded: bool, told: bool) -> None:
-    trials = generate_trials_to_calculate([h["params"] for h in history])
-    for doc, h in zip(trials._dynamic_trials, history):
-        if h["failed"] and not (graded or told):
-            doc["state"] = JOB_STATE_ERROR
-        else:
-            doc["state"] = JOB_STATE_DONE
-            loss = 5.0 if h["failed"] else -_value(h["params"])
-            doc["result"] = {"loss": loss, "status": "ok"}
-    trials._ids.update(range(len(history)))
-    trials.refresh()
-    search._hpopt_trials = trials
+    view = HyperOptView(search)
+    for h in history:
+        dropped = h["failed"] and not (graded or told)  # as Ray leaves it: an errored trial
+        view.insert_done(h["params"], None if dropped else (5.0 if h["failed"] else -_value(h["params"])))
 
 
 def _build(kind: str, n: int):

@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 
 from ray import tune
 
-from problems import PROBLEMS, Outcome, Problem
+from benchmarks.problems import PROBLEMS, Outcome, Problem
 
 SUCCESS_FRACTION = 0.6
 EDGE = 0.05  # |v| below this: near the failing region's edge

@@ -1,7 +1,7 @@
 """Run the benchmarks and write RESULTS.md and the plots next to it.
 
-    python benchmarks/run.py            # the full run (see RESULTS.md for how long it took)
-    python benchmarks/run.py --quick    # a smoke run: a few seeds and trials, no Tuner runs
+    python -m benchmarks.run            # the full run (see RESULTS.md for how long it took)
+    python -m benchmarks.run --quick    # a smoke run: a few seeds and trials, no Tuner runs
 
 The fast loop drives each method's searcher directly (suggest, then on_trial_complete or
 record_failure), sequentially, so a seed fixes every run. asynchronous.py simulates W trials
@@ -19,27 +19,25 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+from benchmarks.asynchronous import MAIN, grid, run_grid
+from benchmarks.methods import CATALOG, METHODS, load_catalog
+from benchmarks.problems import PROBLEMS, Problem
+from benchmarks.results_page import load_results
 
-from asynchronous import run_concurrent  # noqa: E402
-from methods import ALL_METHODS, METHODS, VARIANTS  # noqa: E402
-from problems import PROBLEMS, Problem  # noqa: E402
-from report import load_results  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 CHECKPOINTS = (25, 50, 100)
 
 
 
-def run_one(problem_name: str, method_name: str, seed: int, trials: int) -> Dict[str, Any]:
-    """One method on one problem with one seed: the per-trial record."""
+def run_one(problem_name: str, method_name: str, seed: int, trials: int, catalog: str = CATALOG) -> Dict[str, Any]:
+    """One method (named in ``catalog``, see methods.py) on one problem with one seed: the per-trial record."""
     problem = PROBLEMS[problem_name]
-    method = ALL_METHODS[method_name](seed)
+    method = load_catalog(catalog)[method_name](seed)
     method.setup(problem.space, problem.mode)
     record = []
     for i in range(trials):
@@ -122,7 +120,7 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
     return summary
 
 
-SECTIONS = ("sequential", "concurrent", "more_seeds", "mechanism", "slo", "overhead", "tuner")
+SECTIONS = ("sequential", "concurrent", "more_seeds", "slo", "overhead", "tuner")
 MORE_SEEDS_WORKERS = (1, 4, 16, 64)  # the Optuna pair only: HyperOpt's runs at W = 64 are the slow ones
 PARTS = ("tuner16",)  # one part of a section, rerun alone: the 16-at-once Tuner check of "tuner"
 
@@ -151,12 +149,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     data: Dict[str, Any] = load_results(args.merge) if args.merge else {}
     data.setdefault("timing", {})
-    data["machine"] = _machine()
+    data["machine"] = machine()
 
     def timed(name: str, fn, timing_name: Optional[str] = None, store=None):
         started = time.time()
         (store or data)[name] = fn()
-        command = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
+        command = "python -m benchmarks.run" + (" --quick" if args.quick else "") + (
             f" --only {args.only}" if only != set(SECTIONS) else "") + (
             f" --methods {args.methods}" if args.methods and name == "concurrent" else "") + "".join(
             f" --{key.replace('_', '-')} {getattr(args, key)}" for key in ("seeds", "concurrent_seeds", "out")
@@ -174,12 +172,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             timed("concurrent", lambda: _concurrent(args, pool))
         if "more_seeds" in only:
             timed("more_seeds", lambda: _more_seeds(args, pool))
-        if "mechanism" in only:
-            from mechanism import traces
-
-            timed("mechanism", traces)
         if "slo" in only:
-            from slo_bench import summarize_slo, summarize_slo_concurrent
+            from benchmarks.slo_bench import summarize_slo, summarize_slo_concurrent
 
             timed("slo", lambda: {
                 "sequential": summarize_slo(1 if args.quick else args.seeds, args.trials, pool),
@@ -187,15 +181,15 @@ def main(argv: Optional[List[str]] = None) -> int:
                                                        4 if args.quick else 16, pool),
             })
     if "overhead" in only:
-        from overhead import measure_overhead
+        from benchmarks.overhead import measure_overhead
 
         timed("overhead", lambda: measure_overhead(quick=args.quick))
     if "tuner" in only and not args.quick:
-        from tuner_check import run_concurrency_check, run_tuner_check
+        from benchmarks.tuner_check import run_concurrency_check, run_tuner_check
 
         timed("tuner", lambda: {"two_at_a_time": run_tuner_check(), "sixteen": run_concurrency_check()})
     elif "tuner16" in only and not args.quick:
-        from tuner_check import run_concurrency_check
+        from benchmarks.tuner_check import run_concurrency_check
 
         timed("sixteen", run_concurrency_check, "tuner16", store=data.setdefault("tuner", {}))
     with open(os.path.join(args.out, "results.json"), "w") as f:
@@ -206,8 +200,8 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"(run them with --only {','.join(missing)} --merge that results.json)")
         return 0
 
-    from concurrency_report import plot as plot_concurrency
-    from report import plot, write_results
+    from benchmarks.concurrency_report import plot as plot_concurrency
+    from benchmarks.results_page import plot, write_results
 
     seq = data["sequential"]
     plots = plot(seq["summaries"], args.out, seq["trials"])
@@ -217,61 +211,58 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-def _concurrent(args: argparse.Namespace, pool: Any, **methods: Any) -> Dict[str, Any]:
-    """The concurrent grid (of ``methods``' main methods and variants, if given): a smoke run with --quick."""
+def _concurrent(args: argparse.Namespace, pool: Any, main: tuple = MAIN) -> Dict[str, Any]:
+    """The concurrent grid (of ``main``'s methods): a smoke run with --quick."""
     if args.quick:
-        return run_concurrent(1, pool, workers=(1, 4), variant_workers=(4,), scale=0.2, **methods)
-    return run_concurrent(args.concurrent_seeds, pool, **methods)
+        return run_grid(grid(1, workers=(1, 4), scale=0.2, main=main), pool)
+    return run_grid(grid(args.concurrent_seeds, main=main), pool)
 
 
 def _more_seeds(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
     """The Optuna backend and OptunaSearch on as many new seeds as the concurrent section has,
     following them, at ``MORE_SEEDS_WORKERS``: a smoke run with --quick."""
-    from concurrency_report import MORE_SEEDS_PAIR
+    from benchmarks.concurrency_report import MORE_SEEDS_PAIR
 
     if args.quick:
-        return run_concurrent(1, pool, workers=(1, 4), variants=[], scale=0.2, main=MORE_SEEDS_PAIR, first_seed=1)
-    return run_concurrent(args.concurrent_seeds, pool, workers=MORE_SEEDS_WORKERS, variants=[],
-                          main=MORE_SEEDS_PAIR, first_seed=args.concurrent_seeds)
+        return run_grid(grid(1, workers=(1, 4), scale=0.2, main=MORE_SEEDS_PAIR, first_seed=1), pool)
+    return run_grid(grid(args.concurrent_seeds, workers=MORE_SEEDS_WORKERS, main=MORE_SEEDS_PAIR,
+                         first_seed=args.concurrent_seeds), pool)
 
 
 def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
     """The concurrent section with ``args.methods`` rerun and every other method kept as it was."""
-    from asynchronous import MAIN
-    from methods import CONCURRENCY_VARIANTS
-
     if not previous:
         raise SystemExit("--methods reruns part of the concurrent section: give the rest with --merge")
     names = args.methods.split(",")
-    unknown = set(names) - set(MAIN) - set(CONCURRENCY_VARIANTS)
+    unknown = set(names) - set(MAIN)
     if unknown:
-        raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {list(MAIN) + list(CONCURRENCY_VARIANTS)}")
-    fresh = _concurrent(args, pool, main=tuple(m for m in names if m in MAIN),
-                        variants=[m for m in names if m in CONCURRENCY_VARIANTS])
+        raise SystemExit(f"unknown methods {sorted(unknown)}; choose from {list(MAIN)}")
+    fresh = _concurrent(args, pool, main=tuple(names))
     for problem, by_w in fresh.items():
         for w, by_method in by_w.items():
             previous.setdefault(problem, {}).setdefault(w, {}).update(by_method)
     return previous
 
 
-def _sequential(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
-    jobs = [(p, m, s, args.trials) for p in PROBLEMS for m in {**METHODS, **VARIANTS} for s in range(args.seeds)]
+def sequential(seeds: int, trials: int, pool: Any, methods: List[str], catalog: str = CATALOG) -> Dict[str, Dict[str, Any]]:
+    """Every method of ``methods`` on every problem, ``seeds`` seeds each: summaries keyed
+    ``problem -> method``."""
+    jobs = [(p, m, s, trials, catalog) for p in PROBLEMS for m in methods for s in range(seeds)]
     runs = list(pool.map(run_one, *zip(*jobs)))
-
-    def summaries_of(methods: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
-        return {
-            problem_name: {
-                m: summarize(problem, [r for r in runs if r["problem"] == problem_name and r["method"] == m], args.trials)
-                for m in methods
-            }
-            for problem_name, problem in PROBLEMS.items()
+    return {
+        problem_name: {
+            m: summarize(problem, [r for r in runs if r["problem"] == problem_name and r["method"] == m], trials)
+            for m in methods
         }
+        for problem_name, problem in PROBLEMS.items()
+    }
 
-    return {"summaries": summaries_of(METHODS), "variants": summaries_of(VARIANTS),
-            "seeds": args.seeds, "trials": args.trials}
+
+def _sequential(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
+    return {"summaries": sequential(args.seeds, args.trials, pool, list(METHODS)), "seeds": args.seeds, "trials": args.trials}
 
 
-def _machine() -> Dict[str, str]:
+def machine() -> Dict[str, str]:
     import hyperopt
     import optuna
     import ray

@@ -30,8 +30,8 @@ from typing import Any, Dict, List, Optional, Tuple
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from methods import TIMEOUT_S, Method
-from problems import LLM_SERVING, Outcome, _serving
+from benchmarks.methods import TIMEOUT_S, Method
+from benchmarks.problems import LLM_SERVING, Outcome, _serving
 from ray_graded_penalty import SLO, GradedPenaltySearcher
 
 SLOS = (SLO("p99_latency_s", max=0.035, fail_ratio=1.0), SLO("ttft_s", max=0.8, fail_ratio=1.0))
@@ -199,7 +199,7 @@ def _slo_job(args: tuple) -> List[Optional[Dict[str, float]]]:
 
 def _async_job(args: tuple) -> float:
     """The best SLO-meeting throughput one method finds with W trials at once, at equal GPU time."""
-    from asynchronous import simulate
+    from benchmarks.asynchronous import simulate
 
     method, seed, workers = args
     run = simulate("llm_serving", method, seed, workers, methods=SLO_METHODS)

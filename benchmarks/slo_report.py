@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List
 
-from slo_bench import SLOS, TTFT
+from benchmarks.slo_bench import SLOS, TTFT
 
 
 def slo_lines(slo: Dict[str, Any]) -> List[str]:

@@ -20,7 +20,7 @@ import ray
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from problems import MOSTLY_FAIL
+from benchmarks.problems import MOSTLY_FAIL
 from ray_graded_penalty import GradedPenaltySearcher
 
 TIMEOUT_S = 0.5
@@ -98,7 +98,7 @@ CONCURRENT_PROBLEM, CONCURRENT_SEEDS, CONCURRENT_W, CONCURRENT_TIMEOUT_S = "most
 
 def _problem_trainable(timeout_s: float):
     def trainable(config: Dict[str, Any]) -> None:
-        from published import ALL_PROBLEMS
+        from benchmarks.published import ALL_PROBLEMS
 
         outcome = ALL_PROBLEMS[CONCURRENT_PROBLEM].evaluate(config)
         time.sleep(max(outcome.fraction, 0.02) * timeout_s)
@@ -114,7 +114,7 @@ def run_concurrency_check(timeout_s: float = CONCURRENT_TIMEOUT_S) -> Dict[str, 
     its outcome's share of a ``timeout_s`` timeout, for six timeouts of wall time (the
     simulation's budget at W = 16): the best value each method found, per seed. The seeds
     alternate between the methods, so drift over the session touches both alike."""
-    from published import ALL_PROBLEMS
+    from benchmarks.published import ALL_PROBLEMS
 
     problem = ALL_PROBLEMS[CONCURRENT_PROBLEM]
     logging.getLogger("ray.tune").setLevel(logging.CRITICAL)

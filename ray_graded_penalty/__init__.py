@@ -7,21 +7,13 @@ Public API:
     SLO: a bound on a reported metric; misses rank below successes, far misses count as failures.
     TrialTimeout: a hard per-trial wall-clock timeout, usable on its own.
     GoodGroupSize: TPE's good-group size with many trials at once, for your own TPESampler.
-    TrialEvents: what the callback tells the searcher.
+    TrialOutcome: what the searcher told of one finished trial (``searcher.outcomes``).
+    DEFAULT_TIERS, DEFAULT_MODIFIERS: the design document's policy, to extend.
 """
 
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.events import TrialEvents
 from ray_graded_penalty.good_group import GoodGroupSize
-from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.policy import (
-    DEFAULT_MODIFIERS,
-    DEFAULT_TIERS,
-    ErrorModifier,
-    Grade,
-    PenaltyPolicy,
-    Tier,
-)
+from ray_graded_penalty.policy import DEFAULT_MODIFIERS, DEFAULT_TIERS, ErrorModifier, PenaltyPolicy, Tier
 from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.searcher import GradedPenaltySearcher
 from ray_graded_penalty.slo import SLO
@@ -31,19 +23,16 @@ __all__ = [
     "DEFAULT_MODIFIERS",
     "DEFAULT_TIERS",
     "ErrorModifier",
-    "FailurePlacement",
     "GoodGroupSize",
-    "Grade",
     "GradedPenaltyCallback",
     "GradedPenaltySearcher",
     "PenaltyPolicy",
     "SLO",
     "Tier",
-    "TrialEvents",
     "TrialOutcome",
     "TrialTimeout",
 ]
-__version__ = "0.3.0"
+__version__ = "0.4.0"
 
 from ray_graded_penalty.compat import check_versions as _check_versions  # noqa: E402
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 from ray.tune import Callback
 
+from ray_graded_penalty import legacy
 from ray_graded_penalty.events import TrialEvents
 from ray_graded_penalty.timeout import TrialTimeout
 from ray_graded_penalty.trial_errors import read_trial_error
@@ -27,24 +28,20 @@ class GradedPenaltyCallback(Callback):
 
     Args:
         events: Who hears of it: a :class:`TrialEvents`, the searcher.
-        enforce_timeout: Also end trials that run past ``events.trial_timeout_s``.
+        timeout_s: End trials that run longer than this many seconds (a
+            :class:`~ray_graded_penalty.TrialTimeout`); None: no watchdog.
     """
 
-    def __init__(self, events: TrialEvents, enforce_timeout: bool = True) -> None:
+    def __init__(self, events: TrialEvents, timeout_s: Optional[float]) -> None:
         if not isinstance(events, TrialEvents):
             raise TypeError(f"events must implement TrialEvents, got {type(events).__name__}")
         self._events = events
         self.timeout: Optional[TrialTimeout] = (
-            TrialTimeout(events.trial_timeout_s, on_timeout=events.trial_timed_out)
-            if enforce_timeout
-            else None
+            None if timeout_s is None else TrialTimeout(timeout_s, on_timeout=events.trial_timed_out)
         )
 
     def __setstate__(self, state: dict) -> None:
-        # A callback pickled by 0.2 held the searcher as ``_searcher``.
-        if "_searcher" in state:
-            state["_events"] = state.pop("_searcher")
-        self.__dict__.update(state)
+        self.__dict__.update(legacy.callback_state(state))
 
     def setup(self, **info: Any) -> None:
         self._events.callback_attached()
@@ -72,4 +69,6 @@ class GradedPenaltyCallback(Callback):
         self._events.trial_errored(trial.trial_id, read_trial_error(trial))
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
+        if self.timeout is not None:
+            self.timeout.on_experiment_end(trials, **info)
         self._events.experiment_ended()

@@ -1,10 +1,10 @@
-"""What a checkpoint holds beyond the searcher's own state: its inner searchers, and states
-saved by earlier versions.
+"""One file holding a searcher's own state and its inner searcher's, written atomically.
 
 Pure bookkeeping around Ray's ``Searcher.save``/``restore``: like Ray's ``SearchGenerator`` it
 keeps a wrapper's (``ConcurrencyLimiter``'s) ``get_state()`` apart from its base searcher's
 ``save()``, since a ``ConcurrencyLimiter``'s own ``save`` keeps only the searcher it wraps and
-would forget which trials are live.
+would forget which trials are live. Files of earlier releases are read by
+:func:`ray_graded_penalty.legacy.load`.
 """
 
 from __future__ import annotations
@@ -13,29 +13,47 @@ import os
 import tempfile
 from typing import Any, Dict
 
+from ray import cloudpickle
 from ray.tune.search import Searcher
 
-from ray_graded_penalty import compat
-from ray_graded_penalty.ledger import Ledger
-from ray_graded_penalty.objectives import Objectives
+from ray_graded_penalty import legacy
+from ray_graded_penalty.compat import inner_searchers
 
 
-def inner_state(inner: Searcher) -> Dict[str, Any]:
-    """The inner searcher's state: its wrappers' ``get_state()`` and its base's ``save()``.
+def save(path: str, state: Dict[str, Any], inner: Searcher) -> None:
+    """Write ``state`` and ``inner``'s state to ``path`` (a temporary file, then a rename)."""
+    payload = cloudpickle.dumps({"state": state, "inner": _inner_state(inner)})
+    tmp_path = f"{path}.tmp-{os.getpid()}"
+    with open(tmp_path, "wb") as f:
+        f.write(payload)
+    os.replace(tmp_path, path)
 
-    The same split as Ray's ``SearchGenerator``: a ``ConcurrencyLimiter``'s own ``save`` keeps
-    only the searcher it wraps, and would forget which trials are live.
-    """
-    *outer, inner = compat.inner_searchers(inner)
+
+def load(path: str, inner: Searcher) -> Dict[str, Any]:
+    """Restore ``inner`` from what :func:`save` wrote to ``path``; returns the searcher's own
+    state as it was saved (:func:`ray_graded_penalty.legacy.searcher_state` reads any release's)."""
+    payload = read(path)
+    _load_inner_state(inner, payload["inner"])
+    return payload["state"]
+
+
+def read(path: str) -> Dict[str, Any]:
+    """What :func:`save` wrote to ``path``, in this release or an earlier one."""
+    with open(path, "rb") as f:
+        return legacy.load(f.read())
+
+
+def _inner_state(inner: Searcher) -> Dict[str, Any]:
+    *outer, base = inner_searchers(inner)
     wrappers = [wrapper.get_state() for wrapper in outer]
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "inner.pkl")
-        inner.save(path)
+        base.save(path)
         with open(path, "rb") as f:
             return {"wrappers": wrappers, "base": f.read()}
 
 
-def load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
+def _load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
     for wrapper_state in state["wrappers"]:
         inner.set_state(wrapper_state)
         inner = inner.searcher
@@ -44,19 +62,3 @@ def load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
         with open(path, "wb") as f:
             f.write(state["base"])
         inner.restore(path)
-
-
-def state_from_v1(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A state saved by 0.2 (one objective, no SLOs) in today's form."""
-    ledger = None
-    if state["metric"] and state["mode"]:
-        policy = state["policy"]
-        ledger = Ledger(Objectives.of(state["metric"], state["mode"]), policy.least_magnitude)
-        if state["placement"] is not None:
-            ledger.placements = [state["placement"]]
-        ledger.outcomes = dict(state["outcomes"])
-        for key, magnitude in state["failure_magnitudes"].items():
-            ledger._points[key] = magnitude / policy.least_magnitude
-            ledger._order[key] = magnitude
-        ledger._best, ledger._least_bad = state["best"], state["least_bad"]
-    return {**state, "slos": (), "ledger": ledger}

@@ -36,9 +36,8 @@ def _report(experiment_dir: str, out: Optional[str], metric: Optional[str]) -> i
     import os
     import sys
 
-    from ray_graded_penalty.report import (
-        NotAnExperimentError, failure_report, format_summary, plot_report, summarize,
-    )
+    from ray_graded_penalty.plots import plot_report
+    from ray_graded_penalty.report import NotAnExperimentError, failure_report, format_summary, summarize
 
     try:
         report = failure_report(experiment_dir, metric=metric)

@@ -7,7 +7,6 @@ knows nothing else of the searcher, so either side can change without the other.
 
 Example:
     >>> class Printer:
-    ...     trial_timeout_s = 600.0
     ...     def callback_attached(self): print("attached")
     ...     def trial_started(self, trial_id): print("started", trial_id)
     ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
@@ -26,9 +25,6 @@ from typing import Protocol, runtime_checkable
 class TrialEvents(Protocol):
     """Receives what a callback sees of trials, in the order Ray's loop sees it."""
 
-    #: The per-trial timeout in seconds the callback's watchdog enforces.
-    trial_timeout_s: float
-
     def callback_attached(self) -> None:
         """The callback is part of the run: starts and errors will be reported."""
 
@@ -36,7 +32,7 @@ class TrialEvents(Protocol):
         """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
 
     def trial_timed_out(self, trial_id: str) -> None:
-        """The watchdog is about to end the trial: it ran past ``trial_timeout_s``."""
+        """The watchdog is about to end the trial: it ran past its timeout."""
 
     def trial_errored(self, trial_id: str, error: str) -> None:
         """The trial ended in an error (after its last retry); ``error`` is what killed it."""

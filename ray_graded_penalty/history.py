@@ -22,9 +22,8 @@ from typing import Any, Dict, List, Optional, Union
 
 import pandas as pd
 
-from ray_graded_penalty.policy import check_elapsed, check_timeout
-
-CONFIG_PREFIX = "config/"
+from ray_graded_penalty.checks import check_elapsed, check_timeout
+from ray_graded_penalty.report import CONFIG_PREFIX, failure_report
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,6 @@ def _frame(source: HistorySource) -> pd.DataFrame:
     if isinstance(source, (str, os.PathLike)):
         path = os.path.expanduser(os.fspath(source))
         if os.path.isdir(path):
-            from ray_graded_penalty.report import failure_report
-
             return failure_report(path)
         if path.endswith(".csv") and os.path.isfile(path):
             return pd.read_csv(path)

@@ -1,32 +1,50 @@
 """What every finished trial was told, and where the ones below the successes are placed.
 
-The searcher decides how a trial ended; the ledger turns that into the value the inner model
-is told and keeps the record: a success as it is, an SLO miss and a failure placed below every
-SLO-meeting success (one :class:`~ray_graded_penalty.placement.FailurePlacement` per
-objective), and the best trial so far. Pure logic, no Ray import.
+:func:`~ray_graded_penalty.decision.decide` says how a trial ended; :meth:`Ledger.record`
+turns that into the value the inner model is told and keeps the record: a success as it is,
+an SLO miss and a failure placed by their :class:`~ray_graded_penalty.severity.Severity` below
+every SLO-meeting success (one :class:`~ray_graded_penalty.placement.FailurePlacement` per
+objective), and the best trial so far. Values are tuples, one per objective, inside; a
+:class:`~ray_graded_penalty.TrialOutcome` holds them as users read them. Pure logic, no Ray import.
 
 Example:
     >>> from ray_graded_penalty import PenaltyPolicy
+    >>> from ray_graded_penalty.decision import Decision
     >>> from ray_graded_penalty.objectives import Objectives
     >>> policy = PenaltyPolicy()
     >>> ledger = Ledger(Objectives.of("latency_ms", "min"), policy.least_magnitude)
-    >>> ledger.failure("a", {}, policy.grade(30, 600, "CUDA out of memory"), "CUDA out of memory")[0].told
+    >>> grade = policy.grade(30, 600, "CUDA out of memory")
+    >>> failure = Decision("a", {}, "failure", severity=policy.severity(grade), grade=grade)
+    >>> ledger.record(failure, rewrites=True).outcome.told
     1500.0
-    >>> ledger.success("b", {}, (2000.0,), 12.0)[1]   # a success above 1500 ms: failures move
-    True
-    >>> ledger.below_successes()["a"] > 2000.0          # where "a" must be told now
+    >>> moved = ledger.record(Decision("b", {}, "success", values=(2000.0,)), rewrites=True).moves
+    >>> moved["a"][0] > 2000.0          # "a" must now be told below the success
     True
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from ray_graded_penalty import legacy
+from ray_graded_penalty.decision import Decision
 from ray_graded_penalty.objectives import Objectives
 from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.policy import Grade
-from ray_graded_penalty.records import Told, TrialOutcome
-from ray_graded_penalty.slo import Verdict, miss_rank
+from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.severity import Severity
+
+Values = Tuple[float, ...]
+
+
+class Recorded(NamedTuple):
+    """What recording one trial changed."""
+
+    outcome: TrialOutcome
+    #: Every trial below the successes with the values it must hold now, when the placement
+    #: moved to keep them below (the recorded trial included); empty when nothing moved.
+    moves: Dict[str, Values]
+    #: Whether the trial became the best SLO-meeting success.
+    new_best: bool
 
 
 class Ledger:
@@ -42,11 +60,21 @@ class Ledger:
         self.least_magnitude = least_magnitude
         self.placements = [FailurePlacement(mode, least_magnitude) for mode in objectives.modes]
         self.outcomes: Dict[str, TrialOutcome] = {}
-        self._points: Dict[str, float] = {}  # trials told below the successes -> penalty point
-        self._order: Dict[str, float] = {}  # the same trials -> how bad (failures: their rank)
+        self._below: Dict[str, Severity] = {}  # trials told below the successes
         self._best: Optional[TrialOutcome] = None
         self._least_bad: Optional[TrialOutcome] = None  # least-bad SLO miss, else failure
-        self.new_best = False  # whether the outcome recorded last became the best success
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Ledger":
+        """A ledger from its ``__dict__`` (as :mod:`~ray_graded_penalty.legacy` rebuilds 0.2's)."""
+        ledger = cls.__new__(cls)
+        ledger.__setstate__(state)
+        return ledger
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(legacy.ledger_state(state))
+        if not self.placements:  # 0.2 had none until its first told trial
+            self.placements = [FailurePlacement(m, self.least_magnitude) for m in self.objectives.modes]
 
     # ----- what a user reads ----------------------------------------------------------------
 
@@ -59,13 +87,14 @@ class Ledger:
     def pareto_front(self) -> List[TrialOutcome]:
         """The SLO-meeting successes no other SLO-meeting success dominates."""
         successes = [o for o in self.outcomes.values() if o.kind == "success"]
-        values = {o.trial_id: self._values(o.told) for o in successes}
+        values = {o.trial_id: self.objectives.values(o.told) for o in successes}
         return [
             o for o in successes
             if not any(self.objectives.dominates(values[p.trial_id], values[o.trial_id]) for p in successes)
         ]
 
-    def describe_best(self, metric_names: str) -> str:
+    def describe_best(self) -> str:
+        """The best so far, for a log line."""
         best = self.best
         if best is None:
             return "none"
@@ -73,92 +102,65 @@ class Ledger:
             return f"no success yet; least-bad failure {best.trial_id} (penalty {best.penalty:.1f}) {best.config}"
         if best.slo_miss > 0:
             return f"no success within the SLOs yet; least SLO miss {best.trial_id} ({best.slo_miss:.1%}) {best.config}"
-        return f"{best.trial_id} {self.objectives.describe(self._values(best.metric))} {best.config}"
+        return f"{best.trial_id} {self.objectives.describe(self.objectives.values(best.metric))} {best.config}"
 
-    # ----- recording outcomes ---------------------------------------------------------------
+    # ----- recording ------------------------------------------------------------------------
 
-    def success(self, key: str, config: Optional[Dict[str, Any]], values: Sequence[float],
-                elapsed_s: Optional[float], verdict: Optional[Verdict] = None) -> Tuple[TrialOutcome, bool]:
-        """A success meeting its SLOs, told as it is; True when trials below must move."""
-        moved = False
-        for placement, value in zip(self.placements, values):
-            moved = placement.add_success(value) or moved
-        told = self._told_of(values)
-        return self._remember(TrialOutcome(
-            trial_id=key, config=config, failed=False, told=told, metric=told, elapsed_s=elapsed_s,
-            slo_values=dict(verdict.values) if verdict else {},
-        )), moved
+    def record(self, decision: Decision, rewrites: bool) -> Recorded:
+        """Place and keep one decided trial.
 
-    def miss(self, key: str, config: Optional[Dict[str, Any]], values: Sequence[float],
-             elapsed_s: Optional[float], verdict: Verdict) -> Tuple[TrialOutcome, bool]:
-        """A success that missed some SLO, placed by its total miss below every SLO-meeting one."""
-        rank = miss_rank(verdict.total_miss)
-        moved = self._place(key, rank, order=rank)
-        return self._remember(TrialOutcome(
-            trial_id=key, config=config, failed=False, told=self._told_at(rank),
-            metric=self._told_of(values), elapsed_s=elapsed_s, slo_miss=verdict.total_miss,
-            slo_values=dict(verdict.values), slo_misses=dict(verdict.misses),
-        )), moved
-
-    def failure(self, key: str, config: Optional[Dict[str, Any]], grade: Grade, error: Optional[str],
-                verdict: Optional[Verdict] = None, values: Optional[Sequence[float]] = None,
-                ) -> Tuple[TrialOutcome, bool]:
-        """A failure, placed by its magnitude below every success and every SLO miss
-        (``values``: what it reported, for a trial failed by an SLO)."""
-        point = grade.magnitude / self.least_magnitude
-        moved = self._place(key, point, order=1.0 + grade.rank)
-        return self._remember(TrialOutcome(
-            trial_id=key, config=config, failed=True, told=self._told_at(point),
-            penalty=grade.penalty(self.objectives.modes[0]), elapsed_s=grade.elapsed_s,
-            timeout_s=grade.timeout_s, completion=grade.completion, error_class=grade.modifier,
-            error=error, slo_values=dict(verdict.values) if verdict else {},
-            metric=None if values is None else self._told_of(values),
-        )), moved
-
-    # ----- moving what is below the successes -------------------------------------------------
-
-    def below_successes(self) -> Dict[str, Told]:
-        """Every trial told below the successes, with the value it should hold now."""
-        return {key: self._told_at(point) for key, point in self._points.items()}
-
-    def update_told(self, values: Dict[str, Told]) -> None:
-        """Record that the inner searcher now holds ``values``."""
-        for key, value in values.items():
-            self.outcomes[key].told = value
-
-    @staticmethod
-    def as_list(told: Told) -> List[float]:
-        return list(told) if isinstance(told, tuple) else [told]
-
-    # ----- internals --------------------------------------------------------------------------
-
-    def _place(self, key: str, point: float, order: float) -> bool:
-        moved = False
-        for placement in self.placements:
-            moved = placement.add_point(point) or moved
-        self._points[key], self._order[key] = point, order
-        return moved
-
-    def _told_at(self, point: float) -> Told:
-        return self._told_of([placement.value_at(point) for placement in self.placements])
-
-    def _told_of(self, values: Sequence[float]) -> Told:
-        values = tuple(float(v) for v in values)
-        return values if self.objectives.several else values[0]
-
-    def _values(self, told: Any) -> Tuple[float, ...]:
-        return tuple(told) if isinstance(told, tuple) else (told,)
-
-    def _remember(self, outcome: TrialOutcome) -> TrialOutcome:
-        self.outcomes[outcome.trial_id] = outcome
-        self.new_best = False
-        if outcome.kind == "success":
-            value = self.objectives.signed(self._values(outcome.told))[0]
-            if self._best is None or value > self.objectives.signed(self._values(self._best.told))[0]:
-                self._best = outcome
-                self.new_best = True
+        ``rewrites``: whether the inner searcher rewrites the values of trials told before
+        when the placement moves; if so, their outcomes are updated to the moved values.
+        """
+        if decision.severity is None:  # a success within its SLOs
+            moved = False
+            for placement, value in zip(self.placements, decision.values):
+                moved = placement.add_success(value) or moved
+            told = decision.values
         else:
-            least = self._least_bad
-            if least is None or self._order[outcome.trial_id] < self._order[least.trial_id]:
-                self._least_bad = outcome
+            moved = False
+            for placement in self.placements:
+                moved = placement.place(decision.severity.level) or moved
+            self._below[decision.trial_id] = decision.severity
+            told = self._told_at(decision.severity.level)
+        outcome = self._outcome(decision, told)
+        self.outcomes[decision.trial_id] = outcome
+        moves = {key: self._told_at(s.level) for key, s in self._below.items()} if moved else {}
+        if rewrites:
+            for key, values in moves.items():
+                self.outcomes[key].told = self.objectives.told(values)
+        return Recorded(outcome, moves, self._rank(outcome))
+
+    def _outcome(self, decision: Decision, told: Values) -> TrialOutcome:
+        objectives, verdict = self.objectives, decision.verdict
+        reported = None if decision.values is None else objectives.told(decision.values)
+        outcome = TrialOutcome(
+            trial_id=decision.trial_id, config=decision.config, failed=decision.kind == "failure",
+            told=objectives.told(told), metric=reported, elapsed_s=decision.elapsed_s,
+            slo_values=dict(verdict.values) if verdict else {},
+        )
+        if decision.kind == "slo_miss":
+            outcome.slo_miss, outcome.slo_misses = verdict.total_miss, dict(verdict.misses)
+        elif decision.kind == "failure":
+            grade = decision.grade
+            outcome.penalty = grade.penalty(objectives.modes[0])
+            outcome.elapsed_s, outcome.timeout_s = grade.elapsed_s, grade.timeout_s
+            outcome.completion, outcome.error_class = grade.completion, grade.modifier
+            outcome.error = decision.error
         return outcome
+
+    def _told_at(self, level: float) -> Values:
+        return tuple(placement.value_at(level) for placement in self.placements)
+
+    def _rank(self, outcome: TrialOutcome) -> bool:
+        """Update the best and the least bad; True when ``outcome`` is the new best success."""
+        if outcome.kind == "success":
+            value = self.objectives.signed(self.objectives.values(outcome.told))[0]
+            if self._best is None or value > self.objectives.signed(self.objectives.values(self._best.told))[0]:
+                self._best = outcome
+                return True
+            return False
+        least = self._least_bad
+        if least is None or self._below[outcome.trial_id].violation < self._below[least.trial_id].violation:
+            self._least_bad = outcome
+        return False

@@ -18,9 +18,11 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Tuple, Union
 
-from ray_graded_penalty.policy import check_mode
+from ray_graded_penalty.checks import check_mode
 
 MetricArg = Union[None, str, Sequence[str]]
+#: A value as users read it: a float for one objective, a tuple for several.
+Told = Union[float, Tuple[float, ...]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,20 @@ class Objectives:
             check_mode(m)
         return cls(metrics, modes)
 
+    @staticmethod
+    def check_args(metric: MetricArg, mode: MetricArg) -> bool:
+        """Check a searcher's ``metric`` and ``mode`` arguments, either of which may be left to
+        ``TuneConfig``; returns whether they name several objectives."""
+        several = isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple))
+        if metric is not None and mode is not None:
+            Objectives.of(metric, mode)
+        elif several:
+            raise ValueError(f"several objectives need both lists, metric=[...] and mode=[...]; "
+                             f"got metric={metric!r}, mode={mode!r}")
+        elif mode is not None:
+            check_mode(mode)
+        return several
+
     @property
     def several(self) -> bool:
         return len(self.metrics) > 1
@@ -73,9 +89,20 @@ class Objectives:
         sa, sb = self.signed(a), self.signed(b)
         return all(x >= y for x, y in zip(sa, sb)) and any(x > y for x, y in zip(sa, sb))
 
+    def told(self, values: Sequence[float]) -> Told:
+        """``values`` (one per objective) as users read them: a float for one objective."""
+        values = tuple(float(v) for v in values)
+        return values if self.several else values[0]
+
+    @staticmethod
+    def values(told: Told) -> Tuple[float, ...]:
+        """The inverse of :meth:`told`: one value per objective."""
+        return tuple(told) if isinstance(told, tuple) else (told,)
+
     def result(self, values: Sequence[float]) -> dict:
         """``values`` as a result dict, as Ray reports it."""
         return dict(zip(self.metrics, values))
 
     def describe(self, values: Sequence[float]) -> str:
+        """``metric=value`` for each objective."""
         return ", ".join(f"{m}={v:.6g}" for m, v in zip(self.metrics, values))

@@ -17,9 +17,9 @@ rank ``r`` in (0, 1) is told at ``worst success loss + spread * r``, below every
 meets its SLOs and above every failure (while no success exists: ``least magnitude * r``).
 "Successes" here are the ones that meet every SLO.
 
-Pure logic, no Ray import. Internally everything is a loss (lower is better), and a told
-penalty is a *point*: ``magnitude / least magnitude`` (at least 1) for a failure, ``r`` for
-an SLO miss.
+Pure logic, no Ray import. Internally everything is a loss (lower is better); what is placed
+is a :class:`~ray_graded_penalty.severity.Severity`'s ``level``: ``magnitude / least
+magnitude`` (at least 1) for a failure, ``r`` for an SLO miss.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ray_graded_penalty.policy import check_mode
+from ray_graded_penalty import legacy
+from ray_graded_penalty.checks import check_mode
 
 
 @dataclass
@@ -41,15 +42,15 @@ class FailurePlacement:
 
     Example:
         >>> placement = FailurePlacement("max", least_magnitude=80.0)
-        >>> placement.add_failure(1000.0)
+        >>> placement.place(1000.0 / 80.0)   # a failure of magnitude 1000
         False
-        >>> placement.value(1000.0)   # no success yet: the design document's number
+        >>> placement.value_at(1000.0 / 80.0)   # no success yet: the design document's number
         -1000.0
         >>> placement.add_success(-2000.0)   # a success below it: failures move below
         True
-        >>> placement.value(80.0), placement.value(1000.0)
+        >>> placement.value_at(1.0), placement.value_at(1000.0 / 80.0)
         (-4000.0, -27000.0)
-        >>> placement.add_miss(0.5), placement.miss_value(0.5)   # an SLO miss: between them
+        >>> placement.place(0.5), placement.value_at(0.5)   # an SLO miss: between them
         (False, -3000.0)
     """
 
@@ -57,7 +58,7 @@ class FailurePlacement:
     least_magnitude: float
     worst_loss: Optional[float] = None
     best_loss: Optional[float] = None
-    least_told_point: Optional[float] = None
+    least_told_level: Optional[float] = None
     anchor: Optional[float] = None  # None: the design document's numbers, unchanged
     spread: float = 1.0
 
@@ -70,20 +71,15 @@ class FailurePlacement:
         return -value if self.mode == "max" else value
 
     def __setstate__(self, state: dict) -> None:
-        # A placement pickled by 0.2 kept the least told failure's magnitude.
-        magnitude = state.pop("least_told_magnitude", None)
-        if magnitude is not None:
-            state["least_told_point"] = magnitude / state["least_magnitude"]
-        state.setdefault("least_told_point", None)
-        self.__dict__.update(state)
+        self.__dict__.update(legacy.placement_state(state))
 
-    def _told_loss(self, point: float) -> float:
+    def _told_loss(self, level: float) -> float:
         if self.anchor is None:
-            return self.least_magnitude * point
-        return self.anchor + self.spread * point
+            return self.least_magnitude * level
+        return self.anchor + self.spread * level
 
-    def _holds(self, point: Optional[float]) -> bool:
-        return point is None or self.worst_loss is None or self.worst_loss < self._told_loss(point)
+    def _holds(self, level: Optional[float]) -> bool:
+        return level is None or self.worst_loss is None or self.worst_loss < self._told_loss(level)
 
     def _move_below_successes(self) -> None:
         assert self.worst_loss is not None and self.best_loss is not None
@@ -95,40 +91,23 @@ class FailurePlacement:
         loss = self._loss(float(value))
         self.worst_loss = loss if self.worst_loss is None else max(self.worst_loss, loss)
         self.best_loss = loss if self.best_loss is None else min(self.best_loss, loss)
-        if self._holds(self.least_told_point):
+        if self._holds(self.least_told_level):
             return False
         self._move_below_successes()
         return True
 
-    def add_point(self, point: float) -> bool:
-        """Record a penalty point about to be told; True when the map changed to keep it below."""
+    def place(self, level: float) -> bool:
+        """Record a trial about to be told at a severity ``level``; True when the map changed
+        to keep it below every success (the trials told before must move)."""
         moved = False
-        if not self._holds(point):
+        if not self._holds(level):
             self._move_below_successes()
             moved = True
-        if self.least_told_point is None or point < self.least_told_point:
-            self.least_told_point = point
+        if self.least_told_level is None or level < self.least_told_level:
+            self.least_told_level = level
         return moved
 
-    def add_failure(self, magnitude: float) -> bool:
-        """Record a failure about to be told; True when the map changed to keep it below."""
-        return self.add_point(magnitude / self.least_magnitude)
-
-    def add_miss(self, rank: float) -> bool:
-        """Record an SLO miss of ``rank`` in (0, 1) about to be told; True when the map changed."""
-        if not 0.0 < rank < 1.0:
-            raise ValueError(f"an SLO miss's rank must be in (0, 1), got {rank!r}")
-        return self.add_point(rank)
-
-    def value_at(self, point: float) -> float:
-        """The value, in the metric's own direction, to tell for a penalty point."""
-        loss = self._told_loss(point)
+    def value_at(self, level: float) -> float:
+        """The value, in the metric's own direction, to tell at a severity ``level``."""
+        loss = self._told_loss(level)
         return -loss if self.mode == "max" else loss
-
-    def value(self, magnitude: float) -> float:
-        """The value, in the metric's own direction, to tell for a failure of ``magnitude``."""
-        return self.value_at(magnitude / self.least_magnitude)
-
-    def miss_value(self, rank: float) -> float:
-        """The value to tell for an SLO miss of ``rank`` in (0, 1)."""
-        return self.value_at(rank)

@@ -13,12 +13,15 @@ Example:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from typing import Iterable, Literal, Optional, Sequence, Tuple, Union
+from typing import Iterable, Optional, Sequence, Tuple, Union
 
-Mode = Literal["max", "min"]
-MODES: Tuple[str, ...] = ("max", "min")
+from ray_graded_penalty import legacy
+from ray_graded_penalty.checks import check_elapsed, check_mode, check_timeout, finite_number
+from ray_graded_penalty.severity import Severity
+
+#: The error class (and default modifier) of a trial failed by an SLO (see :mod:`~ray_graded_penalty.slo`).
+SLO_ERROR_CLASS = "slo"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ DEFAULT_TIERS: Tuple[Tier, ...] = (
 #: "SLO missed:" and may name a metric such as "gpu_memory_gb"). x0.8: it served to the end,
 #: as a timeout did.
 DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
-    ErrorModifier("slo", ("slo missed",), 0.8),
+    ErrorModifier(SLO_ERROR_CLASS, ("slo missed",), 0.8),
     ErrorModifier("deploy", ("deploy", "not found"), 1.2),
     ErrorModifier("oom", ("oom", "memory"), 1.5),
     ErrorModifier("connection", ("connection",), 0.8),
@@ -85,38 +88,6 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
 
 TierLike = Union[Tier, Tuple[float, float]]
 ModifierLike = Union[ErrorModifier, Tuple[str, Sequence[str], float]]
-
-
-def check_mode(mode: object) -> str:
-    """Return ``mode`` if it is "max" or "min", else raise a ValueError naming it."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
-    return str(mode)
-
-
-def finite_number(name: str, value: object) -> float:
-    """``value`` as a float if it is a finite number (not a bool), else a TypeError or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def check_timeout(name: str, timeout_s: object) -> float:
-    """Return ``timeout_s`` as a float if it is a positive, finite number of seconds."""
-    value = finite_number(name, timeout_s)
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {timeout_s!r}")
-    return value
-
-
-def check_elapsed(elapsed_s: object) -> float:
-    """Return ``elapsed_s`` as a float if it is a finite, non-negative number of seconds."""
-    value = finite_number("elapsed_s", elapsed_s)
-    if value < 0:
-        raise ValueError(f"elapsed_s must not be negative, got {elapsed_s!r}")
-    return value
 
 
 def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
@@ -235,10 +206,7 @@ class PenaltyPolicy:
         self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
 
     def __setstate__(self, state: dict) -> None:
-        # A policy pickled before the tie-break existed keeps grading as it did then.
-        state.setdefault("break_ties_by_progress", False)
-        state.setdefault("_tie_width", 0.0)
-        self.__dict__.update(state)
+        self.__dict__.update(legacy.policy_state(state))
 
     def __repr__(self) -> str:
         return (
@@ -263,6 +231,10 @@ class PenaltyPolicy:
     def least_magnitude(self) -> float:
         """The smallest magnitude this policy can give: its least-bad possible failure."""
         return self.magnitudes[0]
+
+    def severity(self, grade: Grade) -> Severity:
+        """How bad the failure ``grade`` is, on the scale the placement and backends share."""
+        return Severity.of_failure(grade.magnitude, grade.rank, self.least_magnitude)
 
     def classify(self, error: Optional[str]) -> Optional[ErrorModifier]:
         """The first modifier whose keyword occurs in ``error`` (case-insensitive), or None."""

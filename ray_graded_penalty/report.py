@@ -15,17 +15,19 @@ from __future__ import annotations
 import glob
 import math
 import os
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Union
 
 import pandas as pd
-from ray import cloudpickle
 
-from ray_graded_penalty.history import CONFIG_PREFIX
+from ray_graded_penalty import checkpoint, legacy
+from ray_graded_penalty.policy import DEFAULT_MODIFIERS, SLO_ERROR_CLASS
 from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.trial_errors import first_line, read_error_file
 
-ERROR_CLASSES = ("deploy", "oom", "connection", "timeout", "slo", "crash", "other")
-SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "slo/", "slo_miss/", "value/"
+#: The error classes of a failure: the default policy's modifiers, then a plain crash, then
+#: a failure with no error text at all.
+ERROR_CLASSES = (*(m.name for m in DEFAULT_MODIFIERS if m.name != SLO_ERROR_CLASS), SLO_ERROR_CLASS, "crash", "other")
+CONFIG_PREFIX, SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "config/", "slo/", "slo_miss/", "value/"
 
 
 class NotAnExperimentError(ValueError):
@@ -48,20 +50,16 @@ def _experiment_dir(source: Any) -> str:
 
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
-    ``outcomes`` (what it told), ``slos`` and ``metric``; empty when it did not run there."""
+    ``outcomes`` (what it told), ``slos``, ``metric`` and ``mode``; empty when it did not run there."""
     for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
-        with open(path, "rb") as f:
-            payload = cloudpickle.load(f)
+        payload = checkpoint.read(path)
         state = payload.get("state") if isinstance(payload, dict) else None
         if not isinstance(state, dict):
             continue
-        if "ledger" in state:  # 0.3
-            ledger = state["ledger"]
-            return {"outcomes": ledger.outcomes if ledger else {}, "slos": state.get("slos", ()),
-                    "metric": state.get("metric"), "mode": state.get("mode")}
-        if "outcomes" in state:  # 0.2
-            return {"outcomes": state["outcomes"], "slos": (), "metric": state.get("metric"),
-                    "mode": state.get("mode")}
+        state = legacy.searcher_state(state)
+        ledger = state["ledger"]
+        outcomes = (ledger["outcomes"] if isinstance(ledger, dict) else ledger.outcomes) if ledger else {}
+        return {"outcomes": outcomes, "slos": state["slos"], "metric": state["metric"], "mode": state["mode"]}
     return {}
 
 
@@ -190,7 +188,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     kind = "none"
     if len(successes):
         values = successes["value"].astype(float)
-        best = successes.loc[values.idxmax() if _maximizes(report) else values.idxmin()]
+        best = successes.loc[values.idxmax() if maximizes(report) else values.idxmin()]
         kind = "best success"
     elif (report["status"] == "slo_miss").any() and slo_columns(report):
         misses = report[report["status"] == "slo_miss"]
@@ -204,98 +202,10 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind}
 
 
-def _maximizes(report: pd.DataFrame) -> bool:
+def maximizes(report: pd.DataFrame) -> bool:
     """Infer the mode from the penalties' sign (negative: "max"); "max" when unknown."""
     penalties = report["penalty"].dropna()
     return True if penalties.empty else bool((penalties < 0).all())
-
-
-def plot_report(report: pd.DataFrame, out_dir: str) -> list:
-    """Write PNGs: value or penalty against each parameter, and outcome over trial order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    os.makedirs(out_dir, exist_ok=True)
-    score = report["value"].where(report["status"] != "failed", report["penalty"]).astype(float)
-    classes = report["error_class"].where(report["status"] != "slo_miss", "slo_miss").fillna("success")
-    colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
-               "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
-               "other": "tab:gray"}
-    files = []
-    for column in config_columns(report):
-        values = report[column]
-        if values.nunique() < 2:
-            continue
-        if not pd.api.types.is_numeric_dtype(values):
-            values = values.astype(str)
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for cls, colour in colours.items():
-            mask = classes == cls
-            if mask.any():
-                ax.scatter(values[mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
-        name = column[len(CONFIG_PREFIX):]
-        ax.set_xlabel(name)
-        ax.set_ylabel("metric (successes) or penalty (failures)")
-        ax.set_title(f"Outcome by {name}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"by_{name}.png")
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        files.append(path)
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for cls, colour in colours.items():
-        mask = classes == cls
-        if mask.any():
-            ax.scatter(report["order"][mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
-    ax.set_xlabel("trial (in the order Tune created them)")
-    ax.set_ylabel("metric (successes) or penalty (failures)")
-    ax.set_title("Outcome over the run")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = os.path.join(out_dir, "over_trials.png")
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    files.append(path)
-    objectives = objective_columns(report)
-    if len(objectives) == 2:
-        files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
-    return files
-
-
-def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> str:
-    """Two objectives against each other: successes within the SLOs (their front joined), SLO
-    misses and trials failed by an SLO apart; other failures, which report no values, counted."""
-    import matplotlib.pyplot as plt
-
-    x, y = (report[VALUE_PREFIX + m].astype(float) for m in objectives)
-    fig, ax = plt.subplots(figsize=(7, 5))
-    kinds = (("success", report["status"] == "success", "tab:green", "o"),
-             ("SLO miss", report["status"] == "slo_miss", "gold", "s"),
-             ("failed by an SLO", (report["status"] == "failed") & (report["error_class"] == "slo"), "tab:pink", "x"))
-    for label, mask, colour, marker in kinds:
-        mask = mask & x.notna() & y.notna()
-        if mask.any():
-            ax.scatter(x[mask], y[mask], c=colour, marker=marker, label=label, s=30, alpha=0.85)
-    modes = report.attrs.get("modes")
-    ok = (report["status"] == "success") & x.notna() & y.notna()
-    if modes and ok.any():
-        sx = x[ok] * (1 if modes[0] == "max" else -1)
-        sy = y[ok] * (1 if modes[1] == "max" else -1)
-        front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
-        order = sorted(front, key=lambda i: x[i])
-        ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
-    others = int(((report["status"] == "failed") & (report["error_class"] != "slo")).sum())
-    ax.set_xlabel(objectives[0])
-    ax.set_ylabel(objectives[1])
-    ax.set_title(f"Two objectives ({others} other failures report no values)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
 
 
 def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:

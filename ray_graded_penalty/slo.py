@@ -25,11 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from ray_graded_penalty.policy import finite_number
-
-#: The name of the error class (and policy modifier) of a trial failed by an SLO.
-SLO_ERROR_CLASS = "slo"
-
+from ray_graded_penalty.checks import finite_number
+from ray_graded_penalty.severity import Severity
 
 @dataclass(frozen=True)
 class SLO:
@@ -96,10 +93,16 @@ class Verdict:
     misses: Dict[str, float] = field(default_factory=dict)  # metric -> miss, missed SLOs only
     values: Dict[str, Optional[float]] = field(default_factory=dict)  # metric -> reported value
     failure: Optional[str] = None  # why the result counts as a failure, if it does
+    bounds: Dict[str, str] = field(default_factory=dict)  # metric -> its SLO, missed SLOs only
 
     @property
     def met(self) -> bool:
         return self.failure is None and self.total_miss == 0.0
+
+    @property
+    def severity(self) -> Severity:
+        """How bad the miss is, for a result that missed without failing (``total_miss`` > 0)."""
+        return Severity.of_miss(self.total_miss)
 
 
 def check_slos(slos: Optional[Iterable[object]]) -> Tuple[SLO, ...]:
@@ -124,6 +127,7 @@ def judge(slos: Iterable[SLO], result: Mapping[str, Any]) -> Verdict:
     """Weigh a reported result against ``slos``."""
     misses: Dict[str, float] = {}
     values: Dict[str, Optional[float]] = {}
+    bounds: Dict[str, str] = {}
     total = 0.0
     for slo in slos:
         value = result.get(slo.metric)
@@ -143,10 +147,6 @@ def judge(slos: Iterable[SLO], result: Mapping[str, Any]) -> Verdict:
                 f"fail_ratio {slo.fail_ratio:.0%})"
             ))
         misses[slo.metric] = miss
+        bounds[slo.metric] = slo.describe()
         total += slo.weight * miss
-    return Verdict(total, misses, values)
-
-
-def miss_rank(total_miss: float) -> float:
-    """The total miss mapped into (0, 1): larger misses rank worse, every one above a failure."""
-    return total_miss / (1.0 + total_miss)
+    return Verdict(total, misses, values, bounds=bounds)

@@ -28,19 +28,28 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import ray
 from ray.tune import Callback
 
-from ray_graded_penalty.compat import placement_groups_under, remove_placement_groups, trial_actor
-from ray_graded_penalty.policy import check_timeout
+from ray_graded_penalty import legacy
+from ray_graded_penalty.checks import check_timeout
+from ray_graded_penalty.ray_internals import (
+    actor_id,
+    actor_tree,
+    kill_actors,
+    placement_groups_created_by,
+    remove_placement_groups,
+    trial_actor,
+)
 
 logger = logging.getLogger("ray_graded_penalty")
 
 
-def timeout_error_text(timeout_s: float) -> str:
-    """The error a timed-out trial is graded with."""
-    return f"TimeoutError: trial timed out after trial_timeout_s={timeout_s:g} seconds"
+#: Seconds after a trial ended at which what it started is checked again: an actor that was
+#: still running when the trial's own actor was ended can reserve resources meanwhile.
+SWEEPS_S = (2.0, 8.0)
 
 
 class TrialTimeout(Callback):
-    """Stops every trial that runs longer than ``timeout_s``, even if it never reports.
+    """Stops every trial that runs longer than ``timeout_s``, even if it never reports, and
+    leaves nothing a trial started behind, whatever ended it.
 
     Args:
         timeout_s: Seconds a trial may run, counted from when it started RUNNING.
@@ -52,6 +61,11 @@ class TrialTimeout(Callback):
         self._on_timeout = on_timeout
         self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
         self._stopped: Set[str] = set()
+        self._roots: Dict[str, str] = {}  # trial id -> its actor's id, while it runs
+        self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(legacy.timeout_state(state))
 
     @property
     def timed_out(self) -> Set[str]:
@@ -60,20 +74,26 @@ class TrialTimeout(Callback):
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started[trial.trial_id] = (time.time(), trial)
+        self._remember_root(trial)
 
     def on_trial_recover(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)  # the retry gets a full timeout of its own
+        self._ended(trial)
 
     def on_trial_complete(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)
+        self._ended(trial)
 
     def on_trial_error(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)
+        self._ended(trial)
 
     def on_step_begin(self, iteration: int, trials: List[Any], **info: Any) -> None:
         # Only the trials that started and have not ended: this runs ten times a second.
         now = time.time()
         for trial_id, (started, trial) in list(self._started.items()):
+            if trial_id not in self._roots:
+                self._remember_root(trial)
             if now - started < self.timeout_s or trial.status != "RUNNING":
                 continue
             actor = trial_actor(trial)
@@ -87,17 +107,54 @@ class TrialTimeout(Callback):
             )
             if self._on_timeout is not None:
                 self._on_timeout(trial_id)
-            groups = _placement_groups_under(actor)
+            root = actor_id(actor)
+            self._roots.pop(trial_id, None)
+            _sweep(root, end_all=True)  # the trial's actor and whatever it started, then their groups
             ray.kill(actor, no_restart=True)
-            if groups:  # a Ray Train trainer's workers: free their resources too
-                remove_placement_groups(groups)
-                logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
+            self._sweeps += [(now + after, root) for after in SWEEPS_S]
+        due = [s for s in self._sweeps if s[0] <= now]
+        if due:
+            self._sweeps = [s for s in self._sweeps if s[0] > now]
+            for _, root in due:
+                _sweep(root)
+
+    def on_experiment_end(self, trials: List[Any], **info: Any) -> None:
+        roots = list(dict.fromkeys(root for _, root in self._sweeps))
+        self._sweeps = []
+        if any([_sweep(root) for root in roots]):  # something was still running: once more
+            time.sleep(SWEEPS_S[0])
+            for root in roots:
+                _sweep(root)
+
+    def _remember_root(self, trial: Any) -> None:
+        actor = trial_actor(trial)
+        if actor is not None:
+            self._roots[trial.trial_id] = actor_id(actor)
+
+    def _ended(self, trial: Any) -> None:
+        root = self._roots.pop(trial.trial_id, None)
+        if root is not None:
+            self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
 
 
-def _placement_groups_under(actor: Any) -> list:
+def _sweep(root: str, end_all: bool = False) -> bool:
+    """End what the trial with actor ``root`` started once that actor is gone (or at once,
+    with ``end_all``), and remove the placement groups its ended actors created. Returns
+    whether it ended or removed anything. Reading Ray's tables must never stop the watchdog."""
     try:
-        return placement_groups_under(actor)
-    except Exception:  # reading Ray's tables must never stop the timeout itself
-        logger.warning("Could not list the placement groups under a timed-out trial's actor; "
-                       "resources its own actors reserved may stay reserved.", exc_info=True)
-        return []
+        tree = actor_tree(root)
+        if not tree:
+            return False
+        orphaned = end_all or not tree[root]  # nothing a gone trial started has an owner left
+        alive = [i for i, up in tree.items() if up and (i != root or end_all)] if orphaned else []
+        kill_actors(i for i in alive if i != root)
+        ended = set(tree) if orphaned else {i for i, up in tree.items() if not up}
+        groups = placement_groups_created_by(ended)
+        if groups:
+            remove_placement_groups(groups)
+            logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
+        return bool(alive or groups)
+    except Exception:
+        logger.warning("Could not end what a finished trial's actor started; resources its own actors "
+                       "reserved may stay reserved.", exc_info=True)
+        return False

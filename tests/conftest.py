@@ -33,14 +33,15 @@ def local_ray():
 
 def optuna_study(searcher):
     """The Optuna study inside a GradedPenaltySearcher's (possibly wrapped) OptunaSearch."""
+    from ray_graded_penalty.backends.optuna import OptunaView
     from ray_graded_penalty.compat import base_searcher
 
-    return base_searcher(searcher.inner)._ot_study
+    return OptunaView(base_searcher(searcher.inner)).study
 
 
 def hyperopt_done_trials(searcher):
     """HyperOpt's trial documents that finished with a loss."""
+    from ray_graded_penalty.backends.hyperopt import HyperOptView
     from ray_graded_penalty.compat import base_searcher
 
-    trials = base_searcher(searcher.inner)._hpopt_trials
-    return [t for t in trials._dynamic_trials if t["result"].get("status") == "ok"]
+    return HyperOptView(base_searcher(searcher.inner)).done_documents()

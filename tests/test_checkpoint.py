@@ -71,12 +71,13 @@ def test_restore_keeps_a_custom_policy_and_the_placement(tmp_path):
 
 
 def test_a_state_saved_by_version_0_2_restores_and_keeps_placing_failures():
-    from ray_graded_penalty import FailurePlacement, TrialOutcome
+    from ray_graded_penalty import TrialOutcome
+    from ray_graded_penalty.placement import FailurePlacement
 
     placement = FailurePlacement("max", least_magnitude=80.0)
     placement.add_success(-10.0)
-    placement.add_failure(1000.0)
-    failure = TrialOutcome("f", {"x": 0.9}, failed=True, told=placement.value(1000.0), penalty=-1000.0)
+    placement.place(1000.0 / 80.0)
+    failure = TrialOutcome("f", {"x": 0.9}, failed=True, told=placement.value_at(1000.0 / 80.0), penalty=-1000.0)
     success = TrialOutcome("s", {"x": 0.1}, failed=False, told=-10.0, metric=-10.0)
     v1 = {
         "version": 1, "metric": "score", "mode": "max", "trial_timeout_s": 600.0,

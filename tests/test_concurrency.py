@@ -84,4 +84,6 @@ def test_the_constant_liar_keeps_concurrent_suggestions_from_piling_up():
 @pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 def test_the_optuna_backend_uses_the_constant_liar():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60)
-    assert searcher.inner._sampler._constant_liar is True
+    from ray_graded_penalty.backends.optuna import OptunaView, sampler_settings
+
+    assert sampler_settings(OptunaView(searcher.inner).sampler)["constant_liar"] is True

@@ -2,7 +2,6 @@
 
 import math
 
-import optuna
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,7 +9,9 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
 from conftest import optuna_study
-from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher, compat
+from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher
+from ray_graded_penalty.backends.optuna import OptunaView, default_gamma, tpe_gamma, tpe_sampler
+from ray_graded_penalty.compat import base_searcher
 
 SPACE = {"x": tune.uniform(0, 1)}
 
@@ -19,7 +20,7 @@ SPACE = {"x": tune.uniform(0, 1)}
 def test_one_at_a_time_it_is_tpes_own_split(n, successes):
     size = GoodGroupSize()
     size.successes, size.pending = successes, 0
-    assert size(n) == optuna.samplers._tpe.sampler.default_gamma(n) == min(math.ceil(0.1 * n), 25)
+    assert size(n) == default_gamma(n) == min(math.ceil(0.1 * n), 25)
 
 
 @given(n=st.integers(0, 5000), successes=st.integers(1, 5000), pending=st.integers(1, 64))
@@ -43,7 +44,7 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def _gamma(searcher):
-    return compat.tpe_gamma(compat.OptunaSearchView(compat.base_searcher(searcher.inner)).sampler)
+    return tpe_gamma(OptunaView(base_searcher(searcher.inner)).sampler)
 
 
 def _fill(searcher, failures, successes, pending):
@@ -92,9 +93,9 @@ def test_the_counts_are_rebuilt_from_the_study_after_a_restore(tmp_path):
 
 
 def test_a_wrapped_optuna_search_with_a_good_group_size_gets_the_same_counts():
-    sampler = compat.tpe_sampler(seed=0, gamma=GoodGroupSize())
+    sampler = tpe_sampler(seed=0, gamma=GoodGroupSize())
     searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600, metric="score", mode="max")
     searcher.set_search_properties(None, None, SPACE)
     _fill(searcher, failures=4, successes=3, pending=2)
     searcher.suggest("next")
-    assert (compat.tpe_gamma(sampler).successes, compat.tpe_gamma(sampler).pending) == (3, 2)
+    assert (tpe_gamma(sampler).successes, tpe_gamma(sampler).pending) == (3, 2)

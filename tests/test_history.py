@@ -11,8 +11,8 @@ from scipy.stats import binomtest
 
 from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
-from ray_graded_penalty import compat
 from ray_graded_penalty.history import read_history
+from ray_graded_penalty.backends.optuna import violation
 
 SPACE = {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)}
 
@@ -67,7 +67,7 @@ def test_history_reaches_the_study_with_failures_ranked_below_successes(tmp_path
     searcher.set_search_properties("score", "max", SPACE)
     trials = optuna_study(searcher).trials
     assert len(trials) == 10 and all(t.state.name == "COMPLETE" for t in trials)
-    failed = [t for t in trials if compat.violation(t) > 0]
+    failed = [t for t in trials if violation(t) > 0]
     assert len(failed) == (history["status"] == "failed").sum()
     assert max(t.value for t in failed) < min(t.value for t in trials if t not in failed)
     assert all(t.value == -1200.0 for t in failed)  # early deploy failures, design numbers

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ray_graded_penalty import FailurePlacement, PenaltyPolicy
+from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty.placement import FailurePlacement
 
 
 def worse(a, b, mode):
@@ -17,33 +18,33 @@ def worse(a, b, mode):
 def test_design_numbers_are_kept_while_successes_rank_above_them():
     placement = FailurePlacement("max", least_magnitude=80.0)
     assert placement.add_success(5.0) is False  # throughput 5 > -80
-    assert placement.add_failure(1000.0) is False
-    assert placement.value(1000.0) == -1000.0
-    assert placement.value(80.0) == -80.0
+    assert placement.place(1000.0 / placement.least_magnitude) is False
+    assert placement.value_at(1000.0 / placement.least_magnitude) == -1000.0
+    assert placement.value_at(80.0 / placement.least_magnitude) == -80.0
 
 
 def test_negative_latency_in_ms_moves_failures_below_the_worst_success():
     placement = FailurePlacement("max", least_magnitude=80.0)
     placement.add_success(-2000.0)
-    assert placement.add_failure(80.0) is True
-    assert placement.value(80.0) < -2000.0
-    assert placement.value(1500.0) < placement.value(80.0)
+    assert placement.place(80.0 / placement.least_magnitude) is True
+    assert placement.value_at(80.0 / placement.least_magnitude) < -2000.0
+    assert placement.value_at(1500.0 / placement.least_magnitude) < placement.value_at(80.0 / placement.least_magnitude)
 
 
 def test_a_loss_in_the_thousands_for_mode_min():
     placement = FailurePlacement("min", least_magnitude=80.0)
     for loss in (3000.0, 4500.0):
         placement.add_success(loss)
-    placement.add_failure(200.0)
-    assert placement.value(200.0) > 4500.0
+    placement.place(200.0 / placement.least_magnitude)
+    assert placement.value_at(200.0 / placement.least_magnitude) > 4500.0
 
 
 def test_a_later_worse_success_moves_failures_told_before_it():
     placement = FailurePlacement("max", least_magnitude=80.0)
-    placement.add_failure(1000.0)
-    assert placement.value(1000.0) == -1000.0
+    placement.place(1000.0 / placement.least_magnitude)
+    assert placement.value_at(1000.0 / placement.least_magnitude) == -1000.0
     assert placement.add_success(-5000.0) is True
-    assert placement.value(1000.0) < -5000.0
+    assert placement.value_at(1000.0 / placement.least_magnitude) < -5000.0
 
 
 def test_bad_mode_or_magnitude_is_refused():
@@ -72,9 +73,9 @@ def test_ranking_invariant_over_the_whole_history(events, mode):
             placement.add_success(x)
             seen_successes.append(x)
         else:
-            placement.add_failure(x)
+            placement.place(x / placement.least_magnitude)
             seen_failures.append(x)
-        told = [placement.value(m) for m in seen_failures]
+        told = [placement.value_at(m / placement.least_magnitude) for m in seen_failures]
         assert all(math.isfinite(v) for v in told)
         assert all(worse(f, s, mode) for f in told for s in seen_successes)
         for m1, v1 in zip(seen_failures, told):
@@ -93,5 +94,5 @@ def test_each_failure_is_told_below_every_success_before_it(events, mode):
             placement.add_success(x)
             seen_successes.append(x)
         else:
-            placement.add_failure(x)
-            assert all(worse(placement.value(x), s, mode) for s in seen_successes)
+            placement.place(x / placement.least_magnitude)
+            assert all(worse(placement.value_at(x / placement.least_magnitude), s, mode) for s in seen_successes)

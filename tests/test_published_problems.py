@@ -1,13 +1,8 @@
 """The benchmarks' published problems: their reference optima match the published best values."""
 
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks"))
-
-from published import PUBLISHED, SPECS, reference_optimum  # noqa: E402
+from benchmarks.published import PUBLISHED, SPECS, reference_optimum
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))

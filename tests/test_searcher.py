@@ -13,8 +13,8 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from conftest import hyperopt_done_trials, optuna_study
-from ray_graded_penalty import compat
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+from ray_graded_penalty.backends.optuna import violation
 
 SPACE = {"x": tune.uniform(0, 1)}
 
@@ -44,7 +44,7 @@ def test_record_failure_before_on_trial_complete_tells_once():
     searcher.on_trial_complete("a", error=True)
     assert complete_values(searcher) == [-750.0]
     # violation = 1 + rank: 750 plus the tie-break for failing at half the timeout
-    assert compat.violation(optuna_study(searcher).trials[0]) == pytest.approx(1 + 750 + 0.5 * 4.9)
+    assert violation(optuna_study(searcher).trials[0]) == pytest.approx(1 + 750 + 0.5 * 4.9)
 
 
 def test_record_failure_after_on_trial_complete_error_tells_once_with_its_details():
@@ -192,7 +192,7 @@ def test_optuna_study_never_ranks_a_failure_above_a_success(events, mode):
     drive(searcher, events)
     trials = optuna_study(searcher).trials
     assert len(trials) == len(events) and all(t.state.name == "COMPLETE" for t in trials)
-    failed = [t for t in trials if compat.violation(t) > 0]
+    failed = [t for t in trials if violation(t) > 0]
     succeeded = [t for t in trials if t not in failed]
     assert len(failed) == sum(kind == "f" for kind, _ in events)
     assert ranks_below([t.value for t in failed], [t.value for t in succeeded], mode)

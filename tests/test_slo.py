@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from ray import tune
 
 from conftest import hyperopt_done_trials, optuna_study
-from ray_graded_penalty import SLO, GradedPenaltySearcher, compat
-from ray_graded_penalty.slo import judge, miss_rank
+from ray_graded_penalty import SLO, GradedPenaltySearcher
+from ray_graded_penalty.severity import Severity
+from ray_graded_penalty.slo import judge
+from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS, violation
 
 SPACE = {"x": tune.uniform(0, 1)}
 P99 = SLO("p99", max=0.5, fail_ratio=1.0)
@@ -51,7 +53,7 @@ def test_misses_are_normalized_excess_over_the_bound():
     assert SLO("gain", min=-10.0).miss(-12.0) == pytest.approx(0.2)  # relative to |bound|
     weighted = judge([SLO("a", max=1.0, weight=2.0), SLO("b", min=1.0)], {"a": 1.5, "b": 0.5})
     assert weighted.total_miss == pytest.approx(2 * 0.5 + 0.5)
-    assert 0 < miss_rank(weighted.total_miss) < 1
+    assert 0 < Severity.of_miss(weighted.total_miss).level < 1
 
 
 # ----- the order the inner model is told --------------------------------------------------
@@ -68,7 +70,7 @@ def _tpe_order(searcher):
     study = optuna_study(searcher)
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    return sorted(complete, key=lambda t: (compat.violation(t) > 0, compat.violation(t), sign * t.value))
+    return sorted(complete, key=lambda t: (violation(t) > 0, violation(t), sign * t.value))
 
 
 def _tell(searcher, trials):
@@ -197,7 +199,7 @@ def test_failures_never_reach_the_pareto_front_in_any_direction_or_scale(points)
     study = optuna_study(searcher)
     front = {t.number for t in study.best_trials}
     failed = {int(t[1:]) for t, o in searcher.outcomes.items() if o.failed}
-    if compat.HAS_TRIAL_CONSTRAINTS or len(failed) < len(points):
+    if HAS_TRIAL_CONSTRAINTS or len(failed) < len(points):
         # Before Optuna 5.0 best_trials ignores constraints: with nothing but failures, they
         # are the front; one success dominates them all.
         assert not front & failed

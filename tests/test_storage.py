@@ -9,10 +9,11 @@ import pytest
 from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher, compat
+from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS
 from tuner_helpers import latency_ms_or_oom, run
 
 pytestmark = pytest.mark.skipif(
-    not compat.optuna_search_accepts_storage() or not compat.HAS_TRIAL_CONSTRAINTS,
+    not compat.optuna_search_accepts_storage() or not HAS_TRIAL_CONSTRAINTS,
     reason=f"OptunaSearch(storage=...) needs a newer Ray than {compat.RAY}, and a study in a database "
     f"keeps failures ranked last only through Optuna 5's trial constraints (here {compat.OPTUNA})",
 )

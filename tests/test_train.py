@@ -1,5 +1,6 @@
 """Trials that run a Ray Train trainer: a hung worker is ended at the timeout and every
-resource the trainer held comes back; a worker's own error keeps its class."""
+resource the trainer held comes back, also when the trainer's controller outlives the trial's
+actor long enough to reserve its workers again; a worker's own error keeps its class."""
 
 import re
 import time
@@ -9,11 +10,11 @@ import ray
 from ray import tune
 
 from conftest import own_ray
-from ray_graded_penalty import GradedPenaltySearcher, compat
+from ray_graded_penalty import GradedPenaltySearcher, ray_internals
 from ray_graded_penalty.compat import RunConfig, report
 
 pytestmark = pytest.mark.ray
-TIMEOUT_S = 30.0
+TIMEOUT_S = 20.0
 
 
 @pytest.fixture(scope="module")
@@ -34,61 +35,64 @@ def train_loop(config):
     ray.train.report({"score": config["x"]})
 
 
-def _trainer(config):
+def _trainer(config, cpu=1.0):
     from ray.train import ScalingConfig
 
-    return compat.data_parallel_trainer()(
-        train_loop, train_loop_config=config,
-        scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 1}))
+    scaling = ScalingConfig(num_workers=2, resources_per_worker={"CPU": cpu})
+    if not ray_internals.train_v2():  # Train V1: the trainer is the trial, its actor takes ``cpu``
+        scaling = ScalingConfig(num_workers=2, resources_per_worker={"CPU": cpu}, trainer_resources={"CPU": cpu})
+    return ray_internals.data_parallel_trainer()(train_loop, train_loop_config=config, scaling_config=scaling)
 
 
 def trainable(config):
     """Train V2: the trainer runs inside the trial. (Train V2 keeps a worker's reported metrics
     in ``Result.metrics`` only with a checkpoint, so the trial reports the score itself.)"""
-    _trainer(config).fit()
+    _trainer(config, config["cpu"]).fit()
     report({"score": config["x"]})
 
 
-POINTS = [{"x": 0.1}, {"x": 0.5}, {"x": 0.9}]  # hangs, succeeds, runs out of memory
+#: Two hangs in a row, a worker out of memory, a success: after each hang the next trial's
+#: trainer needs the CPUs the hung one reserved.
+POINTS = [{"x": 0.1}, {"x": 0.2}, {"x": 0.9}, {"x": 0.5}]
 
 
 def _points():
     # OptunaSearch enqueues points as given, so a nested parameter is named by its flat path.
-    return POINTS if compat.train_v2() else [{"train_loop_config/x": p["x"]} for p in POINTS]
+    return POINTS if ray_internals.train_v2() else [{"train_loop_config/x": p["x"]} for p in POINTS]
 
 
-def _tuner(searcher, storage):
-    if compat.train_v2():
-        return tune.Tuner(
-            tune.with_resources(trainable, {"cpu": 1}), param_space={"x": tune.uniform(0, 1)},
-            tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=3,
-                                        max_concurrent_trials=1),
-            run_config=RunConfig(storage_path=storage, callbacks=[searcher.callback], verbose=0),
-        )
+def _tuner(searcher, storage, cpu):
+    tune_config = tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=len(POINTS),
+                                  max_concurrent_trials=1)
+    run_config = RunConfig(storage_path=storage, callbacks=[searcher.callback], verbose=0)
+    if ray_internals.train_v2():
+        return tune.Tuner(tune.with_resources(trainable, {"cpu": cpu}),
+                          param_space={"x": tune.uniform(0, 1), "cpu": cpu},
+                          tune_config=tune_config, run_config=run_config)
     # Train V1: the trainer itself is the trainable; its trial reserves the workers' resources.
-    return tune.Tuner(
-        _trainer({}), param_space={"train_loop_config": {"x": tune.uniform(0, 1)}},
-        tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=3,
-                                    max_concurrent_trials=1),
-        run_config=RunConfig(storage_path=storage, callbacks=[searcher.callback], verbose=0),
-    )
+    return tune.Tuner(_trainer({}, cpu), param_space={"train_loop_config": {"x": tune.uniform(0, 1)}},
+                      tune_config=tune_config, run_config=run_config)
 
 
-def test_a_hung_trainer_is_ended_and_its_workers_resources_come_back(three_cpus, tmp_path):
+@pytest.mark.parametrize("cpu", [0.5, 1.0], ids=["fractional", "whole"])
+def test_hung_trainers_are_ended_and_nothing_they_reserved_stays(three_cpus, tmp_path, cpu):
     from ray.tune.search.optuna import OptunaSearch
 
     searcher = GradedPenaltySearcher(OptunaSearch(seed=0, points_to_evaluate=_points()), trial_timeout_s=TIMEOUT_S)
-    _tuner(searcher, str(tmp_path)).fit()
+    _tuner(searcher, str(tmp_path), cpu).fit()
     outcomes = sorted(searcher.outcomes.values(), key=lambda o: _x(o.config))
-    assert [o.kind for o in outcomes] == ["failure", "success", "failure"], [(o.kind, o.error) for o in outcomes]
-    hung, served, oom = outcomes
-    assert hung.error_class == "timeout" and hung.penalty == -80.0
-    # Had the hung trainer's workers kept their CPUs, this one could not have run: 3 CPUs in all.
+    kinds = [(o.kind, o.error_class) for o in outcomes]
+    assert kinds == [("failure", "timeout"), ("failure", "timeout"), ("success", None), ("failure", "oom")], \
+        [(o.kind, o.error) for o in outcomes]
+    first, second, served, oom = outcomes
+    assert first.penalty == second.penalty == -80.0
+    # Had a hung trainer's workers kept their CPUs, the next trials could not have run: 3 CPUs in all.
     assert served.metric == pytest.approx(0.5)
-    assert oom.error_class == "oom" and oom.error.startswith("RuntimeError: CUDA out of memory")
+    assert oom.error.startswith("RuntimeError: CUDA out of memory")
     deadline = time.time() + 30
-    while _cpus_no_actor_holds() < 3 and time.time() < deadline:
+    while (_cpus_no_actor_holds() < 3 or ray_internals.placement_groups_created_by(None)) and time.time() < deadline:
         time.sleep(0.5)
+    assert ray_internals.placement_groups_created_by(None) == []  # none reserved by a trial's actors
     assert _cpus_no_actor_holds() == 3, ray.available_resources()
 
 

@@ -4,8 +4,8 @@ import pytest
 from ray.tune.search.optuna import OptunaSearch
 
 from conftest import hyperopt_done_trials, optuna_study
-from ray_graded_penalty import compat
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.backends.optuna import violation
 from tuner_helpers import latency_ms_or_oom, oom_above_06, run, trial_ids
 
 pytestmark = pytest.mark.ray
@@ -26,7 +26,7 @@ def test_optuna_backend_tells_failures_as_complete_trials_below_successes(local_
     assert_every_trial_told_once(searcher, grid, 12)
     trials = optuna_study(searcher).trials
     assert len(trials) == 12 and all(t.state.name == "COMPLETE" for t in trials)
-    failed = [t for t in trials if compat.violation(t) > 0]
+    failed = [t for t in trials if violation(t) > 0]
     succeeded = [t for t in trials if t not in failed]
     assert {t.params["x"] > 0.6 for t in failed} == {True}
     assert max(t.value for t in failed) < min(t.value for t in succeeded)

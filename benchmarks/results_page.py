@@ -1,5 +1,5 @@
 """RESULTS.md and the plots, from the summaries run.py computed. Nothing here is typed in by
-hand except reading.md, the written interpretation, which is included as it stands."""
+hand; the written reading of the tables is research/reading.md (in research/RECORD.md)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import os
 import statistics
 from typing import Any, Dict, List, Optional
 
-from methods import DESCRIPTIONS, METHODS
-from problems import PROBLEMS, random_failure_rate
+from benchmarks.methods import DESCRIPTIONS, METHODS
+from benchmarks.problems import PROBLEMS, random_failure_rate
 
 HALF_FAILING = ("all_fail", "llm_serving", "mostly_fail", "latency_ms")
 BASELINES = ("optuna_search", "hyperopt_search", "flat_penalty", "design_fixed_scale")
@@ -135,26 +135,6 @@ def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any], tune
     return rows
 
 
-def _variant_cell(summary: Dict[str, Any], region: bool) -> str:
-    if region:
-        return f"{summary['later_region_share']:.3f}"
-    at = _checkpoint(summary)
-    reach = f", {_fmt(summary['to_target'])}" if "to_target" in summary else ""
-    return f"{_fmt(summary[at][1])}{reach}, {summary['fail_share_after_10']:.2f}"
-
-
-def variants_table(summaries: Dict[str, Dict[str, Any]], variants: Dict[str, Dict[str, Any]]) -> List[str]:
-    """One row per method tried, next to the methods it was tried against."""
-    reference = ("graded_optuna", "flat_penalty", "graded_hyperopt", "hyperopt_search")
-    names = list(PROBLEMS)
-    lines = ["| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for source, methods in ((summaries, reference), (variants, list(next(iter(variants.values()))))):
-        for m in methods:
-            cells = [_variant_cell(source[p][m], PROBLEMS[p].region is not None) for p in names]
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return lines
-
-
 def region_share(problem, samples: int = 4000, seed: int = 0) -> float:
     """The share of uniformly random configurations in the problem's region (fixed seed)."""
     import numpy as np
@@ -164,28 +144,9 @@ def region_share(problem, samples: int = 4000, seed: int = 0) -> float:
     return sum(bool(problem.region(c)) for c in configs) / samples
 
 
-def _from_legacy(path, summaries, variants, overhead, tuner, plots, *, command, seeds, trials, elapsed_s, loop_s,
-                 machine, concurrent=None, concurrent_s=0.0, concurrency_check=None):
-    import time
-
-    date = time.strftime("%Y-%m-%d")
-    data = {
-        "sequential": {"summaries": summaries, "variants": variants, "seeds": seeds, "trials": trials},
-        "concurrent": concurrent, "overhead": overhead, "machine": machine,
-        "tuner": {"two_at_a_time": tuner, "sixteen": concurrency_check} if tuner else None,
-        "timing": {"sequential": {"s": loop_s, "command": command, "date": date},
-                   "concurrent": {"s": concurrent_s, "command": command, "date": date},
-                   "overhead and the real Tuner runs": {"s": elapsed_s - loop_s - concurrent_s,
-                                                         "command": command, "date": date}},
-    }
-    with open(os.path.join(os.path.dirname(path), "results-sections.json"), "w") as f:
-        json.dump(data, f, default=str)  # the older caller writes results.json in its own form after this
-    return data, plots
-
-
 def _tuner_check_lines(check, concurrent) -> List[str]:
     """The real ``tune.Tuner`` run at 16 at once, beside the simulation of the same problem and W."""
-    import concurrency_report as cr
+    import benchmarks.concurrency_report as cr
 
     w = check["workers"]
     lines = [f"### Through real `tune.Tuner`, {w} trials at once", "",
@@ -197,7 +158,7 @@ def _tuner_check_lines(check, concurrent) -> List[str]:
     for name in ("graded_optuna", "optuna_search"):
         r = check[name]
         share = f"{statistics.mean(r['fail_share']):.2f}" if "fail_share" in r else "-"
-        lines.append(f"| {name} | {cr._fmt(statistics.median(r['regret']))} | {', '.join(cr._fmt(x) for x in r['regret'])} "
+        lines.append(f"| {name} | {cr.fmt_regret(statistics.median(r['regret']))} | {', '.join(cr.fmt_regret(x) for x in r['regret'])} "
                      f"| {', '.join(str(c) for c in r['trials'])} | {share} |")
     g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
     better, _, ties = cr.paired_counts(g, o)
@@ -207,7 +168,7 @@ def _tuner_check_lines(check, concurrent) -> List[str]:
         sg, so = sim
         by_g = sg["regret_by_seed@1"]
         lines.append(f"The simulation of the same problem at W = {w} ({len(by_g)} seeds): median regret "
-                     f"{cr._fmt(sg['regret@1'])} against {cr._fmt(so['regret@1'])}, graded_optuna better in "
+                     f"{cr.fmt_regret(sg['regret@1'])} against {cr.fmt_regret(so['regret@1'])}, graded_optuna better in "
                      f"{cr.paired_counts(by_g, so['regret_by_seed@1'])[0]} of {len(by_g)} seeds.")
     return lines + [""]
 
@@ -218,9 +179,9 @@ def _simulated(check, concurrent) -> Optional[tuple]:
     return (sim["graded_optuna"], sim["optuna_search"]) if "graded_optuna" in sim and "optuna_search" in sim else None
 
 
-def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest=None) -> List[str]:
-    import concurrency_report as cr
-    from asynchronous import MIN_DURATION
+def concurrency_lines(concurrent, check, more_seeds=None, oldest=None) -> List[str]:
+    import benchmarks.concurrency_report as cr
+    from benchmarks.asynchronous import MIN_DURATION
 
     lines = ["## Many trials at once", "",
              f"`benchmarks/asynchronous.py`: an event simulation of W workers (W = "
@@ -233,26 +194,15 @@ def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest
              "at W = 64; only trials that ended by then count; "
              f"{next(iter(next(iter(concurrent.values())).values()))['graded_optuna']['seeds']} seeds per cell.", "",
              "![concurrency](concurrency.png)", ""]
-    lines += cr.ratio_summary(concurrent)
-    lines += cr.more_seeds_table(concurrent, more_seeds or {})
     lines += cr.other_versions_table(oldest or {})
     lines += cr.published_lines()
     lines += cr.regret_tables(concurrent)
     for w in sorted({w for b in concurrent.values() for w in b}):
         if w >= 16:
             lines += cr.behaviour_table(concurrent, w)
-    if mechanism:
-        lines += ["### What TPE's good group held (`benchmarks/mechanism.py`)", "",
-                  "One seed at W = 16: per half timeout of wall time, the suggestions made, how many "
-                  "failed (and how many of those were deploy failures, which end at once), what the "
-                  "study had been told by the end of it (successes / all), the good group's size (and "
-                  "how many successes it held), and the best value suggested so far.", ""]
-        for key, table in mechanism.items():
-            lines += [f"{key}:", ""] + table + [""]
-    lines += ["### What was tried for many trials at once", ""] + cr.variants_table(concurrent)
     if check:
         lines += _tuner_check_lines(check, concurrent)
-    from published import ALL_PROBLEMS
+    from benchmarks.published import ALL_PROBLEMS
 
     rows = cr.targets(concurrent, region_share(ALL_PROBLEMS["all_fail"]))
     rows += cr.more_seeds_targets(concurrent, more_seeds or {})
@@ -264,7 +214,7 @@ def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest
         if sim:
             agree = (statistics.median(g) < statistics.median(o)) == (sim[0]["regret@1"] < sim[1]["regret@1"])
         rows.append([f"real Tuner, W = {check['workers']}", "the ranking of graded_optuna vs optuna_search agrees with the simulation",
-                     f"median regret {cr._fmt(statistics.median(g))} vs {cr._fmt(statistics.median(o))} ({check['problem']}, "
+                     f"median regret {cr.fmt_regret(statistics.median(g))} vs {cr.fmt_regret(statistics.median(o))} ({check['problem']}, "
                      f"{len(g)} seeds)", "met" if agree else ("missed" if agree is False else "no simulation")])
     lines += ["### Targets for many trials at once", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows] + [""]
@@ -272,7 +222,6 @@ def concurrency_lines(concurrent, check, mechanism=None, more_seeds=None, oldest
 
 
 SECTION_NAMES = {"sequential": "the sequential fast loop", "concurrent": "many trials at once",
-                 "mechanism": "the good group's trace (mechanism.py)",
                  "slo": "SLOs and two objectives", "overhead": "the overhead timings",
                  "tuner": "the real Tuner runs", "tuner16": "the 16-at-once Tuner check, rerun alone",
                  "more_seeds": "many trials at once, the Optuna pair on more seeds"}
@@ -300,13 +249,10 @@ def _load_if_present(path: str) -> Optional[Dict[str, Any]]:
     return load_results(path) if os.path.exists(path) else None
 
 
-def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
-    """RESULTS.md from a run's ``data`` (see run.py); the older call (the sections as
-    arguments) is converted and its results.json written beside it too."""
-    if legacy or legacy_kw:
-        data, plots = _from_legacy(path, data, plots, *legacy, **legacy_kw)
+def write_results(path, data, plots) -> None:
+    """RESULTS.md from a run's ``data`` (see run.py)."""
     seq = data["sequential"]
-    summaries, variants, seeds, trials = seq["summaries"], seq["variants"], seq["seeds"], seq["trials"]
+    summaries, seeds, trials = seq["summaries"], seq["seeds"], seq["trials"]
     overhead = data["overhead"]
     tuner = (data.get("tuner") or {}).get("two_at_a_time")
     concurrency_check = (data.get("tuner") or {}).get("sixteen")
@@ -314,7 +260,7 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
     lines = [
         "# Benchmark results",
         "",
-        "Generated by `benchmarks/run.py`; every number below was measured by the runs described",
+        "Generated by `python -m benchmarks.run`; every number below was measured by the runs described",
         "here. Rerun to reproduce: the simulations are deterministic given the seeds; timings vary.",
         "",
     ]
@@ -327,9 +273,14 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
         "- versions: " + ", ".join(f"{k} {v}" for k, v in machine.items() if k not in ("cpus", "platform")),
         f"- machine: {machine['cpus']} CPUs, {machine['platform']}, no GPU",
         "",
-        "## Methods",
-        "",
     ]
+    if data.get("concurrent"):
+        import benchmarks.concurrency_report as cr
+
+        lines += ["## Headline", "", "The shipped searchers against Ray's, with the same GPU time, one to 64 trials "
+                  "at once (details in [Many trials at once](#many-trials-at-once)).", ""]
+        lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"], data.get("more_seeds") or {})
+    lines += ["## Methods", ""]
     lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in METHODS]
     lines += ["", "## Problems", ""]
     for name, problem in PROBLEMS.items():
@@ -361,12 +312,6 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
                 lines.append(f"| {m} | " + " | ".join(cells) + f" | {s['no_success@' + last]} | {reach} "
                              f"| {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
         lines.append("")
-    lines += ["## What was tried", "",
-              "Alternatives measured on the same problems and seeds, next to the methods above. "
-              "Cells: the later-half share in the longest-surviving region (`all_fail`), else "
-              "median best@50, median trials to target (where there is one), fail share.", ""]
-    lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in next(iter(variants.values()))] + [""]
-    lines += variants_table(summaries, variants) + [""]
     lines += ["## Overhead", "",
               f"Median time of one `suggest` + `on_trial_complete` (+ `record_failure`) over {overhead['repeats']} "
               "trials, with N finished trials (half failed) already in the model, measured untraced; "
@@ -395,15 +340,13 @@ def write_results(path, data, plots, *legacy, **legacy_kw) -> None:
     lines += ["## Targets", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in targets(summaries, overhead, tuner)] + [""]
     if data.get("concurrent"):
-        lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("mechanism"),
-                                   data.get("more_seeds"), _load_if_present(OLDEST))
+        lines += concurrency_lines(data["concurrent"], concurrency_check, data.get("more_seeds"),
+                                   _load_if_present(OLDEST))
     if data.get("slo"):
-        from slo_report import slo_lines
+        from benchmarks.slo_report import slo_lines
 
         lines += slo_lines(data["slo"])
-    reading = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reading.md")
-    if os.path.exists(reading):
-        with open(reading) as f:
-            lines += ["", f.read().rstrip()]
+    lines += ["## Further", "", "What was tried on the way and not adopted, the trace of TPE's good group and the "
+              "reading of these tables: [research/RECORD.md](research/RECORD.md).", ""]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")

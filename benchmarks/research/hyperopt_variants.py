@@ -26,7 +26,7 @@ The backend's own start-up (10) and gamma (1.0) are kept in all. This module rea
 Ray's ``HyperOptSearch`` (its ``algo`` and live-trial map) to swap the split; the package is used
 through its public API only.
 
-Run: ``python benchmarks/hyperopt_variants.py`` (10 seeds, W = 16 and 64, the four published
+Run: ``python -m benchmarks.research.hyperopt_variants`` (10 seeds, W = 16 and 64, the four published
 problems where the backend misses; about an hour and three quarters on 2 cores). It prints a markdown table.
 """
 
@@ -41,8 +41,9 @@ import numpy as np
 from hyperopt import rand, tpe
 from ray.tune.search.hyperopt import HyperOptSearch
 
-from methods import TIMEOUT_S, Method, _graded
+from benchmarks.methods import TIMEOUT_S, Method, _graded
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.backends.hyperopt import HyperOptView
 
 STARTUP, GAMMA = 10, 1.0  # the HyperOpt backend's settings
 VETO_PROPOSALS, VETO_NEIGHBOURS = 8, 5  # the joint veto's settings (chosen once, not tuned)
@@ -110,7 +111,7 @@ def _variant(good_group: Optional[Callable[[int], int]] = None, failures_out_aft
         failures: Set[int] = set()
 
         def tell_failure(method: Method, trial_id: str, outcome: Any) -> None:
-            failures.add(inner._live_trial_mapping[trial_id][0])  # Ray's map: trial id -> HyperOpt tid
+            failures.add(HyperOptView(inner).live_tids[trial_id])
             _graded(method, trial_id, outcome)
 
         def algo(new_ids: List[int], domain: Any, trials: Any, seed_: int) -> Any:
@@ -149,8 +150,8 @@ HYPEROPT_VARIANTS: Dict[str, Callable[[int], Method]] = {
 
 
 def _job(args: tuple) -> tuple:
-    from asynchronous import regret_at, simulate
-    from methods import ALL_METHODS
+    from benchmarks.asynchronous import regret_at, simulate
+    from benchmarks.methods import ALL_METHODS
 
     problem, method, seed, workers = args
     run = simulate(problem, method, seed, workers, methods={**ALL_METHODS, **HYPEROPT_VARIANTS})

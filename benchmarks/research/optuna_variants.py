@@ -2,7 +2,7 @@
 
 On 20 seeds at W = 16 the Optuna backend is behind ``OptunaSearch`` on ``pressure_vessel``
 (1.14x): 7 seeds end with a regret of 8,700 to 19,900 where the others end at 1,300 to 3,300.
-``python benchmarks/optuna_variants.py --stuck`` shows what those seeds share: their best design's
+``python -m benchmarks.research.optuna_variants --stuck`` shows what those seeds share: their best design's
 head thickness is 6 to 15 times the least its constraint allows (the good seeds: 1.1 to 2.3
 times), and none of their trials in the second half of the run fails on that constraint.
 
@@ -21,9 +21,9 @@ subclasses Optuna's ``TPESampler`` and overrides its private ``_sample`` to show
 study (and, for the random start, its random sampler); the package is used through its public
 API only.
 
-Run: ``python benchmarks/optuna_variants.py`` (20 seeds, W = 16, the ten problems with a best
+Run: ``python -m benchmarks.research.optuna_variants`` (20 seeds, W = 16, the ten problems with a best
 value; about 10 minutes on 2 cores) prints the table of median regrets;
-``python benchmarks/optuna_variants.py --stuck`` the per-seed table for ``pressure_vessel``
+``python -m benchmarks.research.optuna_variants --stuck`` the per-seed table for ``pressure_vessel``
 (about 15 seconds).
 """
 
@@ -37,7 +37,7 @@ from typing import Any, Callable, Dict, List, Optional
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from methods import TIMEOUT_S, Method, _graded
+from benchmarks.methods import TIMEOUT_S, Method, _graded
 from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher
 
 PROBLEMS = ("branin_discs", "llm_serving", "mostly_fail", "latency_ms", "pressure_vessel", "welded_beam",
@@ -131,8 +131,8 @@ OPTUNA_VARIANTS: Dict[str, Callable[[int], Method]] = {
 
 
 def _run(args: tuple) -> Dict[str, Any]:
-    from asynchronous import simulate
-    from methods import ALL_METHODS
+    from benchmarks.asynchronous import simulate
+    from benchmarks.methods import ALL_METHODS
 
     problem, method, seed, workers = args
     return simulate(problem, method, seed, workers, methods={**ALL_METHODS, **OPTUNA_VARIANTS})
@@ -142,8 +142,8 @@ def table(seeds: int = SEEDS) -> List[str]:
     """Median regret per problem and method at W = 16, and its ratio to ``OptunaSearch``'s."""
     from concurrent.futures import ProcessPoolExecutor
 
-    from asynchronous import regret_at
-    from concurrency_report import ratio
+    from benchmarks.asynchronous import regret_at
+    from benchmarks.concurrency_report import ratio
 
     names = ["graded_optuna", "optuna_search", *OPTUNA_VARIANTS]
     jobs = [(p, m, s, WORKERS) for p in PROBLEMS for m in names for s in range(seeds)]
@@ -164,8 +164,8 @@ def stuck(seeds: int = SEEDS, methods: tuple = ("graded_optuna", "optuna_search"
     """Per seed on ``pressure_vessel`` at W = 16: the regret, the best design's shell and head
     thickness over the least their constraints allow, and how many of the trials started in
     the second half of the run failed on the head's constraint (g2)."""
-    from asynchronous import regret_at
-    from published import SPECS
+    from benchmarks.asynchronous import regret_at
+    from benchmarks.published import SPECS
 
     function = SPECS["pressure_vessel"][0]
     lines = ["| method | seed | regret | shell / least | head / least | late trials failing on the head |",

@@ -6,46 +6,44 @@ Runs the simulation of asynchronous.py with W = 16 on two problems and one seed,
 what the inner Optuna study holds: trials told, successes among them, trials pending, and the
 good group's size; and then what the suggestion did. Printed per stretch of wall time.
 
-    python benchmarks/mechanism.py
+    python -m benchmarks.research.mechanism
 """
 
 from __future__ import annotations
 
 import heapq
-import math
 import os
-import sys
 from typing import Any, Dict, List
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
-from asynchronous import MIN_DURATION, budget  # noqa: E402
-from methods import ALL_METHODS  # noqa: E402
-from published import ALL_PROBLEMS  # noqa: E402
+from benchmarks.asynchronous import MIN_DURATION, budget
+from benchmarks.research.variants import ALL_METHODS
+from benchmarks.published import ALL_PROBLEMS
 
 
 def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16) -> List[Dict[str, Any]]:
     """One simulated run; per suggestion: the time, what the study held, and the outcome."""
-    from optuna.samplers._tpe.sampler import default_gamma
     from optuna.trial import TrialState
+
+    from ray_graded_penalty.backends.optuna import OptunaView, default_gamma, tpe_gamma
 
     problem = ALL_PROBLEMS[problem_name]
     method = ALL_METHODS[method_name](seed)
     method.setup(problem.space, problem.mode)
-    inner = method.searcher.inner
+    view = OptunaView(method.searcher.inner)
     horizon = budget(workers) / workers
     running: List[tuple] = []
     rows: List[Dict[str, Any]] = []
 
     def launch(now: float) -> None:
-        study = inner._ot_study  # the benchmark reads Optuna's study; the package does not
+        study = view.study
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
         told = [t for t in trials if t.state == TrialState.COMPLETE]
         # A failure carries the package's user attributes (as a dashboard shows them).
         successes = sum("graded_penalty.kind" not in t.user_attrs for t in told)
         pending = len(trials) - len(told)
-        gamma = inner._sampler._gamma or default_gamma
+        gamma = tpe_gamma(view.sampler) or default_gamma
         if hasattr(gamma, "pending"):  # the package's GoodGroupSize counts before it is asked
             gamma.successes, gamma.pending = successes, pending
         good = gamma(len(told)) if told else 0

@@ -1,0 +1,62 @@
+"""The guarantee any Ray ``Searcher`` gets: a failure ranks below every success told before it.
+
+:class:`RankKeeper` is also the interface the Optuna and HyperOpt backends implement:
+what :func:`~ray_graded_penalty.telling.tell` asks of a backend, in its order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+from ray.tune.search import Searcher
+
+
+class RankKeeper:
+    """Keeps told failures below the successes, as far as the inner searcher allows.
+
+    Args:
+        search: The searcher it keeps (the base searcher, for the built-in backends).
+        searcher_name: The name of the searcher the user gave, for log lines.
+    """
+
+    #: Whether every told failure stays below every success, including later ones.
+    whole_history = False
+
+    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
+        self._search = search
+        self.searcher_name = searcher_name or type(search).__name__
+
+    @property
+    def rewrites_history(self) -> bool:
+        """Whether :meth:`move_below` can rewrite the values of trials told before."""
+        return False
+
+    def before_suggest(self) -> None:
+        """Called before each suggestion."""
+
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+        """Called just before the inner searcher is told a trial that ranks below every
+        success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1).
+        ``attrs`` describe it (penalty, error class, elapsed time) for whoever looks at the
+        inner searcher's history."""
+
+    def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
+        """The placement moved: ``moves`` maps trials told below the successes to the values
+        (one per objective) they must hold now. Called only when :attr:`rewrites_history`."""
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+        """Add an earlier trial (below every success when ``violation`` is set) to the model."""
+        try:
+            self._search.add_evaluated_point(config, value)
+        except NotImplementedError:
+            raise NotImplementedError(
+                f"warm start needs an inner searcher with add_evaluated_point; "
+                f"{type(self._search).__name__} has none (both built-in backends take a warm start)"
+            ) from None
+
+    def get_state(self) -> Dict[str, Any]:
+        """What must survive a checkpoint (the searcher itself is not part of it)."""
+        return {}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """Load what :meth:`get_state` returned."""

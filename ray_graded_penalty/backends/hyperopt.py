@@ -1,0 +1,124 @@
+"""The HyperOpt backend: Ray's ``HyperOptSearch``, and everything read of HyperOpt's and
+``HyperOptSearch``'s internals. No other module of the package, its tests or its benchmarks
+reads them.
+
+HyperOpt's TPE reads the losses of its trial documents, so the losses of failures already told
+are rewritten when the placement moves; earlier trials (a warm start) go straight into its
+trial list, since ``HyperOptSearch`` has no ``add_evaluated_point``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ray.tune.search import Searcher
+from ray.tune.utils.util import flatten_dict, unflatten_dict
+
+from ray_graded_penalty.backends.generic import RankKeeper
+
+
+class HyperOptView:
+    """What the package reads of a Ray ``HyperOptSearch``: its trial list, live trials, domain."""
+
+    def __init__(self, search: Any) -> None:
+        self.search = search
+
+    @property
+    def trials(self) -> Any:
+        """HyperOpt's ``Trials`` (None before the search space is set)."""
+        return getattr(self.search, "_hpopt_trials", None)
+
+    @property
+    def live_tids(self) -> Dict[str, int]:
+        """Ray trial id -> HyperOpt tid, while the trial runs."""
+        live = getattr(self.search, "_live_trial_mapping", {}) or {}
+        return {trial_id: entry[0] for trial_id, entry in live.items()}
+
+    @property
+    def domain(self) -> Any:
+        return getattr(self.search, "domain", None)
+
+    @property
+    def loss_sign(self) -> float:
+        """HyperOpt minimizes ``loss = loss_sign * value``."""
+        return self.search.metric_op
+
+    def documents(self) -> List[Dict[str, Any]]:
+        """Every trial document, those being evaluated included."""
+        return list(self.trials._dynamic_trials) if self.trials is not None else []
+
+    def done_documents(self) -> List[Dict[str, Any]]:
+        """The trial documents that finished with a loss."""
+        return [t for t in self.documents() if t["result"].get("status") == "ok"]
+
+    def choices_as_indices(self, config: Dict[str, Any]) -> None:
+        """HyperOpt stores a choice as its index: convert ``config`` in place."""
+        self.search._convert_categories_to_indices(config)
+
+    def insert_done(self, config: Dict[str, Any], loss: Optional[float]) -> int:
+        """Add a finished trial of ``config`` (a flat Ray config) with ``loss`` (None: a trial
+        that ended in an error, as Ray's ``HyperOptSearch`` leaves a failure); its tid."""
+        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
+        from hyperopt.fmin import generate_trial
+
+        trials, domain = self.trials, self.domain
+        if trials is None or domain is None:
+            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        labels = set(domain.params)
+        if set(config) != labels:
+            raise ValueError(
+                f"an earlier trial's parameters {sorted(config)} do not match the search space's "
+                f"{sorted(labels)}: a HyperOpt warm start needs every parameter, and no other"
+            )
+        point = unflatten_dict(config)
+        self.choices_as_indices(point)
+        tid = trials.new_trial_ids(1)[0]
+        doc = generate_trial(tid, flatten_dict(point))
+        if loss is None:
+            doc["state"] = JOB_STATE_ERROR
+        else:
+            doc["state"] = JOB_STATE_DONE
+            doc["result"] = {"loss": loss, "status": "ok"}
+        trials.insert_trial_docs([doc])
+        trials.refresh()
+        return tid
+
+
+class HyperOptRankKeeper(RankKeeper):
+    """Rewrites the losses of failures already told when the placement moves."""
+
+    whole_history = True
+
+    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
+        super().__init__(search, searcher_name)
+        self._view = HyperOptView(search)
+        self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
+
+    @property
+    def rewrites_history(self) -> bool:
+        return self._view.trials is not None
+
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+        live = self._view.live_tids
+        if trial_id in live:
+            self._tids[trial_id] = live[trial_id]
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+        tid = self._view.insert_done(config, self._view.loss_sign * value)
+        if violation is not None:
+            self._tids[key] = tid
+
+    def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
+        by_tid = {t["tid"]: t for t in self._view.documents()}
+        sign = self._view.loss_sign
+        for trial_id, values in moves.items():
+            doc = by_tid.get(self._tids.get(trial_id, -1))
+            if doc is not None and doc.get("result", {}).get("status") == "ok":
+                doc["result"]["loss"] = sign * values[0]  # HyperOpt: one objective
+        self._view.trials.refresh()
+
+    def get_state(self) -> Dict[str, Any]:
+        return {"tids": dict(self._tids)}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self._tids = dict(state.get("tids", {}))

@@ -1,0 +1,252 @@
+"""The Optuna backend: Ray's ``OptunaSearch`` with the package's TPE, and everything read of
+Optuna's and ``OptunaSearch``'s internals. No other module of the package, its tests or its
+benchmarks reads them.
+
+Each failure (and SLO miss) is also an *infeasible* trial, by its severity's violation;
+Optuna's TPE ranks every feasible trial above every infeasible one and infeasible ones by
+violation, so the order holds whatever comes later. With Optuna's in-memory storage (Ray's
+default) the stored values of failures are also rewritten when the placement moves, so the
+study's values agree with that order.
+
+Optuna's versions differ here: ``Trial.set_constraint`` and ``FrozenTrial.constraints`` are
+new in 5.0, and 5.0's TPE ranks infeasible trials after feasible ones by itself. Before 5.0 a
+sampler sees constraints only through its ``constraints_func`` (Optuna stores its result as
+the system attribute ``"constraints"``), so the package's sampler sets one that reads the
+violation it stored. Optuna 5.0 turned ``multivariate`` and ``constant_liar`` on by default;
+the package's sampler sets both, so it samples alike everywhere. Its ``gamma=`` is deprecated
+from Optuna 4.9 and goes in 6.0.
+
+Example:
+    >>> sampler = tpe_sampler(seed=0)
+    >>> sampler_ranks_infeasible_last(sampler), sampler_settings(sampler)
+    (True, {'multivariate': True, 'constant_liar': True})
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+
+import optuna
+from optuna.storages import InMemoryStorage
+from optuna.trial import TrialState
+from packaging.version import Version
+from ray.tune.search import Searcher
+
+from ray_graded_penalty.backends.generic import RankKeeper
+from ray_graded_penalty.compat import OPTUNA
+from ray_graded_penalty.good_group import GoodGroupSize
+
+logger = logging.getLogger("ray_graded_penalty")
+
+HAS_TRIAL_CONSTRAINTS = OPTUNA >= Version("5.0.0")
+#: The key of the package's constraint on each trial told below the successes.
+CONSTRAINT_KEY = "graded_failure"
+_ATTR = f"graded_penalty:{CONSTRAINT_KEY}"  # before Optuna 5.0, the violation is kept here
+
+
+class OptunaView:
+    """What the package reads of a Ray ``OptunaSearch``: its study, live trials and space."""
+
+    def __init__(self, search: Any) -> None:
+        self.search = search
+
+    @property
+    def study(self) -> Optional["optuna.Study"]:
+        return getattr(self.search, "_ot_study", None)
+
+    @property
+    def live_trials(self) -> Dict[str, "optuna.Trial"]:
+        """Ray trial id -> the Optuna trial asked for it, while it runs."""
+        return getattr(self.search, "_ot_trials", {}) or {}
+
+    @property
+    def distributions(self) -> Optional[Dict[str, Any]]:
+        space = getattr(self.search, "_space", None)
+        return space if isinstance(space, dict) else None
+
+    @property
+    def sampler(self) -> Any:
+        study = self.study
+        return study.sampler if study is not None else getattr(self.search, "_sampler", None)
+
+    def in_memory(self) -> bool:
+        """Whether the study is kept in Optuna's in-memory storage."""
+        return isinstance(getattr(self.study, "_storage", None), InMemoryStorage)
+
+
+# ----- the package's sampler ------------------------------------------------------------------
+
+
+def tpe_sampler(seed: Optional[int] = None, gamma: Optional[Callable[[int], int]] = None) -> "optuna.samplers.TPESampler":
+    """The package's TPE: joint (multivariate), constant liar, ranking infeasible trials last."""
+    kwargs: Dict[str, Any] = {"seed": seed, "multivariate": True, "constant_liar": True}
+    if gamma is not None:
+        kwargs["gamma"] = gamma
+    if not HAS_TRIAL_CONSTRAINTS:
+        kwargs["constraints_func"] = stored_constraints
+    with warnings.catch_warnings():
+        # constant_liar and constraints_func are marked experimental; ``gamma`` is deprecated
+        # from Optuna 4.9 and to be removed in 6.0, past the newest version tested here.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return optuna.samplers.TPESampler(**kwargs)
+
+
+def stored_constraints(trial: "optuna.trial.FrozenTrial") -> Tuple[float]:
+    """A ``constraints_func`` for Optuna before 5.0: the violation the package stored."""
+    return (float(trial.system_attrs.get(_ATTR, 0.0)),)
+
+
+def sampler_ranks_infeasible_last(sampler: Any) -> bool:
+    """Whether ``sampler`` ranks the package's infeasible trials after every feasible one."""
+    if not isinstance(sampler, optuna.samplers.TPESampler):
+        return False
+    return HAS_TRIAL_CONSTRAINTS or getattr(sampler, "_constraints_func", None) is stored_constraints
+
+
+def sampler_settings(sampler: Any) -> Dict[str, bool]:
+    """A TPESampler's ``multivariate`` and ``constant_liar``."""
+    return {"multivariate": sampler._multivariate, "constant_liar": sampler._constant_liar}
+
+
+def tpe_gamma(sampler: Any) -> Any:
+    """The ``gamma`` of a TPESampler (None for any other sampler)."""
+    return getattr(sampler, "_gamma", None) if isinstance(sampler, optuna.samplers.TPESampler) else None
+
+
+def default_gamma(n: int) -> int:
+    """Optuna's own good-group size for ``n`` trials."""
+    from optuna.samplers._tpe.sampler import default_gamma as optuna_default_gamma
+
+    return optuna_default_gamma(n)
+
+
+# ----- constraints and stored values ----------------------------------------------------------
+
+
+def mark_infeasible(study: "optuna.Study", ot_trial: "optuna.Trial", violation: float) -> None:
+    """Mark a running trial infeasible by ``violation`` (> 0) before it is told."""
+    if HAS_TRIAL_CONSTRAINTS:
+        ot_trial.set_constraint(CONSTRAINT_KEY, violation)
+    else:
+        study._storage.set_trial_system_attr(ot_trial._trial_id, _ATTR, violation)
+
+
+def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
+    """System attributes of a finished trial added to a study (a warm start): infeasible by
+    ``violation``, or feasible when it is None. Before Optuna 5.0 a feasible one needs its
+    constraints too: TPE ranks a trial without them after every other."""
+    if HAS_TRIAL_CONSTRAINTS:
+        return {} if violation is None else {f"constraints:{CONSTRAINT_KEY}": violation}
+    value = 0.0 if violation is None else violation
+    return {_ATTR: value, "constraints": (value,)}
+
+
+def violation(trial: "optuna.trial.FrozenTrial") -> float:
+    """The package's violation on ``trial`` (0 for a feasible one)."""
+    if HAS_TRIAL_CONSTRAINTS:
+        return sum(v for v in trial.constraints.values() if v > 0)
+    return max(0.0, float(trial.system_attrs.get(_ATTR, 0.0)))
+
+
+def storage_id(trial: Any) -> int:
+    """The storage id of an Optuna trial, running or frozen."""
+    return trial._trial_id
+
+
+def rewrite_values(study: "optuna.Study", values: Dict[int, Sequence[float]]) -> None:
+    """Rewrite the stored values of finished trials (storage id -> values) in Optuna's
+    in-memory storage (see :meth:`OptunaView.in_memory`)."""
+    storage = study._storage
+    with storage._lock:
+        for trial_id, new in values.items():
+            frozen = copy.copy(storage._get_trial(trial_id))
+            frozen.values = list(new)
+            storage._set_trial(trial_id, frozen)
+
+
+# ----- the keeper -------------------------------------------------------------------------------
+
+
+class OptunaRankKeeper(RankKeeper):
+    """Marks each trial told below the successes infeasible and, for Optuna's in-memory
+    storage, rewrites the values of those told before when the placement moves; keeps the
+    good group's counts."""
+
+    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
+        super().__init__(search, searcher_name)
+        self._view = OptunaView(search)
+        self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
+        self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
+        self._warned = False
+
+    @property
+    def whole_history(self) -> bool:  # type: ignore[override]
+        return sampler_ranks_infeasible_last(self._view.sampler) or self._view.in_memory()
+
+    @property
+    def rewrites_history(self) -> bool:
+        return self._view.study is not None and self._view.in_memory()
+
+    def before_suggest(self) -> None:
+        gamma = tpe_gamma(self._view.sampler)
+        study = self._view.study
+        if not isinstance(gamma, GoodGroupSize) or study is None:
+            return
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING))
+        pending = successes = 0
+        for t in trials:
+            if t.state == TrialState.RUNNING:
+                pending += 1
+                continue
+            feasible = self._feasible.get(t.number)
+            if feasible is None:  # a finished trial's feasibility never changes: look once
+                feasible = self._feasible[t.number] = violation(t) <= 0
+            successes += feasible
+        gamma.pending, gamma.successes = pending, successes
+
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+        trials = self._view.live_trials
+        study = self._view.study
+        if trial_id not in trials or study is None:
+            logger.warning(
+                "Cannot mark trial %s infeasible in the Optuna study (OptunaSearch does not know "
+                "it); it is told as a completed value only.", trial_id,
+            )
+            return
+        if not sampler_ranks_infeasible_last(self._view.sampler) and not self._warned:
+            self._warned = True
+            logger.warning(
+                "The sampler of this OptunaSearch does not rank infeasible trials last (Optuna %s "
+                "reads constraints only through TPESampler(constraints_func=...)); failures rank "
+                "below every success %s. Use GradedPenaltySearcher(\"optuna\", ...) for the full "
+                "guarantee.", OPTUNA,
+                "over the whole history through their stored values (in-memory storage)"
+                if self._view.in_memory() else "told before them",
+            )
+        mark_infeasible(study, trials[trial_id], violation)
+        for key, value in (attrs or {}).items():  # shown by optuna-dashboard as user attributes
+            trials[trial_id].set_user_attr(f"graded_penalty.{key}", value)
+        self._ids[trial_id] = storage_id(trials[trial_id])
+
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+        study, distributions = self._view.study, self._view.distributions
+        if study is None or distributions is None:
+            raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        study.add_trial(optuna.trial.create_trial(
+            params=config, distributions=distributions, value=value, system_attrs=history_attrs(violation),
+        ))
+        if violation is not None:
+            self._ids[key] = storage_id(study.trials[-1])
+
+    def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
+        rewrite_values(self._view.study, {self._ids[t]: v for t, v in moves.items() if t in self._ids})
+
+    def get_state(self) -> Dict[str, Any]:
+        return {"ids": dict(self._ids)}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self._ids = dict(state.get("ids", {}))

@@ -1,0 +1,44 @@
+"""Checks of the numbers and modes users give, each raising an error that names the bad value.
+
+Pure logic, no import.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Tuple
+
+Mode = Literal["max", "min"]
+MODES: Tuple[str, ...] = ("max", "min")
+
+
+def check_mode(mode: object) -> str:
+    """Return ``mode`` if it is "max" or "min", else raise a ValueError naming it."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+    return str(mode)
+
+
+def finite_number(name: str, value: object) -> float:
+    """``value`` as a float if it is a finite number (not a bool), else a TypeError or ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)
+
+
+def check_timeout(name: str, timeout_s: object) -> float:
+    """Return ``timeout_s`` as a float if it is a positive, finite number of seconds."""
+    value = finite_number(name, timeout_s)
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {timeout_s!r}")
+    return value
+
+
+def check_elapsed(elapsed_s: object) -> float:
+    """Return ``elapsed_s`` as a float if it is a finite, non-negative number of seconds."""
+    value = finite_number("elapsed_s", elapsed_s)
+    if value < 0:
+        raise ValueError(f"elapsed_s must not be negative, got {elapsed_s!r}")
+    return value

@@ -1,0 +1,104 @@
+"""Plots of a failure report (matplotlib, the ``plots`` extra): where trials fail, by parameter.
+
+Example::
+
+    from ray_graded_penalty.report import failure_report
+    plot_report(failure_report("~/ray_results/my_experiment"), "plots/")
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import pandas as pd
+
+from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns
+
+
+def plot_report(report: pd.DataFrame, out_dir: str) -> list:
+    """Write PNGs: value or penalty against each parameter, and outcome over trial order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    score = report["value"].where(report["status"] != "failed", report["penalty"]).astype(float)
+    classes = report["error_class"].where(report["status"] != "slo_miss", "slo_miss").fillna("success")
+    colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
+               "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
+               "other": "tab:gray"}
+    files = []
+    for column in config_columns(report):
+        values = report[column]
+        if values.nunique() < 2:
+            continue
+        if not pd.api.types.is_numeric_dtype(values):
+            values = values.astype(str)
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for cls, colour in colours.items():
+            mask = classes == cls
+            if mask.any():
+                ax.scatter(values[mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
+        name = column[len(CONFIG_PREFIX):]
+        ax.set_xlabel(name)
+        ax.set_ylabel("metric (successes) or penalty (failures)")
+        ax.set_title(f"Outcome by {name}")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = os.path.join(out_dir, f"by_{name}.png")
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        files.append(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for cls, colour in colours.items():
+        mask = classes == cls
+        if mask.any():
+            ax.scatter(report["order"][mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
+    ax.set_xlabel("trial (in the order Tune created them)")
+    ax.set_ylabel("metric (successes) or penalty (failures)")
+    ax.set_title("Outcome over the run")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(out_dir, "over_trials.png")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    files.append(path)
+    objectives = objective_columns(report)
+    if len(objectives) == 2:
+        files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
+    return files
+
+
+def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> str:
+    """Two objectives against each other: successes within the SLOs (their front joined), SLO
+    misses and trials failed by an SLO apart; other failures, which report no values, counted."""
+    import matplotlib.pyplot as plt
+
+    x, y = (report[VALUE_PREFIX + m].astype(float) for m in objectives)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    kinds = (("success", report["status"] == "success", "tab:green", "o"),
+             ("SLO miss", report["status"] == "slo_miss", "gold", "s"),
+             ("failed by an SLO", (report["status"] == "failed") & (report["error_class"] == "slo"), "tab:pink", "x"))
+    for label, mask, colour, marker in kinds:
+        mask = mask & x.notna() & y.notna()
+        if mask.any():
+            ax.scatter(x[mask], y[mask], c=colour, marker=marker, label=label, s=30, alpha=0.85)
+    modes = report.attrs.get("modes")
+    ok = (report["status"] == "success") & x.notna() & y.notna()
+    if modes and ok.any():
+        sx = x[ok] * (1 if modes[0] == "max" else -1)
+        sy = y[ok] * (1 if modes[1] == "max" else -1)
+        front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
+        order = sorted(front, key=lambda i: x[i])
+        ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
+    others = int(((report["status"] == "failed") & (report["error_class"] != "slo")).sum())
+    ax.set_xlabel(objectives[0])
+    ax.set_ylabel(objectives[1])
+    ax.set_title(f"Two objectives ({others} other failures report no values)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -1,0 +1,115 @@
+"""Ray's internals the package needs, read here and nowhere else.
+
+The watchdog (:mod:`ray_graded_penalty.timeout`) needs the actor of a trial, the actors it
+started, recursively, and the placement groups they created; the searcher needs Ray's helper that passes search
+properties to searchers of any age; the tests need to know which Ray Train generation runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Optional
+
+
+def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, **spec: Any) -> bool:
+    """``searcher.set_search_properties`` as Ray's ``SearchGenerator`` calls it (older searchers
+    take fewer arguments)."""
+    from ray.tune.search.util import _set_search_properties_backwards_compatible
+
+    return _set_search_properties_backwards_compatible(searcher.set_search_properties, metric, mode, config, **spec)
+
+
+def train_v2() -> bool:
+    """Whether Ray Train's trainers run inside a function trainable (Train V2, default from
+    Ray 2.5x): ``trainer.fit()`` in the trainable, not a trainer passed to ``tune.Tuner``."""
+    try:
+        from ray.train.v2._internal.constants import is_v2_enabled
+    except ImportError:
+        return False
+    return bool(is_v2_enabled())
+
+
+def data_parallel_trainer() -> Any:
+    """Ray Train's ``DataParallelTrainer`` class of the running generation."""
+    if train_v2():
+        from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
+    else:
+        from ray.train.data_parallel_trainer import DataParallelTrainer  # type: ignore[no-redef]
+    return DataParallelTrainer
+
+
+def trial_actor(trial: Any) -> Any:
+    """The Ray actor running ``trial`` (a ``ray.tune.experiment.Trial``), or None."""
+    state = getattr(trial, "temporary_state", None)
+    return getattr(state, "ray_actor", None)
+
+
+def actor_id(actor: Any) -> str:
+    """The hex id of a Ray actor handle."""
+    return actor._actor_id.hex()
+
+
+def actor_tree(root_id: str) -> Dict[str, bool]:
+    """``root_id`` and every actor it started, and theirs (id -> alive), from the GCS tables.
+
+    A trial that runs a Ray Train trainer (``trainer.fit()`` in a function trainable, Train V2)
+    starts a controller actor, which starts the workers and reserves their resources in a
+    placement group of its own. Who started an actor is its owner; this follows owners down
+    from the trial's actor (no state API, so ``ray[tune]`` alone is enough). Detached actors
+    are not a trial's to end.
+    """
+    from ray._private import state
+
+    actors = state.actors()
+    if root_id not in actors:
+        return {}
+
+    def address(info: Dict[str, Any], key: str) -> tuple:
+        where = info.get(key) or {}
+        return where.get("IPAddress"), where.get("Port")
+
+    found, frontier = {root_id}, [root_id]
+    while frontier:
+        parent = address(actors[frontier.pop()], "Address")
+        for child, info in actors.items():
+            if child not in found and not info.get("IsDetached") and address(info, "OwnerAddress") == parent:
+                found.add(child)
+                frontier.append(child)
+    return {i: actors[i].get("State") != "DEAD" for i in found}
+
+
+def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[bytes]:
+    """The placement groups, not removed and not detached, that any of ``actor_ids`` created;
+    with ``actor_ids`` None, those any actor created."""
+    from ray._private import state
+    from ray.core.generated import gcs_pb2
+
+    ids = None if actor_ids is None else set(actor_ids)
+    groups = []
+    accessor = getattr(state.state, "_global_state_accessor", None) or state.state.global_state_accessor  # renamed after 2.30
+    for raw in accessor.get_placement_group_table():
+        table = gcs_pb2.PlacementGroupTableData.FromString(raw)
+        creator = table.creator_actor_id.hex()
+        if (table.is_detached or table.state == gcs_pb2.PlacementGroupTableData.REMOVED
+                or (ids is None and not table.creator_actor_id.strip(b"\xff\x00"))
+                or (ids is not None and creator not in ids)):
+            continue
+        groups.append(table.placement_group_id)
+    return groups
+
+
+def kill_actors(ids: Iterable[str]) -> None:
+    """End the actors with these hex ids, without restarting them (``ray.kill`` needs a handle)."""
+    from ray._private.worker import global_worker
+    from ray._raylet import ActorID
+
+    for hex_id in ids:
+        global_worker.core_worker.kill_actor(ActorID(bytes.fromhex(hex_id)), True)
+
+
+def remove_placement_groups(ids: list) -> None:
+    """Remove placement groups by id (as :func:`placement_groups_created_by` returns them)."""
+    from ray._raylet import PlacementGroupID
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+    for pg_id in ids:
+        remove_placement_group(PlacementGroup(PlacementGroupID(pg_id)))

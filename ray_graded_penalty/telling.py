@@ -1,0 +1,106 @@
+"""Telling the inner searcher one decided trial, in one fixed order.
+
+:func:`tell` applies a :class:`~ray_graded_penalty.decision.Decision`:
+
+1. The ledger records it and places it (:meth:`~ray_graded_penalty.ledger.Ledger.record`).
+2. If the placement moved, the backend rewrites the values of the trials told before, so
+   that they stay below every success (where its inner searcher allows it).
+3. A trial below the successes (a failure, an SLO miss) is marked for the backend first:
+   infeasible by its severity's ``violation``, with attributes saying why.
+4. The inner searcher is told: a success its own result, any other trial the placed value.
+5. One log line.
+
+:func:`tell_past` applies an earlier trial of a warm start (:mod:`~ray_graded_penalty.warm_start`)
+the same way, with the backend's ``add_history`` for steps 3 and 4.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict
+
+from ray.tune.search import Searcher
+
+from ray_graded_penalty.backends import RankKeeper
+from ray_graded_penalty.decision import Decision
+from ray_graded_penalty.ledger import Ledger, Recorded
+from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.trial_errors import first_line
+
+logger = logging.getLogger("ray_graded_penalty")
+
+
+def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, inner: Searcher) -> TrialOutcome:
+    """Apply ``decision`` in the module's order; returns what was recorded."""
+    recorded = _record(decision, ledger, keeper)
+    outcome = recorded.outcome
+    if decision.severity is not None:
+        keeper.before_tell(decision.trial_id, decision.severity.violation, _attrs(outcome))
+        told = ledger.objectives.result(ledger.objectives.values(outcome.told))
+        inner.on_trial_complete(decision.trial_id, result=told)
+    else:
+        inner.on_trial_complete(decision.trial_id, result=decision.result)
+    _log(decision, recorded, ledger)
+    return outcome
+
+
+def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOutcome:
+    """Apply an earlier trial (a warm start, one objective) the same way."""
+    outcome = _record(decision, ledger, keeper).outcome
+    violation = None if decision.severity is None else decision.severity.violation
+    keeper.add_history(decision.trial_id, decision.config, outcome.told, violation)
+    return outcome
+
+
+def _record(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> Recorded:
+    """Steps 1 and 2: record the trial, and move what was told below the successes."""
+    rewrites = keeper.rewrites_history
+    recorded = ledger.record(decision, rewrites)
+    if not recorded.moves:
+        return recorded
+    if rewrites:
+        keeper.move_below(recorded.moves)
+        moved = len(recorded.moves) - (decision.severity is not None)
+        if moved:
+            logger.info("Moved %d trials told earlier below every success.", moved)
+    elif not keeper.whole_history:
+        logger.info(
+            "A success ranks below failures told earlier; %s cannot rewrite its history, "
+            "so only failures told from now on are placed below it.", keeper.searcher_name,
+        )
+    return recorded
+
+
+def _attrs(outcome: TrialOutcome) -> Dict[str, Any]:
+    """What the inner searcher's history keeps of a trial told below the successes."""
+    attrs: Dict[str, Any] = {"kind": outcome.kind}
+    if outcome.failed:
+        attrs.update(penalty=outcome.penalty, error_class=outcome.error_class or "crash",
+                     elapsed_s=outcome.elapsed_s, completion=outcome.completion,
+                     error=first_line(outcome.error)[:200])
+    else:
+        attrs.update(slo_miss=outcome.slo_miss, slo_misses=dict(outcome.slo_misses))
+    return attrs
+
+
+def _log(decision: Decision, recorded: Recorded, ledger: Ledger) -> None:
+    outcome, objectives = recorded.outcome, ledger.objectives
+    told = ", ".join(f"{v:.6g}" for v in objectives.values(outcome.told))
+    if decision.kind == "failure":
+        grade = decision.grade
+        logger.info(
+            "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
+            decision.trial_id, grade.elapsed_s, grade.timeout_s, 100 * grade.completion,
+            first_line(decision.error, "(no error text)"), outcome.penalty,
+            "" if outcome.told == outcome.penalty else f" (told {told}, below every success)",
+            ledger.describe_best(),
+        )
+    elif decision.kind == "slo_miss":
+        verdict = decision.verdict
+        missed = ", ".join(f"{verdict.bounds[name]} at {verdict.values[name]:.6g} ({miss:.0%} over)"
+                           for name, miss in verdict.misses.items())
+        logger.info("Trial %s served (%s) but missed SLO %s -> told %s, below every success within the SLOs.",
+                    decision.trial_id, objectives.describe(decision.values), missed, told)
+    elif recorded.new_best:
+        logger.info("Trial %s succeeded: %s, the best so far.", decision.trial_id,
+                    objectives.describe(decision.values))

@@ -1,0 +1,97 @@
+"""The package's shape: no import cycle (lazy imports included), no module over 300 lines,
+other libraries' internals read only in the modules named for them, and the public API is
+what the package docstring lists."""
+
+import ast
+import os
+
+import ray_graded_penalty
+
+PACKAGE = os.path.dirname(os.path.abspath(ray_graded_penalty.__file__))
+ROOT = os.path.dirname(PACKAGE)
+#: The only modules that read another library's private attributes, each its own library's:
+#: the package's backends and Ray module, and the research prototypes that subclass Optuna's
+#: and HyperOpt's TPE.
+INTERNALS = {"ray_graded_penalty/backends/optuna.py", "ray_graded_penalty/backends/hyperopt.py",
+             "ray_graded_penalty/ray_internals.py", "benchmarks/research/optuna_variants.py",
+             "benchmarks/research/hyperopt_variants.py"}
+PUBLIC_UNDERSCORE = {"_replace", "_asdict", "_fields", "_exit"}  # namedtuple's API, os._exit
+
+
+def _modules(top=PACKAGE):
+    for folder, _, files in os.walk(top):
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(folder, name)
+                rel = os.path.relpath(path, PACKAGE)
+                dotted = "ray_graded_penalty." + rel[:-3].replace(os.sep, ".")
+                yield rel, dotted.removesuffix(".__init__"), ast.parse(open(path).read())
+
+
+def _imports(tree, module):
+    """Every package module ``module`` imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("ray_graded_penalty"):
+            found.add(node.module)
+            found.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
+        elif isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.startswith("ray_graded_penalty"))
+    return found - {module}
+
+
+def test_no_import_cycle():
+    modules = {dotted: tree for _, dotted, tree in _modules()}
+    graph = {m: {i for i in _imports(t, m) if i in modules and i != "ray_graded_penalty"} for m, t in modules.items()}
+    state = {}
+
+    def visit(m, path):
+        state[m] = "open"
+        for n in sorted(graph[m]):
+            assert state.get(n) != "open", f"import cycle: {' -> '.join(path + [m, n])}"
+            if n not in state:
+                visit(n, path + [m])
+        state[m] = "done"
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+
+
+def test_no_module_over_300_lines():
+    sizes = {rel: len(open(os.path.join(PACKAGE, rel)).read().splitlines()) for rel, _, _ in _modules()}
+    assert {rel: n for rel, n in sizes.items() if n > 300} == {}
+
+
+def _private(name):
+    return name.startswith("_") and not name.startswith("__") and name not in PUBLIC_UNDERSCORE
+
+
+def test_private_attributes_of_other_objects_are_read_only_in_the_modules_named_for_their_library():
+    """In the package, its tests and its benchmarks: ``x._name`` for any ``x`` but ``self``,
+    and imports from private modules or of private names of other libraries."""
+    reads = {}
+    for top in (PACKAGE, os.path.join(ROOT, "tests"), os.path.join(ROOT, "benchmarks")):
+        for rel, _, tree in _modules(top):
+            rel = os.path.relpath(os.path.join(top, rel), ROOT)
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Attribute) and _private(node.attr)
+                        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+                    reads.setdefault(rel, set()).add(ast.unparse(node))
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr")
+                        and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                        and isinstance(node.args[1].value, str) and _private(node.args[1].value)
+                        and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "self")):
+                    reads.setdefault(rel, set()).add(ast.unparse(node))
+                if (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("ray", "optuna", "hyperopt")
+                        and (any(_private(p) for p in node.module.split(".")) or any(_private(a.name) for a in node.names))):
+                    reads.setdefault(rel, set()).add(node.module)
+    assert {rel: names for rel, names in reads.items() if rel not in INTERNALS} == {}
+
+
+def test_the_public_api_is_what_the_docstring_lists():
+    listed = set()
+    for line in ray_graded_penalty.__doc__.split("Public API:")[1].splitlines():
+        head = line.strip().split(":")[0]
+        listed.update(name.strip() for name in head.split(",") if name.strip())
+    assert listed == set(ray_graded_penalty.__all__)
