@@ -97,15 +97,6 @@ def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[byte
     return groups
 
 
-def kill_actors(ids: Iterable[str]) -> None:
-    """End the actors with these hex ids, without restarting them (``ray.kill`` needs a handle)."""
-    from ray._private.worker import global_worker
-    from ray._raylet import ActorID
-
-    for hex_id in ids:
-        global_worker.core_worker.kill_actor(ActorID(bytes.fromhex(hex_id)), True)
-
-
 def remove_placement_groups(ids: list) -> None:
     """Remove placement groups by id (as :func:`placement_groups_created_by` returns them)."""
     from ray._raylet import PlacementGroupID

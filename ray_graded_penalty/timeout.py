@@ -33,7 +33,6 @@ from ray_graded_penalty.checks import check_timeout
 from ray_graded_penalty.ray_internals import (
     actor_id,
     actor_tree,
-    kill_actors,
     placement_groups_created_by,
     remove_placement_groups,
     trial_actor,
@@ -44,7 +43,9 @@ logger = logging.getLogger("ray_graded_penalty")
 
 #: Seconds after a trial ended at which what it started is checked again: an actor that was
 #: still running when the trial's own actor was ended can reserve resources meanwhile.
-SWEEPS_S = (2.0, 8.0)
+SWEEPS_S = (2.0, 8.0, 20.0)
+#: The most the end of an experiment waits for such actors to die.
+FINAL_WAIT_S = 10.0
 
 
 class TrialTimeout(Callback):
@@ -109,8 +110,8 @@ class TrialTimeout(Callback):
                 self._on_timeout(trial_id)
             root = actor_id(actor)
             self._roots.pop(trial_id, None)
-            _sweep(root, end_all=True)  # the trial's actor and whatever it started, then their groups
-            ray.kill(actor, no_restart=True)
+            ray.kill(actor, no_restart=True)  # what it started dies with it, as its owner
+            _sweep(root, all_ending=True)
             self._sweeps += [(now + after, root) for after in SWEEPS_S]
         due = [s for s in self._sweeps if s[0] <= now]
         if due:
@@ -121,10 +122,15 @@ class TrialTimeout(Callback):
     def on_experiment_end(self, trials: List[Any], **info: Any) -> None:
         roots = list(dict.fromkeys(root for _, root in self._sweeps))
         self._sweeps = []
-        if any([_sweep(root) for root in roots]):  # something was still running: once more
-            time.sleep(SWEEPS_S[0])
-            for root in roots:
-                _sweep(root)
+        deadline = time.time() + FINAL_WAIT_S
+        while roots:  # until every actor under a gone trial actor has died with it
+            roots = [root for root in roots if _sweep(root)]
+            if roots and time.time() > deadline:
+                logger.warning("Actors started by %d ended trials are still alive %gs after the "
+                               "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)
+                break
+            if roots:
+                time.sleep(0.5)
 
     def _remember_root(self, trial: Any) -> None:
         actor = trial_actor(trial)
@@ -137,24 +143,21 @@ class TrialTimeout(Callback):
             self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
 
 
-def _sweep(root: str, end_all: bool = False) -> bool:
-    """End what the trial with actor ``root`` started once that actor is gone (or at once,
-    with ``end_all``), and remove the placement groups its ended actors created. Returns
-    whether it ended or removed anything. Reading Ray's tables must never stop the watchdog."""
+def _sweep(root: str, all_ending: bool = False) -> bool:
+    """Remove the placement groups that ended actors of the trial with actor ``root`` created
+    (with ``all_ending``, those of every actor under it: its actor is being ended now). An
+    actor the trial started dies with the trial's actor, which owns it, but not at once.
+    Returns whether an actor under a gone trial actor is still alive, to look again.
+    Reading Ray's tables must never stop the watchdog."""
     try:
         tree = actor_tree(root)
-        if not tree:
-            return False
-        orphaned = end_all or not tree[root]  # nothing a gone trial started has an owner left
-        alive = [i for i, up in tree.items() if up and (i != root or end_all)] if orphaned else []
-        kill_actors(i for i in alive if i != root)
-        ended = set(tree) if orphaned else {i for i, up in tree.items() if not up}
-        groups = placement_groups_created_by(ended)
+        ended = set(tree) if all_ending else {i for i, up in tree.items() if not up}
+        groups = placement_groups_created_by(ended) if ended else []
         if groups:
             remove_placement_groups(groups)
             logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
-        return bool(alive or groups)
+        return bool(tree) and not tree[root] and any(tree.values())
     except Exception:
-        logger.warning("Could not end what a finished trial's actor started; resources its own actors "
+        logger.warning("Could not list what a finished trial's actor started; resources its own actors "
                        "reserved may stay reserved.", exc_info=True)
         return False
