@@ -1,4 +1,5 @@
-"""The benchmark's quick mode runs end to end (a smoke test: it checks it runs, not its numbers)."""
+"""The benchmark's quick mode runs end to end, and the research side's on its results (a
+smoke test: it checks they run, not their numbers)."""
 
 import json
 import os
@@ -8,8 +9,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _run(*args):
-    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", *args],
+def _run(*args, module="benchmarks.run"):
+    done = subprocess.run([sys.executable, "-m", module, "--quick", *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
 
@@ -40,6 +41,19 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     for problem in ("all_fail", "branin_discs", "llm_serving", "mostly_fail", "latency_ms", "concurrency"):
         png = (tmp_path / f"{problem}.png").read_bytes()
         assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+    # The research side writes RECORD.md from its variants and these results.
+    research = tmp_path / "research"
+    _run("--out", str(research), "--shipped", str(tmp_path / "results.json"), module="benchmarks.research.run")
+    record = (research / "RECORD.md").read_text()
+    for section in ("## One at a time", "## Many trials at once", "## What TPE's good group held"):
+        assert section in record
+    for variant in ("graded_optuna_no_tie_break", "optuna_pruned_progress", "graded_hyperopt_ray_defaults"):
+        assert f"| {variant} |" in record
+    assert "| graded_optuna_0.2 |" in record.replace(" | ", " |\n| ")  # a variant tried at W > 1
+    assert "identical on" in record  # one at a time, as version 0.2
+    variants = json.loads((research / "results.json").read_text())["concurrency_variants"]
+    assert set(variants["llm_serving"]["1"]) == {"graded_optuna_0.2"}
 
     # Rerunning one method of the concurrent section keeps every other method's results.
     before = data

@@ -1,32 +1,10 @@
-"""The research side of the benchmarks: its quick run writes RECORD.md from the variants and
-the shipped methods' results, and its prototypes change nothing one trial at a time."""
-
-import json
-import subprocess
-import sys
+"""The research side of the benchmarks: its prototypes change nothing one trial at a time
+(its quick run is checked in test_benchmarks.py, on the benchmark's own quick results)."""
 
 import pytest
 
 from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS
 from ray_graded_penalty.compat import OPTUNA
-from test_benchmarks import ROOT
-
-
-def test_quick_research_run_writes_the_record(tmp_path):
-    shipped = tmp_path / "shipped"
-    for command in (["benchmarks.run", "--quick", "--only", "sequential,concurrent,slo,overhead", "--out", str(shipped)],
-                    ["benchmarks.research.run", "--quick", "--out", str(tmp_path), "--shipped", str(shipped / "results.json")]):
-        done = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-    record = (tmp_path / "RECORD.md").read_text()
-    for section in ("## One at a time", "## Many trials at once", "## What TPE's good group held"):
-        assert section in record
-    for variant in ("graded_optuna_no_tie_break", "optuna_pruned_progress", "graded_hyperopt_ray_defaults"):
-        assert f"| {variant} |" in record
-    assert "| graded_optuna_0.2 |" in record.replace(" | ", " |\n| ")  # a variant tried at W > 1
-    assert "identical on" in record  # one at a time, as version 0.2
-    data = json.loads((tmp_path / "results.json").read_text())
-    assert set(data["concurrency_variants"]["llm_serving"]["1"]) == {"graded_optuna_0.2"}
 
 
 def _change_only_while_trials_run(problem, backend, variants, changed):
