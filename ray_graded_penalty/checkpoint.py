@@ -60,5 +60,5 @@ def _load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "inner.pkl")
         with open(path, "wb") as f:
-            f.write(state["base"])
+            f.write(legacy.relocate(state["base"]))
         inner.restore(path)

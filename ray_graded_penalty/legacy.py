@@ -9,7 +9,8 @@ value types it builds, so any module may use it.
 - 0.1 pickled a :class:`~ray_graded_penalty.PenaltyPolicy` without the progress tie-break.
 - 0.2 (state version 1) kept one placement, the outcomes and the failures' magnitudes on the
   searcher itself; its outcomes had no SLO fields; its callback held ``_searcher``.
-- 0.3 (state version 2) kept a ledger with ``_points`` and ``_order`` per trial, a placement's
+- 0.3 (state version 2) pickled the Optuna backend's ``constraints_func`` (before Optuna 5)
+  from ``ray_graded_penalty.compat``; it kept a ledger with ``_points`` and ``_order`` per trial, a placement's
   ``least_told_point``, and ``TrialRecord`` in ``ray_graded_penalty.records``; its watchdog
   did not follow what a trial started once the trial ended.
 
@@ -27,9 +28,11 @@ from ray_graded_penalty.severity import Severity
 
 STATE_VERSION = 3
 
-#: Classes that moved: (module, name) in the file -> (module, name) today.
+#: Names that moved: (module, name) in the file -> (module, name) today.
 _MOVED = {
     ("ray_graded_penalty.records", "TrialRecord"): ("ray_graded_penalty.trials", "TrialRecord"),
+    # The Optuna backend's sampler before Optuna 5, inside a saved OptunaSearch.
+    ("ray_graded_penalty.compat", "stored_constraints"): ("ray_graded_penalty.backends.optuna", "stored_constraints"),
 }
 
 
@@ -41,6 +44,16 @@ class _Unpickler(pickle.Unpickler):
 def load(data: bytes) -> Any:
     """Unpickle what ``searcher.save`` wrote, in this release or an earlier one."""
     return _Unpickler(io.BytesIO(data)).load()
+
+
+def relocate(data: bytes) -> bytes:
+    """A pickle written by an inner searcher's ``save`` (which its ``restore`` reads with plain
+    ``pickle``), with the names that moved since pointed at where they are now."""
+    if not any(module.encode() in data and name.encode() in data for module, name in _MOVED):
+        return data
+    from ray import cloudpickle
+
+    return cloudpickle.dumps(load(data))
 
 
 def searcher_state(state: Dict[str, Any]) -> Dict[str, Any]:
