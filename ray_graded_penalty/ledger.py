@@ -112,13 +112,12 @@ class Ledger:
         ``rewrites``: whether the inner searcher rewrites the values of trials told before
         when the placement moves; if so, their outcomes are updated to the moved values.
         """
+        moved = False
         if decision.severity is None:  # a success within its SLOs
-            moved = False
             for placement, value in zip(self.placements, decision.values):
                 moved = placement.add_success(value) or moved
             told = decision.values
         else:
-            moved = False
             for placement in self.placements:
                 moved = placement.place(decision.severity.level) or moved
             self._below[decision.trial_id] = decision.severity
