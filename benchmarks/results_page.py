@@ -280,6 +280,11 @@ def write_results(path, data, plots) -> None:
         lines += ["## Headline", "", "The shipped searchers against Ray's, with the same GPU time, one to 64 trials "
                   "at once (details in [Many trials at once](#many-trials-at-once)).", ""]
         lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"], data.get("more_seeds") or {})
+    from benchmarks.serving import table as serving_table
+
+    serving = serving_table.load()
+    if serving:
+        lines += serving_table.lines(serving)
     lines += ["## Methods", ""]
     lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in METHODS]
     lines += ["", "## Problems", ""]

@@ -27,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from typing import Any, Optional
 
@@ -97,3 +98,22 @@ def optuna_search_accepts_storage() -> bool:
     from ray.tune.search.optuna import OptunaSearch
 
     return "storage" in inspect.signature(OptunaSearch.__init__).parameters
+
+
+def trial_context() -> Optional[Any]:
+    """The running Tune trial's context (``get_trial_id()``, ``get_trial_dir()``), or None."""
+    try:
+        if RAY >= Version("2.41.0"):
+            from ray.tune import get_context
+        else:  # pragma: no cover - exercised by the oldest pins
+            from ray.train import get_context
+        context = get_context()
+        return context if context.get_trial_id() else None
+    except Exception:  # not inside a Tune trial
+        return None
+
+
+def trial_dir() -> str:
+    """The running trial's directory (the working directory outside a trial)."""
+    context = trial_context()
+    return (context.get_trial_dir() if context else None) or os.getcwd()

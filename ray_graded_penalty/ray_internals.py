@@ -77,6 +77,13 @@ def actor_tree(root_id: str) -> Dict[str, bool]:
     return {i: actors[i].get("State") != "DEAD" for i in found}
 
 
+def live_actors() -> Dict[str, str]:
+    """Every actor of the cluster not yet dead (id -> class name), from the GCS tables."""
+    from ray._private import state
+
+    return {i: info.get("ActorClassName", "") for i, info in state.actors().items() if info.get("State") != "DEAD"}
+
+
 def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[bytes]:
     """The placement groups, not removed and not detached, that any of ``actor_ids`` created;
     with ``actor_ids`` None, those any actor created."""

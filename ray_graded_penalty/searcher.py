@@ -10,6 +10,7 @@ saves it all.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Dict, Iterable, List, Optional, Union
 
@@ -29,6 +30,8 @@ from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.slo import SLO, check_slos
 from ray_graded_penalty.trials import Ending, TrialBook
 from ray_graded_penalty.warm_start import tell_history
+
+logger = logging.getLogger("ray_graded_penalty")
 
 
 class GradedPenaltySearcher(Searcher):
@@ -133,6 +136,9 @@ class GradedPenaltySearcher(Searcher):
         return config
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
+        if self._was_told(trial_id):  # a told trial Tune ran again after a restore: told once
+            logger.debug("Trial %s reported after it was told (rerun after a restore?); not told again", trial_id)
+            return
         self._book.reported(trial_id, result)
         # Results without finite objectives are not passed on: OptunaSearch would raise a
         # KeyError for a missing one (ending the experiment), or report a NaN to Optuna.

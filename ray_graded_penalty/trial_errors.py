@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from typing import Any, Optional
 
 from ray import cloudpickle
@@ -40,10 +41,35 @@ def innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+#: Ray's words around a dead worker that say how Ray noticed or what *might* have killed it, not
+#: what did: the raylet notices through a closed socket ("connection error code 2. End of
+#: file.") and lists possible causes ("the OOM killer due to high memory usage", Ray 2.30 and
+#: 2.60 wordings). Left in, the policy's keywords would grade every dead worker (``os._exit``,
+#: a segfault, a SIGKILL) as out of memory. What Ray knows for sure stays: "Worker exit type",
+#: and its own memory monitor's "killed due to the node running low on memory".
+_RAY_GUESSES = (
+    (re.compile(r"\s*(?:Some common causes include|There are some potential root causes).*", re.S), ""),
+    (re.compile(r" with a connection error code \d+\.(?:\s*End of file\.)?"), "."),
+)
+
+
+def without_ray_guesses(message: str) -> str:
+    """``message`` without Ray's list of possible causes of a worker's death (see above).
+
+    Example:
+        >>> without_ray_guesses("Worker unexpectedly exits with a connection error code 2. End of file. "
+        ...                     "Some common causes include: (1) the OOM killer due to high memory usage")
+        'Worker unexpectedly exits.'
+    """
+    for pattern, replacement in _RAY_GUESSES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
     exc = innermost(exc)
-    message = str(exc).strip()
+    message = without_ray_guesses(str(exc).strip())
     name = type(exc).__name__
     return f"{name}: {message}" if message else name
 
@@ -66,7 +92,7 @@ def read_error_file(path: Optional[str]) -> str:
         return ""
     with open(path, errors="replace") as f:
         last = f.read().rsplit("Failure # ", 1)[-1]
-    return "\n".join(last.splitlines()[1:]).strip()
+    return without_ray_guesses("\n".join(last.splitlines()[1:]).strip())
 
 
 def first_line(text: Optional[str], default: str = "") -> str:

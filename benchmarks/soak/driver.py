@@ -1,0 +1,49 @@
+"""One Tune driver of the soak, run as its own process so that it can be killed:
+
+    python -m benchmarks.soak.driver fresh|restore ADDRESS WORKDIR TRIALS CONCURRENT TIMEOUT_S
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import ray
+from ray import tune
+
+from benchmarks.soak.fates import soak_trial
+from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.compat import FailureConfig, RunConfig
+
+NAME = "soak"
+
+
+def main(how: str, address: str, workdir: str, trials: int, concurrent: int, timeout_s: float) -> None:
+    ray.init(address=address, logging_level=logging.WARNING)
+    with open(os.path.join(workdir, f"driver_{how}.json"), "w") as f:
+        json.dump({"node": ray.get_runtime_context().get_node_id(), "pid": os.getpid()}, f)
+    trainable = tune.with_resources(soak_trial, {"cpu": 1, "gpu": 1})
+    storage = os.path.join(workdir, "storage")
+    if how == "fresh":
+        searcher = GradedPenaltySearcher("optuna", trial_timeout_s=timeout_s, seed=0)
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"x": tune.uniform(0, 1), "workdir": workdir},
+            tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher,
+                                        num_samples=trials, max_concurrent_trials=concurrent),
+            run_config=RunConfig(name=NAME, storage_path=storage, callbacks=[searcher.callback],
+                                 failure_config=FailureConfig(max_failures=0), verbose=0),
+        )
+    else:
+        tuner = tune.Tuner.restore(os.path.join(storage, NAME), trainable=trainable)
+    tuner.fit()
+    with open(os.path.join(workdir, f"driver_{how}.done"), "w") as f:
+        f.write("done\n")
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    how, address, workdir, trials, concurrent, timeout_s = sys.argv[1:7]
+    main(how, address, workdir, int(trials), int(concurrent), float(timeout_s))

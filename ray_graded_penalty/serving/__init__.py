@@ -1,0 +1,30 @@
+"""Tune a real OpenAI-compatible server: deploy it per trial, benchmark it, grade how it failed.
+
+Public API:
+    server_trainable: a Ray Tune function trainable for a server command template.
+    ServerError: what a served trial raises when its server fails (``.stage``).
+
+Example, vLLM on a GPU cluster (the package's searcher grades the failures)::
+
+    from ray import tune
+    from ray_graded_penalty import GradedPenaltySearcher
+    from ray_graded_penalty.serving import server_trainable
+
+    trainable = server_trainable(
+        "vllm serve {model} --port {port} --max-num-seqs {max_num_seqs} "
+        "--gpu-memory-utilization {gpu_memory_utilization}",
+        model="Qwen/Qwen2.5-7B-Instruct", requests=200, concurrency=32, max_tokens=128)
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=900)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, {"gpu": 1}),
+        param_space={"max_num_seqs": tune.choice([64, 128, 256]),
+                     "gpu_memory_utilization": tune.uniform(0.7, 0.95)},
+        tune_config=tune.TuneConfig(metric="throughput", mode="max", search_alg=searcher,
+                                    num_samples=40),
+        run_config=tune.RunConfig(callbacks=[searcher.callback]))
+"""
+
+from ray_graded_penalty.serving.failure import ServerError
+from ray_graded_penalty.serving.trainable import server_trainable
+
+__all__ = ["ServerError", "server_trainable"]

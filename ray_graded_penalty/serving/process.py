@@ -1,0 +1,146 @@
+"""One server process: started in its own session, tied to its launching thread, always stopped.
+
+Three things keep a server from outliving its trial, so none depends on one Ray default:
+the server is the leader of its own process group, and :meth:`Server.stop` signals the whole
+group (SIGTERM, then SIGKILL); it is launched through ``launch.py``, which has Linux SIGKILL it
+when the thread that started it dies (the trial's actor killed by the watchdog included); and
+Ray itself ends what a worker started when the worker exits. A server that leaves its own
+process tree (a daemonizing launcher, a container started through a daemon) escapes all three:
+stop such a server from the command itself (``docker run --rm`` in the foreground, say).
+
+Example:
+    >>> import sys, tempfile
+    >>> log = tempfile.NamedTemporaryFile(suffix=".log").name
+    >>> server = Server.start([sys.executable, "-c", "print('hi')"], log)
+    >>> server.wait(10)
+    0
+    >>> server.tail()[-1]
+    'hi'
+    >>> server.stop()
+    0
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import deque
+from typing import List, Mapping, Optional
+
+logger = logging.getLogger("ray_graded_penalty")
+
+LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the OS's choice)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def exit_text(code: Optional[int]) -> str:
+    """``"exit code 1"`` or ``"signal SIGKILL"`` for a ``Popen.returncode``."""
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"signal {-code}"
+    return f"exit code {code}"
+
+
+class Server:
+    """A running server process and its log file."""
+
+    def __init__(self, process: subprocess.Popen, log_path: str, log_offset: int, started: float) -> None:
+        self.process = process
+        self.log_path = log_path
+        self.log_offset = log_offset  # where this server's output begins (a retried trial appends)
+        self.started = started
+
+    @classmethod
+    def start(
+        cls,
+        argv: List[str],
+        log_path: str,
+        env: Optional[Mapping[str, str]] = None,
+        memory_limit_bytes: Optional[int] = None,
+    ) -> "Server":
+        """Start ``argv`` in a new session, its output appended to ``log_path``.
+
+        Call it from the thread that runs the trial: the server dies with that thread.
+        """
+        launch = [sys.executable, "-I", LAUNCH]
+        if memory_limit_bytes is not None:
+            launch += ["--memory-limit", str(int(memory_limit_bytes))]
+        with open(log_path, "ab") as log:
+            offset = log.tell()
+            process = subprocess.Popen(
+                launch + ["--"] + list(argv),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+                start_new_session=True,
+                close_fds=True,
+            )
+        logger.debug("Started server pid %d: %s", process.pid, argv)
+        return cls(process, log_path, offset, time.monotonic())
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def poll(self) -> Optional[int]:
+        """The exit status (``Popen.returncode``) if the server has exited, else None."""
+        return self.process.poll()
+
+    def wait(self, timeout_s: float) -> Optional[int]:
+        """Wait up to ``timeout_s`` for the server to exit; its status, or None if it runs on."""
+        try:
+            return self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def tail(self, lines: int = 20) -> List[str]:
+        """The last ``lines`` non-blank lines of the server's log (the launcher's own line left out)."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_offset)
+                text = f.read().decode(errors="replace")
+            kept = deque((line.rstrip() for line in text.splitlines() if line.strip()), maxlen=lines + 1)
+        except OSError:
+            return []
+        return [line for line in kept if not line.startswith("# pid ")][-lines:]
+
+    def stop(self, grace_s: float = 10.0) -> Optional[int]:
+        """SIGTERM the server's process group, SIGKILL it after ``grace_s``; its exit status."""
+        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
+            if self.poll() is not None and not _group_alive(self.pid):
+                break
+            try:
+                os.killpg(self.pid, sig)
+            except OSError as e:
+                if e.errno != errno.ESRCH:
+                    raise
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline:
+                if self.wait(0.05) is not None and not _group_alive(self.pid):
+                    break
+        return self.poll()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except OSError as e:
+        return e.errno == errno.EPERM
+    return True

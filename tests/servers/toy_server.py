@@ -1,0 +1,91 @@
+"""A small OpenAI-compatible streaming server, for the tests that must run where llama-server
+is not built (CI). A real process with real HTTP, real allocations and real signals; what it
+does wrong is chosen by its flags:
+
+    python toy_server.py --port P [--start-s S] [--kv-mb N] [--token-ms T] [--slots K]
+                         [--die-after N] [--bad-request-every N]
+
+--start-s     /health answers 503 for S seconds, then 200 (a large S: hangs before ready)
+--kv-mb       allocates N MiB before listening, as a server reserves its KV cache (a real
+              MemoryError under a memory limit)
+--token-ms    the time to produce one token; --slots requests are served at once, others wait
+--die-after   aborts itself (SIGABRT) when request N+1 arrives: a crash under load
+--bad-request-every  answers every N-th request with HTTP 400
+An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
+"""
+
+import argparse
+import json
+import os
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--start-s", type=float, default=0.0)
+    parser.add_argument("--kv-mb", type=int, default=0)
+    parser.add_argument("--token-ms", type=float, default=1.0)
+    parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--die-after", type=int, default=0)
+    parser.add_argument("--bad-request-every", type=int, default=0)
+    args = parser.parse_args()
+    kv = bytearray(args.kv_mb * 2**20)
+    started = time.monotonic()
+    slots = threading.Semaphore(args.slots)
+    count = {"n": 0}
+    lock = threading.Lock()
+    print(f"toy server: {args.slots} slots, {len(kv) >> 20} MiB reserved, port {args.port}", flush=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def send_json(self, status, payload):
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            if self.path in ("/health", "/v1/models"):
+                ready = time.monotonic() - started >= args.start_s
+                self.send_json(200 if ready else 503, {"status": "ok" if ready else "loading"})
+            else:
+                self.send_json(404, {"error": "no such path"})
+
+        def do_POST(self):
+            request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with lock:
+                count["n"] += 1
+                n = count["n"]
+            if args.die_after and n > args.die_after:
+                print(f"toy server: aborting at request {n}", flush=True)
+                os.abort()
+            if args.bad_request_every and n % args.bad_request_every == 0:
+                self.send_json(400, {"error": {"message": f"request {n} refused"}})
+                return
+            chat = self.path.endswith("/chat/completions")
+            with slots:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                for i in range(request.get("max_tokens", 16)):
+                    time.sleep(args.token_ms / 1000)
+                    choice = {"delta": {"content": f"t{i} "}} if chat else {"text": f"t{i} "}
+                    self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
+                    self.wfile.flush()
+                self.wfile.write(b"data: [DONE]\n\n")
+            self.close_connection = True
+
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,20 @@
+"""The chaos soak's short version: one fault of each kind on a local four-node cluster (a node
+removed and one added, the driver killed and the experiment restored), then every promise
+checked: each trial told exactly once and graded by its real cause, and no placement group,
+actor, CPU, GPU or process of a trial left. The full soak: benchmarks/soak (RESULTS.md)."""
+
+import pytest
+
+from benchmarks.soak.fates import EXPECTED
+from benchmarks.soak.soak import Plan, run_soak
+
+pytestmark = [pytest.mark.ray, pytest.mark.cluster]
+
+
+def test_a_short_soak_keeps_every_promise(tmp_path):
+    report = run_soak(Plan(trials=16, concurrent=4, timeout_s=20.0, deadline_s=600.0), str(tmp_path))
+    assert report["problems"] == [], report
+    assert report["trials"] == report["told"] == 16
+    assert set(report["fates"]) == set(EXPECTED), report["fates"]  # one fault of each kind at least
+    assert report["children"] == report["attempts"] >= 16  # every attempt started its child process
+    assert len(report["events"]) == 4 and report["events"][-1].endswith("exited with 0"), report["events"]
