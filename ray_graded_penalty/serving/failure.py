@@ -37,12 +37,11 @@ WHEN = {"start": "during start-up", "ready": "before it was ready", "load": "und
 class ServerError(RuntimeError):
     """A served trial failed; ``stage`` is "start", "ready" or "load"."""
 
-    def __init__(self, message: str, stage: str) -> None:
+    def __init__(self, message: str, stage: str = "start") -> None:
+        # One argument in ``args``, the stage in ``__dict__``: plain pickling keeps both, and
+        # the subclass Ray 2.30 derives from it to wrap it (RayTaskError's) stays valid.
         super().__init__(message)
         self.stage = stage
-
-    def __reduce__(self):  # Ray pickles the error to the driver
-        return (type(self), (str(self), self.stage))
 
 
 def memory_line(texts: Iterable[str]) -> str:
