@@ -281,10 +281,12 @@ def write_results(path, data, plots) -> None:
                   "at once (details in [Many trials at once](#many-trials-at-once)).", ""]
         lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"], data.get("more_seeds") or {})
     from benchmarks.serving import table as serving_table
+    from benchmarks.soak import table as soak_table
 
-    serving = serving_table.load()
-    if serving:
-        lines += serving_table.lines(serving)
+    for section in (serving_table, soak_table):
+        found = section.load()
+        if found:
+            lines += section.lines(found)
     lines += ["## Methods", ""]
     lines += [f"- `{m}`: {DESCRIPTIONS[m]}" for m in METHODS]
     lines += ["", "## Problems", ""]

@@ -1,6 +1,6 @@
 """The serving trainable against llama.cpp's real llama-server, and the example that tunes it.
 
-Needs ``bash examples/llama_server/setup.sh`` (a 25-30 minute build): skipped, with the reason,
+Needs ``bash examples/llama_server/setup.sh`` (about 10 minutes): skipped, with the reason,
 where it has not run (CI). RGP_LLAMA_HOME points at its directory."""
 
 import os
@@ -22,7 +22,7 @@ HOME = os.environ.get("RGP_LLAMA_HOME", os.path.expanduser("~/.cache/ray-graded-
 SERVER, MODEL = os.path.join(HOME, "bin", "llama-server"), os.path.join(HOME, "model.gguf")
 pytestmark = pytest.mark.skipif(
     not (os.path.exists(SERVER) and os.path.exists(MODEL)),
-    reason=f"llama-server is not built in {HOME}: run `bash examples/llama_server/setup.sh` (25-30 min)")
+    reason=f"llama-server is not built in {HOME}: run `bash examples/llama_server/setup.sh` (about 10 min)")
 
 COMMAND = "{server} -m {model} --port {port} -np {slots} -c {ctx} -t 1 --no-warmup"
 ENV = {"MALLOC_ARENA_MAX": "2", "OMP_WAIT_POLICY": "passive"}

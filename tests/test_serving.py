@@ -192,3 +192,17 @@ def test_stop_ends_the_whole_process_group(tmp_path):
     from serving_helpers import alive
 
     assert not alive(children[0])
+
+
+def test_the_launcher_refuses_to_start_a_server_whose_launcher_is_already_gone(tmp_path):
+    """The parent it was told is not its parent (the launcher died before the death signal
+    was armed): it exits instead of running an orphan."""
+    import subprocess
+
+    from ray_graded_penalty.serving.process import LAUNCH
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    done = subprocess.run([sys.executable, "-I", LAUNCH, "--parent", str(gone.pid), "--",
+                           sys.executable, "-c", "print('ran')"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1 and "the launching process is gone" in done.stderr and "ran" not in done.stdout

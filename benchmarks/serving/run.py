@@ -1,6 +1,6 @@
 """The package against Ray's OptunaSearch, tuning llama.cpp's real llama-server.
 
-    bash examples/llama_server/setup.sh                     # once: builds the server (25-30 min)
+    bash examples/llama_server/setup.sh                     # once: builds the server (about 10 min)
     python -m benchmarks.serving.run --seeds 3 --budget-s 240
 
 Each run is the example (examples/llama_server/tune.py) with one searcher and one seed, for the

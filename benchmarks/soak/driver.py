@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 
 import ray
 from ray import tune
@@ -18,6 +19,17 @@ from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.compat import FailureConfig, RunConfig
 
 NAME = "soak"
+
+
+class TrialStarts(tune.Callback):
+    """Appends when each trial started RUNNING (the watchdog's clock) to ``starts.jsonl``."""
+
+    def __init__(self, workdir: str) -> None:
+        self.path = os.path.join(workdir, "starts.jsonl")
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"trial_id": trial.trial_id, "time": time.time()}) + "\n")
 
 
 def main(how: str, address: str, workdir: str, trials: int, concurrent: int, timeout_s: float) -> None:
@@ -33,7 +45,7 @@ def main(how: str, address: str, workdir: str, trials: int, concurrent: int, tim
             param_space={"x": tune.uniform(0, 1), "workdir": workdir},
             tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher,
                                         num_samples=trials, max_concurrent_trials=concurrent),
-            run_config=RunConfig(name=NAME, storage_path=storage, callbacks=[searcher.callback],
+            run_config=RunConfig(name=NAME, storage_path=storage, callbacks=[searcher.callback, TrialStarts(workdir)],
                                  failure_config=FailureConfig(max_failures=0), verbose=0),
         )
     else:

@@ -61,23 +61,36 @@ def attempts(workdir: str) -> List[dict]:
     return records
 
 
+def mark_fault(workdir: str, index: int) -> None:
+    """Note when attempt ``index`` meets its fate (before it hangs, raises or exits)."""
+    with open(os.path.join(workdir, "faults", f"{index:05d}"), "w") as f:
+        f.write(repr(time.time()))
+
+
+def fault_times(workdir: str) -> Dict[int, float]:
+    """When each attempt met its fate (attempt number -> time), for those that got that far."""
+    folder = os.path.join(workdir, "faults")
+    return {int(name): float(open(os.path.join(folder, name)).read()) for name in os.listdir(folder)}
+
+
 def _train_loop(config):
     import ray.train
 
     if ray.train.get_context().get_world_rank() == 1:
+        mark_fault(config["workdir"], config["index"])
         if config["fate"] == "trainer_hangs":
             time.sleep(10_000)  # a stuck collective
         raise RuntimeError("CUDA out of memory. Tried to allocate 8.00 GiB (rank 1)")
     time.sleep(10_000 if config["fate"] == "trainer_hangs" else 0.5)
 
 
-def _run_trainer(fate: str) -> None:
+def _run_trainer(fate: str, workdir: str, index: int) -> None:
     from ray.train import ScalingConfig
 
     from ray_graded_penalty import ray_internals
 
     trainer_class = ray_internals.data_parallel_trainer()
-    trainer = trainer_class(_train_loop, train_loop_config={"fate": fate},
+    trainer = trainer_class(_train_loop, train_loop_config={"fate": fate, "workdir": workdir, "index": index},
                             scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}))
     trainer.fit()
 
@@ -102,6 +115,8 @@ def soak_trial(config: dict) -> None:
                          os.path.join(workdir, "children", f"{index:05d}.log"))
     rng = random.Random(index)
     time.sleep(rng.uniform(0.2, 2.0))
+    if not fate.startswith("trainer"):
+        mark_fault(workdir, index)
     if fate == "succeeds":
         child.stop()
         compat.report({"score": config["x"]})
@@ -114,4 +129,4 @@ def soak_trial(config: dict) -> None:
     elif fate == "exits":
         os._exit(1)
     else:
-        _run_trainer(fate)
+        _run_trainer(fate, workdir, index)

@@ -89,7 +89,7 @@ def run_soak(plan: Plan, workdir: str) -> Dict[str, Any]:
     """Run the soak in ``workdir`` (created) and return its report (see :func:`check`)."""
     from ray.cluster_utils import Cluster
 
-    for sub in ("attempts", "children", "storage"):
+    for sub in ("attempts", "children", "faults", "storage"):
         os.makedirs(os.path.join(workdir, sub), exist_ok=True)
     with open(os.path.join(workdir, "deck.json"), "w") as f:
         json.dump(fates.deck(plan.trials, plan.seed), f)
@@ -115,7 +115,8 @@ def run_soak(plan: Plan, workdir: str) -> Dict[str, Any]:
             _wait_started(workdir, max(3, int(plan.kill_driver_at * plan.trials)), driver, until)
             os.killpg(driver.pid, signal.SIGKILL)
             driver.wait(30)
-            events.append(f"killed the driver after {_started(workdir)} trials started")
+            told_before = _told(os.path.join(workdir, "storage", "soak"), plan)
+            events.append(f"killed the driver after {_started(workdir)} trials started, {len(told_before)} told")
         finally:
             if driver.poll() is None:
                 os.killpg(driver.pid, signal.SIGKILL)
@@ -128,7 +129,7 @@ def run_soak(plan: Plan, workdir: str) -> Dict[str, Any]:
                 os.killpg(restored.pid, signal.SIGKILL)
                 restored.wait(30)
         events.append(f"the restored driver exited with {code}")
-        report = check(plan, workdir, cluster.address, lost.node_id)
+        report = check(plan, workdir, cluster.address, lost.node_id, told_before)
     finally:
         cluster.shutdown()
     report.update(events=events, wall_s=time.monotonic() - started)
@@ -145,7 +146,20 @@ def _settle(probe, seconds: float):
         time.sleep(0.5)
 
 
-def check(plan: Plan, workdir: str, address: str, lost_node: str) -> Dict[str, Any]:
+def _told(experiment: str, plan: Plan) -> Dict[str, Any]:
+    """What the searcher in the experiment's last checkpoint had told (trial id -> outcome)."""
+    from ray_graded_penalty import GradedPenaltySearcher
+
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=plan.timeout_s)
+    try:
+        searcher.restore_from_dir(experiment)
+    except (RuntimeError, FileNotFoundError, EOFError):  # no checkpoint yet
+        return {}
+    return searcher.outcomes
+
+
+def check(plan: Plan, workdir: str, address: str, lost_node: str,
+          told_before: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Everything the soak promises, looked at after the run; ``problems`` lists what failed."""
     import ray
     from ray import tune
@@ -160,6 +174,9 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str) -> Dict[str, A
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=plan.timeout_s)
     searcher.restore_from_dir(experiment)
     outcomes = searcher.outcomes
+    changed = [t for t, o in (told_before or {}).items() if outcomes.get(t) != o]
+    if changed:
+        problems.append(f"told before the driver was killed, then told differently: {changed}")
     study = OptunaView(base_searcher(searcher.inner)).study.trials
     if len(trials) != plan.trials:
         problems.append(f"{len(trials)} trials in the experiment, not {plan.trials}")
@@ -175,13 +192,23 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str) -> Dict[str, A
     tries: Dict[str, List[dict]] = {}
     for record in records:
         tries.setdefault(record["trial_id"], []).append(record)
+    faults = fates.fault_times(workdir)
+    starts: Dict[str, List[float]] = {}
+    with open(os.path.join(workdir, "starts.jsonl")) as f:
+        for line in f:
+            start = json.loads(line)
+            starts.setdefault(start["trial_id"], []).append(start["time"])
     graded: Counter = Counter()
     earlier = 0
     for trial_id, outcome in outcomes.items():
+        if trial_id not in tries and outcome.failed and _lost(outcome):
+            graded["lost before its function ran"] += 1
+            continue
         # A trial Tune reran after the restore is told once: by its last attempt, or by an
         # earlier one Ray had already ended (and the searcher told) before the driver was killed.
         match = next((i for i, record in reversed(list(enumerate(tries.get(trial_id, []))))
-                      if _as_expected(outcome, record, lost_node)), None)
+                      if _as_expected(outcome, record, lost_node, faults, starts.get(trial_id, []), plan)),
+                     None)
         if match is None:
             record = (tries.get(trial_id) or [{"fate": "never started"}])[-1]
             problems.append(f"trial {trial_id} ({record['fate']}) told as {(outcome.kind, outcome.error_class)}: "
@@ -189,8 +216,10 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str) -> Dict[str, A
             continue
         record = tries[trial_id][match]
         earlier += match < len(tries[trial_id]) - 1
-        lost = (outcome.kind, outcome.error_class) != fates.EXPECTED[record["fate"]]
-        graded[record["fate"] + (" (node lost)" if lost else "")] += 1
+        how = (outcome.kind, outcome.error_class)
+        graded[record["fate"] + ("" if how == fates.EXPECTED[record["fate"]] else
+                                 " (timed out before its fault)" if outcome.error_class == "timeout"
+                                 else " (node lost)")] += 1
 
     ray.init(address=address, logging_level=logging.WARNING)
     try:
@@ -218,17 +247,34 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str) -> Dict[str, A
     return {
         "trials": len(trials), "attempts": len(records), "told": len(outcomes),
         "fates": dict(Counter(r["fate"] for r in records)), "graded_as_expected": dict(graded),
-        "told_from_an_earlier_attempt": earlier, "children": len(pids), "ray_own_actors_left": dict(ray_own),
+        "told_before_kill": len(told_before or {}), "told_from_an_earlier_attempt": earlier, "children": len(pids), "ray_own_actors_left": dict(ray_own),
         "problems": problems,
     }
 
 
-def _as_expected(outcome: Any, record: dict, lost_node: str) -> bool:
-    """Whether ``outcome`` is what the attempt ``record`` should be told as (or its node was lost)."""
+def _lost(outcome: Any) -> bool:
+    return any(text in (outcome.error or "").lower() for text in LOST_TEXTS)
+
+
+def _as_expected(outcome: Any, record: dict, lost_node: str, faults: Dict[int, float],
+                 starts: List[float], plan: Plan) -> bool:
+    """Whether ``outcome`` is what attempt ``record`` must be told as: its fate's, a node lost
+    under it, or a timeout when it really ran ``timeout_s`` (from when Ray started it, as the
+    watchdog counts) before it met its fate: on 2 cores a trial or its trainer can take that
+    long to start."""
     if (outcome.kind, outcome.error_class) == fates.EXPECTED[record["fate"]]:
         return True
-    return record["node"] == lost_node and outcome.failed and any(
-        text in (outcome.error or "").lower() for text in LOST_TEXTS)
+    if record["node"] == lost_node and outcome.failed and _lost(outcome):
+        return True
+    if outcome.error_class != "timeout":
+        return False
+    started = max((t for t in starts if t <= record["time"]), default=None)
+    if started is None:
+        return False
+    fault = faults.get(record["index"])
+    if fault is None and not record["fate"].startswith("trainer"):
+        fault = record["time"] + 2.5  # its fault comes within 2 s of its function's start
+    return fault is None or fault >= started + plan.timeout_s - 1.0
 
 
 def _alive(pid: int) -> bool:

@@ -1,6 +1,6 @@
 """Tune llama.cpp's llama-server for real: one server per trial, a real load, real failures.
 
-Set up once (builds llama-server, about 25-30 minutes on 2 cores; writes a random-weight model):
+Set up once (builds llama-server, about 10 minutes on 2 cores; writes a random-weight model):
 
     bash examples/llama_server/setup.sh
 

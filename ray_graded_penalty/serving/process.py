@@ -78,7 +78,7 @@ class Server:
 
         Call it from the thread that runs the trial: the server dies with that thread.
         """
-        launch = [sys.executable, "-I", LAUNCH]
+        launch = [sys.executable, "-I", LAUNCH, "--parent", str(os.getpid())]
         if memory_limit_bytes is not None:
             launch += ["--memory-limit", str(int(memory_limit_bytes))]
         with open(log_path, "ab") as log:
