@@ -161,10 +161,20 @@ def _told(experiment: str, plan: Plan) -> Dict[str, Any]:
 def check(plan: Plan, workdir: str, address: str, lost_node: str,
           told_before: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Everything the soak promises, looked at after the run; ``problems`` lists what failed."""
-    import ray
+    report = check_told(plan, workdir, lost_node, told_before)
+    left = check_left(address, workdir)
+    report["problems"] += [f"{what} left after the soak: {value}" for what, value in left.items()
+                           if value and what != "ray_own_actors"]
+    report.update(children=len(_children(workdir)), ray_own_actors_left=dict(left["ray_own_actors"]))
+    return report
+
+
+def check_told(plan: Plan, workdir: str, lost_node: str,
+               told_before: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """What the model was told: every trial once, each as its fate (or what really ended it)."""
     from ray import tune
 
-    from ray_graded_penalty import GradedPenaltySearcher, ray_internals
+    from ray_graded_penalty import GradedPenaltySearcher
     from ray_graded_penalty.backends.optuna import OptunaView
     from ray_graded_penalty.compat import base_searcher
 
@@ -201,7 +211,9 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str,
     graded: Counter = Counter()
     earlier = 0
     for trial_id, outcome in outcomes.items():
-        if trial_id not in tries and outcome.failed and _lost(outcome):
+        if outcome.failed and _lost(outcome) and len(starts.get(trial_id, [])) > len(tries.get(trial_id, [])):
+            # Ray started an attempt that never reached the trial's function (its node or actor
+            # went first), and that is the attempt the searcher told.
             graded["lost before its function ran"] += 1
             continue
         # A trial Tune reran after the restore is told once: by its last attempt, or by an
@@ -221,6 +233,20 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str,
                                  " (timed out before its fault)" if outcome.error_class == "timeout"
                                  else " (node lost)")] += 1
 
+    return {
+        "trials": len(trials), "attempts": len(records), "told": len(outcomes),
+        "fates": dict(Counter(r["fate"] for r in records)), "graded_as_expected": dict(graded),
+        "told_before_kill": len(told_before or {}), "told_from_an_earlier_attempt": earlier,
+        "problems": problems,
+    }
+
+
+def check_left(address: str, workdir: str) -> Dict[str, Any]:
+    """What is left on the cluster and the machine after the run (empty values: nothing)."""
+    import ray
+
+    from ray_graded_penalty import ray_internals
+
     ray.init(address=address, logging_level=logging.WARNING)
     try:
         def busy():
@@ -235,21 +261,19 @@ def check(plan: Plan, workdir: str, address: str, lost_node: str,
 
         left = {"resources held": _settle(busy, 60), "placement groups": _settle(groups, 60),
                 "actors": _settle(actors, 60)}
-        ray_own = Counter(name for name in ray_internals.live_actors().values() if name in RAY_OWN_ACTORS)
+        left["ray_own_actors"] = Counter(n for n in ray_internals.live_actors().values() if n in RAY_OWN_ACTORS)
     finally:
         ray.shutdown()
-    pids = [int(line.split()[2].rstrip(":")) for name in os.listdir(os.path.join(workdir, "children"))
-            for line in open(os.path.join(workdir, "children", name)) if line.startswith("# pid ")]
+    pids = _children(workdir)
     left["processes"] = _settle(lambda: [p for p in pids if _alive(p)], 30)
-    for what, value in left.items():
-        if value:
-            problems.append(f"{what} left after the soak: {value}")
-    return {
-        "trials": len(trials), "attempts": len(records), "told": len(outcomes),
-        "fates": dict(Counter(r["fate"] for r in records)), "graded_as_expected": dict(graded),
-        "told_before_kill": len(told_before or {}), "told_from_an_earlier_attempt": earlier, "children": len(pids), "ray_own_actors_left": dict(ray_own),
-        "problems": problems,
-    }
+    return left
+
+
+def _children(workdir: str) -> List[int]:
+    """The pid of every child process the trials started (``# pid N:`` lines)."""
+    folder = os.path.join(workdir, "children")
+    return [int(line.split()[2].rstrip(":")) for name in os.listdir(folder)
+            for line in open(os.path.join(folder, name)) if line.startswith("# pid ")]
 
 
 def _lost(outcome: Any) -> bool:

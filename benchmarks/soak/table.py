@@ -38,6 +38,8 @@ def lines(runs: Dict[str, Any]) -> List[str]:
                    + (f"; {special}" if special else "") + f") | {left}"
                    + (f"; Ray's own detached actors: {ray_own}" if ray_own else "")
                    + f" | {r['wall_s'] / 60:.1f} min |")
+        if r.get("note"):
+            out.append(f"| | | | | {name}: {r['note']} | | |")
     out += ["", "A trial is graded as expected when it is told as its fate says, or as a timeout when it "
             "really ran the whole timeout before meeting its fate (a trainer slow to start on 2 cores), or "
             "as Ray's lost-node error when its node was the one removed. "
