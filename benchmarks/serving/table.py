@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import statistics
 from typing import Any, Dict, List, Optional
@@ -55,7 +56,19 @@ def lines(data: Dict[str, Any]) -> List[str]:
             won, lost = won + (x > y), lost + (x < y)
     medians = {n: statistics.median([by[(n, s)]["best_throughput_meeting_slo"] or 0.0 for s in seeds if (n, s) in by])
                for n in NAMES if any((n, s) in by for s in seeds)}
+    totals = []
+    for name in NAMES:
+        mine = [r for r in runs if r["searcher"] == name]
+        if mine:
+            trials, failed = sum(r["trials"] for r in mine), sum(r["failed"] for r in mine)
+            failed_s, trial_s = sum(r["failed_trial_s"] for r in mine), sum(r["trial_s"] for r in mine)
+            totals.append(f"{NAMES[name].split(' (')[0]}: {failed} of {trials} trials failed ({failed / trials:.0%}), "
+                          f"{failed_s:.0f} s of {trial_s:.0f} s of trial time in failed trials")
+    out += ["", "Over all seeds: " + "; ".join(totals) + ". A trial's own time is about half of the budget; "
+            "the rest is Ray starting and ending each trial's actor."]
+    n = won + lost
+    sign_p = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2 ** n) if n else 1.0
     out += ["", f"Seeds where the package's best SLO-meeting throughput was higher: {won}; lower: {lost}; "
-            f"of {len(seeds)}. Medians: " + ", ".join(f"{NAMES[n].split(' (')[0]} {v:.0f}" for n, v in medians.items())
+            f"of {len(seeds)} (two-sided sign test p = {sign_p:.2f}). Medians: " + ", ".join(f"{NAMES[n].split(' (')[0]} {v:.0f}" for n, v in medians.items())
             + f" tokens/s. {len(seeds)} seeds rank nothing; the table says what each run found.", ""]
     return out
