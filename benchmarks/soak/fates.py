@@ -61,15 +61,16 @@ def attempts(workdir: str) -> List[dict]:
     return records
 
 
-def mark_fault(workdir: str, index: int) -> None:
-    """Note when attempt ``index`` meets its fate (before it hangs, raises or exits)."""
-    with open(os.path.join(workdir, "faults", f"{index:05d}"), "w") as f:
+def mark_fault(workdir: str, index: int, folder: str = "faults") -> None:
+    """Note when attempt ``index`` meets its fate (before it hangs, raises or exits); with
+    ``folder="raised"``, when its trainer's failure reached the trial's own function."""
+    with open(os.path.join(workdir, folder, f"{index:05d}"), "w") as f:
         f.write(repr(time.time()))
 
 
-def fault_times(workdir: str) -> Dict[int, float]:
+def fault_times(workdir: str, folder: str = "faults") -> Dict[int, float]:
     """When each attempt met its fate (attempt number -> time), for those that got that far."""
-    folder = os.path.join(workdir, "faults")
+    folder = os.path.join(workdir, folder)
     return {int(name): float(open(os.path.join(folder, name)).read()) for name in os.listdir(folder)}
 
 
@@ -97,7 +98,11 @@ def _run_trainer(fate: str, workdir: str, index: int) -> None:
     trainer = trainer_class(_train_loop, train_loop_config={"fate": fate, "workdir": workdir, "index": index},
                             scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
                             run_config=RunConfig(name=f"trainer_{index:05d}", storage_path=os.path.join(workdir, "trainers")))
-    trainer.fit()
+    try:
+        trainer.fit()
+    except BaseException:  # the worker's failure has reached the trial (Ray Train takes a while)
+        mark_fault(workdir, index, "raised")
+        raise
 
 
 def soak_trial(config: dict) -> None:

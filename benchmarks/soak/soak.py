@@ -89,7 +89,7 @@ def run_soak(plan: Plan, workdir: str) -> Dict[str, Any]:
     """Run the soak in ``workdir`` (created) and return its report (see :func:`check`)."""
     from ray.cluster_utils import Cluster
 
-    for sub in ("attempts", "children", "faults", "storage"):
+    for sub in ("attempts", "children", "faults", "raised", "storage"):
         os.makedirs(os.path.join(workdir, sub), exist_ok=True)
     with open(os.path.join(workdir, "deck.json"), "w") as f:
         json.dump(fates.deck(plan.trials, plan.seed), f)
@@ -202,7 +202,9 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
     tries: Dict[str, List[dict]] = {}
     for record in records:
         tries.setdefault(record["trial_id"], []).append(record)
-    faults = fates.fault_times(workdir)
+    # When each attempt's failure reached its trial: at once for a trial's own fault; for a
+    # trainer's, when its worker's error came out of ``fit()`` (Ray Train takes seconds).
+    faults, raised = fates.fault_times(workdir), fates.fault_times(workdir, "raised")
     starts: Dict[str, List[float]] = {}
     with open(os.path.join(workdir, "starts.jsonl")) as f:
         for line in f:
@@ -219,7 +221,8 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
         # A trial Tune reran after the restore is told once: by its last attempt, or by an
         # earlier one Ray had already ended (and the searcher told) before the driver was killed.
         match = next((i for i, record in reversed(list(enumerate(tries.get(trial_id, []))))
-                      if _as_expected(outcome, record, lost_node, faults, starts.get(trial_id, []), plan)),
+                      if _as_expected(outcome, record, lost_node, faults, raised,
+                                   starts.get(trial_id, []), plan)),
                      None)
         if match is None:
             record = (tries.get(trial_id) or [{"fate": "never started"}])[-1]
@@ -281,11 +284,11 @@ def _lost(outcome: Any) -> bool:
 
 
 def _as_expected(outcome: Any, record: dict, lost_node: str, faults: Dict[int, float],
-                 starts: List[float], plan: Plan) -> bool:
+                 raised: Dict[int, float], starts: List[float], plan: Plan) -> bool:
     """Whether ``outcome`` is what attempt ``record`` must be told as: its fate's, a node lost
     under it, or a timeout when it really ran ``timeout_s`` (from when Ray started it, as the
-    watchdog counts) before it met its fate: on 2 cores a trial or its trainer can take that
-    long to start."""
+    watchdog counts) before its failure reached it: on 2 cores a trial or its trainer can take
+    that long to start, and a worker's error takes Ray Train seconds to come out of ``fit()``."""
     if (outcome.kind, outcome.error_class) == fates.EXPECTED[record["fate"]]:
         return True
     if record["node"] == lost_node and outcome.failed and _lost(outcome):
@@ -295,8 +298,9 @@ def _as_expected(outcome: Any, record: dict, lost_node: str, faults: Dict[int, f
     started = max((t for t in starts if t <= record["time"]), default=None)
     if started is None:
         return False
-    fault = faults.get(record["index"])
-    if fault is None and not record["fate"].startswith("trainer"):
+    trainer = record["fate"].startswith("trainer")
+    fault = (raised if trainer else faults).get(record["index"])
+    if fault is None and not trainer:
         fault = record["time"] + 2.5  # its fault comes within 2 s of its function's start
     return fault is None or fault >= started + plan.timeout_s - 1.0
 
