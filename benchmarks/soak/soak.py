@@ -213,9 +213,10 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
     graded: Counter = Counter()
     earlier = 0
     for trial_id, outcome in outcomes.items():
-        if outcome.failed and _lost(outcome) and len(starts.get(trial_id, [])) > len(tries.get(trial_id, [])):
-            # Ray started an attempt that never reached the trial's function (its node or actor
-            # went first), and that is the attempt the searcher told.
+        ran = len(tries.get(trial_id, []))
+        if outcome.failed and _lost(outcome) and (ran == 0 or len(starts.get(trial_id, [])) > ran):
+            # Ray started (or was starting) an attempt that never reached the trial's function
+            # (its node or actor went first), and that is the attempt the searcher told.
             graded["lost before its function ran"] += 1
             continue
         # A trial Tune reran after the restore is told once: by its last attempt, or by an
