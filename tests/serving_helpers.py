@@ -2,9 +2,11 @@
 
 import glob
 import os
-import re
 import sys
 import time
+
+from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty.serving.process import alive, launched_pids
 
 TOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "toy_server.py")
 #: The toy server; ``{port}`` and the trial's fields are filled in per trial.
@@ -13,20 +15,14 @@ TOY_COMMAND = f"{sys.executable} {TOY} --port {{port}}"
 
 def server_pids(root):
     """The pid of every server launched with its log under ``root`` (``# pid N: ...`` lines)."""
-    pids = []
-    for path in glob.glob(os.path.join(str(root), "**", "server.log"), recursive=True):
-        with open(path, errors="replace") as f:
-            pids += [int(m.group(1)) for m in re.finditer(r"^# pid (\d+):", f.read(), re.M)]
-    return pids
+    return [pid for path in glob.glob(os.path.join(str(root), "**", "server.log"), recursive=True)
+            for pid in launched_pids(path)]
 
 
-def alive(pid):
-    """Whether ``pid`` runs (a zombie, already dead, does not count)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
+def graded_as(error):
+    """The default policy's error class for a raised error, as the searcher reads it."""
+    found = PenaltyPolicy().classify(f"{type(error).__name__}: {error}")
+    return found.name if found else None
 
 
 def running_servers(root, within_s=0.0):

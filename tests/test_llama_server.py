@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from ray_graded_penalty import PenaltyPolicy
 from ray_graded_penalty.serving import ServerError, server_trainable
 from ray_graded_penalty.serving.trainable import serve
-from serving_helpers import running_servers, server_pids
+from serving_helpers import graded_as, running_servers, server_pids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOME = os.environ.get("RGP_LLAMA_HOME", os.path.expanduser("~/.cache/ray-graded-penalty/llama.cpp"))
@@ -34,9 +33,6 @@ def trainable(**kwargs):
     return server_trainable(COMMAND, **{**settings, **kwargs})
 
 
-def graded_as(error):
-    found = PenaltyPolicy().classify(f"{type(error).__name__}: {error}")
-    return found.name if found else None
 
 
 def test_a_real_server_starts_serves_and_is_stopped(tmp_path):

@@ -10,22 +10,17 @@ import sys
 
 import pytest
 
-from ray_graded_penalty import PenaltyPolicy
 from ray_graded_penalty.serving import ServerError, server_trainable
 from ray_graded_penalty.serving.command import Command
 from ray_graded_penalty.serving.failure import failure
 from ray_graded_penalty.serving.load import RequestResult
 from ray_graded_penalty.serving.metrics import percentile, summarize
-from ray_graded_penalty.serving.process import Server, exit_text
+from ray_graded_penalty.serving.process import Server, alive, exit_text
 from ray_graded_penalty.serving.trainable import serve
-from serving_helpers import TOY_COMMAND, running_servers, server_pids
-
-POLICY = PenaltyPolicy()
+from serving_helpers import TOY_COMMAND, graded_as, running_servers, server_pids
 
 
-def graded_as(error):
-    found = POLICY.classify(f"{type(error).__name__}: {error}")
-    return found.name if found else None
+
 
 
 # ----- bad input: refused at construction, naming the value ------------------------------------
@@ -189,8 +184,6 @@ def test_stop_ends_the_whole_process_group(tmp_path):
     children = [int(p) for p in open(f"/proc/{server.pid}/task/{server.pid}/children").read().split()]
     assert len(children) == 1
     assert server.stop(grace_s=2.0) is not None
-    from serving_helpers import alive
-
     assert not alive(children[0])
 
 

@@ -269,15 +269,18 @@ def check_left(address: str, workdir: str) -> Dict[str, Any]:
     finally:
         ray.shutdown()
     pids = _children(workdir)
-    left["processes"] = _settle(lambda: [p for p in pids if _alive(p)], 30)
+    from ray_graded_penalty.serving.process import alive
+
+    left["processes"] = _settle(lambda: [p for p in pids if alive(p)], 30)
     return left
 
 
 def _children(workdir: str) -> List[int]:
-    """The pid of every child process the trials started (``# pid N:`` lines)."""
+    """The pid of every child process the trials started (through the serving launcher)."""
+    from ray_graded_penalty.serving.process import launched_pids
+
     folder = os.path.join(workdir, "children")
-    return [int(line.split()[2].rstrip(":")) for name in os.listdir(folder)
-            for line in open(os.path.join(folder, name)) if line.startswith("# pid ")]
+    return [pid for name in os.listdir(folder) for pid in launched_pids(os.path.join(folder, name))]
 
 
 def _lost(outcome: Any) -> bool:
@@ -305,10 +308,3 @@ def _as_expected(outcome: Any, record: dict, lost_node: str, faults: Dict[int, f
         fault = record["time"] + 2.5  # its fault comes within 2 s of its function's start
     return fault is None or fault >= started + plan.timeout_s - 1.0
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False

@@ -45,6 +45,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
+def launched_pids(log_path: str) -> List[int]:
+    """The pid of every server launched with its output in ``log_path`` (``launch.py`` writes
+    ``# pid N: command`` first; a retried trial appends another)."""
+    try:
+        with open(log_path, errors="replace") as f:
+            return [int(line.split()[2].rstrip(":")) for line in f if line.startswith("# pid ")]
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, already dead, does not count); Linux."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
 def exit_text(code: Optional[int]) -> str:
     """``"exit code 1"`` or ``"signal SIGKILL"`` for a ``Popen.returncode``."""
     if code is None:
