@@ -18,9 +18,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     report.add_argument("experiment_dir", help="a Ray Tune experiment directory")
     report.add_argument("--out", default=None, help="where to write the CSV and PNGs (default: print only)")
     report.add_argument("--metric", default=None, help="the metric, for runs without this package's searcher")
+    report.add_argument("--mode", default=None, choices=("max", "min"),
+                        help="the metric's mode, for runs without this package's searcher (its saved state wins)")
     args = parser.parse_args(argv)
     if args.command == "report":
-        return _report(args.experiment_dir, args.out, args.metric)
+        return _report(args.experiment_dir, args.out, args.metric, args.mode)
     if args.command == "demo":
         if args.samples < 1:
             parser.error(f"--samples must be at least 1, got {args.samples}")
@@ -32,7 +34,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 
-def _report(experiment_dir: str, out: Optional[str], metric: Optional[str]) -> int:
+def _report(experiment_dir: str, out: Optional[str], metric: Optional[str], mode: Optional[str]) -> int:
     import os
     import sys
 
@@ -40,7 +42,7 @@ def _report(experiment_dir: str, out: Optional[str], metric: Optional[str]) -> i
     from ray_graded_penalty.report import NotAnExperimentError, failure_report, format_summary, summarize
 
     try:
-        report = failure_report(experiment_dir, metric=metric)
+        report = failure_report(experiment_dir, metric=metric, mode=mode)
     except NotAnExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

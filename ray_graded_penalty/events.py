@@ -10,15 +10,16 @@ Example:
     ...     def callback_attached(self): print("attached")
     ...     def trial_started(self, trial_id): print("started", trial_id)
     ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
-    ...     def trial_errored(self, trial_id, error): print("errored", trial_id, error)
+    ...     def trial_errored(self, trial_id, error, error_class): print("errored", trial_id, error)
     ...     def experiment_ended(self): print("ended")
+    ...     def already_told(self, trial_id): return False
     >>> isinstance(Printer(), TrialEvents)
     True
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Optional, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -34,8 +35,12 @@ class TrialEvents(Protocol):
     def trial_timed_out(self, trial_id: str) -> None:
         """The watchdog is about to end the trial: it ran past its timeout."""
 
-    def trial_errored(self, trial_id: str, error: str) -> None:
-        """The trial ended in an error (after its last retry); ``error`` is what killed it."""
+    def trial_errored(self, trial_id: str, error: str, error_class: Optional[str]) -> None:
+        """The trial ended in an error (after its last retry); ``error`` is what killed it, and
+        ``error_class`` its class when the error itself says it (None: read the text)."""
 
     def experiment_ended(self) -> None:
         """The run is over: whatever is still waiting must be told now."""
+
+    def already_told(self, trial_id: str) -> bool:
+        """Whether the trial was told already (Tune starts it again only after a restore)."""

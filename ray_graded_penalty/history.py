@@ -5,11 +5,16 @@ The columns are those of :func:`ray_graded_penalty.report.failure_report` (so it
 fed back as it is):
 
 - ``config/<name>``: one column per parameter (required, at least one);
-- ``status``: "success" or "failed" (optional; rows with any other status are skipped; without
-  the column a row with a ``value`` is a success, one without is a failure);
-- ``value``: the metric of a success (finite);
+- ``status``: "success", "slo_miss" or "failure" ("failed", as reports before 0.5 wrote it,
+  too; optional; rows with any other status are skipped; without the column a row with a
+  ``value`` is a success, one without is a failure);
+- ``value``: the metric of a success or an SLO miss (finite);
+- ``slo_miss``: an SLO miss's weighted total miss (positive; required for SLO misses): it is
+  told below every success again, by that miss;
 - ``elapsed_s``: seconds a failed trial ran (finite, >= 0; required for failures);
 - ``timeout_s``: its per-trial timeout (optional; defaults to the searcher's ``trial_timeout_s``);
+- ``error_class``: what killed it, as it was graded (optional; a class the new search's policy
+  does not know, or none, and the error text decides);
 - ``error``: its error text (optional).
 """
 
@@ -23,22 +28,31 @@ from typing import Any, Dict, List, Optional, Union
 import pandas as pd
 
 from ray_graded_penalty.checks import check_elapsed, check_timeout
-from ray_graded_penalty.report import CONFIG_PREFIX, failure_report
+from ray_graded_penalty.records import Kind
+from ray_graded_penalty.report import CONFIG_PREFIX, NO_TEXT, failure_report
+
+#: The ``status`` values of a failure report, and the word reports before 0.5 wrote for a failure.
+STATUSES = {Kind.SUCCESS.value: Kind.SUCCESS, Kind.SLO_MISS.value: Kind.SLO_MISS,
+            Kind.FAILURE.value: Kind.FAILURE, "failed": Kind.FAILURE}
 
 
 @dataclass(frozen=True)
 class PastTrial:
-    """One earlier trial: a success (``value``) or a failure (``elapsed_s``, ``error``)."""
+    """One earlier trial: a success (``value``), an SLO miss (``value``, ``slo_miss``) or a
+    failure (``elapsed_s``, ``error_class``, ``error``)."""
 
     config: Dict[str, Any]
     value: Optional[float] = None
     elapsed_s: Optional[float] = None
     timeout_s: Optional[float] = None
     error: str = ""
+    kind: Kind = Kind.FAILURE
+    slo_miss: float = 0.0
+    error_class: Optional[str] = None
 
     @property
     def failed(self) -> bool:
-        return self.value is None
+        return self.kind is Kind.FAILURE
 
 
 HistorySource = Union[str, os.PathLike, pd.DataFrame]
@@ -65,6 +79,14 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _finite(where: str, kind: Kind, name: str, value: Any, positive: bool = False) -> float:
+    ok = not _missing(value) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        what = "a success" if kind is Kind.SUCCESS else "an SLO miss"
+        raise ValueError(f"{where}: {what} needs a {'positive' if positive else 'finite'} {name!r}, got {value!r}")
+    return float(value)
+
+
 def read_history(source: HistorySource) -> List[PastTrial]:
     """Parse and check ``source``; a malformed row is refused with an error naming it."""
     frame = _frame(source)
@@ -77,18 +99,20 @@ def read_history(source: HistorySource) -> List[PastTrial]:
     for index, row in frame.iterrows():
         where = f"history row {index}"
         status = row.get("status") if "status" in frame.columns else None
-        if not _missing(status) and status not in ("success", "failed"):
+        if not _missing(status) and status not in STATUSES:
             continue  # running, pending, ...: nothing to learn from
         config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns}
         missing = [name for name, v in config.items() if _missing(v)]
         if missing:
             raise ValueError(f"{where}: no value for parameter(s) {missing}")
         value = _plain(row.get("value"))
-        succeeded = status == "success" if not _missing(status) else not _missing(value)
-        if succeeded:
-            if _missing(value) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{where}: a success needs a finite 'value', got {value!r}")
-            trials.append(PastTrial(config, value=float(value)))
+        kind = STATUSES[status] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
+        if kind is Kind.SUCCESS:
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind))
+            continue
+        if kind is Kind.SLO_MISS:
+            miss = _finite(where, kind, "slo_miss", _plain(row.get("slo_miss")), positive=True)
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind, slo_miss=miss))
             continue
         try:
             elapsed = check_elapsed(_plain(row.get("elapsed_s")))
@@ -97,6 +121,8 @@ def read_history(source: HistorySource) -> List[PastTrial]:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{where}: {exc}") from None
         error = row.get("error") if "error" in frame.columns else ""
+        error_class = row.get("error_class") if "error_class" in frame.columns else None
         trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
-                                error="" if _missing(error) else str(error)))
+                                error="" if _missing(error) else str(error),
+                                error_class=None if _missing(error_class) or error_class == NO_TEXT else str(error_class)))
     return trials

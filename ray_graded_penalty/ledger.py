@@ -14,23 +14,25 @@ Example:
     >>> policy = PenaltyPolicy()
     >>> ledger = Ledger(Objectives.of("latency_ms", "min"), policy.least_magnitude)
     >>> grade = policy.grade(30, 600, "CUDA out of memory")
-    >>> failure = Decision("a", {}, "failure", severity=policy.severity(grade), grade=grade)
+    >>> failure = Decision("a", {}, Kind.FAILURE, severity=policy.severity(grade), grade=grade)
     >>> ledger.record(failure, rewrites=True).outcome.told
     1500.0
-    >>> moved = ledger.record(Decision("b", {}, "success", values=(2000.0,)), rewrites=True).moves
+    >>> moved = ledger.record(Decision("b", {}, Kind.SUCCESS, values=(2000.0,)), rewrites=True).moves
     >>> moved["a"][0] > 2000.0          # "a" must now be told below the success
+    True
+    >>> ledger.note_successes([(50000.0,)])["a"][0] > 50000.0   # a success the user gave
     True
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from ray_graded_penalty import legacy
 from ray_graded_penalty.decision import Decision
 from ray_graded_penalty.objectives import Objectives
 from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.records import Kind, TrialOutcome
 from ray_graded_penalty.severity import Severity
 
 Values = Tuple[float, ...]
@@ -86,7 +88,7 @@ class Ledger:
 
     def pareto_front(self) -> List[TrialOutcome]:
         """The SLO-meeting successes no other SLO-meeting success dominates."""
-        successes = [o for o in self.outcomes.values() if o.kind == "success"]
+        successes = [o for o in self.outcomes.values() if o.kind is Kind.SUCCESS]
         values = {o.trial_id: self.objectives.values(o.told) for o in successes}
         return [
             o for o in successes
@@ -124,27 +126,43 @@ class Ledger:
             told = self._told_at(decision.severity.level)
         outcome = self._outcome(decision, told)
         self.outcomes[decision.trial_id] = outcome
-        moves = {key: self._told_at(s.level) for key, s in self._below.items()} if moved else {}
+        moves = self._moves(rewrites) if moved else {}
+        return Recorded(outcome, moves, self._rank(outcome))
+
+    def note_successes(self, successes: Iterable[Values], rewrites: bool = True) -> Dict[str, Values]:
+        """Successes the inner searcher knows from elsewhere (given by the user, or in its
+        study already): no trial of this ledger is told above them. They are not outcomes of
+        this search. Returns the moves, as :meth:`record` does."""
+        moved = False
+        for values in successes:
+            for placement, value in zip(self.placements, values):
+                moved = placement.add_success(value) or moved
+        return self._moves(rewrites) if moved else {}
+
+    def _moves(self, rewrites: bool) -> Dict[str, Values]:
+        """Where every trial below the successes must be told now; with ``rewrites``, their
+        outcomes say so too."""
+        moves = {key: self._told_at(s.level) for key, s in self._below.items()}
         if rewrites:
             for key, values in moves.items():
                 self.outcomes[key].told = self.objectives.told(values)
-        return Recorded(outcome, moves, self._rank(outcome))
+        return moves
 
     def _outcome(self, decision: Decision, told: Values) -> TrialOutcome:
         objectives, verdict = self.objectives, decision.verdict
         reported = None if decision.values is None else objectives.told(decision.values)
         outcome = TrialOutcome(
-            trial_id=decision.trial_id, config=decision.config, failed=decision.kind == "failure",
+            trial_id=decision.trial_id, config=decision.config, failed=decision.kind is Kind.FAILURE,
             told=objectives.told(told), metric=reported, elapsed_s=decision.elapsed_s,
             slo_values=dict(verdict.values) if verdict else {},
         )
-        if decision.kind == "slo_miss":
+        if decision.kind is Kind.SLO_MISS:
             outcome.slo_miss, outcome.slo_misses = verdict.total_miss, dict(verdict.misses)
-        elif decision.kind == "failure":
+        elif decision.kind is Kind.FAILURE:
             grade = decision.grade
             outcome.penalty = grade.penalty(objectives.modes[0])
             outcome.elapsed_s, outcome.timeout_s = grade.elapsed_s, grade.timeout_s
-            outcome.completion, outcome.error_class = grade.completion, grade.modifier
+            outcome.completion, outcome.error_class = grade.completion, grade.error_class
             outcome.error = decision.error
         return outcome
 
@@ -153,7 +171,7 @@ class Ledger:
 
     def _rank(self, outcome: TrialOutcome) -> bool:
         """Update the best and the least bad; True when ``outcome`` is the new best success."""
-        if outcome.kind == "success":
+        if outcome.kind is Kind.SUCCESS:
             value = self.objectives.signed(self.objectives.values(outcome.told))[0]
             if self._best is None or value > self.objectives.signed(self.objectives.values(self._best.told))[0]:
                 self._best = outcome

@@ -4,7 +4,7 @@ A searcher's saved state (``searcher.save``) and the objects pickled inside it c
 between releases. Each function here takes what an earlier release wrote and returns today's
 form; the classes' ``__setstate__`` call them, and :func:`load` reads a saved file whose
 classes have since moved. Pure dict work: it imports nothing of the package but the two
-value types it builds, so any module may use it.
+value types it builds (and, when it reads a 0.4 callback, the reaper), so any module may use it.
 
 - 0.1 pickled a :class:`~ray_graded_penalty.PenaltyPolicy` without the progress tie-break.
 - 0.2 (state version 1) kept one placement, the outcomes and the failures' magnitudes on the
@@ -14,7 +14,10 @@ value types it builds, so any module may use it.
   ``least_told_point``, and ``TrialRecord`` in ``ray_graded_penalty.records``; its watchdog
   did not follow what a trial started once the trial ended.
 
-0.4 writes state version 3.
+- 0.4 (state version 3) kept no error class on a ``TrialRecord``; its callback held its
+  watchdog as ``timeout``.
+
+0.5 writes state version 3 too: nothing it saves changed shape but by added fields.
 """
 
 from __future__ import annotations
@@ -120,20 +123,24 @@ def policy_state(state: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def callback_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A callback's ``__dict__``: 0.2's held the searcher as ``_searcher``."""
+    """A callback's ``__dict__``: 0.2's held the searcher as ``_searcher``; 0.4's its watchdog
+    as ``timeout`` (None without one), where today's holds a reaper either way."""
     state = dict(state)
     if "_searcher" in state:
         state["_events"] = state.pop("_searcher")
+    if "timeout" in state:
+        from ray_graded_penalty.reaper import TrialReaper
+
+        state["_reaper"] = state.pop("timeout") or TrialReaper()
     return state
 
 
 def timeout_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``TrialTimeout``'s ``__dict__``: 0.3's did not follow what a trial started after it ended."""
-    return {"_roots": {}, "_sweeps": [], **state}
+    """A ``TrialTimeout``'s ``__dict__``: 0.3's did not follow what a trial started after it
+    ended; 0.4's ended no trial but by its clock."""
+    return {"_roots": {}, "_sweeps": [], "_to_end": {}, **state}
 
 
 def record_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``TrialRecord``'s ``__dict__``: 0.3's kept an ``error_class`` the searcher no longer sets."""
-    state = dict(state)
-    state.pop("error_class", None)
-    return state
+    """A ``TrialRecord``'s ``__dict__``: 0.4's had no ``error_class`` (0.3's had one, as today's)."""
+    return {"error_class": None, **state}

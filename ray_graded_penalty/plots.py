@@ -24,7 +24,7 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
-    score = report["value"].where(report["status"] != "failed", report["penalty"]).astype(float)
+    score = report["value"].where(report["status"] != "failure", report["penalty"]).astype(float)
     classes = report["error_class"].where(report["status"] != "slo_miss", "slo_miss").fillna("success")
     colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
                "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
@@ -80,7 +80,7 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
     fig, ax = plt.subplots(figsize=(7, 5))
     kinds = (("success", report["status"] == "success", "tab:green", "o"),
              ("SLO miss", report["status"] == "slo_miss", "gold", "s"),
-             ("failed by an SLO", (report["status"] == "failed") & (report["error_class"] == "slo"), "tab:pink", "x"))
+             ("failed by an SLO", (report["status"] == "failure") & (report["error_class"] == "slo"), "tab:pink", "x"))
     for label, mask, colour, marker in kinds:
         mask = mask & x.notna() & y.notna()
         if mask.any():
@@ -93,7 +93,7 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
         front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
         order = sorted(front, key=lambda i: x[i])
         ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
-    others = int(((report["status"] == "failed") & (report["error_class"] != "slo")).sum())
+    others = int(((report["status"] == "failure") & (report["error_class"] != "slo")).sum())
     ax.set_xlabel(objectives[0])
     ax.set_ylabel(objectives[1])
     ax.set_title(f"Two objectives ({others} other failures report no values)")

@@ -18,10 +18,18 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 
 from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_elapsed, check_mode, check_timeout, finite_number
+from ray_graded_penalty.error_classes import (
+    CRASH,
+    DEFAULT_MODIFIERS,
+    SLO_ERROR_CLASS,
+    ErrorModifier,
+    classify,
+    spell_keyword,
+)
 from ray_graded_penalty.severity import Severity
 
-#: The error class (and default modifier) of a trial failed by an SLO (see :mod:`~ray_graded_penalty.slo`).
-SLO_ERROR_CLASS = "slo"
+__all__ = ["CRASH", "DEFAULT_MODIFIERS", "DEFAULT_TIERS", "SLO_ERROR_CLASS", "ErrorModifier", "Grade",
+           "PenaltyPolicy", "Tier"]
 
 
 @dataclass(frozen=True)
@@ -33,18 +41,6 @@ class Tier:
 
 
 @dataclass(frozen=True)
-class ErrorModifier:
-    """Multiplies the magnitude by ``factor`` when the error text contains one of ``keywords``.
-
-    Keywords match case-insensitively; the first modifier that matches wins.
-    """
-
-    name: str
-    keywords: Tuple[str, ...]
-    factor: float
-
-
-@dataclass(frozen=True)
 class Grade:
     """Everything that went into one failure's penalty, for logs and reports."""
 
@@ -52,7 +48,8 @@ class Grade:
     timeout_s: float
     completion: float
     tier_magnitude: float
-    modifier: Optional[str]
+    #: What killed it: the name of the modifier that scaled it, or ``"crash"`` (none did).
+    error_class: str
     magnitude: float
     #: The order TPE is given: ``magnitude`` plus a tie-break that makes an earlier failure
     #: of the same magnitude rank worse (see ``PenaltyPolicy(break_ties_by_progress=...)``).
@@ -69,21 +66,6 @@ DEFAULT_TIERS: Tuple[Tier, ...] = (
     Tier(0.20, 500.0),
     Tier(0.60, 200.0),
     Tier(0.95, 100.0),
-)
-
-#: The design document's modifiers, in its order. "connection" and "timeout" share x0.8 there;
-#: they are two entries here so that reports can tell them apart. "timed out" is added because
-#: the design document's own timeout message ("timed out after N seconds") missed its keyword.
-#: "slo" comes first: a success that missed an SLO past its ``fail_ratio`` (the searcher names
-#: the class itself; the keyword finds it again in an earlier run's error text, which begins
-#: "SLO missed:" and may name a metric such as "gpu_memory_gb"). x0.8: it served to the end,
-#: as a timeout did.
-DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
-    ErrorModifier(SLO_ERROR_CLASS, ("slo missed",), 0.8),
-    ErrorModifier("deploy", ("deploy", "not found"), 1.2),
-    ErrorModifier("oom", ("oom", "memory"), 1.5),
-    ErrorModifier("connection", ("connection",), 0.8),
-    ErrorModifier("timeout", ("timeout", "timed out"), 0.8),
 )
 
 TierLike = Union[Tier, Tuple[float, float]]
@@ -149,10 +131,17 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
             )
         if not keywords:
             raise ValueError(f"modifiers[{i}] ({modifier.name!r}) has no keywords")
+        wordless = [k for k in keywords if not spell_keyword(k).letters]
+        if wordless:
+            raise ValueError(f"modifiers[{i}] ({modifier.name!r}) has keywords with no words to match: "
+                             f"{wordless}; a keyword matches whole words of the error text")
+        if modifier.name == CRASH:
+            raise ValueError(f"modifiers[{i}] may not be named {CRASH!r}: that is the class of a failure "
+                             f"no modifier applies to")
         factor = finite_number(f"modifiers[{i}].factor", modifier.factor)
         if factor <= 0:
             raise ValueError(f"modifiers[{i}].factor must be positive, got {factor!r}")
-        result.append(ErrorModifier(modifier.name, tuple(k.lower() for k in keywords), factor))
+        result.append(ErrorModifier(modifier.name, tuple(keywords), factor))
     names = [m.name for m in result]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -170,7 +159,9 @@ class PenaltyPolicy:
     """Turns (elapsed time, timeout, error text) into a finite penalty.
 
     completion = elapsed / timeout, clamped to [0, 1], picks a tier's magnitude; the first
-    modifier whose keyword is in the error text scales it. The sign makes it bad for the mode:
+    modifier with a keyword in the error text scales it (keywords match whole words, see
+    :mod:`~ray_graded_penalty.error_classes`), unless the caller knows the error's class
+    (:meth:`grade`'s ``error_class``). The sign makes it bad for the mode:
     negative for ``mode="max"``, positive for ``mode="min"``. The defaults are the design
     document's table; a configuration in which an earlier failure could score better than a
     later one with the same error is refused here, at construction.
@@ -178,7 +169,9 @@ class PenaltyPolicy:
     Args:
         tiers: ``Tier`` or ``(start, magnitude)`` pairs. The first starts at 0.0, starts
             increase strictly, magnitudes are positive and never increase.
-        modifiers: ``ErrorModifier`` or ``(name, keywords, factor)`` triples; factors positive.
+        modifiers: ``ErrorModifier`` or ``(name, keywords, factor)`` triples: names unique
+            and not ``"crash"`` (a failure none applies to), keywords with words in them,
+            factors positive.
         break_ties_by_progress: If True (the default), failures with the same magnitude are
             ranked for TPE by completion, earlier worse (``Grade.rank``). The tie-break is
             under half the smallest gap between two magnitudes the policy can give, so it
@@ -236,21 +229,23 @@ class PenaltyPolicy:
         """How bad the failure ``grade`` is, on the scale the placement and backends share."""
         return Severity.of_failure(grade.magnitude, grade.rank, self.least_magnitude)
 
+    @property
+    def error_classes(self) -> Tuple[str, ...]:
+        """The classes this policy grades: its modifiers' names, then ``"crash"`` (none applies)."""
+        return (*(m.name for m in self.modifiers), CRASH)
+
     def classify(self, error: Optional[str]) -> Optional[ErrorModifier]:
-        """The first modifier whose keyword occurs in ``error`` (case-insensitive), or None."""
-        text = (error or "").lower()
-        for modifier in self.modifiers:
-            if any(keyword in text for keyword in modifier.keywords):
-                return modifier
-        return None
+        """The first modifier with a keyword in ``error`` (whole words, any case), or None."""
+        return classify(error, self.modifiers)
 
     def grade(
-        self, elapsed_s: float, timeout_s: float, error: Optional[str] = "", modifier: Optional[str] = None
+        self, elapsed_s: float, timeout_s: float, error: Optional[str] = "", error_class: Optional[str] = None
     ) -> Grade:
         """Grade one failure; see :meth:`penalty` for the arguments.
 
-        ``modifier`` names the error class when the caller knows it (an SLO failure): that
-        modifier's factor applies (1.0 if the policy has none by that name), not the keywords'.
+        ``error_class`` names what killed it when the caller knows (a timeout, an SLO failure):
+        that modifier's factor applies (1.0 for ``"crash"`` or a class the policy has no
+        modifier for), and the text is not read. None: the text's keywords decide.
         """
         elapsed = check_elapsed(elapsed_s)
         timeout = check_timeout("timeout_s", timeout_s)
@@ -261,19 +256,19 @@ class PenaltyPolicy:
         for tier in self.tiers:
             if completion >= tier.start:
                 tier_magnitude = tier.magnitude
-        if modifier is None:
+        if error_class is None:
             found = self.classify(error)
-            name, factor = (found.name, found.factor) if found else (None, 1.0)
+            name, factor = (found.name, found.factor) if found else (CRASH, 1.0)
         else:
-            factor = next((m.factor for m in self.modifiers if m.name == modifier), 1.0)
-            name = modifier
+            factor = next((m.factor for m in self.modifiers if m.name == error_class), 1.0)
+            name = error_class
         magnitude = tier_magnitude * factor
         return Grade(
             elapsed_s=elapsed,
             timeout_s=timeout,
             completion=completion,
             tier_magnitude=tier_magnitude,
-            modifier=name,
+            error_class=name,
             magnitude=magnitude,
             rank=magnitude + (1.0 - completion) * self._tie_width,
         )

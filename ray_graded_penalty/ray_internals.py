@@ -1,6 +1,6 @@
 """Ray's internals the package needs, read here and nowhere else.
 
-The watchdog (:mod:`ray_graded_penalty.timeout`) needs the actor of a trial, the actors it
+The reaper and the watchdog (:mod:`ray_graded_penalty.reaper`, :mod:`ray_graded_penalty.timeout`) need the actor of a trial, the actors it
 started, recursively, and the placement groups they created; the searcher needs Ray's helper that passes search
 properties to searchers of any age; the tests need to know which Ray Train generation runs.
 """
@@ -41,6 +41,12 @@ def trial_actor(trial: Any) -> Any:
     """The Ray actor running ``trial`` (a ``ray.tune.experiment.Trial``), or None."""
     state = getattr(trial, "temporary_state", None)
     return getattr(state, "ray_actor", None)
+
+
+def forbid_retries(trial: Any) -> None:
+    """Let Tune not start ``trial`` again when it fails now (whatever ``FailureConfig`` says):
+    ``Trial.should_recover`` compares its failures with ``max_failures``."""
+    trial.max_failures = 0
 
 
 def actor_id(actor: Any) -> str:

@@ -6,10 +6,26 @@ Pure logic, no Ray import.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, Optional
 
 from ray_graded_penalty import legacy
 from ray_graded_penalty.objectives import Told
+
+
+class Kind(str, Enum):
+    """How a finished trial ended, as it was told: the one type every module compares.
+
+    A ``str`` enum: ``Kind.SLO_MISS == "slo_miss"``, and the failure report's ``status``
+    column holds these values.
+    """
+
+    SUCCESS = "success"  # reported its objectives, within every SLO: told as it is
+    SLO_MISS = "slo_miss"  # served but missed an SLO: told below every success
+    FAILURE = "failure"  # failed (or missed an SLO past its fail_ratio): told a graded penalty
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass
@@ -30,7 +46,7 @@ class TrialOutcome:
     elapsed_s: Optional[float] = None
     timeout_s: Optional[float] = None
     completion: Optional[float] = None
-    error_class: Optional[str] = None  # the matching modifier's name
+    error_class: Optional[str] = None  # a failure's: the modifier that scaled it, or "crash"
     error: Optional[str] = None
     slo_miss: float = 0.0  # weighted total miss of the SLOs (0: all met, or a failure)
     slo_values: Dict[str, Optional[float]] = field(default_factory=dict)  # SLO metric -> value
@@ -40,6 +56,6 @@ class TrialOutcome:
         self.__dict__.update(legacy.outcome_state(state))
 
     @property
-    def kind(self) -> str:
-        """"success", "slo_miss" or "failure"."""
-        return "failure" if self.failed else ("slo_miss" if self.slo_miss > 0 else "success")
+    def kind(self) -> Kind:
+        """How it ended: a success, an SLO miss or a failure."""
+        return Kind.FAILURE if self.failed else (Kind.SLO_MISS if self.slo_miss > 0 else Kind.SUCCESS)

@@ -20,13 +20,15 @@ from typing import Any, Dict, Optional, Union
 import pandas as pd
 
 from ray_graded_penalty import checkpoint, legacy
-from ray_graded_penalty.policy import DEFAULT_MODIFIERS, SLO_ERROR_CLASS
-from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.checks import check_mode
+from ray_graded_penalty.policy import CRASH, DEFAULT_MODIFIERS, SLO_ERROR_CLASS
+from ray_graded_penalty.records import Kind, TrialOutcome
 from ray_graded_penalty.trial_errors import first_line, read_error_file
 
 #: The error classes of a failure: the default policy's modifiers, then a plain crash, then
 #: a failure with no error text at all.
-ERROR_CLASSES = (*(m.name for m in DEFAULT_MODIFIERS if m.name != SLO_ERROR_CLASS), SLO_ERROR_CLASS, "crash", "other")
+NO_TEXT = "other"  # a crash with no error text at all
+ERROR_CLASSES = (*(m.name for m in DEFAULT_MODIFIERS if m.name != SLO_ERROR_CLASS), SLO_ERROR_CLASS, CRASH, NO_TEXT)
 CONFIG_PREFIX, SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "config/", "slo/", "slo_miss/", "value/"
 
 
@@ -72,27 +74,35 @@ def load_outcomes(experiment_dir: str) -> Dict[str, TrialOutcome]:
 
 
 def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool) -> Optional[str]:
-    """One of ERROR_CLASSES for a failed trial (None for a success)."""
+    """The class a failed trial was graded with (None for a success): a class of the policy,
+    or "other" for a crash with no error text at all."""
     if not failed:
         return None
-    if outcome_class in ERROR_CLASSES:
+    if outcome_class not in (None, CRASH):
         return outcome_class
-    return "crash" if (error or "").strip() else "other"
+    return CRASH if (error or "").strip() else NO_TEXT
 
 
-def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None) -> pd.DataFrame:
-    """One row per trial: its config (``config/...`` columns), status ("success", "slo_miss",
-    "failed"), metric or penalty, told value, elapsed seconds, timeout, completion, error class
-    and the error's first line. With SLOs, ``slo/<metric>`` (the value reported) and
-    ``slo_miss/<metric>`` (its miss, 0 when met) for each; with several objectives,
-    ``value/<metric>`` for each.
+def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None,
+                   mode: Optional[str] = None) -> pd.DataFrame:
+    """One row per trial: its config (``config/...`` columns), status (a
+    :class:`~ray_graded_penalty.records.Kind`: "success", "slo_miss" or "failure"), metric or
+    penalty, told value, elapsed seconds, timeout, completion, error class and the error's
+    first line. With SLOs, ``slo_miss`` (the weighted total miss), ``slo/<metric>`` (the value
+    reported) and ``slo_miss/<metric>`` (its miss, 0 when met) for each; with several
+    objectives, ``value/<metric>`` for each. ``report.attrs["mode"]`` is the mode the best is
+    read by, and ``report.attrs["mode_from"]`` where it came from: the searcher's saved state,
+    the caller, or nowhere (None: no best success is named).
 
     Args:
         source: a ``ResultGrid`` or the path of an experiment directory.
-        metric: the metric, for runs without this package's searcher (otherwise read from it).
+        metric, mode: the metric and its mode, for runs without this package's searcher
+            (otherwise read from its saved state, which wins).
     """
     from ray.tune import ExperimentAnalysis
 
+    if mode is not None:
+        check_mode(mode)
     path = _experiment_dir(source)
     state = load_searcher_state(path)
     outcomes, slos = state.get("outcomes", {}), tuple(state.get("slos", ()))
@@ -109,7 +119,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             failed = outcome.failed
             several = isinstance(outcome.metric, tuple)
             row.update(
-                status={"success": "success", "slo_miss": "slo_miss"}.get(outcome.kind, "failed"),
+                status=outcome.kind.value,
                 value=None if several else outcome.metric,
                 penalty=outcome.penalty,
                 told=outcome.told,
@@ -119,6 +129,8 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 error_class=error_class(outcome.error_class, outcome.error, failed),
                 error=first_line(outcome.error),
             )
+            if slos:
+                row["slo_miss"] = outcome.slo_miss
             if objectives:
                 values = outcome.metric if several else (None,) * len(objectives)
                 row.update({VALUE_PREFIX + m: v for m, v in zip(objectives, values)})
@@ -131,7 +143,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             value = last.get(metric) if metric else None
             error = first_line(read_error_file(trial.error_file)) if failed else ""
             row.update(
-                status="failed" if failed else (trial.status.lower() if value is None else "success"),
+                status=Kind.FAILURE.value if failed else (trial.status.lower() if value is None else Kind.SUCCESS.value),
                 value=value, penalty=None, told=None,
                 elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
                 error_class=error_class(None, error, failed), error=error,
@@ -141,6 +153,9 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     modes = state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
+    saved = modes[0] if isinstance(modes, (list, tuple)) else modes
+    report.attrs["mode"], report.attrs["mode_from"] = (
+        (saved, "the searcher's saved state") if saved else (mode, "the caller") if mode else (None, None))
     return report
 
 
@@ -161,10 +176,10 @@ def objective_columns(report: pd.DataFrame) -> list:
 def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     """Failure rate by error class; failure rate and mean penalty per parameter value or bin;
     and the best success or, when nothing succeeded, the least-bad failure."""
-    failed = report["status"] == "failed"
-    by_class = (
-        report[failed]["error_class"].value_counts().reindex(ERROR_CLASSES, fill_value=0).to_frame("trials")
-    )
+    failed = report["status"] == Kind.FAILURE.value
+    counts = report[failed]["error_class"].value_counts()
+    classes = list(ERROR_CLASSES) + sorted(set(counts.index) - set(ERROR_CLASSES))  # a policy's own too
+    by_class = counts.reindex(classes, fill_value=0).to_frame("trials")
     by_class["share_of_all_trials"] = by_class["trials"] / max(1, len(report))
     by_parameter = {}
     for column in config_columns(report):
@@ -175,7 +190,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         # Few distinct values (a choice of tensor-parallel degrees) keep their own rows.
         few = values.nunique() <= (2 * bins if pd.api.types.is_integer_dtype(values) else bins)
         key = pd.cut(values, bins=bins) if numeric and not few else (values if numeric else values.astype(str))
-        missed = report["status"] == "slo_miss"
+        missed = report["status"] == Kind.SLO_MISS.value
         grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
         columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))
         if slo_columns(report):
@@ -183,15 +198,18 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         table = grouped.agg(**columns, mean_penalty=("penalty", "mean"))
         table.index.name = column[len(CONFIG_PREFIX):]
         by_parameter[table.index.name] = table
-    successes = report[(report["status"] == "success") & report["value"].notna()]
+    successes = report[(report["status"] == Kind.SUCCESS.value) & report["value"].notna()]
     best: Optional[pd.Series] = None
     kind = "none"
-    if len(successes):
+    mode = report.attrs.get("mode")
+    if len(successes) and mode is None:
+        kind = "no mode"
+    elif len(successes):
         values = successes["value"].astype(float)
-        best = successes.loc[values.idxmax() if maximizes(report) else values.idxmin()]
+        best = successes.loc[values.idxmax() if mode == "max" else values.idxmin()]
         kind = "best success"
-    elif (report["status"] == "slo_miss").any() and slo_columns(report):
-        misses = report[report["status"] == "slo_miss"]
+    elif (report["status"] == Kind.SLO_MISS.value).any() and slo_columns(report):
+        misses = report[report["status"] == Kind.SLO_MISS.value]
         total = misses[[MISS_PREFIX + m for m in slo_columns(report)]].astype(float).fillna(0).sum(axis=1)
         best = misses.loc[total.idxmin()]
         kind = "least SLO miss"
@@ -202,22 +220,21 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind}
 
 
-def maximizes(report: pd.DataFrame) -> bool:
-    """Infer the mode from the penalties' sign (negative: "max"); "max" when unknown."""
-    penalties = report["penalty"].dropna()
-    return True if penalties.empty else bool((penalties < 0).all())
-
-
 def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
     """The summary as plain-text tables, for a terminal."""
-    failed = int((report["status"] == "failed").sum())
-    missed = int((report["status"] == "slo_miss").sum())
+    failed = int((report["status"] == Kind.FAILURE.value).sum())
+    missed = int((report["status"] == Kind.SLO_MISS.value).sum())
     slo_note = f" {missed} served but missed an SLO ({missed / max(1, len(report)):.0%})." if slo_columns(report) else ""
     lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).{slo_note}", "",
              "Failures by error class:", summary["by_error_class"].to_string(), ""]
     for name, table in summary["by_parameter"].items():
         lines += [f"By {name}:", table.to_string(float_format=lambda x: f"{x:.3g}" if not math.isnan(x) else "-"), ""]
     best = summary["best"]
+    if summary["best_kind"] == "no mode":
+        lines.append("best success: not named, the mode is unknown (the run has no saved state of this "
+                     "package's searcher): pass mode=, or --mode")
+    if summary["best_kind"] == "best success":
+        lines.append(f"mode {report.attrs['mode']!r}, from {report.attrs['mode_from']}")
     if best is not None:
         config = {c[len(CONFIG_PREFIX):]: getattr(best[c], "item", lambda: best[c])() for c in config_columns(report)}
         shown = best["penalty"] if summary["best_kind"] == "least-bad failure" else best["value"]

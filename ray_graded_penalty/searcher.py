@@ -14,13 +14,14 @@ import logging
 import time
 from typing import Any, Dict, Iterable, List, Optional, Union
 
+from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
 from ray_graded_penalty import checkpoint, legacy, telling
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.checks import check_elapsed, check_timeout
-from ray_graded_penalty.decision import Rules, decide
+from ray_graded_penalty.decision import OWN_CLASSES, Rules, decide
 from ray_graded_penalty.history import HistorySource, PastTrial, read_history
 from ray_graded_penalty.ledger import Ledger
 from ray_graded_penalty.objectives import MetricArg, Objectives
@@ -116,8 +117,9 @@ class GradedPenaltySearcher(Searcher):
 
     def set_search_properties(self, metric: Optional[str], mode: Optional[str], config: Dict, **spec: Any) -> bool:
         self._metric, self._mode = self._metric or metric, self._mode or mode
-        if self._metric is not None and self._mode is not None:
-            Objectives.of(self._metric, self._mode)
+        if self._metric is None and isinstance(self._mode, str):
+            self._metric = DEFAULT_METRIC  # Ray's anonymous metric, as Ray's own searchers take it
+        self._ready()  # a missing metric or mode is refused here, once, as Tune sets the search up
         accepted = set_search_properties(self.inner, self._metric, self._mode, config, **spec)
         if self._warm_start:
             warm, self._warm_start = self._warm_start, []
@@ -128,6 +130,7 @@ class GradedPenaltySearcher(Searcher):
         return self.inner.set_max_concurrency(max_concurrent)
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
+        self._ready()
         self._tell_waiting()
         self._keeper.before_suggest()
         config = self.inner.suggest(trial_id)
@@ -136,8 +139,8 @@ class GradedPenaltySearcher(Searcher):
         return config
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
-        if self._was_told(trial_id):  # a told trial Tune ran again after a restore: told once
-            logger.debug("Trial %s reported after it was told (rerun after a restore?); not told again", trial_id)
+        if trial_id not in self._book:  # told already, or never suggested (Tune's restart_errored)
+            logger.debug("Trial %s reported, but it was told already or never suggested here; not told", trial_id)
             return
         self._book.reported(trial_id, result)
         # Results without finite objectives are not passed on: OptunaSearch would raise a
@@ -147,15 +150,19 @@ class GradedPenaltySearcher(Searcher):
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         self._tell_waiting(except_id=trial_id)
-        if self._was_told(trial_id):
-            return
-        if trial_id not in self._book:  # not suggested by us: nothing to grade, pass it on
-            self.inner.on_trial_complete(trial_id, result=result, error=error)
+        if trial_id not in self._book:  # told already; or never suggested, so unknown inside too
             return
         self._tell(self._book.completed(trial_id, result, error, time.time()))
 
-    def add_evaluated_point(self, *args: Any, **kwargs: Any) -> None:
-        return self.inner.add_evaluated_point(*args, **kwargs)
+    def add_evaluated_point(self, parameters: Dict, value: float, error: bool = False, pruned: bool = False,
+                            intermediate_values: Optional[List[float]] = None) -> None:
+        """Pass a point evaluated elsewhere to the inner searcher (Ray's ``Searcher`` API); a
+        success counts for the placement: no failure is told above it."""
+        self.inner.add_evaluated_point(parameters, value, error=error, pruned=pruned,
+                                       intermediate_values=intermediate_values)
+        if not (error or pruned):
+            values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+            telling.note_successes([values], self._ready(), self._keeper)
 
     def on_pause(self, trial_id: str) -> None:
         self.inner.on_pause(trial_id)
@@ -174,18 +181,24 @@ class GradedPenaltySearcher(Searcher):
     def trial_timed_out(self, trial_id: str) -> None:
         self._book.timed_out(trial_id)
 
-    def trial_errored(self, trial_id: str, error: str) -> None:
+    def trial_errored(self, trial_id: str, error: str, error_class: Optional[str] = None) -> None:
         if not self._was_told(trial_id):
-            self._tell(self._book.errored(trial_id, error, time.time()))
+            self._tell(self._book.errored(trial_id, error, time.time(), error_class))
 
     def experiment_ended(self) -> None:
         self._tell_waiting()
 
-    def record_failure(self, trial_id: str, elapsed_s: float, error: str = "", timeout_s: Optional[float] = None) -> None:
+    def already_told(self, trial_id: str) -> bool:
+        return self._was_told(trial_id)
+
+    def record_failure(self, trial_id: str, elapsed_s: float, error: str = "", timeout_s: Optional[float] = None,
+                       error_class: Optional[str] = None) -> None:
         """Tell the failure of a suggested trial, with its details, if it was not told yet.
 
         For replays, simulations and benchmarks that drive the searcher directly. It may come
         before or after ``on_trial_complete(trial_id, error=True)``: the trial is told once.
+        ``error_class``, one of the policy's :attr:`~PenaltyPolicy.error_classes` (or "timeout"),
+        says what killed it; without it, ``error``'s words do.
 
         Example:
             >>> from ray import tune
@@ -201,8 +214,11 @@ class GradedPenaltySearcher(Searcher):
         timeout = None if timeout_s is None else check_timeout("timeout_s", timeout_s)
         if not isinstance(error, str):
             raise TypeError(f"error must be a string, got {type(error).__name__}: {error!r}")
+        allowed = dict.fromkeys((*self.policy.error_classes, *OWN_CLASSES))
+        if error_class is not None and error_class not in allowed:
+            raise ValueError(f"error_class must be one of {list(allowed)} or None, got {error_class!r}")
         if not self._was_told(trial_id):
-            self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time()))
+            self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time(), error_class))
 
     # ----- telling ---------------------------------------------------------------------------
 
@@ -210,9 +226,9 @@ class GradedPenaltySearcher(Searcher):
         """The ledger, once metric and mode are known."""
         if self._ledger is None:
             if not self._metric or not self._mode:
-                raise ValueError("GradedPenaltySearcher needs a metric and a mode: pass them to "
-                                 "tune.TuneConfig(metric=..., mode=...) or to the searcher "
-                                 f"(got metric={self._metric!r}, mode={self._mode!r})")
+                raise ValueError("GradedPenaltySearcher needs a mode (and a metric, or Ray's anonymous "
+                                 "one): pass them to tune.TuneConfig(metric=..., mode=...) or to the "
+                                 f"searcher (got metric={self._metric!r}, mode={self._mode!r})")
             self._ledger = Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
         return self._ledger
 

@@ -2,6 +2,8 @@
 
 :func:`tell` applies a :class:`~ray_graded_penalty.decision.Decision`:
 
+0. Successes the inner searcher learned elsewhere (a study loaded from storage, points the
+   user gave it) join the placement first (:func:`note_successes`), so no trial is told above them.
 1. The ledger records it and places it (:meth:`~ray_graded_penalty.ledger.Ledger.record`).
 2. If the placement moved, the backend rewrites the values of the trials told before, so
    that they stay below every success (where its inner searcher allows it).
@@ -17,14 +19,14 @@ the same way, with the backend's ``add_history`` for steps 3 and 4.
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict
+from typing import Any, Dict, Iterable, Tuple
 
 from ray.tune.search import Searcher
 
 from ray_graded_penalty.backends import RankKeeper
 from ray_graded_penalty.decision import Decision
 from ray_graded_penalty.ledger import Ledger, Recorded
-from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.records import Kind, TrialOutcome
 from ray_graded_penalty.trial_errors import first_line
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -52,15 +54,25 @@ def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOu
     return outcome
 
 
+def note_successes(successes: Iterable[Tuple[float, ...]], ledger: Ledger, keeper: RankKeeper) -> None:
+    """Step 0: successes known to the inner searcher from elsewhere join the placement."""
+    _move(ledger.note_successes(successes, keeper.rewrites_history), keeper, told_now=False)
+
+
 def _record(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> Recorded:
-    """Steps 1 and 2: record the trial, and move what was told below the successes."""
-    rewrites = keeper.rewrites_history
-    recorded = ledger.record(decision, rewrites)
-    if not recorded.moves:
-        return recorded
-    if rewrites:
-        keeper.move_below(recorded.moves)
-        moved = len(recorded.moves) - (decision.severity is not None)
+    """Steps 0 to 2: record the trial, and move what was told below the successes."""
+    note_successes(keeper.successes_elsewhere(), ledger, keeper)
+    recorded = ledger.record(decision, keeper.rewrites_history)
+    _move(recorded.moves, keeper, told_now=decision.severity is not None)
+    return recorded
+
+
+def _move(moves: Dict[str, Tuple[float, ...]], keeper: RankKeeper, told_now: bool) -> None:
+    if not moves:
+        return
+    if keeper.rewrites_history:
+        keeper.move_below(moves)
+        moved = len(moves) - told_now
         if moved:
             logger.info("Moved %d trials told earlier below every success.", moved)
     elif not keeper.whole_history:
@@ -68,14 +80,13 @@ def _record(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> Recorded:
             "A success ranks below failures told earlier; %s cannot rewrite its history, "
             "so only failures told from now on are placed below it.", keeper.searcher_name,
         )
-    return recorded
 
 
 def _attrs(outcome: TrialOutcome) -> Dict[str, Any]:
     """What the inner searcher's history keeps of a trial told below the successes."""
-    attrs: Dict[str, Any] = {"kind": outcome.kind}
+    attrs: Dict[str, Any] = {"kind": outcome.kind.value}
     if outcome.failed:
-        attrs.update(penalty=outcome.penalty, error_class=outcome.error_class or "crash",
+        attrs.update(penalty=outcome.penalty, error_class=outcome.error_class,
                      elapsed_s=outcome.elapsed_s, completion=outcome.completion,
                      error=first_line(outcome.error)[:200])
     else:
@@ -86,7 +97,7 @@ def _attrs(outcome: TrialOutcome) -> Dict[str, Any]:
 def _log(decision: Decision, recorded: Recorded, ledger: Ledger) -> None:
     outcome, objectives = recorded.outcome, ledger.objectives
     told = ", ".join(f"{v:.6g}" for v in objectives.values(outcome.told))
-    if decision.kind == "failure":
+    if decision.kind is Kind.FAILURE:
         grade = decision.grade
         logger.info(
             "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
@@ -95,7 +106,7 @@ def _log(decision: Decision, recorded: Recorded, ledger: Ledger) -> None:
             "" if outcome.told == outcome.penalty else f" (told {told}, below every success)",
             ledger.describe_best(),
         )
-    elif decision.kind == "slo_miss":
+    elif decision.kind is Kind.SLO_MISS:
         verdict = decision.verdict
         missed = ", ".join(f"{verdict.bounds[name]} at {verdict.values[name]:.6g} ({miss:.0%} over)"
                            for name, miss in verdict.misses.items())

@@ -6,10 +6,11 @@ step or a blocking C call runs, and holds its GPU, forever.
 
 The mechanism is a watchdog in the driver: at every step of Tune's control loop (about ten
 times a second) it ends the actor of any trial that has been RUNNING for longer than the
-timeout, and removes the placement groups that actor's own actors had reserved (a Ray Train
-trainer's workers, which would otherwise hold their GPUs for the rest of the experiment). Ending the actor is the only thing that stops a thread stuck in a blocking C call
-and frees its GPU: a watchdog inside the worker could raise in Python code but not interrupt
-native code. Ray then fails the trial as usual (``on_trial_error``, retries per
+timeout, and, as a :class:`~ray_graded_penalty.reaper.TrialReaper`, removes the placement
+groups that actor's own actors had reserved (a Ray Train trainer's workers, which would
+otherwise hold their GPUs for the rest of the experiment). Ending the actor is the only thing
+that stops a thread stuck in a blocking C call and frees its GPU: a watchdog inside the
+worker could raise in Python code but not interrupt native code. Ray then fails the trial as usual (``on_trial_error``, retries per
 ``FailureConfig``), and its resources go back to the pool. Time is the driver's, counted from
 when the trial started running, so time spent PENDING for a GPU is not counted.
 
@@ -25,30 +26,15 @@ import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-import ray
-from ray.tune import Callback
-
 from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_timeout
-from ray_graded_penalty.ray_internals import (
-    actor_id,
-    actor_tree,
-    placement_groups_created_by,
-    remove_placement_groups,
-    trial_actor,
-)
+from ray_graded_penalty.ray_internals import trial_actor
+from ray_graded_penalty.reaper import TrialReaper
 
 logger = logging.getLogger("ray_graded_penalty")
 
 
-#: Seconds after a trial ended at which what it started is checked again: an actor that was
-#: still running when the trial's own actor was ended can reserve resources meanwhile.
-SWEEPS_S = (2.0, 8.0, 20.0)
-#: The most the end of an experiment waits for such actors to die.
-FINAL_WAIT_S = 10.0
-
-
-class TrialTimeout(Callback):
+class TrialTimeout(TrialReaper):
     """Stops every trial that runs longer than ``timeout_s``, even if it never reports, and
     leaves nothing a trial started behind, whatever ended it.
 
@@ -58,12 +44,11 @@ class TrialTimeout(Callback):
     """
 
     def __init__(self, timeout_s: float, on_timeout: Optional[Callable[[str], None]] = None) -> None:
+        super().__init__()
         self.timeout_s = check_timeout("timeout_s", timeout_s)
         self._on_timeout = on_timeout
         self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
         self._stopped: Set[str] = set()
-        self._roots: Dict[str, str] = {}  # trial id -> its actor's id, while it runs
-        self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(legacy.timeout_state(state))
@@ -75,19 +60,19 @@ class TrialTimeout(Callback):
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started[trial.trial_id] = (time.time(), trial)
-        self._remember_root(trial)
+        super().on_trial_start(iteration, trials, trial, **info)
 
     def on_trial_recover(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)  # the retry gets a full timeout of its own
-        self._ended(trial)
+        super().on_trial_recover(iteration, trials, trial, **info)
 
     def on_trial_complete(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)
-        self._ended(trial)
+        super().on_trial_complete(iteration, trials, trial, **info)
 
     def on_trial_error(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._started.pop(trial.trial_id, None)
-        self._ended(trial)
+        super().on_trial_error(iteration, trials, trial, **info)
 
     def on_step_begin(self, iteration: int, trials: List[Any], **info: Any) -> None:
         # Only the trials that started and have not ended: this runs ten times a second.
@@ -95,69 +80,13 @@ class TrialTimeout(Callback):
         for trial_id, (started, trial) in list(self._started.items()):
             if trial_id not in self._roots:
                 self._remember_root(trial)
-            if now - started < self.timeout_s or trial.status != "RUNNING":
-                continue
-            actor = trial_actor(trial)
-            if actor is None:
+            if now - started < self.timeout_s or trial.status != "RUNNING" or trial_actor(trial) is None:
                 continue
             del self._started[trial_id]
             self._stopped.add(trial_id)
-            logger.warning(
-                "Trial %s ran %.1fs, past its timeout of %gs: ending its actor.",
-                trial_id, now - started, self.timeout_s,
-            )
+            logger.warning("Trial %s ran %.1fs, past its timeout of %gs: ending its actor.",
+                           trial_id, now - started, self.timeout_s)
             if self._on_timeout is not None:
                 self._on_timeout(trial_id)
-            root = actor_id(actor)
-            self._roots.pop(trial_id, None)
-            ray.kill(actor, no_restart=True)  # what it started dies with it, as its owner
-            _sweep(root, all_ending=True)
-            self._sweeps += [(now + after, root) for after in SWEEPS_S]
-        due = [s for s in self._sweeps if s[0] <= now]
-        if due:
-            self._sweeps = [s for s in self._sweeps if s[0] > now]
-            for _, root in due:
-                _sweep(root)
-
-    def on_experiment_end(self, trials: List[Any], **info: Any) -> None:
-        roots = list(dict.fromkeys(root for _, root in self._sweeps))
-        self._sweeps = []
-        deadline = time.time() + FINAL_WAIT_S
-        while roots:  # until every actor under a gone trial actor has died with it
-            roots = [root for root in roots if _sweep(root)]
-            if roots and time.time() > deadline:
-                logger.warning("Actors started by %d ended trials are still alive %gs after the "
-                               "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)
-                break
-            if roots:
-                time.sleep(0.5)
-
-    def _remember_root(self, trial: Any) -> None:
-        actor = trial_actor(trial)
-        if actor is not None:
-            self._roots[trial.trial_id] = actor_id(actor)
-
-    def _ended(self, trial: Any) -> None:
-        root = self._roots.pop(trial.trial_id, None)
-        if root is not None:
-            self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
-
-
-def _sweep(root: str, all_ending: bool = False) -> bool:
-    """Remove the placement groups that ended actors of the trial with actor ``root`` created
-    (with ``all_ending``, those of every actor under it: its actor is being ended now). An
-    actor the trial started dies with the trial's actor, which owns it, but not at once.
-    Returns whether an actor under a gone trial actor is still alive, to look again.
-    Reading Ray's tables must never stop the watchdog."""
-    try:
-        tree = actor_tree(root)
-        ended = set(tree) if all_ending else {i for i, up in tree.items() if not up}
-        groups = placement_groups_created_by(ended) if ended else []
-        if groups:
-            remove_placement_groups(groups)
-            logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
-        return bool(tree) and not tree[root] and any(tree.values())
-    except Exception:
-        logger.warning("Could not list what a finished trial's actor started; resources its own actors "
-                       "reserved may stay reserved.", exc_info=True)
-        return False
+            self.end(trial)
+        super().on_step_begin(iteration, trials, **info)

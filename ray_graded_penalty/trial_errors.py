@@ -1,8 +1,11 @@
-"""What killed a trial, as one line of text the policy's keywords can match.
+"""What killed a trial: its error text, and its error class where the error itself says it.
 
 The trainable's own exception is what names the cause ("CUDA out of memory"); Ray's wrapper
 around it carries a traceback whose file paths could match keywords by accident, so the
-wrapper is unwrapped first.
+wrapper is unwrapped first. Before any text is read, the exception may say its class
+(:func:`error_class_of`): an ``error_class`` attribute (a
+:class:`~ray_graded_penalty.serving.ServerError`, or any exception of yours that sets one), or
+Ray's own error for a dead worker.
 """
 
 from __future__ import annotations
@@ -10,9 +13,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import Any, Optional
+from typing import Any, NamedTuple, Optional
 
-from ray import cloudpickle
+from ray import cloudpickle, exceptions
+
+from ray_graded_penalty.error_classes import CRASH
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -66,6 +71,47 @@ def without_ray_guesses(message: str) -> str:
     return message
 
 
+class TrialError(NamedTuple):
+    """What killed a trial, as the searcher is told it."""
+
+    text: str
+    #: The class the error itself says it is (:func:`error_class_of`); None: read the text.
+    error_class: Optional[str] = None
+
+
+#: Ray's errors for a worker, actor or node that died under a trial: Ray knows it died, not why.
+_DEAD_WORKER = (exceptions.RayActorError, exceptions.WorkerCrashedError, exceptions.NodeDiedError,
+                exceptions.LocalRayletDiedError)
+#: How Ray's memory monitor says it killed a worker (Ray 2.30 to 2.60).
+_MEMORY_MONITOR = "running low on memory"
+
+
+def error_class_of(exc: BaseException) -> Optional[str]:
+    """The error class ``exc`` (the innermost exception, see :func:`innermost`) says it is.
+
+    In order: its own ``error_class`` attribute, if a string; Ray's memory monitor's kill
+    (``ray.exceptions.OutOfMemoryError``, or a dead actor it killed): "oom"; any other dead
+    worker, actor or node: "crash". None for everything else, and for an actor that died of an
+    error in its creation task (that error's text says what it was).
+
+    Example:
+        >>> class XidError(RuntimeError):
+        ...     error_class = "xid"
+        >>> error_class_of(XidError("GPU has fallen off the bus")), error_class_of(KeyError("boom"))
+        ('xid', None)
+    """
+    claimed = getattr(exc, "error_class", None)
+    if isinstance(claimed, str) and claimed:
+        return claimed
+    if isinstance(exc, exceptions.OutOfMemoryError):
+        return "oom"
+    if isinstance(exc, exceptions.RayActorError) and exc.actor_init_failed:
+        return None
+    if isinstance(exc, _DEAD_WORKER):
+        return "oom" if _MEMORY_MONITOR in str(exc) else CRASH
+    return None
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
     exc = innermost(exc)
@@ -74,16 +120,21 @@ def describe_exception(exc: BaseException) -> str:
     return f"{name}: {message}" if message else name
 
 
-def read_trial_error(trial: Any) -> str:
-    """The error that ended ``trial`` (a ``ray.tune.experiment.Trial``), or "" if none is known."""
+def read_exception(exc: BaseException) -> TrialError:
+    """The text and class of the exception that ended a trial (the innermost one Ray kept)."""
+    return TrialError(describe_exception(exc), error_class_of(innermost(exc)))
+
+
+def read_trial_error(trial: Any) -> TrialError:
+    """What ended ``trial`` (a ``ray.tune.experiment.Trial``); an empty text if nothing is known."""
     path: Optional[str] = getattr(trial, "pickled_error_file", None)
     if path and os.path.exists(path):
         try:
             with open(path, "rb") as f:
-                return describe_exception(cloudpickle.load(f))
+                return read_exception(cloudpickle.load(f))
         except Exception:  # an exception that cannot be unpickled here: use the text file
             logger.debug("Could not unpickle %s", path, exc_info=True)
-    return read_error_file(getattr(trial, "error_file", None))
+    return TrialError(read_error_file(getattr(trial, "error_file", None)))
 
 
 def read_error_file(path: Optional[str]) -> str:

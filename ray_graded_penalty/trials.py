@@ -11,11 +11,11 @@ event                  what the record learns                      the trial can
 ``suggested``          its config; the time                        no
 ``reported``           its ``time_total_s``                        no
 ``started``            a start (a retry starts over: clean slate)  no
-``timed_out``          elapsed = the timeout, the timeout's text   no
+``timed_out``          elapsed = the timeout, class "timeout"      no
 ``completed`` (ok)     its end and result                          yes, with its result
 ``completed`` (error)  ``errored``                                 if ``details_known``
-``errored``            its end and error text: ``details_known``   if ``errored``
-``failure_given``      elapsed, error and timeout as given         yes
+``errored``            its end, error text and class: known        if ``errored``
+``failure_given``      elapsed, error, class, timeout as given     yes
 ``waiting``            (errored trials whose details never came)   yes, with what is known
 =====================  ==========================================  =========================
 
@@ -39,8 +39,12 @@ _NO_CALLBACK_HINT = (
 )
 
 
+#: The error class of a trial ended by the watchdog, or stopped before it reported.
+TIMEOUT = "timeout"
+
+
 def timeout_error_text(timeout_s: float) -> str:
-    """The error a trial ended by the watchdog is graded with (the policy reads "timed out")."""
+    """The error text of a trial ended by the watchdog (its class is :data:`TIMEOUT`)."""
     return f"TimeoutError: trial timed out after trial_timeout_s={timeout_s:g} seconds"
 
 
@@ -54,6 +58,7 @@ class Ending(NamedTuple):
     error: Optional[str]
     result: Optional[Dict[str, Any]]  # what it reported last, if it ended without an error
     failed: bool = False  # Ray (or ``record_failure``) said it failed
+    error_class: Optional[str] = None  # what killed it, when known without reading ``error``
 
 
 @dataclass
@@ -71,6 +76,7 @@ class TrialRecord:
     timeout_s: Optional[float] = None
     details_known: bool = False  # error text came from the callback or record_failure
     timed_out: bool = False  # stopped by this package's watchdog
+    error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(legacy.record_state(state))
@@ -125,14 +131,14 @@ class TrialBook:
         record = self.records.get(trial_id)
         if record is not None:
             record.started_at = now
-            record.ended_at = record.elapsed_s = record.error = None
+            record.ended_at = record.elapsed_s = record.error = record.error_class = None
             record.timed_out = record.details_known = False
 
     def timed_out(self, trial_id: str) -> None:
         record = self.records.get(trial_id)
         if record is not None:
             record.timed_out, record.elapsed_s = True, self.timeout_s
-            record.error = timeout_error_text(self.timeout_s)
+            record.error, record.error_class = timeout_error_text(self.timeout_s), TIMEOUT
 
     def completed(self, trial_id: str, result: Optional[Dict[str, Any]], error: bool, now: float) -> Optional[Ending]:
         """Ray's ``on_trial_complete`` of a trial in the book."""
@@ -146,20 +152,20 @@ class TrialBook:
         record.errored = True
         return self._end(trial_id, now) if record.details_known else None
 
-    def errored(self, trial_id: str, error: str, now: float) -> Optional[Ending]:
-        """The callback's error text (the watchdog's text stays for a trial it ended)."""
+    def errored(self, trial_id: str, error: str, now: float, error_class: Optional[str] = None) -> Optional[Ending]:
+        """The callback's error text and class (the watchdog's stay for a trial it ended)."""
         record = self.records.get(trial_id)
         if record is None:
             return None
         if record.ended_at is None:
             record.ended_at = now
         if not record.timed_out:
-            record.error = error
+            record.error, record.error_class = error, error_class
         record.details_known = True
         return self._end(trial_id, now) if record.errored else None
 
     def failure_given(self, trial_id: str, elapsed_s: float, error: str, timeout_s: Optional[float],
-                      now: float) -> Ending:
+                      now: float, error_class: Optional[str] = None) -> Ending:
         """``record_failure``: the details are given, the trial is told now."""
         record = self.records.get(trial_id)
         if record is None:
@@ -168,7 +174,7 @@ class TrialBook:
                 f"(or was already told); record_failure is for trials from suggest()"
             )
         record.elapsed_s, record.error, record.timeout_s = elapsed_s, error, timeout_s
-        record.details_known = True
+        record.error_class, record.details_known = error_class, True
         return self._end(trial_id, now)
 
     def waiting(self, now: float, except_id: Optional[str] = None) -> List[Ending]:
@@ -185,4 +191,4 @@ class TrialBook:
     def _end(self, trial_id: str, now: float, result: Optional[Dict[str, Any]] = None) -> Ending:
         record = self.records.pop(trial_id)
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
-                      record.timeout_s, record.error, result, failed=result is None)
+                      record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class)

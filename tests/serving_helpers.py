@@ -7,6 +7,7 @@ import time
 
 from ray_graded_penalty import PenaltyPolicy
 from ray_graded_penalty.serving.process import alive, launched_pids
+from ray_graded_penalty.trial_errors import read_exception
 
 TOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "toy_server.py")
 #: The toy server; ``{port}`` and the trial's fields are filled in per trial.
@@ -20,9 +21,10 @@ def server_pids(root):
 
 
 def graded_as(error):
-    """The default policy's error class for a raised error, as the searcher reads it."""
-    found = PenaltyPolicy().classify(f"{type(error).__name__}: {error}")
-    return found.name if found else None
+    """The default policy's error class for a raised error, as the searcher reads it: the
+    class the error carries, else its text's."""
+    found = read_exception(error)
+    return PenaltyPolicy().grade(0, 1, found.text, found.error_class).error_class
 
 
 def running_servers(root, within_s=0.0):

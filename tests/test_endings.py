@@ -107,8 +107,9 @@ def test_a_worker_process_that_dies_is_graded_and_the_run_completes(ray_with_a_g
     assert len(died) == 2 and {o.trial_id for o in died} == errored
     for outcome in died:
         assert outcome.failed and outcome.error  # Ray's text about the dead actor
-        # ... without Ray's guesses ("the OOM killer due to high memory usage"): a plain crash.
-        assert outcome.error_class is None and "memory" not in outcome.error, outcome.error
+        # Ray knows it died, not why: a plain crash, and Ray's guesses ("the OOM killer due to
+        # high memory usage") are not in the text.
+        assert outcome.error_class == "crash" and "memory" not in outcome.error, outcome.error
         assert outcome.completion < 0.2  # it died early: the earliest tier
     assert len(optuna_study(searcher).trials) == 3
 
@@ -151,3 +152,53 @@ def test_retries_tell_the_final_outcome_once(ray_with_a_gpu, tmp_path, always_fa
             assert outcome.failed and outcome.error_class == "connection" and outcome.penalty == -800.0
         else:
             assert not outcome.failed and outcome.told == 5.0
+
+
+def fails_then_runs_long(config):
+    """Fails at once, its retries too; run again after them (a restore), it would hold its GPU
+    for a minute."""
+    attempts = len(os.listdir(config["dir"]))
+    open(os.path.join(config["dir"], f"attempt-{attempts}"), "w").close()
+    if attempts >= 3:  # the first run's attempt and its two retries have failed
+        time.sleep(60)
+        report({"score": 1.0})
+        return
+    raise RuntimeError("CUDA out of memory")
+
+
+def test_a_told_trial_tune_starts_again_after_a_restore_is_ended_at_its_start(ray_with_a_gpu, tmp_path, caplog):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=120, seed=0)
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    grid, _ = fit(fails_then_runs_long, searcher, tmp_path, 1, {"x": tune.uniform(0, 1), "dir": str(attempts)},
+                  failure_config=FailureConfig(max_failures=2))
+    (told,) = searcher.outcomes.values()
+    assert told.error_class == "oom"
+    started = time.monotonic()
+    restored = tune.Tuner.restore(grid.experiment_path, trainable=fails_then_runs_long, resume_errored=True)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        again = restored.fit()
+    assert time.monotonic() - started < 40  # ended at its start: not its minute, no retries
+    assert len(os.listdir(attempts)) <= 4  # at most the rerun's own start, and no retry of it
+    (result,) = list(again)
+    assert result.error is not None and "score" not in (result.metrics or {})
+    assert sum("was told before the run was restored" in r.getMessage() for r in caplog.records) == 1
+    after = GradedPenaltySearcher("optuna", trial_timeout_s=120)
+    after.restore_from_dir(grid.experiment_path)
+    assert after.outcomes == {told.trial_id: told}  # told once, and as it was
+
+
+def raises_with_a_class(config):
+    from ray_graded_penalty.serving import ServerError
+
+    raise ServerError("the server failed: zoom", stage="load", error_class=config["error_class"])
+
+
+def test_the_class_an_exception_carries_survives_ray_and_beats_its_text(ray_with_a_gpu, tmp_path, caplog):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60,
+                                     points_to_evaluate=[{"error_class": "oom"}, {"error_class": "xid"}])
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        fit(raises_with_a_class, searcher, tmp_path, 2, {"error_class": tune.choice(["oom", "xid"])})
+    graded = {o.config["error_class"]: o.error_class for o in searcher.outcomes.values()}
+    assert graded == {"oom": "oom", "xid": "crash"}  # "xid": unknown to the policy, so its text decides
+    assert sum("its class is 'xid'" in r.getMessage() for r in caplog.records) == 1

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from ray import tune
 
-from ray_graded_penalty import GradedPenaltySearcher
-from ray_graded_penalty.report import failure_report, summarize
+from ray_graded_penalty import SLO, GradedPenaltySearcher
+from ray_graded_penalty.report import failure_report, format_summary, summarize
 from tuner_helpers import run
 from ray_graded_penalty.compat import report
 
@@ -44,10 +44,10 @@ def check_rows(report, searcher):
         if x < 1:
             assert row.status == "success" and row.value == pytest.approx(1.0 - x) and pd.isna(row.error_class)
         elif x < 2:
-            assert row.status == "failed" and row.error_class == "oom" and row.penalty == -1500.0
+            assert row.status == "failure" and row.error_class == "oom" and row.penalty == -1500.0
             assert row.error == "RuntimeError: CUDA out of memory"
         else:
-            assert row.status == "failed" and row.error_class == "timeout" and row.penalty == -80.0
+            assert row.status == "failure" and row.error_class == "timeout" and row.penalty == -80.0
             assert row.completion == 1.0
 
 
@@ -115,7 +115,7 @@ def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):
 def test_when_nothing_succeeded_the_summary_names_the_least_bad_failure():
     report = pd.DataFrame({
         "trial_id": ["a", "b", "c"], "order": [0, 1, 2], "config/x": [1.0, 5.0, 9.0],
-        "status": ["failed"] * 3, "value": [None] * 3, "penalty": [-1200.0, -500.0, -80.0],
+        "status": ["failure"] * 3, "value": [None] * 3, "penalty": [-1200.0, -500.0, -80.0],
         "told": [-1200.0, -500.0, -80.0], "elapsed_s": [1.0, 300.0, 600.0], "timeout_s": [600.0] * 3,
         "completion": [0.0, 0.5, 1.0], "error_class": ["deploy", "crash", "timeout"], "error": ["", "", ""],
     })
@@ -130,7 +130,7 @@ def test_a_choice_of_a_few_integers_keeps_a_row_per_value_and_floats_are_binned(
     tp, frac = [1, 2, 3, 4, 6, 8, 8], [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
     report = pd.DataFrame({
         "trial_id": list("abcdefg"), "order": range(7), "config/tp": tp, "config/frac": frac,
-        "status": ["failed"] * 3 + ["success"] * 4, "value": [None] * 3 + [1.0, 2.0, 3.0, 4.0],
+        "status": ["failure"] * 3 + ["success"] * 4, "value": [None] * 3 + [1.0, 2.0, 3.0, 4.0],
         "penalty": [-1500.0] * 3 + [None] * 4, "told": [-1500.0] * 3 + [1.0, 2.0, 3.0, 4.0],
         "elapsed_s": [1.0] * 7, "timeout_s": [600.0] * 7, "completion": [0.0] * 7,
         "error_class": ["oom"] * 3 + [None] * 4, "error": [""] * 7,
@@ -138,3 +138,53 @@ def test_a_choice_of_a_few_integers_keeps_a_row_per_value_and_floats_are_binned(
     by = summarize(report)["by_parameter"]
     assert list(by["tp"].index) == [1, 2, 3, 4, 6, 8] and by["tp"].loc[8, "trials"] == 2
     assert len(by["frac"]) == 5  # seven distinct floats: five bins
+
+
+def score_is_x(config):
+    report({"score": config["x"], "p99_s": config["x"]})
+
+
+def test_a_min_run_names_its_best_from_the_searchers_saved_mode(local_ray, tmp_path):
+    """No failure to read a mode from: the searcher's saved state says "min"."""
+    points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, points_to_evaluate=points)
+    grid = run(searcher, score_is_x, tmp_path, num_samples=3, mode="min", space={"x": tune.uniform(0, 1)})
+    report = failure_report(grid)
+    assert (report.attrs["mode"], report.attrs["mode_from"]) == ("min", "the searcher's saved state")
+    summary = summarize(report)
+    assert summary["best_kind"] == "best success" and summary["best"]["config/x"] == 0.2
+    assert "mode 'min', from the searcher's saved state" in format_summary(report, summary)
+
+
+def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mode(local_ray, tmp_path):
+    from ray.tune.search.optuna import OptunaSearch
+
+    points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}]
+    grid = run(OptunaSearch(points_to_evaluate=points), score_is_x, tmp_path, num_samples=3, callbacks=[],
+               mode="min", space={"x": tune.uniform(0, 1)})
+    unknown = summarize(failure_report(grid, metric="score"))
+    assert unknown["best_kind"] == "no mode" and unknown["best"] is None
+    told = failure_report(grid, metric="score", mode="min")
+    assert told.attrs["mode_from"] == "the caller" and summarize(told)["best"]["config/x"] == 0.2
+    with pytest.raises(ValueError, match="mode"):
+        failure_report(grid, metric="score", mode="lowest")
+    done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", grid.experiment_path,
+                           "--metric", "score", "--mode", "min"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "mode 'min', from the caller" in done.stdout, done.stderr[-2000:]
+
+
+def test_a_warm_start_from_a_report_tells_its_slo_misses_as_slo_misses(local_ray, tmp_path):
+    points = [{"x": 0.3}, {"x": 0.6}, {"x": 0.8}, {"x": 0.45}]  # p99 0.6 and 0.8 miss the 0.5 s SLO
+    slos = [SLO("p99_s", max=0.5)]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, points_to_evaluate=points, slos=slos)
+    grid = run(searcher, score_is_x, tmp_path, num_samples=4, space={"x": tune.uniform(0, 1)})
+    csv = tmp_path / "report.csv"
+    failure_report(grid).to_csv(csv, index=False)
+    assert sorted(pd.read_csv(csv)["status"]) == ["slo_miss", "slo_miss", "success", "success"]
+    warm = GradedPenaltySearcher("optuna", trial_timeout_s=30, warm_start=str(csv), slos=slos)
+    warm.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    kinds = {round(o.config["x"], 6): (o.kind, o.slo_miss) for o in warm.outcomes.values()}
+    assert kinds[0.8] == ("slo_miss", pytest.approx(0.6)) and kinds[0.6] == ("slo_miss", pytest.approx(0.2))
+    assert kinds[0.3] == kinds[0.45] == ("success", 0.0)
+    told = {round(o.config["x"], 6): o.told for o in warm.outcomes.values()}
+    assert told[0.8] < told[0.6] < min(told[0.3], told[0.45])  # below every success, by their miss

@@ -69,7 +69,7 @@ def test_failure_texts_grade_by_the_servers_own_words():
     assert graded_as(bad_flag) == "deploy"
     assert graded_as(failure("ready", "not ready within 30 s", [])) == "deploy"
     assert graded_as(failure("load", "2 of 8 requests failed", [], ['HTTP 400: {"message":"std::bad_alloc"}'])) == "oom"
-    assert graded_as(failure("load", "the server exited (signal SIGABRT)", ["aborting"])) is None
+    assert graded_as(failure("load", "the server exited (signal SIGABRT)", ["aborting"])) == "crash"
     with pytest.raises(ValueError, match="stage must be one of"):
         failure("warmup", "x", [])
 
@@ -116,8 +116,8 @@ def test_the_chat_endpoint(tmp_path):
     ("--kv-mb 4096", 1.0, "start", "oom", "out of memory during start-up: MemoryError"),
     ("--bogus-flag", None, "start", "deploy", "exit code 2"),
     ("--start-s 600", None, "ready", "deploy", "not ready within ready_timeout_s=1.5 (/health: HTTP 503)"),
-    ("--die-after 5", None, "load", None, "exited (signal SIGABRT) during the load"),
-    ("--bad-request-every 4", None, "load", None, "3 of 12 requests failed (max_error_share=0.2)"),
+    ("--die-after 5", None, "load", "crash", "exited (signal SIGABRT) during the load"),
+    ("--bad-request-every 4", None, "load", "crash", "3 of 12 requests failed (max_error_share=0.2)"),
 ], ids=["oom-at-start", "bad-flag", "hangs-before-ready", "dies-under-load", "fails-requests"])
 def test_a_failing_server_raises_at_its_stage_in_its_own_words(tmp_path, flags, limit, stage, graded, says):
     trainable = server_trainable(f"{TOY_COMMAND} {flags}", requests=12, concurrency=3, max_tokens=4,

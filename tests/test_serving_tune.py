@@ -69,7 +69,7 @@ def test_each_fate_is_graded_by_what_the_server_did_and_no_server_outlives_its_t
     assert kinds == {
         "serves": ("success", None), "serves_too": ("success", None),
         "oom": ("failure", "oom"), "bad_flag": ("failure", "deploy"),
-        "hangs": ("failure", "timeout"), "dies": ("failure", None),
+        "hangs": ("failure", "timeout"), "dies": ("failure", "crash"),
     }, {name: o.error for name, o in by_fate.items()}
     assert by_fate["oom"].error.startswith("ServerError: out of memory during start-up: MemoryError")
     assert "invalid int value: 'many'" in by_fate["bad_flag"].error

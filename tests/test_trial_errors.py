@@ -26,7 +26,7 @@ def test_a_train_v1_failure_is_graded_by_the_workers_exception():
     except TrainingFailedError as failed:
         text = describe_exception(_task_error(failed))
     assert text == "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"
-    assert PenaltyPolicy().grade(30, 600, text).modifier == "oom"
+    assert PenaltyPolicy().grade(30, 600, text).error_class == "oom"
 
 
 def test_a_train_v2_worker_group_error_is_graded_by_the_first_failing_worker():
@@ -35,7 +35,7 @@ def test_a_train_v2_worker_group_error_is_graded_by_the_first_failing_worker():
         "rank 1 failed", {1: RuntimeError("CUDA out of memory"), 3: ConnectionError("peer gone")})
     text = describe_exception(_task_error(failure))
     assert text == "RuntimeError: CUDA out of memory"
-    assert PenaltyPolicy().grade(30, 600, text).modifier == "oom"
+    assert PenaltyPolicy().grade(30, 600, text).error_class == "oom"
     controller = exceptions.ControllerError(ValueError("placement group could not be scheduled"))
     assert describe_exception(_task_error(controller)) == "ValueError: placement group could not be scheduled"
 

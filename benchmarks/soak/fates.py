@@ -22,7 +22,7 @@ EXPECTED: Dict[str, Tuple[str, Optional[str]]] = {
     "oom": ("failure", "oom"),
     "deploy": ("failure", "deploy"),
     "hangs": ("failure", "timeout"),
-    "exits": ("failure", None),
+    "exits": ("failure", "crash"),
     "trainer_hangs": ("failure", "timeout"),
     "trainer_oom": ("failure", "oom"),
 }

@@ -2,6 +2,7 @@
 
     python -m benchmarks.soak.run                       # 150 trials, 8 at once, 30 s timeout
     python -m benchmarks.soak.run --trials 40 --concurrent 4
+    python -m benchmarks.soak.run --let-told-trials-run  # as 0.4: told trials Tune reruns run on
 
 Its short version is tests/test_soak.py. What it does and checks: benchmarks/soak/soak.py.
 """
@@ -28,8 +29,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=os.path.join(HERE, "results.json"))
     parser.add_argument("--workdir", default=None, help="keep the run's records here (default: a temporary folder)")
+    parser.add_argument("--let-told-trials-run", action="store_true",
+                        help="do not end told trials Tune starts again after the restore (0.4's behaviour), "
+                             "to measure what ending them saves")
     args = parser.parse_args(argv)
     import ray
+
+    if args.let_told_trials_run:
+        os.environ["SOAK_LET_TOLD_TRIALS_RUN"] = "1"  # read by the drivers (benchmarks.soak.driver)
 
     plan = Plan(trials=args.trials, concurrent=args.concurrent, timeout_s=args.timeout, seed=args.seed)
     if args.workdir:
@@ -39,12 +46,12 @@ def main(argv=None) -> int:
             report = run_soak(plan, workdir)
     command = "python -m benchmarks.soak.run" + "".join(
         f" --{k} {getattr(args, k)}" for k in ("trials", "concurrent", "timeout", "seed")
-        if getattr(args, k) != parser.get_default(k))
+        if getattr(args, k) != parser.get_default(k)) + (" --let-told-trials-run" if args.let_told_trials_run else "")
     runs = {}
     if os.path.exists(args.out):
         with open(args.out) as f:
             runs = json.load(f)
-    runs[f"ray {ray.__version__}"] = {"command": command, "date": time.strftime("%Y-%m-%d"), "plan": plan._asdict(), **report}
+    runs[f"ray {ray.__version__}" + (", told trials let run" if args.let_told_trials_run else "")] = {"command": command, "date": time.strftime("%Y-%m-%d"), "plan": plan._asdict(), **report}
     with open(args.out, "w") as f:
         json.dump(runs, f, indent=1)
     print(json.dumps(report, indent=1))

@@ -205,13 +205,10 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
     # When each attempt's failure reached its trial: at once for a trial's own fault; for a
     # trainer's, when its worker's error came out of ``fit()`` (Ray Train takes seconds).
     faults, raised = fates.fault_times(workdir), fates.fault_times(workdir, "raised")
-    starts: Dict[str, List[float]] = {}
-    with open(os.path.join(workdir, "starts.jsonl")) as f:
-        for line in f:
-            start = json.loads(line)
-            starts.setdefault(start["trial_id"], []).append(start["time"])
+    starts, ends = _times(workdir, "starts.jsonl"), _times(workdir, "ends.jsonl")
     graded: Counter = Counter()
     earlier = 0
+    reruns: List[float] = []  # how long each start of an already told trial ran
     for trial_id, outcome in outcomes.items():
         ran = len(tries.get(trial_id, []))
         if outcome.failed and _lost(outcome) and (ran == 0 or len(starts.get(trial_id, [])) > ran):
@@ -232,6 +229,7 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
             continue
         record = tries[trial_id][match]
         earlier += match < len(tries[trial_id]) - 1
+        reruns += _reruns(record["time"], starts.get(trial_id, []), ends.get(trial_id, []))
         how = (outcome.kind, outcome.error_class)
         graded[record["fate"] + ("" if how == fates.EXPECTED[record["fate"]] else
                                  " (timed out before its fault)" if outcome.error_class == "timeout"
@@ -241,8 +239,29 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
         "trials": len(trials), "attempts": len(records), "told": len(outcomes),
         "fates": dict(Counter(r["fate"] for r in records)), "graded_as_expected": dict(graded),
         "told_before_kill": len(told_before or {}), "told_from_an_earlier_attempt": earlier,
-        "problems": problems,
+        "reruns_of_told_trials": len(reruns), "rerun_s": round(sum(reruns), 1),
+        "rerun_s_max": round(max(reruns, default=0.0), 1), "problems": problems,
     }
+
+
+def _times(workdir: str, name: str) -> Dict[str, List[float]]:
+    """Trial id -> the times in ``name`` (one JSON object per line), in order."""
+    times: Dict[str, List[float]] = {}
+    path = os.path.join(workdir, name)
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                entry = json.loads(line)
+                times.setdefault(entry["trial_id"], []).append(entry["time"])
+    return times
+
+
+def _reruns(told_at: float, starts: List[float], ends: List[float]) -> List[float]:
+    """How long each start of a trial after the start of the attempt it was told by ran (to
+    the end Ray reported next): the GPU time spent on a trial already told."""
+    told_start = max((s for s in starts if s <= told_at), default=told_at)
+    later = [s for s in starts if s > told_start]
+    return [min((e for e in ends if e >= s), default=s) - s for s in later]
 
 
 def check_left(address: str, workdir: str) -> Dict[str, Any]:

@@ -6,7 +6,7 @@ what :func:`~ray_graded_penalty.telling.tell` asks of a backend, in its order.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from ray.tune.search import Searcher
 
@@ -39,6 +39,13 @@ class RankKeeper:
         success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1).
         ``attrs`` describe it (penalty, error class, elapsed time) for whoever looks at the
         inner searcher's history."""
+
+    def successes_elsewhere(self) -> List[Tuple[float, ...]]:
+        """Successes (values, one per objective) the inner searcher holds that it was not told
+        through this package since the last call: points the user gave it with rewards, trials
+        of a study it loaded. Trials told below the successes are not among them. A searcher
+        this package cannot read holds none it can see."""
+        return []
 
     def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
         """The placement moved: ``moves`` maps trials told below the successes to the values

@@ -9,7 +9,7 @@ trial list, since ``HyperOptSearch`` has no ``add_evaluated_point``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from ray.tune.search import Searcher
 from ray.tune.utils.util import flatten_dict, unflatten_dict
@@ -93,6 +93,7 @@ class HyperOptRankKeeper(RankKeeper):
         super().__init__(search, searcher_name)
         self._view = HyperOptView(search)
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
+        self._seen: Set[int] = set()  # tids of the finished trials successes_elsewhere read
 
     @property
     def rewrites_history(self) -> bool:
@@ -102,6 +103,17 @@ class HyperOptRankKeeper(RankKeeper):
         live = self._view.live_tids
         if trial_id in live:
             self._tids[trial_id] = live[trial_id]
+
+    def successes_elsewhere(self) -> List[Tuple[float, ...]]:
+        below = set(self._tids.values())
+        found = []
+        for doc in self._view.done_documents():
+            tid = doc["tid"]
+            if tid in self._seen or tid in below:
+                continue
+            self._seen.add(tid)
+            found.append((self._view.loss_sign * doc["result"]["loss"],))
+        return found
 
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         tid = self._view.insert_done(config, self._view.loss_sign * value)

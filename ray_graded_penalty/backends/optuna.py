@@ -27,7 +27,7 @@ from __future__ import annotations
 import copy
 import logging
 import warnings
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import optuna
 from optuna.storages import InMemoryStorage
@@ -181,6 +181,7 @@ class OptunaRankKeeper(RankKeeper):
         self._view = OptunaView(search)
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
         self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
+        self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read
         self._warned = False
 
     @property
@@ -207,6 +208,19 @@ class OptunaRankKeeper(RankKeeper):
                 feasible = self._feasible[t.number] = violation(t) <= 0
             successes += feasible
         gamma.pending, gamma.successes = pending, successes
+
+    def successes_elsewhere(self) -> List[Tuple[float, ...]]:
+        study = self._view.study
+        if study is None:
+            return []
+        found = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number in self._seen:
+                continue
+            self._seen.add(t.number)
+            if t.values is not None and violation(t) <= 0:
+                found.append(tuple(float(v) for v in t.values))
+        return found
 
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         trials = self._view.live_trials

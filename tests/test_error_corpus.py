@@ -1,0 +1,53 @@
+"""The default classes against real failure texts nobody here wrote (tests/data/error_texts.json).
+
+Each entry is a text copied from a public source (PyTorch, vLLM, SGLang, llama.cpp, TGI,
+TensorRT-LLM, Ray, Kubernetes, Docker, NCCL, JAX, DeepSpeed, HuggingFace, Python, HTTP
+clients), the source it came from, and the class a person gave it before the classifier
+read it. The texts are read as the searcher reads a trial's error (Ray's guesses about a
+dead worker stripped). Three batches, each collected by someone who had not seen the
+classifier: "first", the acceptance corpus the default keywords were written against (at
+least 95 % right); "second", collected after them and measured blind at 57 %, then used to
+revise the keywords (83.7 % after); "third", collected after that and never tuned on: 70.5 %,
+the honest estimate on new material. The bars of the second and third batches keep those
+measurements from falling. Every miss is printed (``pytest -s``, or the captured output).
+"""
+
+import json
+import os
+from collections import Counter
+
+import pytest
+
+from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty.trial_errors import without_ray_guesses
+
+CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
+#: The share each batch must get right: the acceptance bar, then what was measured.
+BARS = {"first": 0.95, "second": 0.83, "third": 0.70}
+
+
+def graded(text):
+    return PenaltyPolicy().grade(0.0, 1.0, without_ray_guesses(text)).error_class
+
+
+def test_the_corpus_is_what_it_says():
+    assert len(CORPUS) >= 60 and set(BARS) == {e["batch"] for e in CORPUS}
+    assert all(e["source"] and e["expected"] in ("oom", "deploy", "connection", "timeout", "crash") for e in CORPUS)
+    families = Counter(e["family"] for e in CORPUS if e["batch"] == "first")
+    for family in ("pytorch", "vllm", "sglang", "llamacpp", "ray", "kubernetes", "docker", "nccl", "jax", "python"):
+        assert families[family] >= 4, family
+    # the keyword traps are in it: words that hold a keyword stay plain crashes
+    traps = [e for e in CORPUS if e["expected"] == "crash" and any(w in e["text"] for w in ("boom", "zoom", "loom"))]
+    assert len(traps) >= 4
+
+
+@pytest.mark.parametrize("batch", sorted(BARS))
+def test_the_default_classes_get_real_texts_right(batch):
+    entries = [e for e in CORPUS if e["batch"] == batch]
+    misses = [(e["expected"], graded(e["text"]), e["family"], e["text"][:160]) for e in entries
+              if graded(e["text"]) != e["expected"]]
+    share = 1 - len(misses) / len(entries)
+    print(f"\n{batch}: {len(entries) - len(misses)} of {len(entries)} right ({share:.1%}); misses (expected, got):")
+    for miss in misses:
+        print("  ", miss)
+    assert share >= BARS[batch], misses
