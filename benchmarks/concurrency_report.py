@@ -137,7 +137,8 @@ def ratio_summary(summaries: Dict[str, Any]) -> List[str]:
             if not by:
                 cells.append("-")
             elif ALL_PROBLEMS[name].region is not None:
-                cells.append(f"{by['graded_optuna']['late_region_share']:.2f} / {by['optuna_search']['late_region_share']:.2f}")
+                cells.append(f"{by['graded_optuna']['late_region_share']:.2f} / "
+                             f"{by['optuna_search']['late_region_share']:.2f}")
             else:
                 cells.append(" / ".join(f"{ratio(by[ours]['regret@1'], by[base]['regret@1']):.2f}"
                                         for ours, base in BASELINE.items()))
@@ -194,7 +195,8 @@ def targets(summaries: Dict[str, Any], random_region_share: float) -> List[List[
     if "all_fail" in summaries and 16 in summaries["all_fail"]:
         share = summaries["all_fail"][16]["graded_optuna"]["late_region_share"]
         rows.append(["W = 16", "all_fail: late share in the longest-surviving region >= 3x random's",
-                     f"{share:.2f} vs {random_region_share:.2f} under random sampling ({share / random_region_share:.1f}x)",
+                     f"{share:.2f} vs {random_region_share:.2f} under random sampling "
+                     f"({share / random_region_share:.1f}x)",
                      "met" if share >= 3 * random_region_share else "missed"])
     return rows
 

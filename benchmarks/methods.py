@@ -73,8 +73,10 @@ def _design_scale(method: Method, trial_id: str, outcome: Outcome) -> None:
 FLAT = PenaltyPolicy(tiers=[(0.0, 1000.0)], modifiers=[], break_ties_by_progress=False)
 
 METHODS: Dict[str, Callable[[int], Method]] = {
-    "graded_optuna": lambda seed: Method(GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed), _graded),
-    "graded_hyperopt": lambda seed: Method(GradedPenaltySearcher("hyperopt", trial_timeout_s=TIMEOUT_S, seed=seed), _graded),
+    "graded_optuna": lambda seed: Method(GradedPenaltySearcher("optuna", trial_timeout_s=TIMEOUT_S, seed=seed),
+                                         _graded),
+    "graded_hyperopt": lambda seed: Method(GradedPenaltySearcher("hyperopt", trial_timeout_s=TIMEOUT_S, seed=seed),
+                                           _graded),
     "optuna_search": lambda seed: Method(OptunaSearch(seed=seed), _dropped),
     "hyperopt_search": lambda seed: Method(HyperOptSearch(random_state_seed=seed), _dropped),
     "random": lambda seed: Method(OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=seed)), _dropped),

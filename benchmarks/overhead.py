@@ -85,7 +85,7 @@ def _build(kind: str, n: int):
         if backend == "optuna":
             searcher = OptunaSearch(seed=0)
         elif told:  # the same TPE settings as the package's HyperOpt backend
-            searcher = HyperOptSearch(random_state_seed=0, n_initial_points=10, gamma=1.0)  # the HyperOpt backend's settings
+            searcher = HyperOptSearch(random_state_seed=0, n_initial_points=10, gamma=1.0)
         else:
             searcher = HyperOptSearch(random_state_seed=0)
         searcher.set_search_properties("value", "max", SPACE)

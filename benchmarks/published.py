@@ -112,13 +112,15 @@ def _gramacy(x: Sequence[float]) -> Tuple[float, List[float]]:
 
 
 #: name -> (function, bounds, best known value in the literature, where it is from)
-SPECS: Dict[str, Tuple[Callable[[Sequence[float]], Tuple[float, List[float]]], List[Tuple[float, float]], float, str]] = {
+Objective = Callable[[Sequence[float]], Tuple[float, List[float]]]
+SPECS: Dict[str, Tuple[Objective, List[Tuple[float, float]], float, str]] = {
     "pressure_vessel": (_pressure_vessel, [(0.0625, 10.0), (0.0625, 10.0), (10.0, 50.0), (150.0, 200.0)],
                         5885.33, "continuous relaxation, x4 at its bound 200"),
     "welded_beam": (_welded_beam, [(0.125, 10.0), (0.1, 10.0), (0.1, 10.0), (0.1, 10.0)],
                     1.72485, "Coello Coello 2000; Hedar & Fukushima 2006"),
     "spring": (_spring, [(0.05, 2.0), (0.25, 1.3), (2.0, 15.0)], 0.0126652, "Coello Coello 2000"),
-    "speed_reducer": (_speed_reducer, [(2.6, 3.6), (0.7, 0.8), (17.0, 28.0), (7.3, 8.3), (7.8, 8.3), (2.9, 3.9), (5.0, 5.5)],
+    "speed_reducer": (_speed_reducer,
+                      [(2.6, 3.6), (0.7, 0.8), (17.0, 28.0), (7.3, 8.3), (7.8, 8.3), (2.9, 3.9), (5.0, 5.5)],
                       2996.348, "Mezura-Montes & Coello Coello 2005 (continuous x3)"),
     "three_bar_truss": (_three_bar_truss, [(0.0, 1.0), (0.0, 1.0)], 263.8958, "Ray & Saini 2001"),
     "gramacy": (_gramacy, [(0.0, 1.0), (0.0, 1.0)], 0.5998, "Gramacy et al. 2016"),

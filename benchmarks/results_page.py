@@ -87,7 +87,8 @@ def _paired(ours: Dict[str, Any], base: Dict[str, Any], at: str, mode: str) -> s
     return f"seeds better/worse/equal: {better}/{worse}/{len(pairs) - better - worse}"
 
 
-def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any], tuner: Optional[Dict[str, Any]]) -> List[List[str]]:
+def targets(summaries: Dict[str, Dict[str, Any]], overhead: Dict[str, Any],
+            tuner: Optional[Dict[str, Any]]) -> List[List[str]]:
     rows = []
     for problem_name in HALF_FAILING:
         problem, by = PROBLEMS[problem_name], summaries[problem_name]
@@ -158,7 +159,8 @@ def _tuner_check_lines(check, concurrent) -> List[str]:
     for name in ("graded_optuna", "optuna_search"):
         r = check[name]
         share = f"{statistics.mean(r['fail_share']):.2f}" if "fail_share" in r else "-"
-        lines.append(f"| {name} | {cr.fmt_regret(statistics.median(r['regret']))} | {', '.join(cr.fmt_regret(x) for x in r['regret'])} "
+        each = ", ".join(cr.fmt_regret(x) for x in r["regret"])
+        lines.append(f"| {name} | {cr.fmt_regret(statistics.median(r['regret']))} | {each} "
                      f"| {', '.join(str(c) for c in r['trials'])} | {share} |")
     g, o = check["graded_optuna"]["regret"], check["optuna_search"]["regret"]
     better, _, ties = cr.paired_counts(g, o)
@@ -168,7 +170,8 @@ def _tuner_check_lines(check, concurrent) -> List[str]:
         sg, so = sim
         by_g = sg["regret_by_seed@1"]
         lines.append(f"The simulation of the same problem at W = {w} ({len(by_g)} seeds): median regret "
-                     f"{cr.fmt_regret(sg['regret@1'])} against {cr.fmt_regret(so['regret@1'])}, graded_optuna better in "
+                     f"{cr.fmt_regret(sg['regret@1'])} against {cr.fmt_regret(so['regret@1'])}, "
+                     "graded_optuna better in "
                      f"{cr.paired_counts(by_g, so['regret_by_seed@1'])[0]} of {len(by_g)} seeds.")
     return lines + [""]
 
@@ -213,8 +216,10 @@ def concurrency_lines(concurrent, check, more_seeds=None, oldest=None) -> List[s
         agree = None
         if sim:
             agree = (statistics.median(g) < statistics.median(o)) == (sim[0]["regret@1"] < sim[1]["regret@1"])
-        rows.append([f"real Tuner, W = {check['workers']}", "the ranking of graded_optuna vs optuna_search agrees with the simulation",
-                     f"median regret {cr.fmt_regret(statistics.median(g))} vs {cr.fmt_regret(statistics.median(o))} ({check['problem']}, "
+        rows.append([f"real Tuner, W = {check['workers']}",
+                     "the ranking of graded_optuna vs optuna_search agrees with the simulation",
+                     f"median regret {cr.fmt_regret(statistics.median(g))} vs "
+                     f"{cr.fmt_regret(statistics.median(o))} ({check['problem']}, "
                      f"{len(g)} seeds)", "met" if agree else ("missed" if agree is False else "no simulation")])
     lines += ["### Targets for many trials at once", "", "| where | target | measured | verdict |", "|---|---|---|---|"]
     lines += [f"| {' | '.join(r)} |" for r in rows] + [""]
@@ -279,7 +284,8 @@ def write_results(path, data, plots) -> None:
 
         lines += ["## Headline", "", "The shipped searchers against Ray's, with the same GPU time, one to 64 trials "
                   "at once (details in [Many trials at once](#many-trials-at-once)).", ""]
-        lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"], data.get("more_seeds") or {})
+        lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"],
+                                                                            data.get("more_seeds") or {})
     from benchmarks.serving import table as serving_table
     from benchmarks.soak import table as soak_table
 
@@ -293,7 +299,8 @@ def write_results(path, data, plots) -> None:
     for name, problem in PROBLEMS.items():
         rnd = random_failure_rate(problem)
         lines.append(f"- `{name}` ({problem.mode}imize; {rnd:.0%} of random configs fail"
-                     + (f"; target {_fmt(problem.target)}" if problem.target is not None else "") + f"): {problem.description}")
+                     + (f"; target {_fmt(problem.target)}" if problem.target is not None else "")
+                     + f"): {problem.description}")
     lines += ["", "## Results", "",
               "best@N: median [first quartile, third quartile] of the best successful value after N "
               "trials. to target: median trials to reach the target (budget + 1 when not reached). "
@@ -306,7 +313,8 @@ def write_results(path, data, plots) -> None:
             lines += ["| method | later-half share in longest-surviving region | wasted | fail share |",
                       "|---|---|---|---|"]
             for m, s in by.items():
-                lines.append(f"| {m} | {s['later_region_share']:.3f} | {_fmt(s['wasted'])} | {s['fail_share_after_10']:.2f} |")
+                lines.append(f"| {m} | {s['later_region_share']:.3f} | {_fmt(s['wasted'])} "
+                             f"| {s['fail_share_after_10']:.2f} |")
         else:
             cols = [c for c in next(iter(by.values())) if c.startswith("best@")]
             last = cols[-1].split("@")[1]

@@ -114,7 +114,8 @@ def summarize(problem: Problem, runs: List[Dict[str, Any]], trials: int) -> Dict
     ]
     if problem.region is not None:
         summary["region_curve"] = [
-            statistics.mean(sum(t["in_region"] for t in r["trials"][max(0, i - 9): i + 1]) / min(10, i + 1) for r in runs)
+            statistics.mean(sum(t["in_region"] for t in r["trials"][max(0, i - 9): i + 1]) / min(10, i + 1)
+                            for r in runs)
             for i in range(trials)
         ]
     return summary
@@ -244,7 +245,8 @@ def _rerun_methods(previous: Optional[Dict[str, Any]], args: argparse.Namespace,
     return previous
 
 
-def sequential(seeds: int, trials: int, pool: Any, methods: List[str], catalog: str = CATALOG) -> Dict[str, Dict[str, Any]]:
+def sequential(seeds: int, trials: int, pool: Any, methods: List[str],
+               catalog: str = CATALOG) -> Dict[str, Dict[str, Any]]:
     """Every method of ``methods`` on every problem, ``seeds`` seeds each: summaries keyed
     ``problem -> method``."""
     jobs = [(p, m, s, trials, catalog) for p in PROBLEMS for m in methods for s in range(seeds)]
@@ -259,7 +261,8 @@ def sequential(seeds: int, trials: int, pool: Any, methods: List[str], catalog: 
 
 
 def _sequential(args: argparse.Namespace, pool: Any) -> Dict[str, Any]:
-    return {"summaries": sequential(args.seeds, args.trials, pool, list(METHODS)), "seeds": args.seeds, "trials": args.trials}
+    return {"summaries": sequential(args.seeds, args.trials, pool, list(METHODS)), "seeds": args.seeds,
+            "trials": args.trials}
 
 
 def machine() -> Dict[str, str]:

@@ -31,8 +31,8 @@ import ray
 from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher
-from ray_graded_penalty.demo import SPACE, simulate
 from ray_graded_penalty.compat import FailureConfig, RunConfig, report
+from ray_graded_penalty.demo import SPACE, simulate
 
 
 def serve_and_benchmark(config):

@@ -56,7 +56,8 @@ class GradedPenaltyCallback(Callback):
         """The watchdog, or None when the timeout is not enforced."""
         return self._reaper if isinstance(self._reaper, TrialTimeout) else None
 
-    def setup(self, **info: Any) -> None:
+    def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
+              total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._events.callback_attached()
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:

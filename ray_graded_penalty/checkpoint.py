@@ -53,7 +53,7 @@ def _inner_state(inner: Searcher) -> Dict[str, Any]:
             return {"wrappers": wrappers, "base": f.read()}
 
 
-def _load_inner_state(inner: Searcher, state: Dict[str, Any]) -> None:
+def _load_inner_state(inner: Any, state: Dict[str, Any]) -> None:
     for wrapper_state in state["wrappers"]:
         inner.set_state(wrapper_state)
         inner = inner.searcher

@@ -73,7 +73,7 @@ def check_versions() -> None:
 if RAY >= Version("2.41.0"):
     from ray.tune import FailureConfig, RunConfig, report  # noqa: F401
 else:  # pragma: no cover - exercised by the oldest pins
-    from ray.train import FailureConfig, RunConfig, report  # type: ignore[no-redef]  # noqa: F401
+    from ray.train import FailureConfig, RunConfig, report  # type: ignore[assignment]  # noqa: F401
 
 
 def inner_searchers(searcher: Any) -> list:
@@ -106,7 +106,7 @@ def trial_context() -> Optional[Any]:
         if RAY >= Version("2.41.0"):
             from ray.tune import get_context
         else:  # pragma: no cover - exercised by the oldest pins
-            from ray.train import get_context
+            from ray.train import get_context  # type: ignore[assignment]
         context = get_context()
         return context if context.get_trial_id() else None
     except Exception:  # not inside a Tune trial

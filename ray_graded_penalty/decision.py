@@ -126,10 +126,12 @@ def _failure(ending: Ending, rules: Rules, error: Optional[str], error_class: Op
 def decide_past(key: str, past: PastTrial, rules: Rules) -> Decision:
     """How an earlier trial of a warm start (one objective) is told, under ``key``: as it was
     told then (a success, an SLO miss by its total miss, a failure by its class or text)."""
-    if past.kind is Kind.SUCCESS:
-        return Decision(key, past.config, Kind.SUCCESS, (past.value,))
-    if past.kind is Kind.SLO_MISS:
+    if past.kind is not Kind.FAILURE:
+        assert past.value is not None  # history reads a value for every success and SLO miss
+        if past.kind is Kind.SUCCESS:
+            return Decision(key, past.config, Kind.SUCCESS, (past.value,))
         verdict = Verdict(total_miss=past.slo_miss)
         return Decision(key, past.config, Kind.SLO_MISS, (past.value,), severity=verdict.severity, verdict=verdict)
+    assert past.elapsed_s is not None  # and an elapsed time for every failure
     ending = Ending(key, past.config, past.elapsed_s, past.timeout_s, past.error, None, True, past.error_class)
     return _failure(ending, rules, past.error, known_class(past.error_class, rules.policy, key))

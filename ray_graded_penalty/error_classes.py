@@ -88,7 +88,8 @@ class Spelling(NamedTuple):
 
 def spell(text: Optional[str]) -> Spelling:
     """An error text, with a boundary before and after each of its words."""
-    letters, bounds, n = [], {0}, 0
+    letters: List[str] = []
+    bounds, n = {0}, 0
     for word in words(text):
         letters.append(word)
         n += len(word)
@@ -99,7 +100,8 @@ def spell(text: Optional[str]) -> Spelling:
 @lru_cache(maxsize=4096)
 def spell_keyword(keyword: str) -> Spelling:
     """A keyword, with the boundaries between its chunks that the text must have too."""
-    letters, bounds, n = [], set(), 0
+    letters: List[str] = []
+    bounds, n = set(), 0
     for chunk in _chunks(keyword):
         if letters:
             bounds.add(n)

@@ -106,7 +106,7 @@ def read_history(source: HistorySource) -> List[PastTrial]:
         if missing:
             raise ValueError(f"{where}: no value for parameter(s) {missing}")
         value = _plain(row.get("value"))
-        kind = STATUSES[status] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
+        kind = STATUSES[str(status)] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
         if kind is Kind.SUCCESS:
             trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind))
             continue
@@ -122,7 +122,8 @@ def read_history(source: HistorySource) -> List[PastTrial]:
             raise ValueError(f"{where}: {exc}") from None
         error = row.get("error") if "error" in frame.columns else ""
         error_class = row.get("error_class") if "error_class" in frame.columns else None
+        known = not _missing(error_class) and error_class != NO_TEXT
         trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
                                 error="" if _missing(error) else str(error),
-                                error_class=None if _missing(error_class) or error_class == NO_TEXT else str(error_class)))
+                                error_class=str(error_class) if known else None))
     return trials

@@ -104,7 +104,7 @@ class Ledger:
             return f"no success yet; least-bad failure {best.trial_id} (penalty {best.penalty:.1f}) {best.config}"
         if best.slo_miss > 0:
             return f"no success within the SLOs yet; least SLO miss {best.trial_id} ({best.slo_miss:.1%}) {best.config}"
-        return f"{best.trial_id} {self.objectives.describe(self.objectives.values(best.metric))} {best.config}"
+        return f"{best.trial_id} {self.objectives.describe(self.objectives.values(best.told))} {best.config}"
 
     # ----- recording ------------------------------------------------------------------------
 
@@ -115,10 +115,10 @@ class Ledger:
         when the placement moves; if so, their outcomes are updated to the moved values.
         """
         moved = False
-        if decision.severity is None:  # a success within its SLOs
-            for placement, value in zip(self.placements, decision.values):
-                moved = placement.add_success(value) or moved
+        if decision.severity is None:  # a success within its SLOs: it reported its values
+            assert decision.values is not None
             told = decision.values
+            moved = self._add_successes([told])
         else:
             for placement in self.placements:
                 moved = placement.place(decision.severity.level) or moved
@@ -133,11 +133,15 @@ class Ledger:
         """Successes the inner searcher knows from elsewhere (given by the user, or in its
         study already): no trial of this ledger is told above them. They are not outcomes of
         this search. Returns the moves, as :meth:`record` does."""
+        return self._moves(rewrites) if self._add_successes(successes) else {}
+
+    def _add_successes(self, successes: Iterable[Values]) -> bool:
+        """Add successes to the placements; whether the trials below them must move."""
         moved = False
         for values in successes:
             for placement, value in zip(self.placements, values):
                 moved = placement.add_success(value) or moved
-        return self._moves(rewrites) if moved else {}
+        return moved
 
     def _moves(self, rewrites: bool) -> Dict[str, Values]:
         """Where every trial below the successes must be told now; with ``rewrites``, their
@@ -157,9 +161,11 @@ class Ledger:
             slo_values=dict(verdict.values) if verdict else {},
         )
         if decision.kind is Kind.SLO_MISS:
+            assert verdict is not None  # an SLO miss is decided by its verdict
             outcome.slo_miss, outcome.slo_misses = verdict.total_miss, dict(verdict.misses)
         elif decision.kind is Kind.FAILURE:
             grade = decision.grade
+            assert grade is not None  # a failure is decided with its grade
             outcome.penalty = grade.penalty(objectives.modes[0])
             outcome.elapsed_s, outcome.timeout_s = grade.elapsed_s, grade.timeout_s
             outcome.completion, outcome.error_class = grade.completion, grade.error_class

@@ -14,7 +14,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Iterable, Optional, Sequence, Tuple, Union
 
 from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_elapsed, check_mode, check_timeout, finite_number
@@ -113,35 +113,35 @@ def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
 def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...]:
     result = []
     for i, modifier in enumerate(modifiers):
-        if not isinstance(modifier, ErrorModifier):
-            try:
-                name, keywords, factor = modifier
-            except (TypeError, ValueError):
-                raise TypeError(
-                    f"modifiers[{i}] must be an ErrorModifier or a (name, keywords, factor) "
-                    f"triple, got {modifier!r}"
-                ) from None
-            modifier = ErrorModifier(name, keywords, factor)
-        if not isinstance(modifier.name, str) or not modifier.name:
-            raise ValueError(f"modifiers[{i}].name must be a non-empty string, got {modifier.name!r}")
-        keywords = modifier.keywords
+        parts: Any = modifier
+        if isinstance(modifier, ErrorModifier):
+            parts = (modifier.name, modifier.keywords, modifier.factor)
+        try:
+            name, keywords, factor = parts
+        except (TypeError, ValueError):
+            raise TypeError(
+                f"modifiers[{i}] must be an ErrorModifier or a (name, keywords, factor) "
+                f"triple, got {modifier!r}"
+            ) from None
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"modifiers[{i}].name must be a non-empty string, got {name!r}")
         if isinstance(keywords, str) or not all(isinstance(k, str) and k for k in keywords):
             raise ValueError(
                 f"modifiers[{i}].keywords must be a sequence of non-empty strings, got {keywords!r}"
             )
         if not keywords:
-            raise ValueError(f"modifiers[{i}] ({modifier.name!r}) has no keywords")
+            raise ValueError(f"modifiers[{i}] ({name!r}) has no keywords")
         wordless = [k for k in keywords if not spell_keyword(k).letters]
         if wordless:
-            raise ValueError(f"modifiers[{i}] ({modifier.name!r}) has keywords with no words to match: "
+            raise ValueError(f"modifiers[{i}] ({name!r}) has keywords with no words to match: "
                              f"{wordless}; a keyword matches whole words of the error text")
-        if modifier.name == CRASH:
+        if name == CRASH:
             raise ValueError(f"modifiers[{i}] may not be named {CRASH!r}: that is the class of a failure "
                              f"no modifier applies to")
-        factor = finite_number(f"modifiers[{i}].factor", modifier.factor)
+        factor = finite_number(f"modifiers[{i}].factor", factor)
         if factor <= 0:
             raise ValueError(f"modifiers[{i}].factor must be positive, got {factor!r}")
-        result.append(ErrorModifier(modifier.name, tuple(keywords), factor))
+        result.append(ErrorModifier(name, tuple(keywords), factor))
     names = [m.name for m in result]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

@@ -1,8 +1,9 @@
 """Ray's internals the package needs, read here and nowhere else.
 
-The reaper and the watchdog (:mod:`ray_graded_penalty.reaper`, :mod:`ray_graded_penalty.timeout`) need the actor of a trial, the actors it
-started, recursively, and the placement groups they created; the searcher needs Ray's helper that passes search
-properties to searchers of any age; the tests need to know which Ray Train generation runs.
+The reaper and the watchdog (:mod:`ray_graded_penalty.reaper`, :mod:`ray_graded_penalty.timeout`)
+need the actor of a trial, the actors it started, recursively, and the placement groups they
+created; the searcher needs Ray's helper that passes search properties to searchers of any
+age; the tests need to know which Ray Train generation runs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def data_parallel_trainer() -> Any:
     if train_v2():
         from ray.train.v2.api.data_parallel_trainer import DataParallelTrainer
     else:
-        from ray.train.data_parallel_trainer import DataParallelTrainer  # type: ignore[no-redef]
+        from ray.train.data_parallel_trainer import DataParallelTrainer  # type: ignore[assignment]
     return DataParallelTrainer
 
 
@@ -98,11 +99,13 @@ def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[byte
 
     ids = None if actor_ids is None else set(actor_ids)
     groups = []
-    accessor = getattr(state.state, "_global_state_accessor", None) or state.state.global_state_accessor  # renamed after 2.30
+    tables: Any = state.state  # untyped: the accessor's name changed after 2.30
+    accessor = getattr(tables, "_global_state_accessor", None) or tables.global_state_accessor
+    group_table: Any = getattr(gcs_pb2, "PlacementGroupTableData")  # generated, without stubs
     for raw in accessor.get_placement_group_table():
-        table = gcs_pb2.PlacementGroupTableData.FromString(raw)
+        table = group_table.FromString(raw)
         creator = table.creator_actor_id.hex()
-        if (table.is_detached or table.state == gcs_pb2.PlacementGroupTableData.REMOVED
+        if (table.is_detached or table.state == group_table.REMOVED
                 or (ids is None and not table.creator_actor_id.strip(b"\xff\x00"))
                 or (ids is not None and creator not in ids)):
             continue

@@ -143,7 +143,8 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             value = last.get(metric) if metric else None
             error = first_line(read_error_file(trial.error_file)) if failed else ""
             row.update(
-                status=Kind.FAILURE.value if failed else (trial.status.lower() if value is None else Kind.SUCCESS.value),
+                status=(Kind.FAILURE.value if failed
+                        else trial.status.lower() if value is None else Kind.SUCCESS.value),
                 value=value, penalty=None, told=None,
                 elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
                 error_class=error_class(None, error, failed), error=error,
@@ -224,7 +225,8 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
     """The summary as plain-text tables, for a terminal."""
     failed = int((report["status"] == Kind.FAILURE.value).sum())
     missed = int((report["status"] == Kind.SLO_MISS.value).sum())
-    slo_note = f" {missed} served but missed an SLO ({missed / max(1, len(report)):.0%})." if slo_columns(report) else ""
+    share = missed / max(1, len(report))
+    slo_note = f" {missed} served but missed an SLO ({share:.0%})." if slo_columns(report) else ""
     lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).{slo_note}", "",
              "Failures by error class:", summary["by_error_class"].to_string(), ""]
     for name, table in summary["by_parameter"].items():

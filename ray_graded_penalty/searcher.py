@@ -90,7 +90,7 @@ class GradedPenaltySearcher(Searcher):
                              f"got metric={metric!r}: use the Optuna backend for several objectives")
         if several and warm_start is not None:
             raise ValueError("a warm start takes one objective; this search has several")
-        super().__init__(metric=metric, mode=mode)
+        super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self._book = TrialBook(self.trial_timeout_s)
         self._keeper = keeper_for(self.inner)
         self._ledger: Optional[Ledger] = None
@@ -160,15 +160,18 @@ class GradedPenaltySearcher(Searcher):
         success counts for the placement: no failure is told above it."""
         self.inner.add_evaluated_point(parameters, value, error=error, pruned=pruned,
                                        intermediate_values=intermediate_values)
-        if not (error or pruned):
-            values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-            telling.note_successes([values], self._ready(), self._keeper)
+        if not (error or pruned):  # one objective, as Ray's API takes one value
+            telling.note_successes([(float(value),)], self._ready(), self._keeper)
 
     def on_pause(self, trial_id: str) -> None:
-        self.inner.on_pause(trial_id)
+        pause = getattr(self.inner, "on_pause", None)  # only some searchers have it (BOHB, ConcurrencyLimiter)
+        if pause is not None:
+            pause(trial_id)
 
     def on_unpause(self, trial_id: str) -> None:
-        self.inner.on_unpause(trial_id)
+        unpause = getattr(self.inner, "on_unpause", None)
+        if unpause is not None:
+            unpause(trial_id)
 
     # ----- what the callback reports (TrialEvents), and failures told without Ray's loop ------
 

@@ -28,6 +28,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 from ray_graded_penalty.checks import finite_number
 from ray_graded_penalty.severity import Severity
 
+
 @dataclass(frozen=True)
 class SLO:
     """An upper (``max=``) or lower (``min=``) bound on one reported metric.

@@ -50,7 +50,7 @@ def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOu
     """Apply an earlier trial (a warm start, one objective) the same way."""
     outcome = _record(decision, ledger, keeper).outcome
     violation = None if decision.severity is None else decision.severity.violation
-    keeper.add_history(decision.trial_id, decision.config, outcome.told, violation)
+    keeper.add_history(decision.trial_id, decision.config or {}, ledger.objectives.values(outcome.told)[0], violation)
     return outcome
 
 
@@ -99,6 +99,7 @@ def _log(decision: Decision, recorded: Recorded, ledger: Ledger) -> None:
     told = ", ".join(f"{v:.6g}" for v in objectives.values(outcome.told))
     if decision.kind is Kind.FAILURE:
         grade = decision.grade
+        assert grade is not None  # a failure is decided with its grade
         logger.info(
             "Trial %s failed after %.1fs / %.0fs (%.1f%%): %s -> penalty %.1f%s. Best so far: %s",
             decision.trial_id, grade.elapsed_s, grade.timeout_s, 100 * grade.completion,
@@ -107,11 +108,12 @@ def _log(decision: Decision, recorded: Recorded, ledger: Ledger) -> None:
             ledger.describe_best(),
         )
     elif decision.kind is Kind.SLO_MISS:
-        verdict = decision.verdict
+        verdict, values = decision.verdict, decision.values
+        assert verdict is not None and values is not None  # an SLO miss reported values and missed
         missed = ", ".join(f"{verdict.bounds[name]} at {verdict.values[name]:.6g} ({miss:.0%} over)"
                            for name, miss in verdict.misses.items())
         logger.info("Trial %s served (%s) but missed SLO %s -> told %s, below every success within the SLOs.",
-                    decision.trial_id, objectives.describe(decision.values), missed, told)
+                    decision.trial_id, objectives.describe(values), missed, told)
     elif recorded.new_best:
         logger.info("Trial %s succeeded: %s, the best so far.", decision.trial_id,
-                    objectives.describe(decision.values))
+                    objectives.describe(objectives.values(outcome.told)))

@@ -10,9 +10,10 @@ timeout, and, as a :class:`~ray_graded_penalty.reaper.TrialReaper`, removes the 
 groups that actor's own actors had reserved (a Ray Train trainer's workers, which would
 otherwise hold their GPUs for the rest of the experiment). Ending the actor is the only thing
 that stops a thread stuck in a blocking C call and frees its GPU: a watchdog inside the
-worker could raise in Python code but not interrupt native code. Ray then fails the trial as usual (``on_trial_error``, retries per
-``FailureConfig``), and its resources go back to the pool. Time is the driver's, counted from
-when the trial started running, so time spent PENDING for a GPU is not counted.
+worker could raise in Python code but not interrupt native code. Ray then fails the trial as
+usual (``on_trial_error``, retries per ``FailureConfig``), and its resources go back to the
+pool. Time is the driver's, counted from when the trial started running, so time spent
+PENDING for a GPU is not counted.
 
 Example:
     >>> from ray_graded_penalty import TrialTimeout

@@ -10,9 +10,10 @@ from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 from scipy.stats import binomtest
 
-from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.compat import RunConfig
+
+from conftest import optuna_study
 from tuner_helpers import (
     ALL_FAIL_REGION_SHARE,
     ALL_FAIL_SPACE,

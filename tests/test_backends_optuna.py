@@ -37,8 +37,9 @@ def test_a_sampler_that_cannot_read_constraints_is_named_once_and_the_stored_val
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
-    from conftest import optuna_study
     from ray_graded_penalty import GradedPenaltySearcher
+
+    from conftest import optuna_study
 
     searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0)), trial_timeout_s=600)
     searcher.set_search_properties("latency", "max", {"x": tune.uniform(0, 1)})

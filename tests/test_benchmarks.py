@@ -67,7 +67,8 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert after["concurrent"]["llm_serving"]["1"]["optuna_search"]["marker"] == "kept"
     rerun = after["concurrent"]["llm_serving"]["1"]["graded_hyperopt"]
     assert "marker" not in rerun and rerun["seeds"] == 1  # run again, deterministic: same numbers
-    assert rerun == {k: v for k, v in before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"].items() if k != "marker"}
+    committed = before["concurrent"]["llm_serving"]["1"]["graded_hyperopt"]
+    assert rerun == {k: v for k, v in committed.items() if k != "marker"}
     assert after["timing"]["concurrent, graded_hyperopt rerun"]["command"] == (
         f"python -m benchmarks.run --quick --only concurrent --methods graded_hyperopt --out {out}")
     assert after["timing"]["concurrent"] == before["timing"]["concurrent"]

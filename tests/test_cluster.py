@@ -13,10 +13,11 @@ import ray
 from ray import tune
 from ray.cluster_utils import Cluster
 
-from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
-from tuner_helpers import Recorder, trial_ids
 from ray_graded_penalty.compat import RunConfig, report
+
+from conftest import optuna_study
+from tuner_helpers import Recorder, trial_ids
 
 pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 NUM_SAMPLES = 12

@@ -11,10 +11,11 @@ from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 from scipy.stats import binomtest
 
-from conftest import optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
-from tuner_helpers import oom_above_06, run, trial_ids
 from ray_graded_penalty.compat import report
+
+from conftest import optuna_study
+from tuner_helpers import oom_above_06, run, trial_ids
 
 
 @pytest.mark.ray

@@ -7,10 +7,11 @@ import time
 import pytest
 from ray import tune
 
-from conftest import optuna_study, own_ray
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
-from tuner_helpers import Recorder, run, trial_ids
 from ray_graded_penalty.compat import FailureConfig, RunConfig, report
+
+from conftest import optuna_study, own_ray
+from tuner_helpers import Recorder, run, trial_ids
 
 pytestmark = pytest.mark.ray
 TIMEOUT_S = 3.0

@@ -12,7 +12,8 @@ def cls(text, modifiers=DEFAULT_MODIFIERS):
 
 
 @pytest.mark.parametrize("text", [
-    "ValueError: zoom level must be positive", "KeyError: 'boom'", "ValueError: bigscience/bloom-560m: tp 3 unsupported",
+    "ValueError: zoom level must be positive", "KeyError: 'boom'",
+    "ValueError: bigscience/bloom-560m: tp 3 unsupported",
     "RuntimeError: the room is taken", "RuntimeError: redeployed twice", "KeyError: 'deployment_id'",
     "ValueError: timeout_s must be positive", "RuntimeError: CUDA error: an illegal memory access was encountered",
 ])
@@ -28,7 +29,8 @@ def test_a_keyword_inside_another_word_or_a_name_does_not_fire(text):
     ("ModuleNotFoundError: No module named 'vllm'", "deploy"), ("Failed to pull image: ErrImagePull", "deploy"),
     ("ConnectionResetError: [Errno 104] Connection reset by peer", "connection"),
     ("BrokenPipeError: [Errno 32] Broken pipe", "connection"),
-    ("requests.exceptions.ReadTimeout: HTTPConnectionPool(host='h', port=80): Read timed out. (read timeout=60)", "timeout"),
+    ("requests.exceptions.ReadTimeout: HTTPConnectionPool(host='h', port=80): Read timed out. (read timeout=60)",
+     "timeout"),
 ])
 def test_real_phrasings_of_each_class(text, expected):
     assert cls(text) == expected

@@ -8,10 +8,11 @@ from hypothesis import strategies as st
 from ray import tune
 from ray.tune.search.optuna import OptunaSearch
 
-from conftest import optuna_study
 from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import OptunaView, default_gamma, tpe_gamma, tpe_sampler
 from ray_graded_penalty.compat import base_searcher
+
+from conftest import optuna_study
 
 SPACE = {"x": tune.uniform(0, 1)}
 

@@ -9,10 +9,11 @@ from ray import tune
 from ray.tune.search import Searcher
 from scipy.stats import binomtest
 
-from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
-from ray_graded_penalty.history import read_history
 from ray_graded_penalty.backends.optuna import violation
+from ray_graded_penalty.history import read_history
+
+from conftest import hyperopt_done_trials, optuna_study
 
 SPACE = {"x": tune.uniform(0, 1), "y": tune.uniform(0, 1)}
 
@@ -52,7 +53,8 @@ def crash_region_share(searcher, trials=30):
 
 def test_a_warm_start_avoids_the_region_that_always_crashed():
     seeds = range(12)
-    warm = [crash_region_share(GradedPenaltySearcher(trial_timeout_s=600, seed=s, warm_start=earlier_run())) for s in seeds]
+    warm = [crash_region_share(GradedPenaltySearcher(trial_timeout_s=600, seed=s,
+                                                     warm_start=earlier_run())) for s in seeds]
     cold = [crash_region_share(GradedPenaltySearcher(trial_timeout_s=600, seed=s)) for s in seeds]
     wins, losses = sum(w < c for w, c in zip(warm, cold)), sum(w > c for w, c in zip(warm, cold))
     # Paired sign test over fixed seeds: each run is deterministic, so is the verdict.
@@ -89,12 +91,16 @@ def test_rows_that_did_not_finish_are_skipped():
     "frame,message",
     [
         (pd.DataFrame({"x": [1.0], "value": [1.0]}), "no config columns"),
-        (pd.DataFrame({"config/x": [0.1], "status": ["failed"], "elapsed_s": [math.nan]}), "history row 0: elapsed_s must be finite"),
-        (pd.DataFrame({"config/x": [0.1, 0.2], "status": ["success", "failed"], "value": [1.0, None]}), "history row 1: elapsed_s must be a number"),
-        (pd.DataFrame({"config/x": [0.1], "status": ["success"], "value": [math.inf]}), "history row 0: a success needs a finite 'value'"),
+        (pd.DataFrame({"config/x": [0.1], "status": ["failed"], "elapsed_s": [math.nan]}),
+         "history row 0: elapsed_s must be finite"),
+        (pd.DataFrame({"config/x": [0.1, 0.2], "status": ["success", "failed"], "value": [1.0, None]}),
+         "history row 1: elapsed_s must be a number"),
+        (pd.DataFrame({"config/x": [0.1], "status": ["success"], "value": [math.inf]}),
+         "history row 0: a success needs a finite 'value'"),
         (pd.DataFrame({"config/x": [None], "value": [1.0]}), r"history row 0: no value for parameter\(s\) \['x'\]"),
         (pd.DataFrame({"config/x": [0.1], "elapsed_s": [-3.0]}), "history row 0: elapsed_s must not be negative"),
-        (pd.DataFrame({"config/x": [0.1], "elapsed_s": [3.0], "timeout_s": [0]}), "history row 0: timeout_s must be a positive"),
+        (pd.DataFrame({"config/x": [0.1], "elapsed_s": [3.0], "timeout_s": [0]}),
+         "history row 0: timeout_s must be a positive"),
     ],
 )
 def test_malformed_history_is_refused_naming_the_row(frame, message):

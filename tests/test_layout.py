@@ -78,13 +78,16 @@ def test_private_attributes_of_other_objects_are_read_only_in_the_modules_named_
                 if (isinstance(node, ast.Attribute) and _private(node.attr)
                         and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
                     reads.setdefault(rel, set()).add(ast.unparse(node))
-                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr")
+                if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr",
+                                                                                                        "setattr")
                         and len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
                         and isinstance(node.args[1].value, str) and _private(node.args[1].value)
                         and not (isinstance(node.args[0], ast.Name) and node.args[0].id == "self")):
                     reads.setdefault(rel, set()).add(ast.unparse(node))
-                if (isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("ray", "optuna", "hyperopt")
-                        and (any(_private(p) for p in node.module.split(".")) or any(_private(a.name) for a in node.names))):
+                if (isinstance(node, ast.ImportFrom) and node.module
+                        and node.module.split(".")[0] in ("ray", "optuna", "hyperopt")
+                        and (any(_private(p) for p in node.module.split("."))
+                             or any(_private(a.name) for a in node.names))):
                     reads.setdefault(rel, set()).add(node.module)
     assert {rel: names for rel, names in reads.items() if rel not in INTERNALS} == {}
 

@@ -14,6 +14,7 @@ import pytest
 
 from ray_graded_penalty.serving import ServerError, server_trainable
 from ray_graded_penalty.serving.trainable import serve
+
 from serving_helpers import graded_as, running_servers, server_pids
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

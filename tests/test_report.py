@@ -10,9 +10,10 @@ import pytest
 from ray import tune
 
 from ray_graded_penalty import SLO, GradedPenaltySearcher
-from ray_graded_penalty.report import failure_report, format_summary, summarize
-from tuner_helpers import run
 from ray_graded_penalty.compat import report
+from ray_graded_penalty.report import failure_report, format_summary, summarize
+
+from tuner_helpers import run
 
 pytestmark = pytest.mark.ray
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -68,7 +69,8 @@ def test_the_report_from_disk_in_a_fresh_process(experiment, tmp_path):
         "import sys; from ray_graded_penalty.report import failure_report; "
         f"failure_report(sys.argv[1]).to_csv({str(csv)!r}, index=False)"
     )
-    done = subprocess.run([sys.executable, "-c", code, grid.experiment_path], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code, grid.experiment_path], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     check_rows(pd.read_csv(csv), searcher)
 
@@ -99,7 +101,8 @@ def test_the_cli_refuses_a_missing_or_foreign_directory(tmp_path, make):
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert done.returncode == 1
-    assert "error:" in done.stderr and ("no such directory" in done.stderr or "not a Ray Tune experiment" in done.stderr)
+    assert "error:" in done.stderr
+    assert "no such directory" in done.stderr or "not a Ray Tune experiment" in done.stderr
 
 
 def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):

@@ -12,8 +12,9 @@ import optuna
 import pytest
 from ray import tune
 
-from conftest import optuna_study
 from ray_graded_penalty import SLO, GradedPenaltySearcher
+
+from conftest import optuna_study
 
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 MAJOR = optuna.__version__.split(".")[0]

@@ -12,9 +12,10 @@ from ray import tune
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
-from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty.backends.optuna import violation
+
+from conftest import hyperopt_done_trials, optuna_study
 
 SPACE = {"x": tune.uniform(0, 1)}
 

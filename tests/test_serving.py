@@ -17,11 +17,8 @@ from ray_graded_penalty.serving.load import RequestResult
 from ray_graded_penalty.serving.metrics import percentile, summarize
 from ray_graded_penalty.serving.process import Server, alive, exit_text
 from ray_graded_penalty.serving.trainable import serve
+
 from serving_helpers import TOY_COMMAND, graded_as, running_servers, server_pids
-
-
-
-
 
 # ----- bad input: refused at construction, naming the value ------------------------------------
 
@@ -176,7 +173,8 @@ def test_a_server_dies_with_the_thread_that_launched_it(tmp_path):
 
 def test_stop_ends_the_whole_process_group(tmp_path):
     """A server that forks a helper (as vLLM's API server forks its engine): both are stopped."""
-    script = "import os, subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    script = ("import os, subprocess, sys, time; "
+              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)")
     server = Server.start([sys.executable, "-c", script], str(tmp_path / "server.log"))
     import time
 

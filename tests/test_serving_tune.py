@@ -8,10 +8,11 @@ import os
 import pytest
 from ray import tune
 
-from conftest import own_ray
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.compat import RunConfig
 from ray_graded_penalty.serving import server_trainable
+
+from conftest import own_ray
 from serving_helpers import TOY_COMMAND, running_servers, server_pids
 
 pytestmark = pytest.mark.ray

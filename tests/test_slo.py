@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray import tune
 
-from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import SLO, GradedPenaltySearcher
+from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS, violation
 from ray_graded_penalty.severity import Severity
 from ray_graded_penalty.slo import judge
-from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS, violation
+
+from conftest import hyperopt_done_trials, optuna_study
 
 SPACE = {"x": tune.uniform(0, 1)}
 P99 = SLO("p99", max=0.5, fail_ratio=1.0)

@@ -10,6 +10,7 @@ from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher, compat
 from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS
+
 from tuner_helpers import latency_ms_or_oom, run
 
 pytestmark = pytest.mark.skipif(

@@ -9,9 +9,10 @@ import pytest
 import ray
 from ray import tune
 
-from conftest import own_ray
 from ray_graded_penalty import GradedPenaltySearcher, ray_internals
 from ray_graded_penalty.compat import RunConfig, report
+
+from conftest import own_ray
 
 pytestmark = pytest.mark.ray
 TIMEOUT_S = 20.0

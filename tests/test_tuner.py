@@ -3,9 +3,10 @@
 import pytest
 from ray.tune.search.optuna import OptunaSearch
 
-from conftest import hyperopt_done_trials, optuna_study
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import violation
+
+from conftest import hyperopt_done_trials, optuna_study
 from tuner_helpers import latency_ms_or_oom, oom_above_06, run, trial_ids
 
 pytestmark = pytest.mark.ray

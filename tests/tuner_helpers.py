@@ -3,6 +3,7 @@
 import time
 
 from ray import tune
+
 from ray_graded_penalty.compat import RunConfig, report
 
 SPACE = {"x": tune.uniform(0, 1)}

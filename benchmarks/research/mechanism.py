@@ -15,11 +15,11 @@ import heapq
 import os
 from typing import Any, Dict, List
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
 from benchmarks.asynchronous import MIN_DURATION, budget
-from benchmarks.research.variants import ALL_METHODS
 from benchmarks.published import ALL_PROBLEMS
+from benchmarks.research.variants import ALL_METHODS
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16) -> List[Dict[str, Any]]:
@@ -65,7 +65,8 @@ def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16)
 
 
 def stretches(problem_name: str, rows: List[Dict[str, Any]], mode: str, width: float = 0.5) -> List[str]:
-    lines = ["| wall time (timeouts) | suggestions | failing | deploy failures | told: successes / all | good group | best so far |",
+    lines = ["| wall time (timeouts) | suggestions | failing | deploy failures | told: successes / all "
+             "| good group | best so far |",
              "|---|---|---|---|---|---|---|"]
     best = None
     start = 0.0

@@ -154,7 +154,8 @@ def table(seeds: int = SEEDS) -> List[str]:
     lines = ["| problem | " + " | ".join(f"`{m}`" for m in names) + " |", "|---|" + "---|" * len(names)]
     for p in PROBLEMS:
         medians = {m: statistics.median(regrets[(p, m)]) for m in names}
-        cells = [f"{medians[m]:.4g}" + ("" if m == "optuna_search" else f" ({ratio(medians[m], medians['optuna_search']):.2f}x)")
+        base = medians["optuna_search"]
+        cells = [f"{medians[m]:.4g}" + ("" if m == "optuna_search" else f" ({ratio(medians[m], base):.2f}x)")
                  for m in names]
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
     return lines

@@ -9,7 +9,8 @@ import statistics
 from typing import Any, Dict, List, Optional
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results.json")
-NAMES = {"graded": "the package (`GradedPenaltySearcher`, Optuna TPE)", "optuna-search": "Ray's `OptunaSearch` as shipped"}
+NAMES = {"graded": "the package (`GradedPenaltySearcher`, Optuna TPE)",
+         "optuna-search": "Ray's `OptunaSearch` as shipped"}
 
 
 def load() -> Optional[Dict[str, Any]]:
@@ -69,6 +70,7 @@ def lines(data: Dict[str, Any]) -> List[str]:
     n = won + lost
     sign_p = min(1.0, 2 * sum(math.comb(n, k) for k in range(min(won, lost) + 1)) / 2 ** n) if n else 1.0
     out += ["", f"Seeds where the package's best SLO-meeting throughput was higher: {won}; lower: {lost}; "
-            f"of {len(seeds)} (two-sided sign test p = {sign_p:.2f}). Medians: " + ", ".join(f"{NAMES[n].split(' (')[0]} {v:.0f}" for n, v in medians.items())
+            f"of {len(seeds)} (two-sided sign test p = {sign_p:.2f}). Medians: "
+            + ", ".join(f"{NAMES[n].split(' (')[0]} {v:.0f}" for n, v in medians.items())
             + f" tokens/s. {len(seeds)} seeds rank nothing; the table says what each run found.", ""]
     return out

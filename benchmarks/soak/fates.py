@@ -86,18 +86,17 @@ def _train_loop(config):
 
 
 def _run_trainer(fate: str, workdir: str, index: int) -> None:
-    from ray.train import ScalingConfig
+    from ray.train import RunConfig, ScalingConfig
 
     from ray_graded_penalty import ray_internals
-
-    from ray.train import RunConfig
 
     trainer_class = ray_internals.data_parallel_trainer()
     # A name of its own: Train V1 names a run by the second it started, and two trainers
     # started in the same second on one node share (and break) each other's files.
     trainer = trainer_class(_train_loop, train_loop_config={"fate": fate, "workdir": workdir, "index": index},
                             scaling_config=ScalingConfig(num_workers=2, resources_per_worker={"CPU": 0.5}),
-                            run_config=RunConfig(name=f"trainer_{index:05d}", storage_path=os.path.join(workdir, "trainers")))
+                            run_config=RunConfig(name=f"trainer_{index:05d}",
+                                                 storage_path=os.path.join(workdir, "trainers")))
     try:
         trainer.fit()
     except BaseException:  # the worker's failure has reached the trial (Ray Train takes a while)

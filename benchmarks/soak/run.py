@@ -51,7 +51,8 @@ def main(argv=None) -> int:
     if os.path.exists(args.out):
         with open(args.out) as f:
             runs = json.load(f)
-    runs[f"ray {ray.__version__}" + (", told trials let run" if args.let_told_trials_run else "")] = {"command": command, "date": time.strftime("%Y-%m-%d"), "plan": plan._asdict(), **report}
+    name = f"ray {ray.__version__}" + (", told trials let run" if args.let_told_trials_run else "")
+    runs[name] = {"command": command, "date": time.strftime("%Y-%m-%d"), "plan": plan._asdict(), **report}
     with open(args.out, "w") as f:
         json.dump(runs, f, indent=1)
     print(json.dumps(report, indent=1))

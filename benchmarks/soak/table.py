@@ -25,7 +25,8 @@ def lines(runs: Dict[str, Any]) -> List[str]:
            "process. As trials start: one worker node is removed, another added, the driver SIGKILLed "
            "and the experiment continued with `Tuner.restore`. Then every promise is checked "
            "(`benchmarks/soak/soak.py`).", "",
-           "| run | trials (attempts) | faults by kind | told once | graded as expected | told trials started again (GPU s) | left after | wall |",
+           "| run | trials (attempts) | faults by kind | told once | graded as expected "
+           "| told trials started again (GPU s) | left after | wall |",
            "|---|---|---|---|---|---|---|---|"]
     for name, r in runs.items():
         fault_kinds = ", ".join(f"{k} {v}" for k, v in sorted(r["fates"].items()))

@@ -51,7 +51,8 @@ def build_backend(
     if name == "optuna":
         from ray.tune.search.optuna import OptunaSearch
 
-        return OptunaSearch(sampler=tpe_sampler(seed=seed, gamma=GoodGroupSize()), points_to_evaluate=points_to_evaluate)
+        return OptunaSearch(sampler=tpe_sampler(seed=seed, gamma=GoodGroupSize()),
+                            points_to_evaluate=points_to_evaluate)
     if name == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
 

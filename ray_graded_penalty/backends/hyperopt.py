@@ -106,7 +106,7 @@ class HyperOptRankKeeper(RankKeeper):
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:
         below = set(self._tids.values())
-        found = []
+        found: List[Tuple[float, ...]] = []
         for doc in self._view.done_documents():
             tid = doc["tid"]
             if tid in self._seen or tid in below:

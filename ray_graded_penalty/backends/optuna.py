@@ -80,7 +80,8 @@ class OptunaView:
 # ----- the package's sampler ------------------------------------------------------------------
 
 
-def tpe_sampler(seed: Optional[int] = None, gamma: Optional[Callable[[int], int]] = None) -> "optuna.samplers.TPESampler":
+def tpe_sampler(seed: Optional[int] = None,
+                gamma: Optional[Callable[[int], int]] = None) -> "optuna.samplers.TPESampler":
     """The package's TPE: joint (multivariate), constant liar, ranking infeasible trials last."""
     kwargs: Dict[str, Any] = {"seed": seed, "multivariate": True, "constant_liar": True}
     if gamma is not None:
@@ -160,7 +161,7 @@ def storage_id(trial: Any) -> int:
 def rewrite_values(study: "optuna.Study", values: Dict[int, Sequence[float]]) -> None:
     """Rewrite the stored values of finished trials (storage id -> values) in Optuna's
     in-memory storage (see :meth:`OptunaView.in_memory`)."""
-    storage = study._storage
+    storage: Any = study._storage  # an InMemoryStorage, whose private methods are not typed
     with storage._lock:
         for trial_id, new in values.items():
             frozen = copy.copy(storage._get_trial(trial_id))
@@ -257,7 +258,9 @@ class OptunaRankKeeper(RankKeeper):
             self._ids[key] = storage_id(study.trials[-1])
 
     def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
-        rewrite_values(self._view.study, {self._ids[t]: v for t, v in moves.items() if t in self._ids})
+        study = self._view.study
+        if study is not None:  # called only when rewrites_history: there is one
+            rewrite_values(study, {self._ids[t]: v for t, v in moves.items() if t in self._ids})
 
     def get_state(self) -> Dict[str, Any]:
         return {"ids": dict(self._ids)}

@@ -15,8 +15,8 @@ its answers makes it "oom", whatever the stage.
 
 Example:
     >>> error = failure("start", "the server exited (exit code 1)", ["load: failed to allocate buffer for kv cache"])
-    >>> error.error_class, str(error).splitlines()[0]
-    ('oom', 'out of memory during start-up: load: failed to allocate buffer for kv cache; the server exited (exit code 1)')
+    >>> error.error_class, str(error).splitlines()[0][:69]
+    ('oom', 'out of memory during start-up: load: failed to allocate buffer for kv')
     >>> error = failure("start", "the server exited (exit code 1)", ["error: invalid argument: --bogus"])
     >>> error.error_class, str(error).splitlines()[0]
     ('deploy', 'deploy failed: the server exited (exit code 1)')

@@ -96,7 +96,8 @@ def send(host: str, port: int, spec: LoadSpec, prompt: str) -> RequestResult:
                 ttft = time.monotonic() - start if ttft is None else ttft
             usage = event.get("usage") or usage
             if time.monotonic() - start > spec.timeout_s:
-                return RequestResult(False, ttft, time.monotonic() - start, tokens, f"request timed out after {spec.timeout_s:g} s")
+                return RequestResult(False, ttft, time.monotonic() - start, tokens,
+                                     f"request timed out after {spec.timeout_s:g} s")
     except (OSError, http.client.HTTPException, ValueError) as e:
         what = "request timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
         return RequestResult(False, ttft, time.monotonic() - start, tokens, what)

@@ -40,7 +40,8 @@ def main(out_dir: str) -> None:
     # "d" (and "e" for 0.2) still running at the save
     name = f"saved_{version}_optuna{optuna.__version__.split('.')[0]}"
     searcher.save(os.path.join(out_dir, name + ".pkl"))
-    told = {t: {"told": o.told, "kind": getattr(o, "kind", "failure" if o.failed else "success"), "penalty": o.penalty} for t, o in searcher.outcomes.items()}
+    told = {t: {"told": o.told, "kind": getattr(o, "kind", "failure" if o.failed else "success"),
+                "penalty": o.penalty} for t, o in searcher.outcomes.items()}
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
         json.dump({"version": version, "slos": bool(kwargs), "running": sorted(set("abcdef") - set(told)),
                    "best": searcher.best.trial_id, "outcomes": told}, f, indent=1, sort_keys=True)
