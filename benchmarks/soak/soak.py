@@ -224,7 +224,7 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
                      None)
         if match is None:
             record = (tries.get(trial_id) or [{"fate": "never started"}])[-1]
-            problems.append(f"trial {trial_id} ({record['fate']}) told as {(outcome.kind, outcome.error_class)}: "
+            problems.append(f"trial {trial_id} ({record['fate']}) told as {(outcome.kind.value, outcome.error_class)}: "
                             f"{(outcome.error or '').splitlines()[0][:200] if outcome.error else ''}")
             continue
         record = tries[trial_id][match]
