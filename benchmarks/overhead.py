@@ -80,7 +80,7 @@ def _build(kind: str, n: int):
     if graded:
         searcher = GradedPenaltySearcher(backend, trial_timeout_s=TIMEOUT_S, seed=0)
         searcher.set_search_properties("value", "max", SPACE)
-        base = searcher.inner
+        base = searcher.searcher
     else:
         if backend == "optuna":
             searcher = OptunaSearch(seed=0)

@@ -8,7 +8,7 @@ Public API:
     TrialTimeout: a hard per-trial wall-clock timeout, usable on its own.
     GoodGroupSize: TPE's good-group size with many trials at once, for your own TPESampler.
     TrialOutcome: what the searcher told of one finished trial (``searcher.outcomes``).
-    DEFAULT_TIERS, DEFAULT_MODIFIERS: the design document's policy, to extend.
+    DEFAULT_TIERS, DEFAULT_MODIFIERS: the default policy's tiers and error classes, to extend.
 """
 
 from ray_graded_penalty.callback import GradedPenaltyCallback

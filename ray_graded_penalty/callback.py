@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, List, Optional
 
 from ray.tune import Callback
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.events import TrialEvents
 from ray_graded_penalty.reaper import TrialReaper
 from ray_graded_penalty.timeout import TrialTimeout
@@ -48,8 +47,8 @@ class GradedPenaltyCallback(Callback):
             TrialReaper() if timeout_s is None else TrialTimeout(timeout_s, on_timeout=events.trial_timed_out)
         )
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.callback_state(state))
+    def __reduce__(self) -> Any:  # as its arguments: what it keeps of a run does not outlive the driver
+        return (GradedPenaltyCallback, (self._events, None if self.timeout is None else self.timeout.timeout_s))
 
     @property
     def timeout(self) -> Optional[TrialTimeout]:

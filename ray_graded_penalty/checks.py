@@ -6,7 +6,7 @@ Pure logic, no import.
 from __future__ import annotations
 
 import math
-from typing import Literal, Tuple
+from typing import Literal, Optional, Sequence, Tuple
 
 Mode = Literal["max", "min"]
 MODES: Tuple[str, ...] = ("max", "min")
@@ -42,3 +42,16 @@ def check_elapsed(elapsed_s: object) -> float:
     if value < 0:
         raise ValueError(f"elapsed_s must not be negative, got {elapsed_s!r}")
     return value
+
+
+def check_failure(elapsed_s: object, error: object, timeout_s: object, error_class: object,
+                  classes: Sequence[str]) -> Tuple[float, str, Optional[float], Optional[str]]:
+    """A failure's details as given to ``record_failure``: its elapsed seconds, its error text,
+    its own timeout (or None) and its error class (one of ``classes``, or None)."""
+    elapsed = check_elapsed(elapsed_s)
+    timeout = None if timeout_s is None else check_timeout("timeout_s", timeout_s)
+    if not isinstance(error, str):
+        raise TypeError(f"error must be a string, got {type(error).__name__}: {error!r}")
+    if error_class is not None and error_class not in classes:
+        raise ValueError(f"error_class must be one of {list(classes)} or None, got {error_class!r}")
+    return elapsed, error, timeout, error_class  # type: ignore[return-value]

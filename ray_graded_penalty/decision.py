@@ -35,10 +35,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, NamedTuple, Optional, Set, Tuple
 
-from ray_graded_penalty.history import PastTrial
 from ray_graded_penalty.objectives import Objectives
 from ray_graded_penalty.policy import CRASH, SLO_ERROR_CLASS, Grade, PenaltyPolicy
-from ray_graded_penalty.records import Kind
+from ray_graded_penalty.records import Kind, PastTrial
 from ray_graded_penalty.severity import Severity
 from ray_graded_penalty.slo import SLO, Verdict, judge
 from ray_graded_penalty.trials import TIMEOUT, Ending

@@ -146,11 +146,11 @@ def classify(text: Optional[str], modifiers: Iterable[ErrorModifier]) -> Optiona
     return next((m for m in modifiers if m.matches(spelled)), None)
 
 
-#: The design document's classes and factors, each with the ways real servers, runtimes and
+#: The default policy's error classes and factors (the seed design's), each with the ways real servers, runtimes and
 #: clusters say it. The order is the cause before the stage: an allocation that failed while
 #: deploying ("Deployment failed: CUDA out of memory") is out of memory, and a read timed out
 #: on a connection ("ReadTimeout: HTTPConnectionPool(...): Read timed out") ran out of time.
-#: "connection" and "timeout" share x0.8 in the design document; they are two classes here so
+#: "connection" and "timeout" share x0.8 in the seed design; they are two classes here so
 #: that reports tell them apart. "slo" comes first of all: the searcher names that class
 #: itself, and the keyword finds it again in an earlier run's error text, which begins "SLO
 #: missed:". x0.8: it served to the end.

@@ -22,37 +22,17 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, List, Union
 
 import pandas as pd
 
 from ray_graded_penalty.checks import check_elapsed, check_timeout
-from ray_graded_penalty.records import Kind
+from ray_graded_penalty.records import Kind, PastTrial
 from ray_graded_penalty.report import CONFIG_PREFIX, NO_TEXT, failure_report
 
 #: The ``status`` values of a failure report, and the word reports before 0.5 wrote for a failure.
 STATUSES = {Kind.SUCCESS.value: Kind.SUCCESS, Kind.SLO_MISS.value: Kind.SLO_MISS,
             Kind.FAILURE.value: Kind.FAILURE, "failed": Kind.FAILURE}
-
-
-@dataclass(frozen=True)
-class PastTrial:
-    """One earlier trial: a success (``value``), an SLO miss (``value``, ``slo_miss``) or a
-    failure (``elapsed_s``, ``error_class``, ``error``)."""
-
-    config: Dict[str, Any]
-    value: Optional[float] = None
-    elapsed_s: Optional[float] = None
-    timeout_s: Optional[float] = None
-    error: str = ""
-    kind: Kind = Kind.FAILURE
-    slo_miss: float = 0.0
-    error_class: Optional[str] = None
-
-    @property
-    def failed(self) -> bool:
-        return self.kind is Kind.FAILURE
 
 
 HistorySource = Union[str, os.PathLike, pd.DataFrame]

@@ -26,13 +26,13 @@ Example:
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple
+import dataclasses
+from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.decision import Decision
 from ray_graded_penalty.objectives import Objectives
 from ray_graded_penalty.placement import FailurePlacement
-from ray_graded_penalty.records import Kind, TrialOutcome
+from ray_graded_penalty.records import Kind, TrialOutcome, outcome_data, outcome_from_data
 from ray_graded_penalty.severity import Severity
 
 Values = Tuple[float, ...]
@@ -55,9 +55,10 @@ class Ledger:
     Args:
         objectives: The metric(s) and mode(s).
         least_magnitude: The policy's least-bad failure magnitude.
+        data: What :meth:`to_data` gave, to continue from (see :meth:`from_data`).
     """
 
-    def __init__(self, objectives: Objectives, least_magnitude: float) -> None:
+    def __init__(self, objectives: Objectives, least_magnitude: float, data: Optional[Dict[str, Any]] = None) -> None:
         self.objectives = objectives
         self.least_magnitude = least_magnitude
         self.placements = [FailurePlacement(mode, least_magnitude) for mode in objectives.modes]
@@ -65,18 +66,29 @@ class Ledger:
         self._below: Dict[str, Severity] = {}  # trials told below the successes
         self._best: Optional[TrialOutcome] = None
         self._least_bad: Optional[TrialOutcome] = None  # least-bad SLO miss, else failure
+        if data is not None:
+            self.placements = [FailurePlacement(**p) for p in data["placements"]]
+            self.outcomes = {key: outcome_from_data(o) for key, o in data["outcomes"].items()}
+            self._below = {key: Severity(*s) for key, s in data["below"].items()}
+            self._best = self.outcomes.get(data["best"]) if data["best"] is not None else None
+            self._least_bad = self.outcomes.get(data["least_bad"]) if data["least_bad"] is not None else None
+
+    def to_data(self) -> Dict[str, Any]:
+        """This ledger as plain data (see :mod:`~ray_graded_penalty.saved_state`)."""
+        return {
+            "metrics": list(self.objectives.metrics), "modes": list(self.objectives.modes),
+            "least_magnitude": self.least_magnitude,
+            "placements": [dataclasses.asdict(p) for p in self.placements],
+            "outcomes": {key: outcome_data(o) for key, o in self.outcomes.items()},
+            "below": {key: [s.level, s.violation] for key, s in self._below.items()},
+            "best": self._best.trial_id if self._best else None,
+            "least_bad": self._least_bad.trial_id if self._least_bad else None,
+        }
 
     @classmethod
-    def from_state(cls, state: dict) -> "Ledger":
-        """A ledger from its ``__dict__`` (as :mod:`~ray_graded_penalty.legacy` rebuilds 0.2's)."""
-        ledger = cls.__new__(cls)
-        ledger.__setstate__(state)
-        return ledger
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.ledger_state(state))
-        if not self.placements:  # 0.2 had none until its first told trial
-            self.placements = [FailurePlacement(m, self.least_magnitude) for m in self.objectives.modes]
+    def from_data(cls, data: Dict[str, Any]) -> "Ledger":
+        """The ledger :meth:`to_data` describes."""
+        return cls(Objectives.of(list(data["metrics"]), list(data["modes"])), data["least_magnitude"], data)
 
     # ----- what a user reads ----------------------------------------------------------------
 

@@ -1,146 +1,225 @@
 """Everything saved by an earlier release, read in one place.
 
-A searcher's saved state (``searcher.save``) and the objects pickled inside it change shape
-between releases. Each function here takes what an earlier release wrote and returns today's
-form; the classes' ``__setstate__`` call them, and :func:`load` reads a saved file whose
-classes have since moved. Pure dict work: it imports nothing of the package but the two
-value types it builds (and, when it reads a 0.4 callback, the reaper), so any module may use it.
+Before 0.5 a searcher's saved state (``searcher.save``) pickled the package's own objects,
+whose classes have changed shape since. :func:`load` reads any release's file without
+building those classes: each object of the package in it becomes an :class:`Old`, its plain
+fields. :func:`migrate` then turns a state of any version into today's plain data, one
+function per earlier version:
 
-- 0.1 pickled a :class:`~ray_graded_penalty.PenaltyPolicy` without the progress tie-break.
-- 0.2 (state version 1) kept one placement, the outcomes and the failures' magnitudes on the
-  searcher itself; its outcomes had no SLO fields; its callback held ``_searcher``.
-- 0.3 (state version 2) pickled the Optuna backend's ``constraints_func`` (before Optuna 5)
-  from ``ray_graded_penalty.compat``; it kept a ledger with ``_points`` and ``_order`` per trial, a placement's
-  ``least_told_point``, and ``TrialRecord`` in ``ray_graded_penalty.records``; its watchdog
-  did not follow what a trial started once the trial ended.
+- 1, written by 0.2: one placement, the outcomes and the failures' magnitudes on the searcher
+  itself; outcomes without SLO fields. (0.1's policy had no progress tie-break.)
+- 2, written by 0.3: a ledger with ``_points`` and ``_order`` per trial, a placement's
+  ``least_told_point``.
+- 3, written by 0.4: today's shapes, as pickled objects; no error class on a trial record,
+  a crash's class ``None``.
 
-- 0.4 (state version 3) kept no error class on a ``TrialRecord``; its callback held its
-  watchdog as ``timeout``.
-
-0.5 writes state version 3 too: nothing it saves changed shape but by added fields.
+:func:`relocate` points the names that moved at where they are now in an inner searcher's
+own pickle, which its ``restore`` reads with plain ``pickle``. Pure dict work: it imports
+nothing of the package, so any module may use it.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
-from typing import Any, Dict
+from typing import Any, Dict, List, Optional
 
-from ray_graded_penalty.objectives import Objectives
-from ray_graded_penalty.severity import Severity
+#: The version today's release writes (:mod:`~ray_graded_penalty.saved_state`).
+STATE_VERSION = 4
+_PACKAGE = "ray_graded_penalty"
 
-STATE_VERSION = 3
-
-#: Names that moved: (module, name) in the file -> (module, name) today.
+#: Names that moved: (module, name) in an inner searcher's pickle -> (module, name) today.
 _MOVED = {
-    ("ray_graded_penalty.records", "TrialRecord"): ("ray_graded_penalty.trials", "TrialRecord"),
-    # The Optuna backend's sampler before Optuna 5, inside a saved OptunaSearch.
+    # The Optuna backend's sampler before Optuna 5, inside a saved OptunaSearch (0.3).
     ("ray_graded_penalty.compat", "stored_constraints"): ("ray_graded_penalty.backends.optuna", "stored_constraints"),
 }
 
 
-class _Unpickler(pickle.Unpickler):
+class Old:
+    """An object an earlier release pickled, as its plain fields (or its arguments)."""
+
+    kind = ""
+    args: tuple = ()
+    fields: Dict[str, Any] = {}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "Old":  # a tuple's fields come as arguments
+        old = super().__new__(cls)
+        old.args = args
+        return old
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (__dict__, slots)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        self.fields = dict(state or {})
+
+
+class _Reader(pickle.Unpickler):
+    """Unpickles a saved file; the package's own classes become :class:`Old`."""
+
+    _kinds: Dict[str, type] = {}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.split(".")[0] != _PACKAGE:
+            return super().find_class(module, name)
+        if name not in self._kinds:
+            self._kinds[name] = type(name, (Old,), {"kind": name})
+        return self._kinds[name]
+
+
+class _Relocator(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         return super().find_class(*_MOVED.get((module, name), (module, name)))
 
 
 def load(data: bytes) -> Any:
     """Unpickle what ``searcher.save`` wrote, in this release or an earlier one."""
-    return _Unpickler(io.BytesIO(data)).load()
+    return _Reader(io.BytesIO(data)).load()
 
 
 def relocate(data: bytes) -> bytes:
-    """A pickle written by an inner searcher's ``save`` (which its ``restore`` reads with plain
-    ``pickle``), with the names that moved since pointed at where they are now."""
+    """An inner searcher's own pickle, with the names that moved since pointed at where they
+    are now."""
     if not any(module.encode() in data and name.encode() in data for module, name in _MOVED):
         return data
     from ray import cloudpickle
 
-    return cloudpickle.dumps(load(data))
+    return cloudpickle.dumps(_Relocator(io.BytesIO(data)).load())
 
 
-def searcher_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A searcher's ``get_state()`` of any release, as today's (version :data:`STATE_VERSION`)."""
+# ----- migrations -------------------------------------------------------------------------------
+
+
+def migrate(state: Dict[str, Any]) -> Dict[str, Any]:
+    """A searcher's saved state of any version, as today's plain data."""
     version = state.get("version")
-    if version == 1:
-        state = _searcher_state_v1(state)
-    elif version not in (2, STATE_VERSION):
-        raise ValueError(
-            f"unsupported GradedPenaltySearcher state version {version!r}: this release reads "
-            f"versions 1 (0.2), 2 (0.3) and {STATE_VERSION}"
-        )
-    return {**state, "version": STATE_VERSION}
+    if version == STATE_VERSION:
+        return state
+    if version not in (1, 2, 3):
+        raise ValueError(f"unsupported GradedPenaltySearcher state version {version!r}: this release reads "
+                         f"versions 1 (0.2), 2 (0.3), 3 (0.4) and {STATE_VERSION}")
+    ledger = _ledger_v1(state) if version == 1 else _ledger(state["ledger"])
+    return {
+        "version": STATE_VERSION, "metric": state["metric"], "mode": state["mode"],
+        "trial_timeout_s": state["trial_timeout_s"], "policy": _policy(state["policy"]),
+        "slos": [_fields(slo) for slo in state.get("slos", ())],
+        "records": {key: _record(record) for key, record in state["records"].items()},
+        "ledger": ledger, "keeper": dict(state.get("keeper") or {}), "warm_start": [],
+    }
 
 
-def _searcher_state_v1(state: Dict[str, Any]) -> Dict[str, Any]:
+def _fields(value: Any) -> Dict[str, Any]:
+    """An old object's fields: an :class:`Old`'s, a dict's, or the attributes of an object 0.4
+    pickled whole (today's class, 0.4's fields)."""
+    if isinstance(value, Old):
+        return dict(value.fields)
+    return dict(value) if isinstance(value, dict) else dict(vars(value))
+
+
+def _policy(policy: Any) -> Dict[str, Any]:
+    fields = _fields(policy)
+    return {
+        "tiers": [[_fields(t)["start"], _fields(t)["magnitude"]] for t in fields["tiers"]],
+        "modifiers": [[m["name"], list(m["keywords"]), m["factor"]] for m in map(_fields, fields["modifiers"])],
+        "break_ties_by_progress": fields.get("break_ties_by_progress", False),  # 0.1 had none
+    }
+
+
+_RECORD_FIELDS = ("config", "suggested_at", "started_at", "ended_at", "time_total_s", "errored", "error",
+                  "elapsed_s", "timeout_s", "details_known", "timed_out", "error_class")
+
+
+def _record(record: Any) -> Dict[str, Any]:
+    fields = _fields(record)
+    return {key: fields.get(key, False if key in ("errored", "details_known", "timed_out") else None)
+            for key in _RECORD_FIELDS}
+
+
+def _outcome(outcome: Any) -> Dict[str, Any]:
+    data = {"slo_miss": 0.0, "slo_values": {}, "slo_misses": {}, **_fields(outcome)}  # 0.2's had no SLO fields
+    if data["failed"] and data.get("error_class") is None:
+        data["error_class"] = "crash"  # before 0.5 a failure no modifier scaled had no class
+    for key in ("told", "metric"):
+        if isinstance(data.get(key), tuple):
+            data[key] = list(data[key])
+    return data
+
+
+def _placement(placement: Any) -> Dict[str, Any]:
+    fields = _fields(placement)
+    if "least_told_magnitude" in fields:  # 0.2
+        magnitude = fields.pop("least_told_magnitude")
+        fields["least_told_level"] = None if magnitude is None else magnitude / fields["least_magnitude"]
+    if "least_told_point" in fields:  # 0.3
+        fields["least_told_level"] = fields.pop("least_told_point")
+    return {"least_told_level": None, **fields}
+
+
+def _trial_id(outcome: Any) -> Optional[str]:
+    return None if outcome is None else _fields(outcome)["trial_id"]
+
+
+def _ledger(ledger: Any) -> Optional[Dict[str, Any]]:
+    """A ledger of 0.3 or 0.4."""
+    if ledger is None:
+        return None
+    fields = _fields(ledger)
+    objectives = _fields(fields["objectives"])
+    if "_points" in fields:  # 0.3: each trial's level and order in two dicts
+        below = {key: [fields["_points"][key], fields["_order"][key]] for key in fields["_points"]}
+    else:
+        below = {key: list(s.args if isinstance(s, Old) else s) for key, s in fields["_below"].items()}
+    return {
+        "metrics": list(objectives["metrics"]), "modes": list(objectives["modes"]),
+        "least_magnitude": fields["least_magnitude"],
+        "placements": [_placement(p) for p in fields["placements"]],
+        "outcomes": {key: _outcome(o) for key, o in fields["outcomes"].items()},
+        "below": below, "best": _trial_id(fields["_best"]), "least_bad": _trial_id(fields["_least_bad"]),
+    }
+
+
+def _ledger_v1(state: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """0.2: one objective, no SLOs, the ledger's parts on the searcher."""
-    ledger = None
-    if state["metric"] and state["mode"]:
-        least = state["policy"].least_magnitude
-        ledger = {
-            "objectives": Objectives.of(state["metric"], state["mode"]),
-            "least_magnitude": least,
-            "placements": [state["placement"]] if state["placement"] is not None else None,
-            "outcomes": dict(state["outcomes"]),
-            "_below": {key: Severity(magnitude / least, magnitude)
-                       for key, magnitude in state["failure_magnitudes"].items()},
-            "_best": state["best"],
-            "_least_bad": state["least_bad"],
-        }
-    return {**state, "slos": (), "ledger": ledger}
+    if not (state["metric"] and state["mode"]):
+        return None
+    least = _least_magnitude(state["policy"])
+    placements: List[Dict[str, Any]] = [_placement(state["placement"])] if state["placement"] is not None else [
+        {"mode": state["mode"], "least_magnitude": least, "worst_loss": None, "best_loss": None,
+         "least_told_level": None, "anchor": None, "spread": 1.0}]
+    return {
+        "metrics": [state["metric"]], "modes": [state["mode"]], "least_magnitude": least,
+        "placements": placements,
+        "outcomes": {key: _outcome(o) for key, o in state["outcomes"].items()},
+        "below": {key: [magnitude / least, magnitude] for key, magnitude in state["failure_magnitudes"].items()},
+        "best": _trial_id(state["best"]), "least_bad": _trial_id(state["least_bad"]),
+    }
 
 
-def ledger_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ledger's ``__dict__``: 0.3 kept each trial's level and order in two dicts."""
-    if "_points" in state:
-        state = dict(state)
-        points, order = state.pop("_points"), state.pop("_order")
-        state.pop("new_best", None)
-        state["_below"] = {key: Severity(points[key], order[key]) for key in points}
-    return state
+def _least_magnitude(policy: Any) -> float:
+    """The least magnitude an old policy could give (what its ``least_magnitude`` computed)."""
+    fields = _fields(policy)
+    factors = [1.0] + [_fields(m)["factor"] for m in fields["modifiers"]]
+    return min(_fields(t)["magnitude"] * f for t in fields["tiers"] for f in factors)
 
 
-def placement_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A placement's ``__dict__``: 0.2 kept the least told magnitude, 0.3 its point."""
-    state = dict(state)
-    magnitude = state.pop("least_told_magnitude", None)
-    if magnitude is not None:
-        state["least_told_level"] = magnitude / state["least_magnitude"]
-    if "least_told_point" in state:
-        state["least_told_level"] = state.pop("least_told_point")
-    state.setdefault("least_told_level", None)
-    return state
+def pickled_searcher(attributes: Dict[str, Any], searcher: Any) -> Dict[str, Any]:
+    """A ``GradedPenaltySearcher`` that 0.4 pickled (its attributes, objects of today's classes
+    with 0.4's fields), as :func:`ray_graded_penalty.checkpoint.pickled` gives one today. Its
+    callback, the object Tune also holds in the run's callbacks, is set up again in place for
+    ``searcher``."""
+    book, keeper = attributes["_book"], attributes["_keeper"]
+    state = {"version": 3, "metric": attributes["_metric"], "mode": attributes["_mode"],
+             "trial_timeout_s": attributes["trial_timeout_s"], "policy": attributes["policy"],
+             "slos": attributes["slos"], "records": vars(book)["records"], "ledger": attributes["_ledger"],
+             "keeper": keeper.get_state()}
+    data = migrate(state)
+    data["warm_start"] = [_past(p) for p in attributes.get("_warm_start", [])]
+    callback = attributes["callback"]
+    watchdog = vars(callback).get("timeout")
+    callback.__init__(searcher, None if watchdog is None else vars(watchdog)["timeout_s"])
+    return {"searcher": attributes["inner"], "state": data, "callback": callback}
 
 
-def outcome_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``TrialOutcome``'s ``__dict__``: 0.2's had no SLO fields."""
-    return {"slo_miss": 0.0, "slo_values": {}, "slo_misses": {}, **state}
-
-
-def policy_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``PenaltyPolicy``'s ``__dict__``: 0.1's grades on without the tie-break it lacked."""
-    return {"break_ties_by_progress": False, "_tie_width": 0.0, **state}
-
-
-def callback_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A callback's ``__dict__``: 0.2's held the searcher as ``_searcher``; 0.4's its watchdog
-    as ``timeout`` (None without one), where today's holds a reaper either way."""
-    state = dict(state)
-    if "_searcher" in state:
-        state["_events"] = state.pop("_searcher")
-    if "timeout" in state:
-        from ray_graded_penalty.reaper import TrialReaper
-
-        state["_reaper"] = state.pop("timeout") or TrialReaper()
-    return state
-
-
-def timeout_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``TrialTimeout``'s ``__dict__``: 0.3's did not follow what a trial started after it
-    ended; 0.4's ended no trial but by its clock."""
-    return {"_roots": {}, "_sweeps": [], "_to_end": {}, **state}
-
-
-def record_state(state: Dict[str, Any]) -> Dict[str, Any]:
-    """A ``TrialRecord``'s ``__dict__``: 0.4's had no ``error_class`` (0.3's had one, as today's)."""
-    return {"error_class": None, **state}
+def _past(past: Any) -> Dict[str, Any]:
+    fields = _fields(past)
+    kind = "failure" if fields.get("value") is None else "success"
+    return {"kind": kind, "slo_miss": 0.0, "error_class": None, **fields}

@@ -1,7 +1,7 @@
 """Where failures are told: always below every success, whatever the metric's scale.
 
-TPE only sees ranks, so what matters is the order a told value creates. The design
-document's numbers are told unchanged while every success ranks above them. When a success
+TPE only sees ranks, so what matters is the order a told value creates. The policy's
+numbers are told unchanged while every success ranks above them. When a success
 would rank at or below a failure (a negative latency in ms, a loss in the thousands), the
 failures' grading is kept and moved below the successes by an affine map:
 
@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass
 from typing import Optional
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_mode
 
 
@@ -44,7 +43,7 @@ class FailurePlacement:
         >>> placement = FailurePlacement("max", least_magnitude=80.0)
         >>> placement.place(1000.0 / 80.0)   # a failure of magnitude 1000
         False
-        >>> placement.value_at(1000.0 / 80.0)   # no success yet: the design document's number
+        >>> placement.value_at(1000.0 / 80.0)   # no success yet: the default policy's number
         -1000.0
         >>> placement.add_success(-2000.0)   # a success below it: failures move below
         True
@@ -59,7 +58,7 @@ class FailurePlacement:
     worst_loss: Optional[float] = None
     best_loss: Optional[float] = None
     least_told_level: Optional[float] = None
-    anchor: Optional[float] = None  # None: the design document's numbers, unchanged
+    anchor: Optional[float] = None  # None: the policy's numbers, unchanged
     spread: float = 1.0
 
     def __post_init__(self) -> None:
@@ -69,9 +68,6 @@ class FailurePlacement:
 
     def _loss(self, value: float) -> float:
         return -value if self.mode == "max" else value
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.placement_state(state))
 
     def _told_loss(self, level: float) -> float:
         if self.anchor is None:

@@ -14,9 +14,8 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_elapsed, check_mode, check_timeout, finite_number
 from ray_graded_penalty.error_classes import (
     CRASH,
@@ -60,7 +59,7 @@ class Grade:
         return -self.magnitude if check_mode(mode) == "max" else self.magnitude
 
 
-#: The design document's tiers: <20 % -> 1000, <60 % -> 500, <95 % -> 200, else 100.
+#: The default policy's tiers (the seed design's): <20 % -> 1000, <60 % -> 500, <95 % -> 200, else 100.
 DEFAULT_TIERS: Tuple[Tier, ...] = (
     Tier(0.00, 1000.0),
     Tier(0.20, 500.0),
@@ -162,8 +161,8 @@ class PenaltyPolicy:
     modifier with a keyword in the error text scales it (keywords match whole words, see
     :mod:`~ray_graded_penalty.error_classes`), unless the caller knows the error's class
     (:meth:`grade`'s ``error_class``). The sign makes it bad for the mode:
-    negative for ``mode="max"``, positive for ``mode="min"``. The defaults are the design
-    document's table; a configuration in which an earlier failure could score better than a
+    negative for ``mode="max"``, positive for ``mode="min"``. The defaults are the default
+    policy (the seed design's table); a configuration in which an earlier failure could score better than a
     later one with the same error is refused here, at construction.
 
     Args:
@@ -198,8 +197,17 @@ class PenaltyPolicy:
         self.break_ties_by_progress = break_ties_by_progress
         self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.policy_state(state))
+    def to_data(self) -> Dict[str, Any]:
+        """This policy as plain data (see :mod:`~ray_graded_penalty.saved_state`)."""
+        return {"tiers": [[t.start, t.magnitude] for t in self.tiers],
+                "modifiers": [[m.name, list(m.keywords), m.factor] for m in self.modifiers],
+                "break_ties_by_progress": self.break_ties_by_progress}
+
+    @classmethod
+    def from_data(cls, data: Dict[str, Any]) -> "PenaltyPolicy":
+        """The policy :meth:`to_data` describes, checked as any policy is."""
+        return cls(tiers=[tuple(t) for t in data["tiers"]], modifiers=[tuple(m) for m in data["modifiers"]],
+                   break_ties_by_progress=data["break_ties_by_progress"])
 
     def __repr__(self) -> str:
         return (

@@ -46,6 +46,9 @@ class TrialReaper(Callback):
         self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
         self._to_end: Dict[str, Any] = {}  # trial id -> Trial, to end once its actor is there
 
+    def __reduce__(self) -> Any:  # what it follows of a run does not outlive the driver
+        return (type(self), ())
+
     def end(self, trial: Any, retry: bool = True) -> None:
         """End ``trial``'s actor (what it started dies with it) now, or at the next step of
         Tune's loop if it has none yet. ``retry=False``: Tune does not start it again."""

@@ -5,11 +5,11 @@ Pure logic, no Ray import.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Optional
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.objectives import Told
 
 
@@ -52,10 +52,44 @@ class TrialOutcome:
     slo_values: Dict[str, Optional[float]] = field(default_factory=dict)  # SLO metric -> value
     slo_misses: Dict[str, float] = field(default_factory=dict)  # SLO metric -> miss, missed only
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.outcome_state(state))
-
     @property
     def kind(self) -> Kind:
         """How it ended: a success, an SLO miss or a failure."""
         return Kind.FAILURE if self.failed else (Kind.SLO_MISS if self.slo_miss > 0 else Kind.SUCCESS)
+
+
+@dataclass(frozen=True)
+class PastTrial:
+    """One earlier trial: a success (``value``), an SLO miss (``value``, ``slo_miss``) or a
+    failure (``elapsed_s``, ``error_class``, ``error``)."""
+
+    config: Dict[str, Any]
+    value: Optional[float] = None
+    elapsed_s: Optional[float] = None
+    timeout_s: Optional[float] = None
+    error: str = ""
+    kind: Kind = Kind.FAILURE
+    slo_miss: float = 0.0
+    error_class: Optional[str] = None
+
+    @property
+    def failed(self) -> bool:
+        return self.kind is Kind.FAILURE
+
+
+def outcome_data(outcome: TrialOutcome) -> Dict[str, Any]:
+    """``outcome`` as plain data: its fields, several objectives' values as lists."""
+    data = dataclasses.asdict(outcome)
+    for key in ("told", "metric"):
+        if isinstance(data[key], tuple):
+            data[key] = list(data[key])
+    return data
+
+
+def outcome_from_data(data: Dict[str, Any]) -> TrialOutcome:
+    """The outcome :func:`outcome_data` describes."""
+    data = dict(data)
+    for key in ("told", "metric"):
+        if isinstance(data.get(key), list):
+            data[key] = tuple(data[key])
+    return TrialOutcome(**data)

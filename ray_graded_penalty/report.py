@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Union
 
 import pandas as pd
 
-from ray_graded_penalty import checkpoint, legacy
+from ray_graded_penalty import checkpoint, saved_state
 from ray_graded_penalty.checks import check_mode
 from ray_graded_penalty.policy import CRASH, DEFAULT_MODIFIERS, SLO_ERROR_CLASS
 from ray_graded_penalty.records import Kind, TrialOutcome
@@ -58,10 +58,9 @@ def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
         state = payload.get("state") if isinstance(payload, dict) else None
         if not isinstance(state, dict):
             continue
-        state = legacy.searcher_state(state)
-        ledger = state["ledger"]
-        outcomes = (ledger["outcomes"] if isinstance(ledger, dict) else ledger.outcomes) if ledger else {}
-        return {"outcomes": outcomes, "slos": state["slos"], "metric": state["metric"], "mode": state["mode"]}
+        saved = saved_state.from_data(state)
+        outcomes = saved.ledger.outcomes if saved.ledger else {}
+        return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode}
     return {}
 
 

@@ -12,22 +12,23 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from typing import Any, Dict, Iterable, List, Optional, Union
 
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
-from ray_graded_penalty import checkpoint, legacy, telling
+from ray_graded_penalty import checkpoint, saved_state, telling
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.checks import check_elapsed, check_timeout
+from ray_graded_penalty.checks import check_failure, check_timeout
 from ray_graded_penalty.decision import OWN_CLASSES, Rules, decide
-from ray_graded_penalty.history import HistorySource, PastTrial, read_history
+from ray_graded_penalty.history import HistorySource, read_history
 from ray_graded_penalty.ledger import Ledger
 from ray_graded_penalty.objectives import MetricArg, Objectives
 from ray_graded_penalty.policy import PenaltyPolicy
 from ray_graded_penalty.ray_internals import set_search_properties
-from ray_graded_penalty.records import TrialOutcome
+from ray_graded_penalty.records import PastTrial, TrialOutcome
 from ray_graded_penalty.slo import SLO, check_slos
 from ray_graded_penalty.trials import Ending, TrialBook
 from ray_graded_penalty.warm_start import tell_history
@@ -49,7 +50,7 @@ class GradedPenaltySearcher(Searcher):
         searcher: "optuna" (Optuna's TPESampler, the default), "hyperopt" (HyperOpt's TPE) or
             any ``ray.tune.search.Searcher`` instance, e.g. an ``OptunaSearch(...)`` you have.
         trial_timeout_s: The per-trial timeout in seconds a failure's progress is measured against.
-        policy: The :class:`PenaltyPolicy`; defaults to the design document's table.
+        policy: The :class:`PenaltyPolicy`; the default policy when not given.
         metric, mode: The metric (or a list) and "max"/"min" (or a list); default: ``TuneConfig``'s.
         slos: :class:`~ray_graded_penalty.SLO` bounds on reported metrics.
         points_to_evaluate, seed: Configurations to try first, and the sampler's seed (built-in backends).
@@ -82,20 +83,27 @@ class GradedPenaltySearcher(Searcher):
             raise TypeError(f"policy must be a PenaltyPolicy, got {type(policy).__name__}")
         self.policy = policy or PenaltyPolicy()
         self.slos = check_slos(slos)
-        self.inner = inner_searcher(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
-        metric, mode = metric or self.inner.metric, mode or self.inner.mode
+        self.searcher = inner_searcher(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
+        metric, mode = metric or self.searcher.metric, mode or self.searcher.mode
         several = Objectives.check_args(metric, mode)
-        if several and is_hyperopt(self.inner):
+        if several and is_hyperopt(self.searcher):
             raise ValueError(f"the HyperOpt backend takes one objective (HyperOpt's TPE minimizes one loss); "
                              f"got metric={metric!r}: use the Optuna backend for several objectives")
         if several and warm_start is not None:
             raise ValueError("a warm start takes one objective; this search has several")
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self._book = TrialBook(self.trial_timeout_s)
-        self._keeper = keeper_for(self.inner)
+        self._keeper = keeper_for(self.searcher)
         self._ledger: Optional[Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce_timeout else None)
+
+    @property
+    def inner(self) -> Searcher:
+        """Deprecated: the inner searcher is :attr:`searcher`, as Ray's wrappers name it."""
+        warnings.warn("GradedPenaltySearcher.inner is deprecated and goes in 0.6: use .searcher, the name "
+                      "Ray's ConcurrencyLimiter and Repeater use", DeprecationWarning, stacklevel=2)
+        return self.searcher
 
     @property
     def outcomes(self) -> Dict[str, TrialOutcome]:
@@ -120,20 +128,20 @@ class GradedPenaltySearcher(Searcher):
         if self._metric is None and isinstance(self._mode, str):
             self._metric = DEFAULT_METRIC  # Ray's anonymous metric, as Ray's own searchers take it
         self._ready()  # a missing metric or mode is refused here, once, as Tune sets the search up
-        accepted = set_search_properties(self.inner, self._metric, self._mode, config, **spec)
+        accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
         if self._warm_start:
             warm, self._warm_start = self._warm_start, []
             tell_history(warm, self._ready(), self._rules(), self._keeper)
         return accepted
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
-        return self.inner.set_max_concurrency(max_concurrent)
+        return self.searcher.set_max_concurrency(max_concurrent)
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
         self._ready()
         self._tell_waiting()
         self._keeper.before_suggest()
-        config = self.inner.suggest(trial_id)
+        config = self.searcher.suggest(trial_id)
         if isinstance(config, dict):
             self._book.suggested(trial_id, config, time.time())
         return config
@@ -146,7 +154,7 @@ class GradedPenaltySearcher(Searcher):
         # Results without finite objectives are not passed on: OptunaSearch would raise a
         # KeyError for a missing one (ending the experiment), or report a NaN to Optuna.
         if self._metric and self._mode and isinstance(self._ready().objectives.read(result), tuple):
-            self.inner.on_trial_result(trial_id, result)
+            self.searcher.on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         self._tell_waiting(except_id=trial_id)
@@ -158,18 +166,18 @@ class GradedPenaltySearcher(Searcher):
                             intermediate_values: Optional[List[float]] = None) -> None:
         """Pass a point evaluated elsewhere to the inner searcher (Ray's ``Searcher`` API); a
         success counts for the placement: no failure is told above it."""
-        self.inner.add_evaluated_point(parameters, value, error=error, pruned=pruned,
+        self.searcher.add_evaluated_point(parameters, value, error=error, pruned=pruned,
                                        intermediate_values=intermediate_values)
         if not (error or pruned):  # one objective, as Ray's API takes one value
             telling.note_successes([(float(value),)], self._ready(), self._keeper)
 
     def on_pause(self, trial_id: str) -> None:
-        pause = getattr(self.inner, "on_pause", None)  # only some searchers have it (BOHB, ConcurrencyLimiter)
+        pause = getattr(self.searcher, "on_pause", None)  # only some searchers have it (BOHB, ConcurrencyLimiter)
         if pause is not None:
             pause(trial_id)
 
     def on_unpause(self, trial_id: str) -> None:
-        unpause = getattr(self.inner, "on_unpause", None)
+        unpause = getattr(self.searcher, "on_unpause", None)
         if unpause is not None:
             unpause(trial_id)
 
@@ -213,13 +221,8 @@ class GradedPenaltySearcher(Searcher):
             >>> searcher.outcomes["t1"].penalty
             -1500.0
         """
-        elapsed = check_elapsed(elapsed_s)
-        timeout = None if timeout_s is None else check_timeout("timeout_s", timeout_s)
-        if not isinstance(error, str):
-            raise TypeError(f"error must be a string, got {type(error).__name__}: {error!r}")
-        allowed = dict.fromkeys((*self.policy.error_classes, *OWN_CLASSES))
-        if error_class is not None and error_class not in allowed:
-            raise ValueError(f"error_class must be one of {list(allowed)} or None, got {error_class!r}")
+        classes = list(dict.fromkeys((*self.policy.error_classes, *OWN_CLASSES)))
+        elapsed, error, timeout, error_class = check_failure(elapsed_s, error, timeout_s, error_class, classes)
         if not self._was_told(trial_id):
             self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time(), error_class))
 
@@ -243,7 +246,7 @@ class GradedPenaltySearcher(Searcher):
 
     def _tell(self, ending: Optional[Ending]) -> None:
         if ending is not None:  # None: still waiting for the rest of its details
-            telling.tell(decide(ending, self._rules()), self._ready(), self._keeper, self.inner)
+            telling.tell(decide(ending, self._rules()), self._ready(), self._keeper, self.searcher)
 
     def _tell_waiting(self, except_id: Optional[str] = None) -> None:
         for ending in self._book.waiting(time.time(), except_id):
@@ -261,19 +264,19 @@ class GradedPenaltySearcher(Searcher):
     # ----- checkpointing ---------------------------------------------------------------------
 
     def get_state(self) -> Dict[str, Any]:
-        """This searcher's own state, without the inner searcher's (see :meth:`save`)."""
-        return {"version": legacy.STATE_VERSION, "metric": self._metric, "mode": self._mode,
-                "trial_timeout_s": self.trial_timeout_s, "policy": self.policy, "slos": self.slos,
-                "records": self._book.records, "ledger": self._ledger, "keeper": self._keeper.get_state()}
+        """This searcher's own state as plain data, without the inner searcher's (see :meth:`save`)."""
+        return saved_state.to_data(saved_state.SavedState(
+            self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
+            self._ledger, self._keeper.get_state(), tuple(self._warm_start)))
 
     def set_state(self, state: Dict[str, Any]) -> None:
-        state = legacy.searcher_state(state)
-        self._metric, self._mode = state["metric"], state["mode"]
-        self.trial_timeout_s, self.policy, self.slos = state["trial_timeout_s"], state["policy"], state["slos"]
-        self._book.timeout_s, self._book.records = self.trial_timeout_s, state["records"]
-        ledger = state["ledger"]
-        self._ledger = Ledger.from_state(ledger) if isinstance(ledger, dict) else ledger
-        self._keeper.set_state(state["keeper"])
+        """Load what :meth:`get_state` returned, in this release or an earlier one."""
+        saved = saved_state.from_data(state)
+        self._metric, self._mode = saved.metric, saved.mode  # type: ignore[assignment]  # lists: several
+        self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
+        self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
+        self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
+        self._keeper.set_state(saved.keeper)
 
     def save(self, checkpoint_path: str) -> None:
         """Save this searcher and its inner searcher together, atomically, to one file.
@@ -282,8 +285,16 @@ class GradedPenaltySearcher(Searcher):
         callback tells its last failure at Ray's final checkpoint.
         """
         self._tell_waiting()
-        checkpoint.save(checkpoint_path, self.get_state(), self.inner)
+        checkpoint.save(checkpoint_path, self.get_state(), self.searcher)
 
     def restore(self, checkpoint_path: str) -> None:
         """Restore what :meth:`save` wrote (by this release or an earlier one), the inner searcher included."""
-        self.set_state(checkpoint.load(checkpoint_path, self.inner))
+        self.set_state(checkpoint.load(checkpoint_path, self.searcher))
+
+    # Tune pickles the whole searcher (an experiment's tuner.pkl): as the inner searcher, plain
+    # data and the callback, so that the next release reads it (see checkpoint.pickled).
+    def __reduce__(self) -> Any:
+        return (GradedPenaltySearcher.__new__, (GradedPenaltySearcher,), checkpoint.pickled(self))
+
+    def __setstate__(self, pickled: Dict[str, Any]) -> None:
+        checkpoint.unpickle(self, pickled)

@@ -32,16 +32,16 @@ from ray_graded_penalty.trial_errors import first_line
 logger = logging.getLogger("ray_graded_penalty")
 
 
-def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, inner: Searcher) -> TrialOutcome:
+def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: Searcher) -> TrialOutcome:
     """Apply ``decision`` in the module's order; returns what was recorded."""
     recorded = _record(decision, ledger, keeper)
     outcome = recorded.outcome
     if decision.severity is not None:
         keeper.before_tell(decision.trial_id, decision.severity.violation, _attrs(outcome))
         told = ledger.objectives.result(ledger.objectives.values(outcome.told))
-        inner.on_trial_complete(decision.trial_id, result=told)
+        searcher.on_trial_complete(decision.trial_id, result=told)
     else:
-        inner.on_trial_complete(decision.trial_id, result=decision.result)
+        searcher.on_trial_complete(decision.trial_id, result=decision.result)
     _log(decision, recorded, ledger)
     return outcome
 

@@ -27,7 +27,6 @@ import logging
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from ray_graded_penalty import legacy
 from ray_graded_penalty.checks import check_timeout
 from ray_graded_penalty.ray_internals import trial_actor
 from ray_graded_penalty.reaper import TrialReaper
@@ -51,8 +50,8 @@ class TrialTimeout(TrialReaper):
         self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
         self._stopped: Set[str] = set()
 
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.timeout_state(state))
+    def __reduce__(self) -> Any:  # as its arguments: what it follows of a run does not outlive the driver
+        return (type(self), (self.timeout_s, self._on_timeout))
 
     @property
     def timed_out(self) -> Set[str]:

@@ -29,8 +29,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Dict, List, NamedTuple, Optional
 
-from ray_graded_penalty import legacy
-
 logger = logging.getLogger("ray_graded_penalty")
 
 _NO_CALLBACK_HINT = (
@@ -77,9 +75,6 @@ class TrialRecord:
     details_known: bool = False  # error text came from the callback or record_failure
     timed_out: bool = False  # stopped by this package's watchdog
     error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(legacy.record_state(state))
 
     def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.

@@ -12,8 +12,8 @@ from typing import List
 
 from ray_graded_penalty.backends import RankKeeper
 from ray_graded_penalty.decision import Rules, decide_past
-from ray_graded_penalty.history import PastTrial
 from ray_graded_penalty.ledger import Ledger
+from ray_graded_penalty.records import PastTrial
 from ray_graded_penalty.telling import tell_past
 
 logger = logging.getLogger("ray_graded_penalty")

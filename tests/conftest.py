@@ -36,7 +36,7 @@ def optuna_study(searcher):
     from ray_graded_penalty.backends.optuna import OptunaView
     from ray_graded_penalty.compat import base_searcher
 
-    return OptunaView(base_searcher(searcher.inner)).study
+    return OptunaView(base_searcher(searcher.searcher)).study
 
 
 def hyperopt_done_trials(searcher):
@@ -44,4 +44,4 @@ def hyperopt_done_trials(searcher):
     from ray_graded_penalty.backends.hyperopt import HyperOptView
     from ray_graded_penalty.compat import base_searcher
 
-    return HyperOptView(base_searcher(searcher.inner)).done_documents()
+    return HyperOptView(base_searcher(searcher.searcher)).done_documents()

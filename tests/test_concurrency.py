@@ -87,4 +87,4 @@ def test_the_optuna_backend_uses_the_constant_liar():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60)
     from ray_graded_penalty.backends.optuna import OptunaView, sampler_settings
 
-    assert sampler_settings(OptunaView(searcher.inner).sampler)["constant_liar"] is True
+    assert sampler_settings(OptunaView(searcher.searcher).sampler)["constant_liar"] is True

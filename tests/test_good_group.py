@@ -45,7 +45,7 @@ def test_bad_settings_are_refused(kwargs):
 
 
 def _gamma(searcher):
-    return tpe_gamma(OptunaView(base_searcher(searcher.inner)).sampler)
+    return tpe_gamma(OptunaView(base_searcher(searcher.searcher)).sampler)
 
 
 def _fill(searcher, failures, successes, pending):

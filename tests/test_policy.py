@@ -232,12 +232,16 @@ def test_without_the_tie_break_the_rank_is_the_magnitude():
         PenaltyPolicy(break_ties_by_progress="no")
 
 
-def test_a_policy_pickled_before_the_tie_break_existed_still_grades():
+def test_a_policy_saved_before_the_tie_break_existed_grades_without_it():
     import pickle
+
+    from ray_graded_penalty import legacy, saved_state
 
     old = PenaltyPolicy()
     del old.__dict__["break_ties_by_progress"], old.__dict__["_tie_width"]  # as 0.1.0 pickled it
-    restored = pickle.loads(pickle.dumps(old))
+    state = {"version": 3, "metric": "score", "mode": "max", "trial_timeout_s": 600.0, "policy": old,
+             "slos": (), "records": {}, "ledger": None, "keeper": {}}
+    restored = saved_state.from_data(legacy.load(pickle.dumps(state))).policy
     grade = restored.grade(400, 600, "exit code 1")
     assert grade.rank == grade.magnitude == 200.0 and not restored.break_ties_by_progress
     assert pickle.loads(pickle.dumps(PenaltyPolicy())) == PenaltyPolicy()

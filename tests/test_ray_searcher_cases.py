@@ -174,7 +174,7 @@ def given_a_success_of_minus_5000(how):
     if how == "the wrapper's add_evaluated_point":
         searcher.add_evaluated_point(POINT, -5000.0)
     else:  # told to the inner searcher directly, behind the wrapper's back
-        searcher.inner.add_evaluated_point(POINT, -5000.0)
+        searcher.searcher.add_evaluated_point(POINT, -5000.0)
     return searcher
 
 
@@ -237,7 +237,7 @@ def test_save_and_restore_without_setting_the_search_properties_again(tmp_path, 
     callbacks(restored, "3")
     assert sorted(restored.outcomes) == ["1", "2", "3"]
     if fresh is OptunaSearch:  # Ray's check: the unfinished trial is still tracked
-        assert "not_completed" in OptunaView(restored.inner).live_trials
+        assert "not_completed" in OptunaView(restored.searcher).live_trials
 
 
 # ----- several objectives -------------------------------------------------------------------

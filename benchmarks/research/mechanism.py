@@ -31,7 +31,7 @@ def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16)
     problem = ALL_PROBLEMS[problem_name]
     method = ALL_METHODS[method_name](seed)
     method.setup(problem.space, problem.mode)
-    view = OptunaView(method.searcher.inner)
+    view = OptunaView(method.searcher.searcher)
     horizon = budget(workers) / workers
     running: List[tuple] = []
     rows: List[Dict[str, Any]] = []

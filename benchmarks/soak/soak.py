@@ -187,7 +187,7 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
     changed = [t for t, o in (told_before or {}).items() if outcomes.get(t) != o]
     if changed:
         problems.append(f"told before the driver was killed, then told differently: {changed}")
-    study = OptunaView(base_searcher(searcher.inner)).study.trials
+    study = OptunaView(base_searcher(searcher.searcher)).study.trials
     if len(trials) != plan.trials:
         problems.append(f"{len(trials)} trials in the experiment, not {plan.trials}")
     if set(outcomes) != set(trials):

@@ -15,16 +15,16 @@ class RankKeeper:
     """Keeps told failures below the successes, as far as the inner searcher allows.
 
     Args:
-        search: The searcher it keeps (the base searcher, for the built-in backends).
+        searcher: The searcher it keeps (the base searcher, for the built-in backends).
         searcher_name: The name of the searcher the user gave, for log lines.
     """
 
     #: Whether every told failure stays below every success, including later ones.
     whole_history = False
 
-    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
-        self._search = search
-        self.searcher_name = searcher_name or type(search).__name__
+    def __init__(self, searcher: Searcher, searcher_name: Optional[str] = None) -> None:
+        self._searcher = searcher
+        self.searcher_name = searcher_name or type(searcher).__name__
 
     @property
     def rewrites_history(self) -> bool:
@@ -54,11 +54,11 @@ class RankKeeper:
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         """Add an earlier trial (below every success when ``violation`` is set) to the model."""
         try:
-            self._search.add_evaluated_point(config, value)
+            self._searcher.add_evaluated_point(config, value)
         except NotImplementedError:
             raise NotImplementedError(
                 f"warm start needs an inner searcher with add_evaluated_point; "
-                f"{type(self._search).__name__} has none (both built-in backends take a warm start)"
+                f"{type(self._searcher).__name__} has none (both built-in backends take a warm start)"
             ) from None
 
     def get_state(self) -> Dict[str, Any]:

@@ -21,27 +21,27 @@ class HyperOptView:
     """What the package reads of a Ray ``HyperOptSearch``: its trial list, live trials, domain."""
 
     def __init__(self, search: Any) -> None:
-        self.search = search
+        self.searcher = search
 
     @property
     def trials(self) -> Any:
         """HyperOpt's ``Trials`` (None before the search space is set)."""
-        return getattr(self.search, "_hpopt_trials", None)
+        return getattr(self.searcher, "_hpopt_trials", None)
 
     @property
     def live_tids(self) -> Dict[str, int]:
         """Ray trial id -> HyperOpt tid, while the trial runs."""
-        live = getattr(self.search, "_live_trial_mapping", {}) or {}
+        live = getattr(self.searcher, "_live_trial_mapping", {}) or {}
         return {trial_id: entry[0] for trial_id, entry in live.items()}
 
     @property
     def domain(self) -> Any:
-        return getattr(self.search, "domain", None)
+        return getattr(self.searcher, "domain", None)
 
     @property
     def loss_sign(self) -> float:
         """HyperOpt minimizes ``loss = loss_sign * value``."""
-        return self.search.metric_op
+        return self.searcher.metric_op
 
     def documents(self) -> List[Dict[str, Any]]:
         """Every trial document, those being evaluated included."""
@@ -53,7 +53,7 @@ class HyperOptView:
 
     def choices_as_indices(self, config: Dict[str, Any]) -> None:
         """HyperOpt stores a choice as its index: convert ``config`` in place."""
-        self.search._convert_categories_to_indices(config)
+        self.searcher._convert_categories_to_indices(config)
 
     def insert_done(self, config: Dict[str, Any], loss: Optional[float]) -> int:
         """Add a finished trial of ``config`` (a flat Ray config) with ``loss`` (None: a trial
@@ -89,9 +89,9 @@ class HyperOptRankKeeper(RankKeeper):
 
     whole_history = True
 
-    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
-        super().__init__(search, searcher_name)
-        self._view = HyperOptView(search)
+    def __init__(self, searcher: Searcher, searcher_name: Optional[str] = None) -> None:
+        super().__init__(searcher, searcher_name)
+        self._view = HyperOptView(searcher)
         self._tids: Dict[str, int] = {}  # Ray trial id -> hyperopt tid, for told failures
         self._seen: Set[int] = set()  # tids of the finished trials successes_elsewhere read
 

@@ -51,26 +51,26 @@ class OptunaView:
     """What the package reads of a Ray ``OptunaSearch``: its study, live trials and space."""
 
     def __init__(self, search: Any) -> None:
-        self.search = search
+        self.searcher = search
 
     @property
     def study(self) -> Optional["optuna.Study"]:
-        return getattr(self.search, "_ot_study", None)
+        return getattr(self.searcher, "_ot_study", None)
 
     @property
     def live_trials(self) -> Dict[str, "optuna.Trial"]:
         """Ray trial id -> the Optuna trial asked for it, while it runs."""
-        return getattr(self.search, "_ot_trials", {}) or {}
+        return getattr(self.searcher, "_ot_trials", {}) or {}
 
     @property
     def distributions(self) -> Optional[Dict[str, Any]]:
-        space = getattr(self.search, "_space", None)
+        space = getattr(self.searcher, "_space", None)
         return space if isinstance(space, dict) else None
 
     @property
     def sampler(self) -> Any:
         study = self.study
-        return study.sampler if study is not None else getattr(self.search, "_sampler", None)
+        return study.sampler if study is not None else getattr(self.searcher, "_sampler", None)
 
     def in_memory(self) -> bool:
         """Whether the study is kept in Optuna's in-memory storage."""
@@ -177,9 +177,9 @@ class OptunaRankKeeper(RankKeeper):
     storage, rewrites the values of those told before when the placement moves; keeps the
     good group's counts."""
 
-    def __init__(self, search: Searcher, searcher_name: Optional[str] = None) -> None:
-        super().__init__(search, searcher_name)
-        self._view = OptunaView(search)
+    def __init__(self, searcher: Searcher, searcher_name: Optional[str] = None) -> None:
+        super().__init__(searcher, searcher_name)
+        self._view = OptunaView(searcher)
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
         self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
         self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read

@@ -3,8 +3,10 @@ on the path, e.g. from a checkout of 0.3.0 (0d3f211) or 0.2.0 (988a4cf^):
 
     PYTHONPATH=/path/to/that/checkout python tests/data/make_saved_states.py tests/data
 
-It writes ``saved_<version>_optuna<major>.pkl`` (what ``searcher.save`` wrote) and a
-``.json`` beside it with what that release's searcher had told, for the test to compare.
+It writes ``saved_<version>_optuna<major>.pkl`` (what ``searcher.save`` wrote), a ``.json``
+beside it with what that release's searcher had told, for the test to compare, and
+``pickled_<version>_optuna<major>.pkl``: the whole searcher pickled, as ``Tuner.restore`` finds
+it in an experiment's ``tuner.pkl`` (from 0.4 on).
 """
 
 import json
@@ -40,6 +42,11 @@ def main(out_dir: str) -> None:
     # "d" (and "e" for 0.2) still running at the save
     name = f"saved_{version}_optuna{optuna.__version__.split('.')[0]}"
     searcher.save(os.path.join(out_dir, name + ".pkl"))
+    if version >= "0.4":
+        from ray import cloudpickle
+
+        with open(os.path.join(out_dir, name.replace("saved_", "pickled_") + ".pkl"), "wb") as f:
+            f.write(cloudpickle.dumps(searcher))
     told = {t: {"told": o.told, "kind": getattr(o, "kind", "failure" if o.failed else "success"),
                 "penalty": o.penalty} for t, o in searcher.outcomes.items()}
     with open(os.path.join(out_dir, name + ".json"), "w") as f:
