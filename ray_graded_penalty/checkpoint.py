@@ -1,24 +1,35 @@
-"""One file holding a searcher's own state and its inner searcher's, written atomically.
+"""Where a searcher's state is saved: one file of its own, or an experiment directory of Tune's.
 
-Pure bookkeeping around Ray's ``Searcher.save``/``restore``: like Ray's ``SearchGenerator`` it
-keeps a wrapper's (``ConcurrencyLimiter``'s) ``get_state()`` apart from its base searcher's
-``save()``, since a ``ConcurrencyLimiter``'s own ``save`` keeps only the searcher it wraps and
-would forget which trials are live. The searcher's own state is plain data
+Pure bookkeeping around Ray's ``Searcher.save``/``restore``. ``save`` writes one file holding the
+searcher's own state and its inner searcher's, atomically; like Ray's ``SearchGenerator`` it keeps
+a wrapper's (``ConcurrencyLimiter``'s) ``get_state()`` apart from its base searcher's ``save()``,
+since a ``ConcurrencyLimiter``'s own ``save`` keeps only the searcher it wraps and would forget
+which trials are live.
+
+In an experiment, Tune saves the searcher as it saves any wrapper with a ``searcher`` attribute:
+its ``get_state()`` in Tune's own file beside the experiment (with each wrapper's), the base
+searcher by its own ``save_to_dir``. Releases up to 0.4 were saved by Tune as the base searcher,
+in one ``searcher-state-*.pkl`` file of the form ``save`` writes; :func:`state_in_dir` and
+:func:`restore_from_dir` read both. The searcher's own state is plain data
 (:mod:`~ray_graded_penalty.saved_state`); files of earlier releases are read by
 :func:`ray_graded_penalty.legacy.load`.
 """
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import tempfile
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from ray import cloudpickle
 from ray.tune.search import Searcher
 
-from ray_graded_penalty import legacy, saved_state
+from ray_graded_penalty import legacy, ray_internals, saved_state
 from ray_graded_penalty.compat import inner_searchers
+
+logger = logging.getLogger(__name__)
 
 
 def save(path: str, state: Dict[str, Any], searcher: Searcher) -> None:
@@ -43,6 +54,40 @@ def read(path: str) -> Dict[str, Any]:
     """What :func:`save` wrote to ``path``, in this release or an earlier one."""
     with open(path, "rb") as f:
         return legacy.load(f.read())
+
+
+def state_in_dir(experiment_dir: str, name: str = "GradedPenaltySearcher") -> Optional[Dict[str, Any]]:
+    """The searcher's own state (as ``get_state`` gave it) that Tune saved last in
+    ``experiment_dir``, for the searcher class ``name``; None when none ran there."""
+    state = ray_internals.wrapper_states(experiment_dir).get(name)
+    if state is not None:
+        return state
+    for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
+        try:  # an earlier release's one file, or another searcher's own pickle
+            payload = read(path)
+        except Exception as exc:  # not ours: what another searcher pickled may need its own world
+            logger.debug("%s is not a saved GradedPenaltySearcher: %s", path, exc)
+            continue
+        if isinstance(payload, dict) and isinstance(payload.get("state"), dict) and "inner" in payload:
+            return payload["state"]
+    return None
+
+
+def restore_from_dir(searcher: Any, experiment_dir: str) -> bool:
+    """Restore ``searcher`` (a ``GradedPenaltySearcher``) and the searchers it wraps from what
+    Tune saved in ``experiment_dir`` as ``SearchGenerator.restore_from_dir`` does; False when
+    Tune saved no state of this class there (an earlier release's experiment: its one file)."""
+    states = ray_internals.wrapper_states(experiment_dir)
+    own = states.get(type(searcher).__name__)
+    if own is None:
+        return False
+    *outer, base = inner_searchers(searcher.searcher)
+    for wrapper in outer:
+        if type(wrapper).__name__ in states:
+            wrapper.set_state(states[type(wrapper).__name__])
+    base.restore_from_dir(experiment_dir)
+    searcher.set_state(own)
+    return True
 
 
 def _inner_state(searcher: Searcher) -> Dict[str, Any]:

@@ -3,7 +3,8 @@
 The reaper and the watchdog (:mod:`ray_graded_penalty.reaper`, :mod:`ray_graded_penalty.timeout`)
 need the actor of a trial, the actors it started, recursively, and the placement groups they
 created; the searcher needs Ray's helper that passes search properties to searchers of any
-age; the tests need to know which Ray Train generation runs.
+age and the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests
+need to know which Ray Train generation runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,17 @@ def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, *
     from ray.tune.search.util import _set_search_properties_backwards_compatible
 
     return _set_search_properties_backwards_compatible(searcher.set_search_properties, metric, mode, config, **spec)
+
+
+def wrapper_states(experiment_dir: str) -> Dict[str, Any]:
+    """What Tune's ``SearchGenerator`` saved in ``experiment_dir`` (its newest file) of each searcher
+    that wraps another (one with a ``searcher`` attribute, like ``ConcurrencyLimiter``), by class
+    name; empty when it saved none there."""
+    from ray.tune.search.search_generator import SearchGenerator
+    from ray.tune.utils.util import _load_newest_checkpoint
+
+    state = _load_newest_checkpoint(experiment_dir, SearchGenerator.CKPT_FILE_TMPL.format("*")) or {}
+    return {key[len("name:"):]: value for key, value in state.items() if key.startswith("name:")}
 
 
 def train_v2() -> bool:

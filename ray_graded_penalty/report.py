@@ -53,15 +53,12 @@ def _experiment_dir(source: Any) -> str:
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
     ``outcomes`` (what it told), ``slos``, ``metric`` and ``mode``; empty when it did not run there."""
-    for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
-        payload = checkpoint.read(path)
-        state = payload.get("state") if isinstance(payload, dict) else None
-        if not isinstance(state, dict):
-            continue
-        saved = saved_state.from_data(state)
-        outcomes = saved.ledger.outcomes if saved.ledger else {}
-        return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode}
-    return {}
+    state = checkpoint.state_in_dir(experiment_dir)
+    if state is None:
+        return {}
+    saved = saved_state.from_data(state)
+    outcomes = saved.ledger.outcomes if saved.ledger else {}
+    return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode}
 
 
 def load_outcomes(experiment_dir: str) -> Dict[str, TrialOutcome]:

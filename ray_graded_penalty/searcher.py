@@ -171,15 +171,11 @@ class GradedPenaltySearcher(Searcher):
         if not (error or pruned):  # one objective, as Ray's API takes one value
             telling.note_successes([(float(value),)], self._ready(), self._keeper)
 
-    def on_pause(self, trial_id: str) -> None:
-        pause = getattr(self.searcher, "on_pause", None)  # only some searchers have it (BOHB, ConcurrencyLimiter)
-        if pause is not None:
-            pause(trial_id)
+    def on_pause(self, trial_id: str) -> None:  # only some searchers have it (BOHB, ConcurrencyLimiter)
+        getattr(self.searcher, "on_pause", lambda _: None)(trial_id)
 
     def on_unpause(self, trial_id: str) -> None:
-        unpause = getattr(self.searcher, "on_unpause", None)
-        if unpause is not None:
-            unpause(trial_id)
+        getattr(self.searcher, "on_unpause", lambda _: None)(trial_id)
 
     # ----- what the callback reports (TrialEvents), and failures told without Ray's loop ------
 
@@ -264,7 +260,10 @@ class GradedPenaltySearcher(Searcher):
     # ----- checkpointing ---------------------------------------------------------------------
 
     def get_state(self) -> Dict[str, Any]:
-        """This searcher's own state as plain data, without the inner searcher's (see :meth:`save`)."""
+        """This searcher's own state as plain data, as Tune saves it at each checkpoint (and a
+        ``ConcurrencyLimiter``'s); errored trials still waiting for their details are told first,
+        so a run without the callback tells its last failure at Ray's final checkpoint."""
+        self._tell_waiting()
         return saved_state.to_data(saved_state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
             self._ledger, self._keeper.get_state(), tuple(self._warm_start)))
@@ -279,17 +278,17 @@ class GradedPenaltySearcher(Searcher):
         self._keeper.set_state(saved.keeper)
 
     def save(self, checkpoint_path: str) -> None:
-        """Save this searcher and its inner searcher together, atomically, to one file.
-
-        Errored trials still waiting for their details are told first, so a run without the
-        callback tells its last failure at Ray's final checkpoint.
-        """
-        self._tell_waiting()
+        """Save this searcher and its inner searcher together, atomically, to one file."""
         checkpoint.save(checkpoint_path, self.get_state(), self.searcher)
 
     def restore(self, checkpoint_path: str) -> None:
         """Restore what :meth:`save` wrote (by this release or an earlier one), the inner searcher included."""
         self.set_state(checkpoint.load(checkpoint_path, self.searcher))
+
+    def restore_from_dir(self, checkpoint_dir: str) -> None:
+        """Restore it and its inner searcher from what Tune saved in an experiment directory."""
+        if not checkpoint.restore_from_dir(self, checkpoint_dir):
+            super().restore_from_dir(checkpoint_dir)  # 0.4 and earlier: one searcher-state file
 
     # Tune pickles the whole searcher (an experiment's tuner.pkl): as the inner searcher, plain
     # data and the callback, so that the next release reads it (see checkpoint.pickled).
