@@ -5,11 +5,11 @@ Several are lists of both, as Ray's ``OptunaSearch(metric=[...], mode=[...])`` t
 Pure logic, no Ray import.
 
 Example:
-    >>> objectives = Objectives.of(["throughput", "p99_latency_s"], ["max", "min"])
-    >>> objectives.read({"throughput": 900.0, "p99_latency_s": 0.4})
+    >>> objectives = Objectives.of(["throughput", "e2el_p99_s"], ["max", "min"])
+    >>> objectives.read({"throughput": 900.0, "e2el_p99_s": 0.4})
     (900.0, 0.4)
     >>> objectives.read({"throughput": 900.0})
-    "objective 'p99_latency_s' missing from the result"
+    "objective 'e2el_p99_s' missing from the result"
 """
 
 from __future__ import annotations

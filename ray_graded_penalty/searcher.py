@@ -62,7 +62,7 @@ class GradedPenaltySearcher(Searcher):
         >>> from ray import tune
         >>> from ray_graded_penalty import SLO
         >>> searcher = GradedPenaltySearcher(
-        ...     "optuna", trial_timeout_s=600, slos=[SLO("p99_latency_s", max=0.5)])
+        ...     "optuna", trial_timeout_s=600, slos=[SLO("e2el_p99_s", max=0.5)])
         >>> tuner = tune.Tuner(  # doctest: +SKIP
         ...     trainable, param_space={"x": tune.uniform(0, 1)},
         ...     tune_config=tune.TuneConfig(metric="throughput", mode="max",

@@ -12,11 +12,11 @@ SLO is met. :func:`judge` weighs a result against several SLOs:
   trial counts as a failure at 100 % completion, error class ``"slo"``.
 
 Example:
-    >>> p99 = SLO("p99_latency_s", max=0.5, fail_ratio=1.0)
-    >>> round(judge([p99], {"p99_latency_s": 0.6}).total_miss, 6)
+    >>> p99 = SLO("e2el_p99_s", max=0.5, fail_ratio=1.0)
+    >>> round(judge([p99], {"e2el_p99_s": 0.6}).total_miss, 6)
     0.2
-    >>> judge([p99], {"p99_latency_s": 1.2}).failure
-    'SLO missed: p99_latency_s <= 0.5 at 1.2 (140% over, fail_ratio 100%)'
+    >>> judge([p99], {"e2el_p99_s": 1.2}).failure
+    'SLO missed: e2el_p99_s <= 0.5 at 1.2 (140% over, fail_ratio 100%)'
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ray_graded_penalty.serving import ServerError, server_trainable
-from ray_graded_penalty.serving.trainable import serve
+from ray_graded_penalty.serving.trial import serve
 
 from serving_helpers import graded_as, running_servers, server_pids
 
@@ -29,9 +29,58 @@ ENV = {"MALLOC_ARENA_MAX": "2", "OMP_WAIT_POLICY": "passive"}
 
 
 def trainable(**kwargs):
-    settings = dict(server=SERVER, model=MODEL, requests=8, concurrency=4, max_tokens=16, env=ENV,
-                    ready_timeout_s=30, extra_body={"ignore_eos": True})
+    settings = dict(server=SERVER, model=MODEL, requests=8, concurrency=4, scenarios="D(64,16)", env=ENV,
+                    ready_timeout_s=30)
     return server_trainable(COMMAND, **{**settings, **kwargs})
+
+
+def counters(port):
+    """llama-server's own Prometheus counters (``--metrics``), by name."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/metrics")
+    text = connection.getresponse().read().decode()
+    connection.close()
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line and not line.startswith("#")}
+
+
+def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
+    """At concurrency 1, what the client measured against what llama-server counted itself:
+    the prompt and output tokens exactly, the time per output token within 10 %."""
+    from ray_graded_penalty.serving.command import HOST
+    from ray_graded_penalty.serving.load import drive
+    from ray_graded_penalty.serving.metrics import summarize
+    from ray_graded_penalty.serving.process import Server, free_port
+    from ray_graded_penalty.serving.trial import ready, workload
+    from ray_graded_penalty.serving.workload import server_tokenizer
+
+    spec = trainable(scenarios="D(256,64)", concurrency=1, requests=6).spec
+    port = free_port(HOST)
+    server = Server.start(spec.command.render({"slots": 1, "ctx": 2048}, port) + ["--metrics"],
+                          str(tmp_path / "server.log"), spec.env)
+    try:
+        ready(server, port, spec)
+        _, requests = workload(spec, spec.loads[0], server_tokenizer(HOST, port, spec.model))
+        before = counters(port)
+        results, wall_s = drive(HOST, port, requests, spec.load._replace(concurrency=1), lambda: False)
+        after = counters(port)
+    finally:
+        server.stop(5.0)
+    m = summarize(results, wall_s)
+    counted = {name: after[name] - before.get(name, 0.0) for name in after if name.endswith("_total")}
+    assert m["requests_ok"] == 6 and m["output_tokens"] == 6 * 64
+    assert counted["llamacpp:tokens_predicted_total"] == m["output_tokens"]
+    # The server counts the prompt tokens it processed: a slot keeps the last prompt, so the
+    # first token (BOS) of the next is found in its cache; no more than that, as every prompt
+    # is its own text.
+    assert 0 <= m["input_tokens"] - counted["llamacpp:prompt_tokens_total"] <= 6
+    assert abs(m["input_tokens"] - 6 * 256) <= 6 * 2  # sized with the server's tokenizer
+    server_tpot = counted["llamacpp:tokens_predicted_seconds_total"] / (m["output_tokens"] - 6)
+    print(f"TPOT: client {m['tpot_mean_s'] * 1000:.3f} ms, server {server_tpot * 1000:.3f} ms; input tokens "
+          f"{m['input_tokens']:.0f} (server processed {counted['llamacpp:prompt_tokens_total']:.0f})")
+    assert m["tpot_mean_s"] == pytest.approx(server_tpot, rel=0.10), (m["tpot_mean_s"], server_tpot)
 
 
 
@@ -39,7 +88,9 @@ def trainable(**kwargs):
 def test_a_real_server_starts_serves_and_is_stopped(tmp_path):
     metrics = serve(trainable().spec, {"slots": 2, "ctx": 4096}, str(tmp_path))
     assert metrics["requests_ok"] == 8 and metrics["output_tokens"] == 8 * 16
-    assert metrics["throughput"] > 0 and 0 < metrics["ttft_p50_s"] <= metrics["latency_p99_s"]
+    assert abs(metrics["input_tokens"] - 8 * 64) <= 8 * 2  # the server's count, sized by its tokenizer
+    assert metrics["throughput"] > 0 and 0 < metrics["ttft_p50_s"] <= metrics["e2el_p99_s"]
+    assert 0 < metrics["tpot_mean_s"] and 0 < metrics["itl_p90_s"]
     assert running_servers(tmp_path) == [] and len(server_pids(tmp_path)) == 1
 
 
@@ -62,15 +113,15 @@ def test_a_bad_flag_is_a_deploy_failure(tmp_path):
 
 
 def test_a_per_slot_context_too_small_for_the_prompts_fails_the_load(tmp_path):
-    """-c 1024 over 4 slots: 256 tokens each, less than the longest prompt and its tokens."""
+    """-c 1024 over 4 slots: 256 tokens each, less than a prompt of 512 and its 128 tokens."""
     with pytest.raises(ServerError) as caught:
-        serve(trainable(max_tokens=64).spec, {"slots": 4, "ctx": 1024}, str(tmp_path))
+        serve(trainable(scenarios="D(512,128)").spec, {"slots": 4, "ctx": 1024}, str(tmp_path))
     assert caught.value.stage == "load" and "HTTP 400" in str(caught.value), str(caught.value)
     assert "context" in str(caught.value).splitlines()[0]
 
 
 def test_a_server_killed_under_load_fails_at_the_load(tmp_path):
-    spec = trainable(requests=16, concurrency=2, max_tokens=128).spec
+    spec = trainable(requests=16, concurrency=2, scenarios="D(64,128)").spec
 
     def kill_when_serving():
         deadline = time.monotonic() + 30

@@ -11,12 +11,14 @@ import sys
 import pytest
 
 from ray_graded_penalty.serving import ServerError, server_trainable
+from ray_graded_penalty.serving.client import RequestResult
 from ray_graded_penalty.serving.command import Command
 from ray_graded_penalty.serving.failure import failure
-from ray_graded_penalty.serving.load import RequestResult
-from ray_graded_penalty.serving.metrics import percentile, summarize
+from ray_graded_penalty.serving.load import arrival_gaps
+from ray_graded_penalty.serving.metrics import Goodput, combine, percentile, summarize
 from ray_graded_penalty.serving.process import Server, alive, exit_text
-from ray_graded_penalty.serving.trainable import serve
+from ray_graded_penalty.serving.trial import serve
+from ray_graded_penalty.serving.workload import make_prompts, parse_scenario, plan_lengths
 
 from serving_helpers import TOY_COMMAND, graded_as, running_servers, server_pids
 
@@ -29,8 +31,25 @@ from serving_helpers import TOY_COMMAND, graded_as, running_servers, server_pids
     ({"command": "x --port {port} --a {a.b}", "check_executable": False}, r"\{a.b\} must be a plain name"),
     ({"command": "x --port {port}", "port": 1, "check_executable": False}, r"\['port'\] are filled in"),
     ({"command": TOY_COMMAND, "requests": 0}, "requests must be a positive integer, got 0"),
-    ({"command": TOY_COMMAND, "concurrency": -2}, "concurrency must be a positive integer, got -2"),
-    ({"command": TOY_COMMAND, "max_tokens": 1.5}, "max_tokens must be a positive integer"),
+    ({"command": TOY_COMMAND, "concurrency": -2}, "concurrency must be a positive integer or a list of them, got -2"),
+    ({"command": TOY_COMMAND, "max_tokens": 64}, "max_tokens goes with prompts"),
+    ({"command": TOY_COMMAND, "prompts": ["hi"], "max_tokens": 1.5}, "max_tokens must be a positive integer"),
+    ({"command": TOY_COMMAND, "concurency": 32}, r"'concurency' \(did you mean 'concurrency'\?\)"),
+    ({"command": TOY_COMMAND, "ready_timout_s": 600}, r"'ready_timout_s' \(did you mean 'ready_timeout_s'\?\)"),
+    ({"command": TOY_COMMAND, "scenarios": "D(512)"}, r"scenario 'D\(512\)' is not one of D\(in,out\)"),
+    ({"command": TOY_COMMAND, "scenarios": "U(9,8)/(1,2)"}, "U takes whole bounds with 1 <= lo <= hi"),
+    ({"command": TOY_COMMAND, "scenarios": "N(0,5)/(10,1)"}, "N takes a mean of at least 1"),
+    ({"command": TOY_COMMAND, "scenarios": []}, "scenarios must be a scenario or a non-empty list"),
+    ({"command": TOY_COMMAND, "scenarios": ["D(8,2)"], "prompts": ["hi"]}, "not both"),
+    ({"command": TOY_COMMAND, "concurrency": [1, 1]}, r"concurrency lists a value twice: \[1, 1\]"),
+    ({"command": TOY_COMMAND, "request_rate": 0}, "request_rate must be a positive number"),
+    ({"command": TOY_COMMAND, "request_rate": 2, "burstiness": 0}, "burstiness must be a positive number"),
+    ({"command": TOY_COMMAND, "max_concurrency": 0}, "max_concurrency must be a positive integer"),
+    ({"command": TOY_COMMAND, "goodput": {"ttft": 0.5}}, r"goodput takes SLOs on \['ttft_s', 'tpot_s', 'e2el_s'\]"),
+    ({"command": TOY_COMMAND, "goodput": {"tpot_s": -1}}, r"goodput\['tpot_s'\] must be a positive number"),
+    ({"command": TOY_COMMAND, "combine": "best"}, r"combine must be one of \['mean', 'worst'\]"),
+    ({"command": TOY_COMMAND, "warmup": -1}, "warmup must be a whole number"),
+    ({"command": TOY_COMMAND, "duration_s": 0}, "duration_s must be a positive number"),
     ({"command": TOY_COMMAND, "endpoint": "embeddings"}, r"endpoint must be one of \['chat', 'completions'\]"),
     ({"command": TOY_COMMAND, "max_error_share": 1.5}, r"max_error_share must be in \[0, 1\], got 1.5"),
     ({"command": TOY_COMMAND, "health_path": "health"}, "health_path must be a path"),
@@ -81,32 +100,135 @@ def test_exit_text_names_signals():
     assert exit_text(3) == "exit code 3"
 
 
-# ----- metrics ---------------------------------------------------------------------------------
+# ----- workloads, arrivals and metrics -----------------------------------------------------------
 
-def test_metrics_are_nearest_rank_over_completed_requests():
-    done = [RequestResult(True, 0.01 * i, 0.1 * i, 5) for i in range(1, 101)]
-    failed = [RequestResult(False, None, 9.0, 0, "HTTP 503")] * 3
-    m = summarize(done + failed, wall_s=10.0)
-    assert m["throughput"] == 50.0 and m["request_errors"] == 3 and m["requests_ok"] == 100
-    assert m["ttft_p50_s"] == pytest.approx(0.5) and m["latency_p99_s"] == pytest.approx(9.9)
+def test_scenarios_draw_seeded_lengths_of_their_kind():
+    assert plan_lengths(parse_scenario("D(512,128)"), 3, seed=1) == [(512, 128)] * 3
+    uniform = plan_lengths(parse_scenario("U(8,64)/(2,6)"), 500, seed=1)
+    assert {i for i, _ in uniform} == set(range(8, 65)) and {o for _, o in uniform} == set(range(2, 7))
+    normal = plan_lengths(parse_scenario("N(480,240)/(300,150)"), 2000, seed=1)
+    assert min(i for i, _ in normal) == 1  # truncated at 1, not below
+    assert 460 < sum(i for i, _ in normal) / 2000 < 500
+    assert plan_lengths(parse_scenario("N(480,240)/(300,150)"), 50, seed=1) == normal[:50]
+    assert plan_lengths(parse_scenario("N(480,240)/(300,150)"), 50, seed=2) != normal[:50]
+
+
+def test_prompts_are_distinct_and_sized_by_the_tokenizer():
+    from ray_graded_penalty.serving.workload import Tokenizer
+
+    chars = Tokenizer(lambda text: [ord(c) for c in text], lambda ids: "".join(map(chr, ids)))
+    prompts = make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars)
+    assert [len(p) for p in prompts] == [100, 100, 7, 300] and prompts[0] != prompts[1]
+    assert make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars) == prompts
+    estimated = make_prompts([100, 50], seed=0, tokenizer=None)
+    assert [len(p) for p in estimated] == [400, 200]  # four characters a token, an estimate
+
+
+def test_open_loop_gaps_have_the_rate_and_the_burstiness():
+    import statistics
+
+    for burstiness in (0.5, 1.0, 4.0):
+        gaps = arrival_gaps(4000, request_rate=5.0, burstiness=burstiness, seed=3)
+        assert statistics.mean(gaps) == pytest.approx(0.2, rel=0.06)
+        # a gamma of shape k has a coefficient of variation of 1 / sqrt(k)
+        assert statistics.stdev(gaps) / statistics.mean(gaps) == pytest.approx(burstiness ** -0.5, rel=0.08)
+    assert arrival_gaps(3, float("inf"), 1.0, 0) == [0.0, 0.0, 0.0]
+
+
+def _done(ttft, e2el, out, inp=10):
+    """A completed request whose tokens came evenly between its first token and its end."""
+    times = tuple(ttft + (e2el - ttft) * i / max(out - 1, 1) for i in range(out))
+    return RequestResult(True, "", 0.0, times, e2el, inp, out)
+
+
+def test_metrics_as_vllm_defines_them():
+    done = [_done(0.01 * i, 0.1 * i + 0.5, 11) for i in range(1, 101)]
+    failed = [RequestResult(False, "HTTP 503", 0.0, (), 9.0, None, 0)] * 3
+    m = summarize(done + failed, wall_s=10.0, goodput=Goodput(ttft_s=0.5, e2el_s=5.0))
+    assert m["throughput"] == pytest.approx(110.0) and m["input_throughput"] == pytest.approx(100.0)
+    assert m["request_throughput"] == pytest.approx(10.0) and m["request_errors"] == 3 and m["requests_ok"] == 100
+    assert m["ttft_p50_s"] == pytest.approx(0.505) and m["ttft_p99_s"] == pytest.approx(0.9901)
+    assert m["e2el_mean_s"] == pytest.approx(5.55) and m["e2el_p90_s"] == pytest.approx(9.51)
+    # TPOT of request i: (e2el - ttft) / 10 = (0.09 i + 0.5) / 10; ITL: the same gaps, ten per request
+    assert m["tpot_mean_s"] == pytest.approx(0.09 * 50.5 / 10 + 0.05)
+    assert m["itl_mean_s"] == pytest.approx(m["tpot_mean_s"])
+    assert m["goodput"] == pytest.approx(4.5)  # ttft <= 0.5 and e2el <= 5.0: i <= 45
     assert percentile([], 0.5) != percentile([], 0.5)  # NaN: nothing completed
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5  # between ranks, as numpy.percentile
+
+
+def test_several_loads_combine_by_mean_or_by_the_worst():
+    a = summarize([_done(0.1, 1.0, 5)], 1.0)
+    b = summarize([_done(0.3, 2.0, 5)], 2.0)
+    mean, worst = combine({"a": a, "b": b}), combine({"a": a, "b": b}, "worst")
+    assert mean["throughput"] == pytest.approx(3.75) and worst["throughput"] == pytest.approx(2.5)
+    assert mean["ttft_p99_s"] == pytest.approx(0.2) and worst["ttft_p99_s"] == pytest.approx(0.3)
+    assert mean["requests_ok"] == worst["requests_ok"] == 2 and mean["load_s"] == 3.0
 
 
 # ----- whole trials against a real server process ----------------------------------------------
 
 def test_a_server_starts_serves_reports_and_is_stopped(tmp_path):
-    trainable = server_trainable(TOY_COMMAND + " --slots {slots}", requests=12, concurrency=4, max_tokens=8)
+    trainable = server_trainable(TOY_COMMAND + " --slots {slots}", scenarios="D(40,8)", requests=12,
+                                 concurrency=4)
     metrics = serve(trainable.spec, {"slots": 2}, str(tmp_path))
     assert metrics["requests_ok"] == 12 and metrics["request_errors"] == 0
-    assert metrics["output_tokens"] == 12 * 8 and metrics["throughput"] > 0
-    assert 0 < metrics["ttft_p50_s"] <= metrics["ttft_p99_s"] <= metrics["latency_p99_s"]
-    assert metrics["ready_s"] > 0
+    assert metrics["output_tokens"] == 12 * 8 and metrics["input_tokens"] == 12 * 40  # the server's own counts
+    assert metrics["throughput"] > 0 and metrics["request_throughput"] > 0
+    assert 0 < metrics["ttft_p50_s"] <= metrics["ttft_p99_s"] <= metrics["e2el_p99_s"]
+    assert 0 < metrics["tpot_mean_s"] and 0 < metrics["itl_p50_s"] and "goodput" not in metrics
+    assert metrics["ready_s"] > 0 and "loads" not in metrics
     assert len(server_pids(tmp_path)) == 1 and running_servers(tmp_path) == []
 
 
-def test_the_chat_endpoint(tmp_path):
-    trainable = server_trainable(TOY_COMMAND, requests=4, concurrency=2, max_tokens=5, endpoint="chat")
-    assert serve(trainable.spec, {}, str(tmp_path))["output_tokens"] == 20
+def test_several_loads_run_on_one_deployment(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 2", scenarios=["D(16,4)", "U(8,32)/(2,6)"],
+                                 concurrency=[1, 3], requests=6, warmup=2, goodput={"ttft_s": 10.0})
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert list(metrics["loads"]) == ["D(16,4) c=1", "D(16,4) c=3", "U(8,32)/(2,6) c=1", "U(8,32)/(2,6) c=3"]
+    assert all(load["requests_ok"] == 6 for load in metrics["loads"].values())  # the warmup not counted
+    assert metrics["loads"]["D(16,4) c=3"]["output_tokens"] == 24
+    assert metrics["requests_ok"] == 24 and metrics["goodput"] > 0
+    assert len(server_pids(tmp_path)) == 1  # one deployment for the four loads
+
+
+def test_an_open_loop_load_holds_its_rate_and_its_cap(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 5", scenarios="D(8,4)", request_rate=20.0,
+                                 max_concurrency=2, requests=20)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 20
+    assert 0.5 < metrics["load_s"] < 5.0  # twenty arrivals at 20 per second: about a second
+
+
+def test_a_duration_ends_a_load_before_its_requests(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 20", scenarios="D(8,5)", concurrency=1,
+                                 requests=1000, duration_s=1.0)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert 3 <= metrics["requests_ok"] <= 12 and metrics["request_errors"] == 0
+
+
+def test_a_server_without_a_tokenizer_gets_estimated_prompts(tmp_path, caplog):
+    trainable = server_trainable(TOY_COMMAND + " --no-tokenizer", scenarios="D(10,2)", requests=3, concurrency=1)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["input_tokens"] == 3 * 40  # ten tokens estimated as forty characters: the toy counts 40
+
+
+def test_your_own_prompts_with_max_tokens_and_the_chat_endpoint(tmp_path):
+    trainable = server_trainable(TOY_COMMAND, prompts=["hello", "world!"], max_tokens=5, requests=4,
+                                 concurrency=2, endpoint="chat")
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["output_tokens"] == 20 and metrics["input_tokens"] == 22
+
+
+def test_a_load_the_context_cannot_hold_fails_naming_the_load(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --ctx 64", scenarios=["D(16,8)", "D(100,8)"], requests=3,
+                                 concurrency=1)
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    assert "load D(100,8) c=1: 3 of 3 requests failed" in str(caught.value)
+    assert "exceeds the available context size" in str(caught.value)
+    assert running_servers(tmp_path) == []
 
 
 @pytest.mark.parametrize("flags, limit, stage, graded, says", [
@@ -117,7 +239,7 @@ def test_the_chat_endpoint(tmp_path):
     ("--bad-request-every 4", None, "load", "crash", "3 of 12 requests failed (max_error_share=0.2)"),
 ], ids=["oom-at-start", "bad-flag", "hangs-before-ready", "dies-under-load", "fails-requests"])
 def test_a_failing_server_raises_at_its_stage_in_its_own_words(tmp_path, flags, limit, stage, graded, says):
-    trainable = server_trainable(f"{TOY_COMMAND} {flags}", requests=12, concurrency=3, max_tokens=4,
+    trainable = server_trainable(f"{TOY_COMMAND} {flags}", requests=12, concurrency=3, scenarios="D(8,4)",
                                  ready_timeout_s=1.5, max_error_share=0.2, memory_limit_gb=limit)
     with pytest.raises(ServerError) as caught:
         serve(trainable.spec, {}, str(tmp_path))
@@ -129,7 +251,7 @@ def test_a_failing_server_raises_at_its_stage_in_its_own_words(tmp_path, flags, 
 
 def test_errors_within_the_allowed_share_are_reported_not_raised(tmp_path):
     trainable = server_trainable(f"{TOY_COMMAND} --bad-request-every 4", requests=12, concurrency=3,
-                                 max_tokens=4, max_error_share=0.25)
+                                 scenarios="D(8,4)", max_error_share=0.25)
     assert serve(trainable.spec, {}, str(tmp_path))["request_errors"] == 3
 
 

@@ -50,7 +50,7 @@ def test_each_fate_is_graded_by_what_the_server_did_and_no_server_outlives_its_t
 
     trainable = server_trainable(
         TOY_COMMAND + " --slots {slots} --kv-mb {kv_mb} --start-s {start_s} --die-after {die_after}",
-        requests=12, concurrency=3, max_tokens=8, ready_timeout_s=60, memory_limit_gb=1.0)
+        requests=12, concurrency=3, scenarios="D(16,8)", ready_timeout_s=60, memory_limit_gb=1.0)
     space = {"slots": tune.choice(["2", "4", "many"]), "kv_mb": tune.choice([0, 4096]),
              "start_s": tune.choice([0, 600]), "die_after": tune.choice([0, 3])}
     searcher = GradedPenaltySearcher(OptunaSearch(seed=0, points_to_evaluate=list(FATES.values())),

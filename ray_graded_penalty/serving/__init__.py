@@ -13,13 +13,14 @@ Example, vLLM on a GPU cluster (the package's searcher grades the failures)::
     trainable = server_trainable(
         "vllm serve {model} --port {port} --max-num-seqs {max_num_seqs} "
         "--gpu-memory-utilization {gpu_memory_utilization}",
-        model="Qwen/Qwen2.5-7B-Instruct", requests=200, concurrency=32, max_tokens=128)
+        model="Qwen/Qwen2.5-7B-Instruct", scenarios="D(512,128)", concurrency=[1, 2, 8],
+        requests=200, goodput={"ttft_s": 0.5, "tpot_s": 0.05})
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=900)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"gpu": 1}),
         param_space={"max_num_seqs": tune.choice([64, 128, 256]),
                      "gpu_memory_utilization": tune.uniform(0.7, 0.95)},
-        tune_config=tune.TuneConfig(metric="throughput", mode="max", search_alg=searcher,
+        tune_config=tune.TuneConfig(metric="goodput", mode="max", search_alg=searcher,
                                     num_samples=40),
         run_config=tune.RunConfig(callbacks=[searcher.callback]))
 """

@@ -27,6 +27,7 @@ class Command(NamedTuple):
     words: Tuple[str, ...]
     fixed: Mapping[str, Any]
     needs: Tuple[str, ...]
+    fields: Tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, template: str, fixed: Mapping[str, Any], check_executable: bool = True) -> "Command":
@@ -69,7 +70,7 @@ class Command(NamedTuple):
                     f"or pass check_executable=False if it exists only on the worker nodes"
                 )
         needs = tuple(dict.fromkeys(n for n in names if n not in fixed and n not in PROVIDED))
-        return cls(words, dict(fixed), needs)
+        return cls(words, dict(fixed), needs, tuple(dict.fromkeys(names)))
 
     def render(self, config: Mapping[str, Any], port: int) -> list:
         """The argument list for one trial; raises ``ValueError`` naming a missing parameter."""

@@ -1,128 +1,130 @@
-"""The load: a fixed number of streaming OpenAI-style requests at a fixed concurrency.
+"""The load: closed loop (a fixed number of requests in flight) or open loop (arrivals at a
+rate), as vLLM's ``bench serve`` drives a server.
 
-Each request is one ``POST /v1/completions`` (or ``/v1/chat/completions``) with
-``"stream": true``, read as server-sent events; its time to first token is the arrival of the
-first event with text, its latency the end of the stream, its output tokens the server's
-``usage`` when it sends one, else the number of events with text (one per token on llama.cpp's,
-vLLM's and SGLang's servers). Prompts are used in turn, so every trial gets the same load.
+Closed loop, ``concurrency=c``: ``c`` requests in flight, the next sent as one ends. Open loop,
+``request_rate=r``: requests arrive at ``r`` per second whatever the server does, the gaps drawn
+from a gamma distribution of shape ``burstiness`` and mean ``1 / r`` (1: a Poisson process;
+below 1 burstier, above 1 steadier; ``math.inf``: all at once), optionally at most
+``max_concurrency`` in flight (an arrival then waits for a free place, and its latency counts
+from its send). Either way a load ends after its requests, or once ``duration_s`` has passed
+(requests not yet sent then are not sent); warmup requests go first and are not measured. The
+gaps are seeded, so every trial gets the same arrivals.
+
+Example:
+    >>> [round(g, 3) for g in arrival_gaps(3, request_rate=2.0, burstiness=1.0, seed=0)]
+    [0.93, 0.709, 0.273]
 """
 
 from __future__ import annotations
 
-import http.client
-import json
+import asyncio
+import math
+import random
 import time
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
 
-#: The default prompts: fixed, of growing length (about 40 to 330 characters).
-PROMPTS: Tuple[str, ...] = tuple(
-    " ".join(["The quick brown fox jumps over the lazy dog while the server counts tokens."] * n)
-    for n in (1, 2, 3, 4)
-)
+from ray_graded_penalty.serving.client import RequestResult, failed, send
 
-ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+
+class Request(NamedTuple):
+    """One request of a load: the path it is posted to and its JSON body."""
+
+    path: str
+    body: bytes
 
 
 class LoadSpec(NamedTuple):
-    """What load to drive; checked by :func:`~ray_graded_penalty.serving.server_trainable`."""
+    """How to drive one load; checked by :func:`~ray_graded_penalty.serving.server_trainable`.
+    Exactly one of ``concurrency`` (closed loop) and ``request_rate`` (open loop) is set."""
 
-    requests: int
-    concurrency: int
-    max_tokens: int
-    prompts: Tuple[str, ...] = PROMPTS
-    endpoint: str = "completions"
-    model: str = "default"
+    concurrency: Optional[int] = None
+    request_rate: Optional[float] = None
+    burstiness: float = 1.0
+    max_concurrency: Optional[int] = None
+    duration_s: Optional[float] = None
     timeout_s: float = 60.0
-    extra_body: Mapping[str, Any] = {}
+    seed: int = 0
 
 
-class RequestResult(NamedTuple):
-    """One request: whether it completed, its timings and tokens, or what went wrong."""
-
-    ok: bool
-    ttft_s: Optional[float]
-    latency_s: float
-    tokens: int
-    error: str = ""
+def arrival_gaps(n: int, request_rate: float, burstiness: float, seed: int) -> List[float]:
+    """The seconds between ``n`` arrivals at ``request_rate`` per second (the first: after the start)."""
+    if math.isinf(request_rate):
+        return [0.0] * n
+    rng = random.Random(seed)
+    return [rng.gammavariate(burstiness, 1.0 / (request_rate * burstiness)) for _ in range(n)]
 
 
-def body(spec: LoadSpec, prompt: str) -> bytes:
-    """The JSON request for ``prompt``."""
-    payload = {"model": spec.model, "max_tokens": spec.max_tokens, "stream": True, "temperature": 0.0}
-    if spec.endpoint == "chat":
-        payload["messages"] = [{"role": "user", "content": prompt}]
-    else:
-        payload["prompt"] = prompt
-    payload.update(spec.extra_body)
-    return json.dumps(payload).encode()
-
-
-def event_text(event: Mapping[str, Any]) -> str:
-    """The text one streamed event carries (completions or chat)."""
-    choices = event.get("choices") or [{}]
-    choice = choices[0] or {}
-    if "text" in choice:
-        return choice.get("text") or ""
-    return ((choice.get("delta") or {}).get("content")) or ""
-
-
-def send(host: str, port: int, spec: LoadSpec, prompt: str) -> RequestResult:
-    """Send one streaming request and read it to its end."""
-    start = time.monotonic()
-    ttft, tokens, usage, done = None, 0, None, False
-    connection = http.client.HTTPConnection(host, port, timeout=spec.timeout_s)
-    try:
-        connection.request("POST", ENDPOINTS[spec.endpoint], body(spec, prompt), {"Content-Type": "application/json"})
-        response = connection.getresponse()
-        if response.status != 200:
-            text = response.read(400).decode(errors="replace").strip()
-            return RequestResult(False, None, time.monotonic() - start, 0, f"HTTP {response.status}: {text}")
-        for raw in response:
-            line = raw.decode(errors="replace").strip()
-            if not line.startswith("data:"):
-                if line.startswith("error:"):
-                    return RequestResult(False, ttft, time.monotonic() - start, tokens, line)
-                continue
-            data = line[5:].strip()
-            if data == "[DONE]":
-                done = True
-                break
-            event = json.loads(data)
-            if "error" in event:
-                return RequestResult(False, ttft, time.monotonic() - start, tokens, f"error event: {event['error']}")
-            if event_text(event):
-                tokens += 1
-                ttft = time.monotonic() - start if ttft is None else ttft
-            usage = event.get("usage") or usage
-            if time.monotonic() - start > spec.timeout_s:
-                return RequestResult(False, ttft, time.monotonic() - start, tokens,
-                                     f"request timed out after {spec.timeout_s:g} s")
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        what = "request timed out" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
-        return RequestResult(False, ttft, time.monotonic() - start, tokens, what)
-    finally:
-        connection.close()
-    if not done:
-        return RequestResult(False, ttft, time.monotonic() - start, tokens, "the stream ended before [DONE]")
-    if usage and isinstance(usage.get("completion_tokens"), int):
-        tokens = usage["completion_tokens"]
-    return RequestResult(True, ttft, time.monotonic() - start, tokens)
-
-
-def drive(host: str, port: int, spec: LoadSpec, server_exited: Callable[[], bool]) -> Tuple[List[RequestResult], float]:
-    """Send ``spec.requests`` requests, ``spec.concurrency`` at a time; the results and the wall time.
+def drive(host: str, port: int, requests: Sequence[Request], spec: LoadSpec, server_exited: Callable[[], bool],
+          warmup: Sequence[Request] = ()) -> Tuple[List[RequestResult], float]:
+    """Run ``warmup`` (not measured), then the load; the results of the requests sent, in order,
+    and the wall time from the load's start until its last request ended.
 
     Once ``server_exited()`` is true, the requests not yet sent are not sent (each is a failed
     result saying so).
     """
+    return asyncio.run(_drive(host, port, requests, spec, server_exited, warmup))
 
-    def one(i: int) -> RequestResult:
-        if server_exited():
-            return RequestResult(False, None, 0.0, 0, "not sent: the server had exited")
-        return send(host, port, spec, spec.prompts[i % len(spec.prompts)])
 
+async def _drive(host: str, port: int, requests: Sequence[Request], spec: LoadSpec,
+                 server_exited: Callable[[], bool], warmup: Sequence[Request]) -> Tuple[List[RequestResult], float]:
+    if warmup:
+        in_flight = spec.concurrency or spec.max_concurrency or len(warmup)
+        await _closed(host, port, warmup, spec._replace(duration_s=None), in_flight, server_exited,
+                      time.monotonic())
     start = time.monotonic()
-    with ThreadPoolExecutor(max_workers=spec.concurrency, thread_name_prefix="rgp-load") as pool:
-        results = list(pool.map(one, range(spec.requests)))
+    if spec.concurrency is not None:
+        results = await _closed(host, port, requests, spec, spec.concurrency, server_exited, start)
+    else:
+        results = await _open(host, port, requests, spec, server_exited, start)
     return results, time.monotonic() - start
+
+
+def _over(spec: LoadSpec, start: float) -> bool:
+    return spec.duration_s is not None and time.monotonic() - start >= spec.duration_s
+
+
+async def _closed(host: str, port: int, requests: Sequence[Request], spec: LoadSpec, in_flight: int,
+                  server_exited: Callable[[], bool], start: float) -> List[RequestResult]:
+    results: List[Optional[RequestResult]] = [None] * len(requests)
+    order = iter(range(len(requests)))
+
+    async def worker() -> None:
+        for i in order:  # shared by the workers: each takes the next request not yet taken
+            if _over(spec, start):
+                return
+            if server_exited():
+                results[i] = failed("not sent: the server had exited", time.monotonic() - start)
+                continue
+            results[i] = await send(host, port, requests[i].path, requests[i].body, spec.timeout_s, start)
+
+    await asyncio.gather(*(worker() for _ in range(min(in_flight, len(requests)))))
+    return [r for r in results if r is not None]
+
+
+async def _open(host: str, port: int, requests: Sequence[Request], spec: LoadSpec,
+                server_exited: Callable[[], bool], start: float) -> List[RequestResult]:
+    assert spec.request_rate is not None
+    places = asyncio.Semaphore(spec.max_concurrency) if spec.max_concurrency else None
+
+    async def one(request: Request) -> RequestResult:
+        if places is None:
+            return await send(host, port, request.path, request.body, spec.timeout_s, start)
+        async with places:
+            return await send(host, port, request.path, request.body, spec.timeout_s, start)
+
+    sent: List["asyncio.Future[RequestResult]"] = []
+    arrival = start
+    for request, gap in zip(requests, arrival_gaps(len(requests), spec.request_rate, spec.burstiness, spec.seed)):
+        arrival += gap
+        delay = arrival - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if _over(spec, start):
+            break
+        if server_exited():
+            done: "asyncio.Future[RequestResult]" = asyncio.get_running_loop().create_future()
+            done.set_result(failed("not sent: the server had exited", time.monotonic() - start))
+            sent.append(done)
+            continue
+        sent.append(asyncio.ensure_future(one(request)))
+    return list(await asyncio.gather(*sent))

@@ -1,53 +1,110 @@
-"""What a load measured, as the metrics a trial reports (and SLOs bound).
+"""What a load measured, as the metrics a trial reports (and SLOs bound), named one way:
+``<what>_<statistic>_s`` for times in seconds, as vLLM's ``bench serve`` defines them.
 
-Percentiles are nearest-rank over the requests that completed: p99 of 32 requests is the
-slowest one.
+- ``ttft``: time to first token; ``tpot``: time per output token after the first, per request,
+  (E2EL - TTFT) / (output tokens - 1); ``itl``: the gaps between successive streamed tokens, all
+  requests pooled; ``e2el``: end-to-end latency of a request. Each as ``_mean``, ``_p50``,
+  ``_p90`` and ``_p99``, over the requests that completed (percentiles interpolated between
+  ranks, as NumPy's default).
+- ``throughput``: output tokens per second of the load's wall time (vLLM's output throughput);
+  ``input_throughput``: prompt tokens the server counted, per second; ``request_throughput``:
+  completed requests per second; ``goodput``: completed requests per second that met every
+  per-request SLO given (:class:`Goodput`; vLLM's ``--goodput``).
+- ``requests_ok``, ``request_errors``, ``input_tokens``, ``output_tokens``, ``load_s``.
 
 Example:
-    >>> from ray_graded_penalty.serving.load import RequestResult
-    >>> done = [RequestResult(True, 0.1 * i, 0.5 * i, 10) for i in range(1, 5)]
-    >>> m = summarize(done + [RequestResult(False, None, 0.2, 0, "HTTP 400")], wall_s=2.0)
-    >>> m["throughput"], m["ttft_p50_s"], m["latency_p99_s"], m["request_errors"]
-    (20.0, 0.2, 2.0, 1)
+    >>> from ray_graded_penalty.serving.client import RequestResult
+    >>> done = [RequestResult(True, "", 0.0, (0.1 * i, 0.1 * i + 0.2), 0.5 * i, 8, 2) for i in range(1, 5)]
+    >>> m = summarize(done + [RequestResult(False, "HTTP 400", 0.0, (), 0.2, None, 0)], 2.0, Goodput(ttft_s=0.25))
+    >>> m["throughput"], m["ttft_p50_s"], m["e2el_p90_s"], m["goodput"], m["request_errors"]
+    (4.0, 0.25, 1.85, 1.0, 1)
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, Sequence
+from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence
 
-from ray_graded_penalty.serving.load import RequestResult
+from ray_graded_penalty.serving.client import RequestResult
 
-#: The metrics every served trial reports, in this order.
-METRICS = (
-    "throughput", "ttft_p50_s", "ttft_p99_s", "latency_p50_s", "latency_p99_s",
-    "request_errors", "requests_ok", "output_tokens", "load_s",
-)
+TIMES = ("ttft", "tpot", "itl", "e2el")
+STATISTICS = ("mean", "p50", "p90", "p99")
+#: Rates: higher is better (the others but the counts are times: lower is better).
+RATES = ("throughput", "input_throughput", "request_throughput", "goodput")
+COUNTS = ("requests_ok", "request_errors", "input_tokens", "output_tokens", "load_s")
+#: The metrics every served trial reports (``goodput`` when per-request SLOs are given).
+METRICS = tuple(f"{t}_{s}_s" for t in TIMES for s in STATISTICS) + RATES + COUNTS
+#: How the metrics of several loads on one deployment combine into the trial's.
+COMBINE = ("mean", "worst")
+
+
+class Goodput(NamedTuple):
+    """Per-request SLOs (seconds) a request must all meet to count towards ``goodput``."""
+
+    ttft_s: Optional[float] = None
+    tpot_s: Optional[float] = None
+    e2el_s: Optional[float] = None
+
+    def met(self, result: RequestResult) -> bool:
+        """Whether a completed request met every SLO given."""
+        return all(bound is None or (value is not None and value <= bound) for bound, value in
+                   ((self.ttft_s, result.ttft_s), (self.tpot_s, result.tpot_s), (self.e2el_s, result.e2el_s)))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The nearest-rank ``q``-quantile (``q`` in (0, 1]) of ``values``; NaN if there are none."""
+    """The ``q``-quantile (``q`` in [0, 1]) of ``values``, linear between ranks; NaN if there are none."""
     if not values:
         return math.nan
     ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
-def summarize(results: Sequence[RequestResult], wall_s: float) -> Dict[str, float]:
-    """The metrics of one load: output tokens per second of wall time, TTFT and latency
-    percentiles of the completed requests, and how many requests failed."""
+def _statistics(name: str, values: List[float]) -> Dict[str, float]:
+    return {f"{name}_mean_s": sum(values) / len(values) if values else math.nan,
+            f"{name}_p50_s": percentile(values, 0.5), f"{name}_p90_s": percentile(values, 0.9),
+            f"{name}_p99_s": percentile(values, 0.99)}
+
+
+def summarize(results: Sequence[RequestResult], wall_s: float, goodput: Optional[Goodput] = None) -> Dict[str, float]:
+    """The metrics of one load (see the module's docstring)."""
     ok = [r for r in results if r.ok]
-    ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]
-    latencies = [r.latency_s for r in ok]
-    tokens = sum(r.tokens for r in ok)
-    return {
-        "throughput": tokens / wall_s if wall_s > 0 else math.nan,
-        "ttft_p50_s": percentile(ttfts, 0.5),
-        "ttft_p99_s": percentile(ttfts, 0.99),
-        "latency_p50_s": percentile(latencies, 0.5),
-        "latency_p99_s": percentile(latencies, 0.99),
-        "request_errors": len(results) - len(ok),
-        "requests_ok": len(ok),
-        "output_tokens": tokens,
-        "load_s": wall_s,
-    }
+    per_s = (lambda n: n / wall_s) if wall_s > 0 else (lambda n: math.nan)
+    counted = [r.input_tokens for r in ok if r.input_tokens is not None]
+    input_tokens = float(sum(counted)) if counted else math.nan
+    output_tokens = sum(r.output_tokens for r in ok)
+    metrics: Dict[str, float] = {}
+    metrics.update(_statistics("ttft", [r.ttft_s for r in ok if r.ttft_s is not None]))
+    metrics.update(_statistics("tpot", [r.tpot_s for r in ok if r.tpot_s is not None]))
+    metrics.update(_statistics("itl", [gap for r in ok for gap in r.itl_s]))
+    metrics.update(_statistics("e2el", [r.e2el_s for r in ok]))
+    metrics.update({
+        "throughput": per_s(output_tokens), "input_throughput": per_s(input_tokens),
+        "request_throughput": per_s(len(ok)),
+    })
+    if goodput is not None:
+        metrics["goodput"] = per_s(sum(goodput.met(r) for r in ok))
+    metrics.update({"requests_ok": len(ok), "request_errors": len(results) - len(ok), "input_tokens": input_tokens,
+                    "output_tokens": output_tokens, "load_s": wall_s})
+    return metrics
+
+
+def combine(loads: Mapping[str, Mapping[str, float]], how: str = "mean") -> Dict[str, float]:
+    """One trial's metrics from its loads' (by name): counts summed; rates and times averaged
+    (``"mean"``) or the worst load's (``"worst"``: the lowest rate, the highest time)."""
+    if how not in COMBINE:
+        raise ValueError(f"combine must be one of {COMBINE}, got {how!r}")
+    if len(loads) == 1:
+        return dict(next(iter(loads.values())))
+    combined: Dict[str, float] = {}
+    for name in next(iter(loads.values())):
+        values = [load[name] for load in loads.values()]
+        if name in COUNTS:
+            combined[name] = sum(values)
+        elif how == "mean":
+            combined[name] = sum(values) / len(values)
+        else:
+            combined[name] = min(values) if name in RATES else max(values)
+    return combined

@@ -1,44 +1,23 @@
-"""A Ray Tune trainable that deploys a server per trial, drives a load, reports its metrics.
+"""The Ray Tune trainable that deploys a server per trial: its arguments, checked once.
 
-One trial, in order: render the command with the trial's config and a free port; start the
-server (:mod:`~ray_graded_penalty.serving.process`, its log in the trial's directory as
-``server.log``); wait until its health endpoint answers 200; drive the load
-(:mod:`~ray_graded_penalty.serving.load`); report the metrics
-(:mod:`~ray_graded_penalty.serving.metrics`) once; stop the server, whatever happened.
-A failure at any stage raises :class:`~ray_graded_penalty.serving.failure.ServerError` with the
-server's own words (:mod:`~ray_graded_penalty.serving.failure`).
+:func:`server_trainable` checks everything fixed for every trial into a
+:class:`~ray_graded_penalty.serving.trial.ServeSpec` when it is called, before any trial runs;
+each trial then runs :func:`~ray_graded_penalty.serving.trial.serve` and reports its metrics once.
 """
 
 from __future__ import annotations
 
-import http.client
-import logging
+import difflib
+import inspect
 import math
-import os
-import time
-from typing import Any, Callable, Dict, Mapping, NamedTuple, Optional, Sequence
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from ray_graded_penalty import compat
-from ray_graded_penalty.serving.command import HOST, Command
-from ray_graded_penalty.serving.failure import failure
-from ray_graded_penalty.serving.load import ENDPOINTS, PROMPTS, LoadSpec, drive
-from ray_graded_penalty.serving.metrics import summarize
-from ray_graded_penalty.serving.process import Server, exit_text, free_port
-
-logger = logging.getLogger("ray_graded_penalty")
-
-
-class ServeSpec(NamedTuple):
-    """Everything fixed for every trial, checked once by :func:`server_trainable`."""
-
-    command: Command
-    load: LoadSpec
-    health_path: str
-    ready_timeout_s: float
-    max_error_share: float
-    memory_limit_bytes: Optional[int]
-    env: Mapping[str, str]
-    stop_grace_s: float
+from ray_graded_penalty.serving.command import Command
+from ray_graded_penalty.serving.load import LoadSpec
+from ray_graded_penalty.serving.metrics import COMBINE, Goodput
+from ray_graded_penalty.serving.plan import plan_loads
+from ray_graded_penalty.serving.trial import ENDPOINTS, ServeSpec, serve
 
 
 def _positive(name: str, value: Any, integer: bool = False) -> Any:
@@ -49,69 +28,38 @@ def _positive(name: str, value: Any, integer: bool = False) -> Any:
     return value
 
 
-def ready(server: Server, port: int, spec: ServeSpec) -> float:
-    """Wait until the health endpoint answers 200; the seconds it took since the start.
-
-    Raises ``ServerError`` ("start") if the server exits first, ("ready") at the ready timeout.
-    """
-    last, pause = "no answer yet", 0.05
-    while True:
-        elapsed = time.monotonic() - server.started
-        code = server.poll()
-        if code is not None:
-            raise failure("start", f"the server exited ({exit_text(code)}) {elapsed:.2f} s after it "
-                          f"started, before it was ready", server.tail())
-        if elapsed > spec.ready_timeout_s:
-            raise failure("ready", f"the server was not ready within ready_timeout_s="
-                          f"{spec.ready_timeout_s:g} ({spec.health_path}: {last})", server.tail())
-        connection = http.client.HTTPConnection(HOST, port, timeout=2.0)
-        try:
-            connection.request("GET", spec.health_path)
-            response = connection.getresponse()
-            response.read()
-            if response.status == 200:
-                return time.monotonic() - server.started
-            last = f"HTTP {response.status}"
-        except (OSError, http.client.HTTPException) as e:
-            last = type(e).__name__
-        finally:
-            connection.close()
-        time.sleep(pause)
-        pause = min(pause * 1.5, 0.5)
+def _unknown(fixed: Mapping[str, Any], command: Command) -> None:
+    """Refuse a keyword that is neither an argument nor a field of the command (a typo)."""
+    known = set(inspect.signature(server_trainable).parameters) - {"command", "fixed"}
+    unknown = sorted(set(fixed) - set(command.fields) - {"model"})
+    if unknown:
+        hints = [f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name) for name in unknown
+                 for close in [difflib.get_close_matches(name, sorted(known | set(command.fields)), n=1)]]
+        raise ValueError(f"server_trainable got {', '.join(hints)}: neither an argument of server_trainable "
+                         f"nor a field of the command (fields: {list(command.fields)})")
 
 
-def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str, float]:
-    """Run one trial's server and load; its metrics. The server is stopped before this returns."""
-    port = free_port(HOST)
-    argv = spec.command.render(config, port)  # a missing parameter: before any server starts
-    server = Server.start(argv, os.path.join(log_dir, "server.log"), spec.env, spec.memory_limit_bytes)
-    try:
-        ready_s = ready(server, port, spec)
-        results, wall_s = drive(HOST, port, spec.load, lambda: server.poll() is not None)
-        done = sum(r.ok for r in results)
-        code = server.poll()
-        if code is not None:
-            raise failure("load", f"the server exited ({exit_text(code)}) during the load, "
-                          f"{done} of {len(results)} requests done", server.tail())
-        errors = [r.error for r in results if not r.ok]
-        if len(errors) > spec.max_error_share * len(results):
-            raise failure("load", f"{len(errors)} of {len(results)} requests failed (max_error_share="
-                          f"{spec.max_error_share:g}); first: {errors[0][:300]}", server.tail(), errors)
-        metrics = summarize(results, wall_s)
-        metrics["ready_s"] = ready_s
-        return metrics
-    finally:
-        code = server.stop(spec.stop_grace_s)
-        logger.debug("Server pid %d stopped (%s)", server.pid, exit_text(code))
+def _optional_positive(name: str, value: Any, integer: bool = False) -> Any:
+    return None if value is None else _positive(name, value, integer)
 
 
 def server_trainable(
     command: str,
     *,
-    requests: int = 64,
-    concurrency: int = 8,
-    max_tokens: int = 128,
+    scenarios: Optional[Union[str, Sequence[str]]] = None,
     prompts: Optional[Sequence[str]] = None,
+    max_tokens: Optional[int] = None,
+    concurrency: Union[int, Sequence[int]] = 8,
+    request_rate: Optional[Union[float, Sequence[float]]] = None,
+    burstiness: float = 1.0,
+    max_concurrency: Optional[int] = None,
+    requests: int = 64,
+    warmup: int = 0,
+    duration_s: Optional[float] = None,
+    goodput: Optional[Mapping[str, float]] = None,
+    combine: str = "mean",
+    ignore_eos: bool = True,
+    seed: int = 0,
     endpoint: str = "completions",
     health_path: str = "/health",
     ready_timeout_s: float = 120.0,
@@ -124,62 +72,104 @@ def server_trainable(
     check_executable: bool = True,
     **fixed: Any,
 ) -> Callable[[Dict[str, Any]], None]:
-    """A function trainable that deploys ``command`` per trial, benchmarks it and reports.
+    """A function trainable that deploys ``command`` per trial, runs its loads and reports.
 
     Args:
         command: The server's command line; ``{name}`` fields take the trial's config values,
             ``fixed`` values, ``{port}`` (required: a free port per trial) and ``{host}``.
-        requests, concurrency, max_tokens: The load: that many streaming requests, that many
-            at a time, each asking for ``max_tokens`` tokens.
-        prompts: The prompts, used in turn (default: four fixed prompts, 40-330 characters).
+        scenarios: The workload in tokens, one scenario or a list
+            (:mod:`~ray_graded_penalty.serving.workload`): ``"D(512,128)"`` (the default),
+            ``"N(480,240)/(300,150)"``, ``"U(64,512)/(16,256)"``. Every request gets its own
+            prompt of its input length, sized with the server's tokenizer.
+        prompts, max_tokens: Your own prompts instead, used in turn, each asking for
+            ``max_tokens`` tokens (default 128).
+        concurrency: Closed loop: that many requests in flight; a list runs one load per value.
+        request_rate: Open loop instead: requests per second (a list: one load per rate),
+            gamma gaps of shape ``burstiness`` (1: Poisson), at most ``max_concurrency`` in flight.
+        requests, warmup, duration_s: Each load sends ``requests`` requests, after ``warmup``
+            unmeasured ones, and stops sending after ``duration_s`` seconds.
+        goodput: Per-request SLOs in seconds, any of ``ttft_s``, ``tpot_s``, ``e2el_s``: the
+            ``goodput`` metric counts the requests per second that meet them all.
+        combine: How several loads make the trial's metrics: ``"mean"`` or ``"worst"``.
+        ignore_eos: Ask for exactly each request's output length (``ignore_eos``, ``min_tokens``).
+        seed: Seeds the lengths, the prompts and the arrivals: every trial gets the same load.
         endpoint: "completions" (``/v1/completions``) or "chat" (``/v1/chat/completions``).
         health_path: Ready when a GET of it answers 200 (llama.cpp and vLLM: ``/health``;
             otherwise ``/v1/models``).
         ready_timeout_s: A server not ready this long after its start fails ("deploy failed").
         request_timeout_s: A request silent this long fails.
-        max_error_share: The share of requests that may fail before the trial fails.
+        max_error_share: The share of a load's requests that may fail before the trial fails.
         memory_limit_gb: Caps the server's address space (``RLIMIT_AS``), for servers on CPU.
         env: Extra environment variables for the server.
-        extra_body: Extra fields for every request (``{"ignore_eos": True}`` for a fixed length).
+        extra_body: Extra fields for every request.
         stop_grace_s: After SIGTERM, how long the server may take before SIGKILL.
         check_executable: Check now that the command's program exists here.
-        **fixed: Values for the command's fields that are the same in every trial. ``model``
-            is also sent as the requests' ``"model"``.
+        **fixed: Values for the command's fields that are the same in every trial (any other
+            name is refused, so a misspelt argument cannot pass). ``model`` is also sent as the
+            requests' ``"model"``.
 
-    Each trial reports ``throughput`` (output tokens per second), ``ttft_p50_s``, ``ttft_p99_s``,
-    ``latency_p50_s``, ``latency_p99_s``, ``request_errors``, ``requests_ok``, ``output_tokens``,
-    ``load_s`` and ``ready_s``. A server that exits, never gets ready, dies under load or fails
-    more requests than allowed raises ``ServerError`` with its exit status and last log lines.
+    Each trial reports the metrics of :mod:`~ray_graded_penalty.serving.metrics` (``throughput``,
+    ``ttft_p99_s``, ``tpot_mean_s``, ``itl_p90_s``, ``e2el_p99_s``, ``goodput``, ...) and
+    ``ready_s``; with several loads, their combination and each load's under ``loads``. A server
+    that exits, never gets ready, dies under load or fails more requests than allowed raises
+    ``ServerError`` with its exit status and last log lines, naming the load.
 
     Example:
         >>> trainable = server_trainable(
         ...     "llama-server -m {model} --port {port} -np {slots}", model="model.gguf",
-        ...     requests=32, concurrency=8, check_executable=False)
-        >>> trainable.__name__
-        'serve_trial'
+        ...     scenarios="D(512,128)", concurrency=[1, 2], requests=32, check_executable=False)
+        >>> [load.name for load in trainable.spec.loads]
+        ['D(512,128) c=1', 'D(512,128) c=2']
     """
     if endpoint not in ENDPOINTS:
         raise ValueError(f"endpoint must be one of {sorted(ENDPOINTS)}, got {endpoint!r}")
     if not isinstance(health_path, str) or not health_path.startswith("/"):
         raise ValueError(f"health_path must be a path starting with '/', got {health_path!r}")
-    prompts = tuple(PROMPTS if prompts is None else prompts)
-    if not prompts or not all(isinstance(p, str) and p for p in prompts):
-        raise ValueError(f"prompts must be a non-empty sequence of non-empty strings, got {prompts!r}")
+    if prompts is not None:
+        prompts = tuple(prompts)
+        if not prompts or not all(isinstance(p, str) and p for p in prompts):
+            raise ValueError(f"prompts must be a non-empty sequence of non-empty strings, got {prompts!r}")
+    elif max_tokens is not None:
+        raise ValueError("max_tokens goes with prompts: a scenario gives each request's output length")
+    if scenarios is None and prompts is None:
+        scenarios = ("D(512,128)",)
     if not isinstance(max_error_share, (int, float)) or not 0.0 <= max_error_share <= 1.0:
         raise ValueError(f"max_error_share must be in [0, 1], got {max_error_share!r}")
+    if combine not in COMBINE:
+        raise ValueError(f"combine must be one of {list(COMBINE)}, got {combine!r}")
+    bounds = dict(goodput or {})
+    if set(bounds) - set(Goodput._fields):
+        raise ValueError(f"goodput takes SLOs on {list(Goodput._fields)}, got {sorted(bounds)}")
+    for name, bound in bounds.items():
+        _positive(f"goodput[{name!r}]", bound)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ValueError(f"seed must be an integer, got {seed!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be a whole number of requests (0 or more), got {warmup!r}")
+    if not isinstance(ignore_eos, bool):
+        raise ValueError(f"ignore_eos must be True or False, got {ignore_eos!r}")
+    if math.isinf(_positive("burstiness", burstiness)):
+        raise ValueError(f"burstiness must be a finite positive number, got {burstiness!r}")
+    parsed = Command.parse(command, fixed, check_executable)
+    _unknown(fixed, parsed)
     limit = None if memory_limit_gb is None else int(_positive("memory_limit_gb", memory_limit_gb) * 2**30)
     spec = ServeSpec(
-        command=Command.parse(command, fixed, check_executable),
-        load=LoadSpec(
-            requests=_positive("requests", requests, integer=True),
-            concurrency=_positive("concurrency", concurrency, integer=True),
-            max_tokens=_positive("max_tokens", max_tokens, integer=True),
-            prompts=prompts,
-            endpoint=endpoint,
-            model=str(fixed.get("model", "default")),
-            timeout_s=_positive("request_timeout_s", request_timeout_s),
-            extra_body=dict(extra_body or {}),
-        ),
+        command=parsed,
+        loads=tuple(plan_loads(scenarios, prompts, concurrency, request_rate)),
+        load=LoadSpec(burstiness=float(burstiness),
+                      max_concurrency=_optional_positive("max_concurrency", max_concurrency, integer=True),
+                      duration_s=_optional_positive("duration_s", duration_s),
+                      timeout_s=_positive("request_timeout_s", request_timeout_s), seed=seed),
+        requests=_positive("requests", requests, integer=True),
+        warmup=warmup,
+        goodput=Goodput(**bounds) if goodput is not None else None,
+        combine=combine,
+        prompts=prompts,
+        max_tokens=128 if max_tokens is None else _positive("max_tokens", max_tokens, integer=True),
+        ignore_eos=ignore_eos,
+        endpoint=endpoint,
+        model=str(fixed.get("model", "default")),
+        extra_body=dict(extra_body or {}),
         health_path=health_path,
         ready_timeout_s=_positive("ready_timeout_s", ready_timeout_s),
         max_error_share=float(max_error_share),

@@ -11,6 +11,10 @@ does wrong is chosen by its flags:
 --token-ms    the time to produce one token; --slots requests are served at once, others wait
 --die-after   aborts itself (SIGABRT) when request N+1 arrives: a crash under load
 --bad-request-every  answers every N-th request with HTTP 400
+--ctx         a request whose prompt and max_tokens exceed N tokens is refused (HTTP 400)
+--no-tokenizer  no /tokenize or /detokenize (404), as a server without them
+Its tokenizer is one token per character (token id = code point); it streams exactly
+max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
 An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
 """
 
@@ -31,6 +35,8 @@ def main():
     parser.add_argument("--slots", type=int, default=4)
     parser.add_argument("--die-after", type=int, default=0)
     parser.add_argument("--bad-request-every", type=int, default=0)
+    parser.add_argument("--ctx", type=int, default=0)
+    parser.add_argument("--no-tokenizer", action="store_true")
     args = parser.parse_args()
     kv = bytearray(args.kv_mb * 2**20)
     started = time.monotonic()
@@ -62,6 +68,14 @@ def main():
 
         def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path in ("/tokenize", "/detokenize"):
+                if args.no_tokenizer:
+                    self.send_json(404, {"error": "no such path"})
+                elif self.path == "/tokenize":
+                    self.send_json(200, {"tokens": [ord(c) for c in request["content"]]})
+                else:
+                    self.send_json(200, {"content": "".join(map(chr, request["tokens"]))})
+                return
             with lock:
                 count["n"] += 1
                 n = count["n"]
@@ -72,15 +86,23 @@ def main():
                 self.send_json(400, {"error": {"message": f"request {n} refused"}})
                 return
             chat = self.path.endswith("/chat/completions")
+            prompt = request["messages"][-1]["content"] if chat else request["prompt"]
+            max_tokens = request.get("max_tokens", 16)
+            if args.ctx and len(prompt) + max_tokens > args.ctx:
+                self.send_json(400, {"error": {"message": "the request exceeds the available context size"}})
+                return
             with slots:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for i in range(request.get("max_tokens", 16)):
+                for i in range(max_tokens):
                     time.sleep(args.token_ms / 1000)
                     choice = {"delta": {"content": f"t{i} "}} if chat else {"text": f"t{i} "}
                     self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
                     self.wfile.flush()
+                if (request.get("stream_options") or {}).get("include_usage"):
+                    usage = {"prompt_tokens": len(prompt), "completion_tokens": max_tokens}
+                    self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
             self.close_connection = True
 

@@ -1,0 +1,156 @@
+"""One served trial, in order: deploy, wait until ready, run the loads, report, stop.
+
+Render the command with the trial's config and a free port; start the server
+(:mod:`~ray_graded_penalty.serving.process`, its log in the trial's directory as ``server.log``);
+wait until its health endpoint answers 200; build each load's requests
+(:mod:`~ray_graded_penalty.serving.plan`, :mod:`~ray_graded_penalty.serving.workload`) and drive
+the loads in turn (:mod:`~ray_graded_penalty.serving.load`); return their metrics
+(:mod:`~ray_graded_penalty.serving.metrics`); stop the server, whatever happened. A failure at
+any stage raises :class:`~ray_graded_penalty.serving.failure.ServerError` with the server's own
+words (:mod:`~ray_graded_penalty.serving.failure`). :func:`~ray_graded_penalty.serving.server_trainable`
+checks the :class:`ServeSpec` once.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import time
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+from ray_graded_penalty.serving.command import HOST, Command
+from ray_graded_penalty.serving.failure import failure
+from ray_graded_penalty.serving.load import LoadSpec, Request, drive
+from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
+from ray_graded_penalty.serving.plan import LoadPlan
+from ray_graded_penalty.serving.process import Server, exit_text, free_port
+from ray_graded_penalty.serving.workload import Tokenizer, make_prompts, plan_lengths, server_tokenizer
+
+ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+
+logger = logging.getLogger("ray_graded_penalty")
+
+
+class ServeSpec(NamedTuple):
+    """Everything fixed for every trial, checked once by :func:`server_trainable`."""
+
+    command: Command
+    loads: Tuple[LoadPlan, ...]
+    load: LoadSpec
+    requests: int
+    warmup: int
+    goodput: Optional[Goodput]
+    combine: str
+    prompts: Optional[Tuple[str, ...]]
+    max_tokens: int
+    ignore_eos: bool
+    endpoint: str
+    model: str
+    extra_body: Mapping[str, Any]
+    health_path: str
+    ready_timeout_s: float
+    max_error_share: float
+    memory_limit_bytes: Optional[int]
+    env: Mapping[str, str]
+    stop_grace_s: float
+
+
+def ready(server: Server, port: int, spec: ServeSpec) -> float:
+    """Wait until the health endpoint answers 200; the seconds it took since the start.
+
+    Raises ``ServerError`` ("start") if the server exits first, ("ready") at the ready timeout.
+    """
+    last, pause = "no answer yet", 0.05
+    while True:
+        elapsed = time.monotonic() - server.started
+        code = server.poll()
+        if code is not None:
+            raise failure("start", f"the server exited ({exit_text(code)}) {elapsed:.2f} s after it "
+                          f"started, before it was ready", server.tail())
+        if elapsed > spec.ready_timeout_s:
+            raise failure("ready", f"the server was not ready within ready_timeout_s="
+                          f"{spec.ready_timeout_s:g} ({spec.health_path}: {last})", server.tail())
+        connection = http.client.HTTPConnection(HOST, port, timeout=2.0)
+        try:
+            connection.request("GET", spec.health_path)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                return time.monotonic() - server.started
+            last = f"HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as e:
+            last = type(e).__name__
+        finally:
+            connection.close()
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.5)
+
+
+def body(spec: ServeSpec, prompt: str, max_tokens: int) -> bytes:
+    """The JSON of one streaming request for ``prompt``, asking for ``max_tokens`` tokens (and,
+    with ``ignore_eos``, for exactly that many) and for the token counts (``include_usage``)."""
+    payload: Dict[str, Any] = {"model": spec.model, "max_tokens": max_tokens, "stream": True, "temperature": 0.0,
+                               "stream_options": {"include_usage": True}}
+    if spec.ignore_eos:
+        payload.update(ignore_eos=True, min_tokens=max_tokens)
+    if spec.endpoint == "chat":
+        payload["messages"] = [{"role": "user", "content": prompt}]
+    else:
+        payload["prompt"] = prompt
+    payload.update(spec.extra_body)
+    return json.dumps(payload).encode()
+
+
+def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer]) -> Tuple[List[Request], List[Request]]:
+    """The warmup requests and the measured ones of ``plan``'s load, the same in every trial."""
+    n = spec.warmup + spec.requests
+    if plan.scenario is None:
+        assert spec.prompts is not None
+        prompts = [spec.prompts[i % len(spec.prompts)] for i in range(n)]
+        lengths = [spec.max_tokens] * n
+    else:
+        planned = plan_lengths(plan.scenario, n, spec.load.seed)
+        prompts = make_prompts([length for length, _ in planned], spec.load.seed, tokenizer)
+        lengths = [out for _, out in planned]
+    requests = [Request(ENDPOINTS[spec.endpoint], body(spec, p, out)) for p, out in zip(prompts, lengths)]
+    return requests[spec.requests:], requests[:spec.requests]
+
+
+def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str, Any]:
+    """Run one trial's server and its loads in turn; its metrics. The server is stopped before this returns."""
+    port = free_port(HOST)
+    argv = spec.command.render(config, port)  # a missing parameter: before any server starts
+    server = Server.start(argv, os.path.join(log_dir, "server.log"), spec.env, spec.memory_limit_bytes)
+    try:
+        ready_s = ready(server, port, spec)
+        tokenizer = server_tokenizer(HOST, port, spec.model) if spec.prompts is None else None
+        workloads: Dict[Optional[str], Tuple[List[Request], List[Request]]] = {}
+        loads: Dict[str, Dict[str, float]] = {}
+        for plan in spec.loads:
+            key = plan.scenario.name if plan.scenario else None
+            if key not in workloads:
+                workloads[key] = workload(spec, plan, tokenizer)
+            warmup, requests = workloads[key]
+            load = spec.load._replace(concurrency=plan.concurrency, request_rate=plan.request_rate)
+            results, wall_s = drive(HOST, port, requests, load, lambda: server.poll() is not None, warmup)
+            done = sum(r.ok for r in results)
+            code = server.poll()
+            if code is not None:
+                raise failure("load", f"the server exited ({exit_text(code)}) during the load {plan.name}, "
+                              f"{done} of {len(results)} requests done", server.tail())
+            errors = [r.error for r in results if not r.ok]
+            if len(errors) > spec.max_error_share * len(results):
+                raise failure("load", f"load {plan.name}: {len(errors)} of {len(results)} requests failed "
+                              f"(max_error_share={spec.max_error_share:g}); first: {errors[0][:300]}",
+                              server.tail(), errors)
+            loads[plan.name] = summarize(results, wall_s, spec.goodput)
+        metrics: Dict[str, Any] = combine(loads, spec.combine)
+        metrics["ready_s"] = ready_s
+        if len(loads) > 1:
+            metrics["loads"] = loads
+        return metrics
+    finally:
+        code = server.stop(spec.stop_grace_s)
+        logger.debug("Server pid %d stopped (%s)", server.pid, exit_text(code))

@@ -1,0 +1,184 @@
+"""Workloads in tokens: the scenarios of the seed design, and prompts of those lengths.
+
+A scenario is written as genai-bench writes it (the seed design's ``traffic_scenarios``):
+
+- ``D(in,out)``: every request has ``in`` input and ``out`` output tokens;
+- ``N(mu_in,sd_in)/(mu_out,sd_out)``: normal lengths, rounded, truncated at 1;
+- ``U(lo_in,hi_in)/(lo_out,hi_out)``: uniform whole lengths, both bounds included.
+
+Lengths are drawn by a seeded generator, so every trial gets the same workload. Each request
+gets its own prompt, so that a prefix cache cannot answer the next one: a run of tokens taken
+at a random place of a fixed text, sized with the server's own tokenizer where it has one
+(``POST /tokenize`` and ``/detokenize``, as llama.cpp's and vLLM's servers answer them) and
+otherwise by an estimate of :data:`CHARS_PER_TOKEN` characters per token (logged once). A
+prompt decoded from ``n`` tokens may be read back as a token more or less; the trainable reports
+the prompt tokens the server counted.
+
+Example:
+    >>> parse_scenario("N(480,240)/(300,150)").kind
+    'N'
+    >>> plan_lengths(parse_scenario("D(512,128)"), 2, seed=0)
+    [(512, 128), (512, 128)]
+    >>> parse_scenario("D(512)")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: scenario 'D(512)' is not one of D(in,out), N(mu_in,sd_in)/(mu_out,sd_out), U(...
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import random
+import re
+from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+
+logger = logging.getLogger("ray_graded_penalty")
+
+#: Characters per token assumed for a server without a tokenizer endpoint (English text and a
+#: BPE vocabulary give 3.5 to 4.5).
+CHARS_PER_TOKEN = 4
+
+_NUMBER = r"\s*(\d+(?:\.\d+)?)\s*"
+_PAIR = rf"\({_NUMBER},{_NUMBER}\)"
+_FORM = re.compile(rf"^\s*([DNU])\s*{_PAIR}(?:\s*/\s*{_PAIR})?\s*$")
+FORMS = "D(in,out), N(mu_in,sd_in)/(mu_out,sd_out), U(lo_in,hi_in)/(lo_out,hi_out)"
+
+#: Words of the text prompts are cut from (seeded order; a tokenizer splits them as it would prose).
+_WORDS = ("the server reads each request and writes its answer one token at a time while the "
+          "scheduler fills every slot with work from the queue and the cache keeps what it saw "
+          "before model weights memory batch prompt output latency throughput river mountain "
+          "window garden yellow quiet number seven eleven history science music paper").split()
+
+
+class Scenario(NamedTuple):
+    """A parsed scenario: its text, its kind (``"D"``, ``"N"`` or ``"U"``) and the two pairs of
+    numbers it gives for the input and the output lengths."""
+
+    name: str
+    kind: str
+    input: Tuple[float, float]
+    output: Tuple[float, float]
+
+
+def parse_scenario(text: str) -> Scenario:
+    """Read one scenario; raises ``ValueError`` naming it and the forms allowed."""
+    found = _FORM.match(text) if isinstance(text, str) else None
+    if found is None:
+        raise ValueError(f"scenario {text!r} is not one of {FORMS}")
+    kind, a, b, c, d = found.groups()
+    if kind == "D":
+        if c is not None:
+            raise ValueError(f"scenario {text!r}: D takes one pair, D(in,out)")
+        numbers = (float(a), float(b))
+        if not all(n.is_integer() and n >= 1 for n in numbers):
+            raise ValueError(f"scenario {text!r}: D(in,out) takes whole numbers of tokens, at least 1")
+        return Scenario(text.strip(), kind, (numbers[0], 0.0), (numbers[1], 0.0))
+    if c is None:
+        raise ValueError(f"scenario {text!r}: {kind} takes two pairs, {kind}(.,.)/(.,.)")
+    first, second = (float(a), float(b)), (float(c), float(d))
+    for pair in (first, second):
+        if kind == "N" and (pair[0] < 1 or pair[1] < 0):
+            raise ValueError(f"scenario {text!r}: N takes a mean of at least 1 and a standard deviation >= 0")
+        if kind == "U" and not (pair[0].is_integer() and pair[1].is_integer() and 1 <= pair[0] <= pair[1]):
+            raise ValueError(f"scenario {text!r}: U takes whole bounds with 1 <= lo <= hi")
+    return Scenario(text.strip(), kind, first, second)
+
+
+def _draw(kind: str, pair: Tuple[float, float], rng: random.Random) -> int:
+    if kind == "D":
+        return int(pair[0])
+    if kind == "U":
+        return rng.randint(int(pair[0]), int(pair[1]))
+    return max(1, round(rng.gauss(pair[0], pair[1])))
+
+
+def plan_lengths(scenario: Scenario, n: int, seed: int) -> List[Tuple[int, int]]:
+    """``n`` (input, output) token lengths for ``scenario``, the same for the same ``seed``."""
+    rng = random.Random(f"{seed}:{scenario.name}")
+    return [(_draw(scenario.kind, scenario.input, rng), _draw(scenario.kind, scenario.output, rng))
+            for _ in range(n)]
+
+
+class Tokenizer(NamedTuple):
+    """A server's tokenizer: text to token ids and back."""
+
+    encode: Callable[[str], List[int]]
+    decode: Callable[[Sequence[int]], str]
+
+
+def _post(host: str, port: int, path: str, payload: dict, timeout_s: float) -> Optional[dict]:
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        connection.request("POST", path, json.dumps(payload).encode(), {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        data = response.read()
+        return json.loads(data) if response.status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        connection.close()
+
+
+def server_tokenizer(host: str, port: int, model: str, timeout_s: float = 30.0) -> Optional[Tokenizer]:
+    """The tokenizer of the server at ``host:port``, or None when it answers no ``/tokenize``.
+
+    Asks with both field names in use (llama.cpp's ``content``, vLLM's ``prompt``) and reads
+    back either (``content`` or ``prompt``).
+    """
+
+    def encode(text: str) -> List[int]:
+        answer = _post(host, port, "/tokenize", {"model": model, "content": text, "prompt": text,
+                                                 "add_special": False, "add_special_tokens": False}, timeout_s)
+        if answer is None or not isinstance(answer.get("tokens"), list):
+            raise RuntimeError(f"POST /tokenize on {host}:{port} gave no tokens")
+        return [t if isinstance(t, int) else t["id"] for t in answer["tokens"]]
+
+    def decode(tokens: Sequence[int]) -> str:
+        answer = _post(host, port, "/detokenize", {"model": model, "tokens": list(tokens)}, timeout_s)
+        text = None if answer is None else answer.get("content", answer.get("prompt"))
+        if not isinstance(text, str):
+            raise RuntimeError(f"POST /detokenize on {host}:{port} gave no text")
+        return text
+
+    try:
+        encode("ping")
+    except RuntimeError:
+        return None
+    return Tokenizer(encode, decode)
+
+
+def _text(rng: random.Random, chars: int) -> str:
+    words: List[str] = []
+    size = 0
+    while size < chars:
+        words.append(rng.choice(_WORDS))
+        size += len(words[-1]) + 1
+    return " ".join(words)
+
+
+_warned: List[bool] = []
+
+
+def make_prompts(input_lengths: Sequence[int], seed: int, tokenizer: Optional[Tokenizer]) -> List[str]:
+    """One prompt per input length: a distinct run of that many tokens of a seeded text."""
+    rng = random.Random(seed)
+    if not input_lengths:
+        return []
+    longest = max(input_lengths)
+    if tokenizer is None:
+        if not _warned:
+            _warned.append(True)
+            logger.warning("The server has no /tokenize: prompts are sized at %d characters per token, "
+                           "an estimate; the prompt tokens it reports are what it counted", CHARS_PER_TOKEN)
+        source = _text(rng, CHARS_PER_TOKEN * (2 * longest + 64))
+        prompts = []
+        for n in input_lengths:
+            start = rng.randrange(0, len(source) - CHARS_PER_TOKEN * n)
+            prompts.append(source[start:start + CHARS_PER_TOKEN * n])
+        return prompts
+    tokens = tokenizer.encode(_text(rng, CHARS_PER_TOKEN * (2 * longest + 64)))
+    while len(tokens) < 2 * longest + 16:  # a tokenizer that packs more than 4 characters a token
+        tokens += tokenizer.encode(" " + _text(rng, CHARS_PER_TOKEN * longest))
+    return [tokenizer.decode(tokens[start:start + n])
+            for n in input_lengths for start in [rng.randrange(0, len(tokens) - n)]]
