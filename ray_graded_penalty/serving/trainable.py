@@ -146,6 +146,8 @@ def server_trainable(
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a whole number of requests (0 or more), got {warmup!r}")
+    if warmup > _positive("requests", requests, integer=True):
+        raise ValueError(f"warmup={warmup} is larger than the load it warms (requests={requests})")
     if not isinstance(ignore_eos, bool):
         raise ValueError(f"ignore_eos must be True or False, got {ignore_eos!r}")
     if math.isinf(_positive("burstiness", burstiness)):
