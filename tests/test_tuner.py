@@ -10,6 +10,9 @@ from conftest import hyperopt_done_trials, optuna_study
 from tuner_helpers import latency_ms_or_oom, oom_above_06, run, trial_ids
 
 pytestmark = pytest.mark.ray
+#: Trials per run: enough for failures and successes both (x > 0.6 fails), few enough that a
+#: run costs Ray's ~2 s a trial only eight times.
+SAMPLES = 8
 
 
 def assert_every_trial_told_once(searcher, grid, num_samples):
@@ -23,10 +26,10 @@ def assert_every_trial_told_once(searcher, grid, num_samples):
 
 def test_optuna_backend_tells_failures_as_complete_trials_below_successes(local_ray, tmp_path):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=1)
-    grid = run(searcher, oom_above_06, tmp_path)
-    assert_every_trial_told_once(searcher, grid, 12)
+    grid = run(searcher, oom_above_06, tmp_path, SAMPLES)
+    assert_every_trial_told_once(searcher, grid, SAMPLES)
     trials = optuna_study(searcher).trials
-    assert len(trials) == 12 and all(t.state.name == "COMPLETE" for t in trials)
+    assert len(trials) == SAMPLES and all(t.state.name == "COMPLETE" for t in trials)
     failed = [t for t in trials if violation(t) > 0]
     succeeded = [t for t in trials if t not in failed]
     assert {t.params["x"] > 0.6 for t in failed} == {True}
@@ -39,10 +42,10 @@ def test_optuna_backend_tells_failures_as_complete_trials_below_successes(local_
 
 def test_hyperopt_backend_tells_failures_below_successes(local_ray, tmp_path):
     searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=60, seed=1)
-    grid = run(searcher, oom_above_06, tmp_path)
-    assert_every_trial_told_once(searcher, grid, 12)
+    grid = run(searcher, oom_above_06, tmp_path, SAMPLES)
+    assert_every_trial_told_once(searcher, grid, SAMPLES)
     done = hyperopt_done_trials(searcher)
-    assert len(done) == 12
+    assert len(done) == SAMPLES
     failed = [d["result"]["loss"] for d in done if d["misc"]["vals"]["x"][0] > 0.6]
     succeeded = [d["result"]["loss"] for d in done if d["misc"]["vals"]["x"][0] <= 0.6]
     assert failed and succeeded and min(failed) > max(succeeded)
@@ -50,16 +53,16 @@ def test_hyperopt_backend_tells_failures_below_successes(local_ray, tmp_path):
 
 def test_wrapping_an_existing_optuna_search_is_a_one_line_change(local_ray, tmp_path):
     searcher = GradedPenaltySearcher(OptunaSearch(seed=3), trial_timeout_s=60)
-    grid = run(searcher, oom_above_06, tmp_path)
-    assert_every_trial_told_once(searcher, grid, 12)
+    grid = run(searcher, oom_above_06, tmp_path, SAMPLES)
+    assert_every_trial_told_once(searcher, grid, SAMPLES)
     trials = optuna_study(searcher).trials
-    assert [t.state.name for t in trials] == ["COMPLETE"] * 12
+    assert [t.state.name for t in trials] == ["COMPLETE"] * SAMPLES
 
 
 def test_a_negative_latency_scale_never_tells_a_failure_above_a_success(local_ray, tmp_path):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=2)
-    grid = run(searcher, latency_ms_or_oom, tmp_path)
-    assert_every_trial_told_once(searcher, grid, 12)
+    grid = run(searcher, latency_ms_or_oom, tmp_path, SAMPLES)
+    assert_every_trial_told_once(searcher, grid, SAMPLES)
     trials = optuna_study(searcher).trials
     failed = [t.value for t in trials if t.params["x"] > 0.6]
     succeeded = [t.value for t in trials if t.params["x"] <= 0.6]
@@ -69,7 +72,7 @@ def test_a_negative_latency_scale_never_tells_a_failure_above_a_success(local_ra
 def test_without_the_callback_failures_are_still_graded_and_a_hint_is_logged(local_ray, tmp_path, caplog):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=1)
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
-        grid = run(searcher, oom_above_06, tmp_path, callbacks=[])
-    assert_every_trial_told_once(searcher, grid, 12)
-    assert len(optuna_study(searcher).trials) == 12
+        grid = run(searcher, oom_above_06, tmp_path, SAMPLES, callbacks=[])
+    assert_every_trial_told_once(searcher, grid, SAMPLES)
+    assert len(optuna_study(searcher).trials) == SAMPLES
     assert sum("callbacks=[searcher.callback]" in r.getMessage() for r in caplog.records) == 1
