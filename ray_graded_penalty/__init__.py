@@ -32,7 +32,7 @@ __all__ = [
     "TrialOutcome",
     "TrialTimeout",
 ]
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 
 from ray_graded_penalty.compat import check_versions as _check_versions  # noqa: E402
 
