@@ -6,6 +6,7 @@ streams cost one thread). The time of each event that carries text is kept: the 
 the time to first token, the gaps between the others the inter-token latencies. The token
 counts are the server's own ``usage`` (asked for with ``stream_options.include_usage``); where a
 server sends none, the output tokens are the events with text and the input tokens unknown.
+What the server says of the request's own timings (llama.cpp's ``timings``) is kept as given.
 
 Example:
     >>> r = RequestResult(True, "", 0.0, (0.1, 0.2, 0.4), 0.5, 12, 3)
@@ -23,8 +24,8 @@ from typing import Any, AsyncIterator, List, NamedTuple, Optional, Tuple
 
 class RequestResult(NamedTuple):
     """One request: whether it completed, what went wrong, when it was sent (seconds since the
-    load began), when each text event arrived (seconds after the send), its end-to-end latency
-    and the tokens in and out."""
+    load began), when each text event arrived (seconds after the send), its end-to-end latency,
+    the tokens in and out, and the server's own timings of it where it sends them."""
 
     ok: bool
     error: str
@@ -33,6 +34,7 @@ class RequestResult(NamedTuple):
     e2el_s: float
     input_tokens: Optional[int]
     output_tokens: int
+    server_timings: Optional[dict] = None
 
     @property
     def ttft_s(self) -> Optional[float]:
@@ -112,6 +114,7 @@ async def send(host: str, port: int, path: str, body: bytes, timeout_s: float, l
     sent_s = start - load_start
     times: List[float] = []
     usage: Optional[dict] = None
+    timings: Optional[dict] = None
     writer = None
 
     def end(error: str = "") -> RequestResult:
@@ -122,7 +125,7 @@ async def send(host: str, port: int, path: str, body: bytes, timeout_s: float, l
         tokens_in = usage.get("prompt_tokens") if usage else None
         return RequestResult(True, "", sent_s, tuple(times), e2el,
                              tokens_in if isinstance(tokens_in, int) else None,
-                             out if isinstance(out, int) else len(times))
+                             out if isinstance(out, int) else len(times), timings)
 
     try:
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
@@ -155,7 +158,8 @@ async def send(host: str, port: int, path: str, body: bytes, timeout_s: float, l
                 return end(f"error event: {event['error']}")
             if event_text(event):
                 times.append(stream.read_at - start)
-            usage = (event.get("usage") if isinstance(event, dict) else None) or usage
+            if isinstance(event, dict):
+                usage, timings = event.get("usage") or usage, event.get("timings") or timings
         return end("the stream ended before [DONE]")
     except asyncio.TimeoutError:
         return end(f"request timed out: silent for {timeout_s:g} s")
