@@ -88,8 +88,8 @@ def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
         # the client cannot see a request end before the server has done its work
         assert r.e2el_s >= (timings["prompt_ms"] + timings["predicted_ms"]) / 1000
     server_tpot = counted["llamacpp:tokens_predicted_seconds_total"] / (m["output_tokens"] - 6)
-    print("TPOT per request, client/server ms:", [(round(r.tpot_s * 1000, 3), r.server_timings["predicted_per_token_ms"])
-                                               for r in results])
+    pairs = [(round(r.tpot_s * 1000, 3), r.server_timings["predicted_per_token_ms"]) for r in results]
+    print("TPOT per request, client/server ms:", pairs)
     print(f"TPOT: client {m['tpot_mean_s'] * 1000:.3f} ms, server {server_tpot * 1000:.3f} ms; input tokens "
           f"{m['input_tokens']:.0f} (server processed {counted['llamacpp:prompt_tokens_total']:.0f})")
     assert m["tpot_mean_s"] == pytest.approx(server_tpot, rel=0.10), (m["tpot_mean_s"], server_tpot)
