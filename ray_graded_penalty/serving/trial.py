@@ -136,7 +136,9 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
             load = spec.load._replace(concurrency=plan.concurrency, request_rate=plan.request_rate)
             results, wall_s = drive(HOST, port, requests, load, lambda: server.poll() is not None, warmup)
             done = sum(r.ok for r in results)
-            code = server.poll()
+            # A server that dies closes its sockets before it can be waited for: when requests
+            # failed, give its exit a moment to show, so that the death is named, not the drops.
+            code = server.poll() if done == len(results) else server.wait(1.0)
             if code is not None:
                 raise failure("load", f"the server exited ({exit_text(code)}) during the load {plan.name}, "
                               f"{done} of {len(results)} requests done", server.tail())
