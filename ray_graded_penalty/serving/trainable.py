@@ -146,7 +146,8 @@ def server_trainable(
         raise ValueError(f"seed must be an integer, got {seed!r}")
     if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
         raise ValueError(f"warmup must be a whole number of requests (0 or more), got {warmup!r}")
-    if warmup > _positive("requests", requests, integer=True):
+    requests = _positive("requests", requests, integer=True)
+    if warmup > requests:
         raise ValueError(f"warmup={warmup} is larger than the load it warms (requests={requests})")
     if not isinstance(ignore_eos, bool):
         raise ValueError(f"ignore_eos must be True or False, got {ignore_eos!r}")
@@ -162,7 +163,7 @@ def server_trainable(
                       max_concurrency=_optional_positive("max_concurrency", max_concurrency, integer=True),
                       duration_s=_optional_positive("duration_s", duration_s),
                       timeout_s=_positive("request_timeout_s", request_timeout_s), seed=seed),
-        requests=_positive("requests", requests, integer=True),
+        requests=requests,
         warmup=warmup,
         goodput=Goodput(**bounds) if goodput is not None else None,
         combine=combine,

@@ -166,18 +166,18 @@ def make_prompts(input_lengths: Sequence[int], seed: int, tokenizer: Optional[To
     if not input_lengths:
         return []
     longest = max(input_lengths)
+    source = _text(rng, CHARS_PER_TOKEN * (2 * longest + 64))
     if tokenizer is None:
         if not _warned:
             _warned.append(True)
             logger.warning("The server has no /tokenize: prompts are sized at %d characters per token, "
                            "an estimate; the prompt tokens it reports are what it counted", CHARS_PER_TOKEN)
-        source = _text(rng, CHARS_PER_TOKEN * (2 * longest + 64))
         prompts = []
         for n in input_lengths:
             start = rng.randrange(0, len(source) - CHARS_PER_TOKEN * n)
             prompts.append(source[start:start + CHARS_PER_TOKEN * n])
         return prompts
-    tokens = tokenizer.encode(_text(rng, CHARS_PER_TOKEN * (2 * longest + 64)))
+    tokens = tokenizer.encode(source)
     while len(tokens) < 2 * longest + 16:  # a tokenizer that packs more than 4 characters a token
         tokens += tokenizer.encode(" " + _text(rng, CHARS_PER_TOKEN * longest))
     return [tokenizer.decode(tokens[start:start + n])
