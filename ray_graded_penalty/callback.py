@@ -57,6 +57,7 @@ class GradedPenaltyCallback(Callback):
 
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
+        self._reaper.setup()
         self._events.callback_attached()
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:

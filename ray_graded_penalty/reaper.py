@@ -4,7 +4,10 @@ A trial's actor owns what it starts: the actors of a Ray Train trainer die with 
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
 what each trial started and, when the trial ends (or is ended by :meth:`TrialReaper.end`),
 removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
-until they are gone. :class:`~ray_graded_penalty.TrialTimeout` is a reaper with a clock.
+until they are gone. At the start and the end of an experiment it also removes the groups Ray
+itself left behind when their creator died as it reserved them (a trial ended with a killed
+driver or a lost node; see :func:`~ray_graded_penalty.ray_internals.orphaned_placement_groups`).
+:class:`~ray_graded_penalty.TrialTimeout` is a reaper with a clock.
 
 Example:
     >>> from ray_graded_penalty.compat import RunConfig
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import ray
 from ray.tune import Callback
@@ -24,6 +27,7 @@ from ray_graded_penalty.ray_internals import (
     actor_id,
     actor_tree,
     forbid_retries,
+    orphaned_placement_groups,
     placement_groups_created_by,
     remove_placement_groups,
     trial_actor,
@@ -65,6 +69,10 @@ class TrialReaper(Callback):
         _sweep(root, all_ending=True)
         self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
 
+    def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
+              total_num_samples: Optional[int] = None, **info: Any) -> None:
+        _remove_orphans(None)  # those of a driver that died: the one restored from, say
+
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._remember_root(trial)
 
@@ -102,6 +110,7 @@ class TrialReaper(Callback):
                 break
             if roots:
                 time.sleep(0.5)
+        _remove_orphans(ray.get_runtime_context().get_job_id())
 
     def _remember_root(self, trial: Any) -> None:
         actor = trial_actor(trial)
@@ -133,3 +142,15 @@ def _sweep(root: str, all_ending: bool = False) -> bool:
         logger.warning("Could not list what a finished trial's actor started; resources its own actors "
                        "reserved may stay reserved.", exc_info=True)
         return False
+
+
+def _remove_orphans(job_id: Any) -> None:
+    """Remove the placement groups Ray left after their creator died (of dead jobs, and of
+    ``job_id``'s dead actors); never stops the run."""
+    try:
+        groups = orphaned_placement_groups(job_id)
+        if groups:
+            remove_placement_groups(groups)
+            logger.info("Removed %d placement groups whose creator died as it reserved them.", len(groups))
+    except Exception:
+        logger.warning("Could not look for placement groups Ray left after their creator died.", exc_info=True)
