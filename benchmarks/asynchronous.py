@@ -35,9 +35,11 @@ def budget(workers: int) -> float:
 
 
 def simulate(problem_name: str, method_name: str, seed: int, workers: int,
-             gpu_budget: Optional[float] = None, methods: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """One method on one problem with one seed and ``workers`` trials at once."""
-    problem = ALL_PROBLEMS[problem_name]
+             gpu_budget: Optional[float] = None, methods: Optional[Dict[str, Any]] = None,
+             problem: Optional[Problem] = None, min_duration: float = MIN_DURATION) -> Dict[str, Any]:
+    """One method on one problem with one seed and ``workers`` trials at once (``problem``:
+    one not in the benchmark's list, such as a replayed space, whose durations are its own)."""
+    problem = problem or ALL_PROBLEMS[problem_name]
     method = (methods or METHODS)[method_name](seed)
     method.setup(problem.space, problem.mode)
     horizon = (gpu_budget or budget(workers)) / workers
@@ -49,7 +51,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
         trial_id = f"{seed}-{index}"
         config = method.suggest(trial_id)
         outcome = problem.evaluate(config)
-        end = now + max(outcome.fraction, MIN_DURATION)
+        end = now + max(outcome.fraction, min_duration)
         heapq.heappush(running, (end, index, trial_id, outcome))
         trials.append({
             "start": now, "end": end, "value": outcome.value, "fraction": outcome.fraction,

@@ -58,7 +58,15 @@ class Method:
 def _graded(method: Method, trial_id: str, outcome: Outcome) -> None:
     # As in Ray: the searcher hears of the error first, then the callback brings its details.
     method.searcher.on_trial_complete(trial_id, error=True)
-    method.searcher.record_failure(trial_id, outcome.fraction * TIMEOUT_S, outcome.error)
+    record_failure(method.searcher, trial_id, outcome)
+
+
+def record_failure(searcher: GradedPenaltySearcher, trial_id: str, outcome: Outcome) -> None:
+    """Tell the package's searcher a failure's details; the class the trial knew, if any, when
+    the searcher's policy grades it (a flat policy has none: it reads every failure alike)."""
+    known = outcome.error_class in (*searcher.policy.error_classes, "timeout")
+    searcher.record_failure(trial_id, outcome.fraction * TIMEOUT_S, outcome.error,
+                            error_class=outcome.error_class if known else None)
 
 
 def _dropped(method: Method, trial_id: str, outcome: Outcome) -> None:

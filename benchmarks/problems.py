@@ -19,6 +19,7 @@ class Outcome:
     fraction: float = 1.0  # of the per-trial timeout it ran
     error: str = ""
     metrics: Optional[Dict[str, float]] = None  # what else a success reported (the SLO benchmark)
+    error_class: Optional[str] = None  # what killed it, when the trial knew (a replayed server's)
 
     @property
     def failed(self) -> bool:

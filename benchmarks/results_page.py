@@ -288,9 +288,10 @@ def write_results(path, data, plots) -> None:
                                                                             data.get("more_seeds") or {})
     from benchmarks.client import table as client_table
     from benchmarks.serving import table as serving_table
+    from benchmarks.serving_space import table as space_table
     from benchmarks.soak import table as soak_table
 
-    for section in (serving_table, client_table, soak_table):
+    for section in (serving_table, space_table, client_table, soak_table):
         found = section.load()
         if found:
             lines += section.lines(found)

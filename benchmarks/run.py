@@ -150,7 +150,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     data: Dict[str, Any] = load_results(args.merge) if args.merge else {}
     data.setdefault("timing", {})
-    data["machine"] = machine()
+    if only or "machine" not in data:  # rendering a merged file alone keeps the machine it was run on
+        data["machine"] = machine()
 
     def timed(name: str, fn, timing_name: Optional[str] = None, store=None):
         started = time.time()

@@ -30,7 +30,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import optuna
 from ray.tune.search.optuna import OptunaSearch
 
-from benchmarks.methods import TIMEOUT_S, Method
+from benchmarks.methods import TIMEOUT_S, Method, record_failure
 from benchmarks.problems import LLM_SERVING, Outcome, _serving
 from ray_graded_penalty import SLO, GradedPenaltySearcher
 
@@ -72,7 +72,7 @@ class SLOMethod(Method):
         if outcome.failed:
             if self.kind in ("graded", "companion"):
                 s.on_trial_complete(trial_id, error=True)
-                s.record_failure(trial_id, outcome.fraction * TIMEOUT_S, outcome.error)
+                record_failure(s, trial_id, outcome)
             elif self.kind == "drop":
                 s.on_trial_complete(trial_id, error=True)
             else:  # infinite
