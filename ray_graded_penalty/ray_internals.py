@@ -103,29 +103,27 @@ def live_actors() -> Dict[str, str]:
     return {i: info.get("ActorClassName", "") for i, info in state.actors().items() if info.get("State") != "DEAD"}
 
 
-def _placement_group_tables() -> List[Any]:
-    """Every placement group's GCS record (``PlacementGroupTableData``), removed ones too."""
+def _held_placement_groups() -> List[Any]:
+    """The GCS record (``PlacementGroupTableData``) of every placement group neither removed
+    nor detached: those an owner's death can leave holding resources."""
     from ray._private import state
     from ray.core.generated import gcs_pb2
 
     tables: Any = state.state  # untyped: the accessor's name changed after 2.30
     accessor = getattr(tables, "_global_state_accessor", None) or tables.global_state_accessor
     group_table: Any = getattr(gcs_pb2, "PlacementGroupTableData")  # generated, without stubs
-    return [group_table.FromString(raw) for raw in accessor.get_placement_group_table()]
+    records = (group_table.FromString(raw) for raw in accessor.get_placement_group_table())
+    return [r for r in records if not r.is_detached and r.state != group_table.REMOVED]
 
 
 def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[bytes]:
     """The placement groups, not removed and not detached, that any of ``actor_ids`` created;
     with ``actor_ids`` None, those any actor created."""
-    from ray.core.generated import gcs_pb2
-
     ids = None if actor_ids is None else set(actor_ids)
     groups = []
-    group_table: Any = getattr(gcs_pb2, "PlacementGroupTableData")  # generated, without stubs
-    for table in _placement_group_tables():
+    for table in _held_placement_groups():
         creator = table.creator_actor_id.hex()
-        if (table.is_detached or table.state == group_table.REMOVED
-                or (ids is None and not table.creator_actor_id.strip(b"\xff\x00"))
+        if ((ids is None and not table.creator_actor_id.strip(b"\xff\x00"))
                 or (ids is not None and creator not in ids)):
             continue
         groups.append(table.placement_group_id)
@@ -142,15 +140,12 @@ def orphaned_placement_groups(job_id: Optional[str] = None) -> List[bytes]:
     are the groups returned: created by an actor the actor table has as dead, of a job that is
     dead, or of ``job_id`` (hex; the running driver's, at its experiment's end)."""
     from ray._private import state
-    from ray.core.generated import gcs_pb2
 
     actors = state.actors()
-    group_table: Any = getattr(gcs_pb2, "PlacementGroupTableData")  # generated, without stubs
     groups = []
-    for table in _placement_group_tables():
+    for table in _held_placement_groups():
         creator = actors.get(table.creator_actor_id.hex())
-        if (table.is_detached or table.state == group_table.REMOVED or creator is None
-                or creator.get("State") != "DEAD"):
+        if creator is None or creator.get("State") != "DEAD":
             continue
         if table.creator_job_dead or (job_id is not None and table.creator_job_id.hex() == job_id):
             groups.append(table.placement_group_id)

@@ -71,7 +71,7 @@ class TrialReaper(Callback):
 
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
-        _remove_orphans(None)  # those of a driver that died: the one restored from, say
+        _remove_orphans(of_this_job=False)  # those of a driver that died: the one restored from, say
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._remember_root(trial)
@@ -110,7 +110,7 @@ class TrialReaper(Callback):
                 break
             if roots:
                 time.sleep(0.5)
-        _remove_orphans(ray.get_runtime_context().get_job_id())
+        _remove_orphans(of_this_job=True)
 
     def _remember_root(self, trial: Any) -> None:
         actor = trial_actor(trial)
@@ -144,11 +144,11 @@ def _sweep(root: str, all_ending: bool = False) -> bool:
         return False
 
 
-def _remove_orphans(job_id: Any) -> None:
-    """Remove the placement groups Ray left after their creator died (of dead jobs, and of
-    ``job_id``'s dead actors); never stops the run."""
+def _remove_orphans(of_this_job: bool) -> None:
+    """Remove the placement groups Ray left after their creator died (of dead jobs; with
+    ``of_this_job``, also of the running driver's dead actors); never stops the run."""
     try:
-        groups = orphaned_placement_groups(job_id)
+        groups = orphaned_placement_groups(ray.get_runtime_context().get_job_id() if of_this_job else None)
         if groups:
             remove_placement_groups(groups)
             logger.info("Removed %d placement groups whose creator died as it reserved them.", len(groups))

@@ -21,9 +21,8 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
-from benchmarks.methods import TIMEOUT_S
 from benchmarks.problems import Outcome
 from benchmarks.serving_space import record, replay
 from ray_graded_penalty import PenaltyPolicy
@@ -32,10 +31,10 @@ from ray_graded_penalty.serving import server_trainable
 METHODS = ("graded_optuna", "optuna_search")
 
 
-def _outcome(row: Dict[str, Any]) -> Outcome:
-    if row["outcome"] != "ok":
-        return Outcome(None, row["elapsed_s"] / TIMEOUT_S, row["error"], error_class=row["error_class"] or None)
-    return Outcome(row["throughput"], row["elapsed_s"] / TIMEOUT_S, metrics={"e2el_p99_s": row["e2el_p99_s"]})
+def _deploy(spec: Any, config: Dict[str, Any], policy: PenaltyPolicy) -> Tuple[Dict[str, Any], Outcome]:
+    """Deploy and load ``config`` for real: what ``record.measure`` returns, and as an Outcome."""
+    row = record.measure(spec, {**config, "ubatch": replay.UBATCH[config["batch"]]}, policy)
+    return row, replay.outcome_from([row])
 
 
 def run_live(spec: Any, method_name: str, seed: int, budget_s: float) -> Dict[str, Any]:
@@ -46,11 +45,10 @@ def run_live(spec: Any, method_name: str, seed: int, budget_s: float) -> Dict[st
     while True:
         trial_id = f"{seed}-{len(trials)}"
         config = method.suggest(trial_id)
-        row = record.measure(spec, {**config, "ubatch": replay.UBATCH[config["batch"]]}, policy)
+        row, outcome = _deploy(spec, config, policy)
         if spent + row["elapsed_s"] > budget_s:
             break  # it would end after the budget: not counted, as in the replay
         spent += row["elapsed_s"]
-        outcome = _outcome(row)
         method.tell(trial_id, outcome)
         recorded = replay.outcome_of(config)
         trials.append({"config": config, "value": outcome.value, "meets": replay.meets(outcome.value, outcome.metrics),
@@ -73,8 +71,8 @@ def check_outcomes(spec: Any, count: int, seed: int = 0) -> Dict[str, Any]:
     same, same_slo, elapsed, throughput = 0, 0, [], []
     for key in keys:
         config = dict(zip(replay.KNOBS, key))
-        row = record.measure(spec, {**config, "ubatch": replay.UBATCH[config["batch"]]}, policy)
-        live, recorded = _outcome(row), replay.outcome_of(config)
+        _, live = _deploy(spec, config, policy)
+        recorded = replay.outcome_of(config)
         same += live.failed == recorded.failed
         same_slo += replay.meets(live.value, live.metrics) == replay.meets(recorded.value, recorded.metrics)
         if not live.failed and not recorded.failed:

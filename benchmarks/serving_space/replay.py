@@ -42,6 +42,7 @@ from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
 from benchmarks.asynchronous import simulate
+from benchmarks.concurrency_report import paired_counts
 from benchmarks.methods import FLAT, TIMEOUT_S
 from benchmarks.problems import Outcome, Problem
 from benchmarks.slo_bench import SLOMethod
@@ -94,7 +95,12 @@ def space() -> Dict[str, Any]:
 def outcome_of(config: Dict[str, Any], load_s: float = 0.0) -> Outcome:
     """What the recorded server did with ``config``, as the benchmark's :class:`Outcome`; its
     duration (a share of the timeout) plus ``load_s`` seconds of loading."""
-    rows = table()[_key(config)]
+    return outcome_from(table()[_key(config)], load_s)
+
+
+def outcome_from(rows: List[Dict[str, Any]], load_s: float = 0.0) -> Outcome:
+    """One configuration's measurements (rows of ``space.csv``, or as ``record.measure`` returns
+    them) as an :class:`Outcome`: a failure as its first, a success as their mean."""
     first = rows[0]
     if first["outcome"] != "ok":
         return Outcome(None, (load_s + float(first["elapsed_s"])) / TIMEOUT_S, first["error"],
@@ -105,7 +111,9 @@ def outcome_of(config: Dict[str, Any], load_s: float = 0.0) -> Outcome:
 
 
 def meets(outcome_value: Optional[float], metrics: Optional[Dict[str, float]]) -> bool:
-    return outcome_value is not None and bool(metrics) and metrics["e2el_p99_s"] <= SLO_S  # type: ignore[index]
+    """Whether a success met every SLO of :data:`SLOS`."""
+    return outcome_value is not None and metrics is not None and all(
+        slo.miss(metrics[slo.metric]) == 0 for slo in SLOS)
 
 
 def problem(cost: str) -> Problem:
@@ -138,6 +146,7 @@ def methods() -> Dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=None)
 def healthy_s(cost: str) -> float:
     """A healthy trial's mean GPU seconds at ``cost``."""
     oks = [outcome_of(dict(zip(KNOBS, k)), COSTS[cost]) for k in table()]
@@ -165,11 +174,9 @@ def _job(args: tuple) -> Dict[str, Any]:
     return run_one(*args)
 
 
-def best(run: Dict[str, Any], until_gpu_s: Optional[float] = None) -> float:
-    """The best SLO-meeting throughput among trials that ended by ``until_gpu_s`` of GPU time
-    (0 when none met the SLO)."""
-    limit = math.inf if until_gpu_s is None else until_gpu_s / run["workers"]
-    return max((t["value"] for t in run["trials"] if t["meets"] and t["end"] <= limit), default=0.0)
+def best(run: Dict[str, Any]) -> float:
+    """The best SLO-meeting throughput among the run's trials (0 when none met the SLO)."""
+    return max((t["value"] for t in run["trials"] if t["meets"]), default=0.0)
 
 
 def gpu_to(run: Dict[str, Any], target: float) -> float:
@@ -179,8 +186,7 @@ def gpu_to(run: Dict[str, Any], target: float) -> float:
 
 
 def failed_share(run: Dict[str, Any]) -> float:
-    """The share of the GPU time spent in trials that failed (at start or by the SLO's miss
-    counted apart: only crashes here)."""
+    """The share of the GPU time spent in trials that failed (an SLO miss is a success here)."""
     spent = sum(t["end"] - t["start"] for t in run["trials"])
     failed = sum(t["end"] - t["start"] for t in run["trials"] if t["value"] is None)
     return failed / spent if spent else 0.0
@@ -199,9 +205,8 @@ def sign_test(better: int, worse: int) -> float:
 
 def paired(ours: List[float], base: List[float]) -> Dict[str, Any]:
     """Seeds where ours is higher, lower, equal; the sign test's p."""
-    better = sum(a > b for a, b in zip(ours, base))
-    worse = sum(a < b for a, b in zip(ours, base))
-    return {"better": better, "worse": worse, "equal": len(ours) - better - worse, "p": sign_test(better, worse)}
+    better, worse, equal = paired_counts([-a for a in ours], [-b for b in base])  # it counts lower as better
+    return {"better": better, "worse": worse, "equal": equal, "p": sign_test(better, worse)}
 
 
 def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
@@ -216,6 +221,7 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
             method_runs.sort(key=lambda r: r["seed"])
         base = by_method.get("optuna_search", [])
         target = statistics.median(best(r) for r in base) if base else None
+        base_gpu = [gpu_to(r, target) for r in base] if target else []
         finals = {m: [best(r) for r in rs] for m, rs in by_method.items()}
         for method, method_runs in by_method.items():
             gpu = [gpu_to(r, target) for r in method_runs] if target else []
@@ -235,7 +241,7 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
             }
             if base and method != "optuna_search":
                 cell["vs_optuna_search"] = paired(finals[method], finals["optuna_search"])
-                cell["gpu_vs_optuna_search"] = paired([-g for g in gpu], [-gpu_to(r, target) for r in base])
+                cell["gpu_vs_optuna_search"] = paired([-g for g in gpu], [-g for g in base_gpu])
             for other in BASELINES.get(method, ()):
                 if other in finals:
                     cell[f"vs_{other}"] = paired(finals[method], finals[other])
