@@ -215,6 +215,8 @@ def test_a_server_without_a_tokenizer_gets_estimated_prompts(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
         metrics = serve(trainable.spec, {}, str(tmp_path))
     assert metrics["input_tokens"] == 3 * 40  # ten tokens estimated as forty characters: the toy counts 40
+    warned = [r.getMessage() for r in caplog.records if "no /tokenize" in r.getMessage()]
+    assert len(warned) == 1 and "4 characters per token" in warned[0]  # one warning, never a failed trial
 
 
 def test_your_own_prompts_with_max_tokens_and_the_chat_endpoint(tmp_path):
@@ -322,3 +324,18 @@ def test_the_launcher_refuses_to_start_a_server_whose_launcher_is_already_gone(t
     done = subprocess.run([sys.executable, "-I", LAUNCH, "--parent", str(gone.pid), "--",
                            sys.executable, "-c", "print('ran')"], capture_output=True, text=True, timeout=30)
     assert done.returncode == 1 and "the launching process is gone" in done.stderr and "ran" not in done.stdout
+
+
+def test_the_readme_s_gpu_example_is_accepted_as_written(tmp_path, monkeypatch):
+    """The README's vLLM trainables, built as written (no server starts): every keyword is one
+    server_trainable knows. A `vllm` on the PATH stands in for the executable only."""
+    (tmp_path / "vllm").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "vllm").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}{os.pathsep}{os.environ['PATH']}")
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")).read()
+    block = readme.split("On a GPU cluster", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = block.split("\ntuner = ", 1)[0]
+    names: dict = {}
+    exec(code, names)  # noqa: S102 - the README's own text
+    assert {"vllm", "seed_task"} <= set(names)
+    assert [plan.name for plan in names["seed_task"].spec.loads] == ["D(512,128) c=1", "D(512,128) c=2"]

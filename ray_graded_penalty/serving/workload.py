@@ -144,6 +144,8 @@ def server_tokenizer(host: str, port: int, model: str, timeout_s: float = 30.0) 
     try:
         encode("ping")
     except RuntimeError:
+        logger.warning("The server at %s:%d has no /tokenize: prompts are sized at %d characters per token, "
+                       "an estimate; the prompt tokens it reports are what it counted", host, port, CHARS_PER_TOKEN)
         return None
     return Tokenizer(encode, decode)
 
@@ -157,9 +159,6 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(words)
 
 
-_warned: List[bool] = []
-
-
 def make_prompts(input_lengths: Sequence[int], seed: int, tokenizer: Optional[Tokenizer]) -> List[str]:
     """One prompt per input length: a distinct run of that many tokens of a seeded text."""
     rng = random.Random(seed)
@@ -167,11 +166,7 @@ def make_prompts(input_lengths: Sequence[int], seed: int, tokenizer: Optional[To
         return []
     longest = max(input_lengths)
     source = _text(rng, CHARS_PER_TOKEN * (2 * longest + 64))
-    if tokenizer is None:
-        if not _warned:
-            _warned.append(True)
-            logger.warning("The server has no /tokenize: prompts are sized at %d characters per token, "
-                           "an estimate; the prompt tokens it reports are what it counted", CHARS_PER_TOKEN)
+    if tokenizer is None:  # sized by the estimate (server_tokenizer warned, once per deployment)
         prompts = []
         for n in input_lengths:
             start = rng.randrange(0, len(source) - CHARS_PER_TOKEN * n)
