@@ -1,6 +1,6 @@
 """The methods the benchmark compares: what ships (the package's two backends), what Ray ships,
 random search, and two ways of telling failures without the package's ranking (a flat
-penalty, the design document's fixed scale). Each is driven through Ray's Searcher interface
+penalty, the seed design's fixed scale). Each is driven through Ray's Searcher interface
 without Ray's loop. What was tried and not adopted is in ``research/variants.py``.
 
 Every method gets the same problem, seed and budget; a failure is reported the way that
@@ -114,5 +114,5 @@ DESCRIPTIONS = {
     "hyperopt_search": "Ray's HyperOptSearch as it ships (failures dropped)",
     "random": "random search (Optuna's RandomSampler)",
     "flat_penalty": "this package with a flat policy: every failure the same worst value",
-    "design_fixed_scale": "OptunaSearch told the design document's numbers, no ranking safeguard",
+    "design_fixed_scale": "OptunaSearch told the seed design's numbers, no ranking safeguard",
 }

@@ -45,7 +45,7 @@ class Problem:
         return max(0.0, self.optimum() - best if self.mode == "max" else best - self.optimum())
 
 
-# ----- the design document's all-fail scenario ----------------------------------------------
+# ----- the seed design's all-fail scenario ----------------------------------------------
 
 
 def _all_fail(config: Dict[str, Any]) -> Outcome:
@@ -62,7 +62,7 @@ ALL_FAIL = Problem(
     evaluate=_all_fail,
     target=None,
     description=(
-        "The design document's scenario: every trial fails, surviving (x + y) / 16 of the "
+        "The seed design's scenario: every trial fails, surviving (x + y) / 16 of the "
         "timeout; x + y >= 16 times out. Longest-surviving region: survival >= 95 % "
         "(11.5 % of the square)."
     ),
@@ -218,7 +218,7 @@ LATENCY_MS = Problem(
     optimum=lambda: -2000.0,
     description=(
         "mostly_fail's space and failures, but the metric is a negative latency in ms (about "
-        "-2000 to -3000): the design document's fixed numbers (-80 to -1500) would rank every "
+        "-2000 to -3000): the seed design's fixed numbers (-80 to -1500) would rank every "
         "failure above every success."
     ),
 )

@@ -10,7 +10,7 @@ Methods (one objective, throughput, with the SLOs):
 - ``optuna_search_drop``: Ray's ``OptunaSearch``; a crash or an SLO miss is reported as an
   error (``FAIL``), as a user without this package would.
 - ``infinite_penalty``: ``OptunaSearch`` told minus infinity for a crash or an SLO miss.
-- ``companion``: the design document's companion scheme: this package grades crashes, and a
+- ``companion``: the seed design's companion scheme: this package grades crashes, and a
   success that misses SLOs is told ``throughput / (1 + sum of weight x exp(miss / 0.1))``
   (the document multiplies a score to minimize; for a throughput to maximize it divides).
 

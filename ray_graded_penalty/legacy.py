@@ -3,8 +3,8 @@
 Before 0.5 a searcher's saved state (``searcher.save``) pickled the package's own objects,
 whose classes have changed shape since. :func:`load` reads any release's file without
 building those classes: each object of the package in it becomes an :class:`Old`, its plain
-fields. :func:`migrate` then turns a state of any version into today's plain data, one
-function per earlier version:
+fields. :func:`migrate` then turns a state of any version into today's plain data, by one
+function per earlier version (:data:`MIGRATIONS`):
 
 - 1, written by 0.2: one placement, the outcomes and the failures' magnitudes on the searcher
   itself; outcomes without SLO fields. (0.1's policy had no progress tie-break.)
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import pickle
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 #: The version today's release writes (:mod:`~ray_graded_penalty.saved_state`).
 STATE_VERSION = 4
@@ -94,10 +94,35 @@ def migrate(state: Dict[str, Any]) -> Dict[str, Any]:
     version = state.get("version")
     if version == STATE_VERSION:
         return state
-    if version not in (1, 2, 3):
+    if version not in MIGRATIONS:
         raise ValueError(f"unsupported GradedPenaltySearcher state version {version!r}: this release reads "
                          f"versions 1 (0.2), 2 (0.3), 3 (0.4) and {STATE_VERSION}")
-    ledger = _ledger_v1(state) if version == 1 else _ledger(state["ledger"])
+    return MIGRATIONS[version](state)
+
+
+def from_0_2(state: Dict[str, Any]) -> Dict[str, Any]:
+    """Version 1: the placement, the outcomes and the failures' magnitudes on the searcher."""
+    return _today(state, _ledger_v1(state))
+
+
+def from_0_3(state: Dict[str, Any]) -> Dict[str, Any]:
+    """Version 2: a ledger with each trial's level and order in two dicts (``_points``, ``_order``)."""
+    return _today(state, _ledger(state["ledger"], lambda fields: {
+        key: [fields["_points"][key], fields["_order"][key]] for key in fields["_points"]}))
+
+
+def from_0_4(state: Dict[str, Any]) -> Dict[str, Any]:
+    """Version 3: today's shapes, as pickled objects (a severity per trial below the successes)."""
+    return _today(state, _ledger(state["ledger"], lambda fields: {
+        key: list(s.args if isinstance(s, Old) else s) for key, s in fields["_below"].items()}))
+
+
+#: One migration per earlier version, each straight to today's (:data:`STATE_VERSION`).
+MIGRATIONS: Dict[int, Callable[[Dict[str, Any]], Dict[str, Any]]] = {1: from_0_2, 2: from_0_3, 3: from_0_4}
+
+
+def _today(state: Dict[str, Any], ledger: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """Today's state from what every earlier version kept alike, and its ledger migrated."""
     return {
         "version": STATE_VERSION, "metric": state["metric"], "mode": state["mode"],
         "trial_timeout_s": state["trial_timeout_s"], "policy": _policy(state["policy"]),
@@ -158,22 +183,18 @@ def _trial_id(outcome: Any) -> Optional[str]:
     return None if outcome is None else _fields(outcome)["trial_id"]
 
 
-def _ledger(ledger: Any) -> Optional[Dict[str, Any]]:
-    """A ledger of 0.3 or 0.4."""
+def _ledger(ledger: Any, below: Callable[[Dict[str, Any]], Dict[str, List[float]]]) -> Optional[Dict[str, Any]]:
+    """A ledger of 0.3 or 0.4; ``below`` reads its trials' severities, the one part whose shape differs."""
     if ledger is None:
         return None
     fields = _fields(ledger)
     objectives = _fields(fields["objectives"])
-    if "_points" in fields:  # 0.3: each trial's level and order in two dicts
-        below = {key: [fields["_points"][key], fields["_order"][key]] for key in fields["_points"]}
-    else:
-        below = {key: list(s.args if isinstance(s, Old) else s) for key, s in fields["_below"].items()}
     return {
         "metrics": list(objectives["metrics"]), "modes": list(objectives["modes"]),
         "least_magnitude": fields["least_magnitude"],
         "placements": [_placement(p) for p in fields["placements"]],
         "outcomes": {key: _outcome(o) for key, o in fields["outcomes"].items()},
-        "below": below, "best": _trial_id(fields["_best"]), "least_bad": _trial_id(fields["_least_bad"]),
+        "below": below(fields), "best": _trial_id(fields["_best"]), "least_bad": _trial_id(fields["_least_bad"]),
     }
 
 
@@ -211,7 +232,7 @@ def pickled_searcher(attributes: Dict[str, Any], searcher: Any) -> Dict[str, Any
              "trial_timeout_s": attributes["trial_timeout_s"], "policy": attributes["policy"],
              "slos": attributes["slos"], "records": vars(book)["records"], "ledger": attributes["_ledger"],
              "keeper": keeper.get_state()}
-    data = migrate(state)
+    data = from_0_4(state)
     data["warm_start"] = [_past(p) for p in attributes.get("_warm_start", [])]
     callback = attributes["callback"]
     watchdog = vars(callback).get("timeout")

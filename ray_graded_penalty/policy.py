@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -57,6 +58,13 @@ class Grade:
     def penalty(self, mode: str) -> float:
         """The magnitude with the sign that makes it bad for ``mode``."""
         return -self.magnitude if check_mode(mode) == "max" else self.magnitude
+
+    @property
+    def modifier(self) -> Optional[str]:
+        """Deprecated (0.4's name): :attr:`error_class`, None where it is ``"crash"``."""
+        warnings.warn("Grade.modifier is deprecated and goes in 0.6: use Grade.error_class (\"crash\" where "
+                      "modifier was None)", DeprecationWarning, stacklevel=2)
+        return None if self.error_class == CRASH else self.error_class
 
 
 #: The default policy's tiers (the seed design's): <20 % -> 1000, <60 % -> 500, <95 % -> 200, else 100.

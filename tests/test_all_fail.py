@@ -1,4 +1,4 @@
-"""The design document's all-fail scenario: TPE learns where trials survive longest.
+"""The seed design's all-fail scenario: TPE learns where trials survive longest.
 
 Every trial fails, later the further x and y are from 0. Compared with random search under the
 same seeds (Ray's OptunaSearch as it ships, which drops failures and so samples at random), the

@@ -1,4 +1,4 @@
-"""The penalty policy: the design document's table, validation, and its ordering property."""
+"""The penalty policy: the seed design's table, validation, and its ordering property."""
 
 import math
 
@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from ray_graded_penalty import DEFAULT_MODIFIERS, ErrorModifier, PenaltyPolicy, Tier
 
-# The design document's "Penalty Scale" table, for a 600 s timeout.
+# The seed design's "Penalty Scale" table, for a 600 s timeout.
 DESIGN_TABLE = [
     ("deployment failure", 60, "Deployment failed: image not found", -1200.0),
     ("immediate crash", 60, "Segmentation fault", -1000.0),
@@ -245,3 +245,13 @@ def test_a_policy_saved_before_the_tie_break_existed_grades_without_it():
     grade = restored.grade(400, 600, "exit code 1")
     assert grade.rank == grade.magnitude == 200.0 and not restored.break_ties_by_progress
     assert pickle.loads(pickle.dumps(PenaltyPolicy())) == PenaltyPolicy()
+
+
+def test_0_4_s_name_for_the_error_class_still_answers_with_a_deprecation_warning():
+    policy = PenaltyPolicy()
+    oom = policy.grade(30, 600, "CUDA out of memory")
+    crash = policy.grade(30, 600, "ValueError: zoom level must be positive")
+    with pytest.warns(DeprecationWarning, match="Grade.error_class"):
+        assert oom.modifier == oom.error_class == "oom"
+    with pytest.warns(DeprecationWarning):
+        assert crash.modifier is None and crash.error_class == "crash"  # 0.4 had no class for a plain crash

@@ -291,3 +291,9 @@ def test_a_retried_trial_is_graded_from_its_last_attempt():
     searcher.trial_errored("a", "RuntimeError: boom")
     assert searcher.outcomes["a"].error == "RuntimeError: boom"
     assert searcher.outcomes["a"].completion < 0.01
+
+
+def test_0_4_s_name_for_the_inner_searcher_still_answers_with_a_deprecation_warning():
+    searcher = make()
+    with pytest.warns(DeprecationWarning, match=r"use \.searcher"):
+        assert searcher.inner is searcher.searcher

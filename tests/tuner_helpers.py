@@ -50,7 +50,7 @@ def trial_ids(grid):
     return {t.trial_id for t in trials}, {t.trial_id for t in trials if t.status == "ERROR"}
 
 
-# ----- the design document's all-fail scenario ----------------------------------------------
+# ----- the seed design's all-fail scenario ----------------------------------------------
 # Every trial fails; the further x + y is from 0, the longer it survives. Trials with
 # x + y >= 16 run into the timeout; the longest-surviving region is completion >= 95 %.
 

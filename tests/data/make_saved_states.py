@@ -7,6 +7,10 @@ It writes ``saved_<version>_optuna<major>.pkl`` (what ``searcher.save`` wrote), 
 beside it with what that release's searcher had told, for the test to compare, and
 ``pickled_<version>_optuna<major>.pkl``: the whole searcher pickled, as ``Tuner.restore`` finds
 it in an experiment's ``tuner.pkl`` (from 0.4 on).
+
+0.2.0 itself required Optuna >= 4; ``saved_0.2.0_optuna3`` was written by 0.2.0's code on this
+package's oldest pins (Ray 2.30, Optuna 3.6.1) so that 0.2's shape of the state is restored at
+both ends of today's range.
 """
 
 import json
