@@ -39,6 +39,17 @@ def paired_counts(ours: List[float], base: List[float]) -> tuple:
     return better, worse, len(ours) - better - worse
 
 
+def sign_test(better: int, worse: int) -> float:
+    """Two-sided exact sign test: the chance of a split at least this uneven if either were as
+    likely (ties left out)."""
+    n = better + worse
+    if n == 0:
+        return 1.0
+    k = min(better, worse)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
+    return min(1.0, 2 * tail)
+
+
 def _paired(ours: List[float], base: List[float]) -> str:
     return "/".join(str(c) for c in paired_counts(ours, base))
 

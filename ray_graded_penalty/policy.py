@@ -104,10 +104,8 @@ def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
     for i in range(1, len(result)):
         before, tier = result[i - 1], result[i]
         if tier.start <= before.start:
-            raise ValueError(
-                f"tier starts must increase strictly: tiers[{i}].start={tier.start!r} "
-                f"follows {before.start!r}"
-            )
+            raise ValueError(f"tier starts must increase strictly: tiers[{i}].start={tier.start!r} "
+                             f"follows {before.start!r}")
         if tier.magnitude > before.magnitude:
             raise ValueError(
                 f"tiers[{i}] (from {tier.start:.0%}) has magnitude {tier.magnitude!r}, larger "
@@ -126,16 +124,12 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
         try:
             name, keywords, factor = parts
         except (TypeError, ValueError):
-            raise TypeError(
-                f"modifiers[{i}] must be an ErrorModifier or a (name, keywords, factor) "
-                f"triple, got {modifier!r}"
-            ) from None
+            raise TypeError(f"modifiers[{i}] must be an ErrorModifier or a (name, keywords, factor) "
+                            f"triple, got {modifier!r}") from None
         if not isinstance(name, str) or not name:
             raise ValueError(f"modifiers[{i}].name must be a non-empty string, got {name!r}")
         if isinstance(keywords, str) or not all(isinstance(k, str) and k for k in keywords):
-            raise ValueError(
-                f"modifiers[{i}].keywords must be a sequence of non-empty strings, got {keywords!r}"
-            )
+            raise ValueError(f"modifiers[{i}].keywords must be a sequence of non-empty strings, got {keywords!r}")
         if not keywords:
             raise ValueError(f"modifiers[{i}] ({name!r}) has no keywords")
         wordless = [k for k in keywords if not spell_keyword(k).letters]

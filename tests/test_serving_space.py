@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from benchmarks.concurrency_report import sign_test
 from benchmarks.serving_space import replay
 
 
@@ -57,8 +58,8 @@ def test_a_replay_spends_its_budget_and_every_start_pays_the_load(workers):
 
 
 def test_the_comparisons_count_seeds_and_the_sign_test_is_exact():
-    assert replay.sign_test(6, 0) == pytest.approx(2 / 64)
-    assert replay.sign_test(5, 5) == 1.0 and replay.sign_test(0, 0) == 1.0
+    assert sign_test(6, 0) == pytest.approx(2 / 64)
+    assert sign_test(5, 5) == 1.0 and sign_test(0, 0) == 1.0
     assert replay.paired([3, 2, 1], [1, 2, 3]) == {"better": 1, "worse": 1, "equal": 1, "p": 1.0}
     runs = [replay.run_one("recorded", m, s, 1, scale=0.3) for m in ("graded_optuna", "optuna_search", "flat_penalty")
             for s in range(2)]

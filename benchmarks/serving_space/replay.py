@@ -42,7 +42,7 @@ from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
 from benchmarks.asynchronous import simulate
-from benchmarks.concurrency_report import paired_counts
+from benchmarks.concurrency_report import paired_counts, sign_test
 from benchmarks.methods import FLAT, TIMEOUT_S
 from benchmarks.problems import Outcome, Problem
 from benchmarks.slo_bench import SLOMethod
@@ -190,17 +190,6 @@ def failed_share(run: Dict[str, Any]) -> float:
     spent = sum(t["end"] - t["start"] for t in run["trials"])
     failed = sum(t["end"] - t["start"] for t in run["trials"] if t["value"] is None)
     return failed / spent if spent else 0.0
-
-
-def sign_test(better: int, worse: int) -> float:
-    """Two-sided exact sign test: the chance of a split at least this uneven if either were as
-    likely (ties left out)."""
-    n = better + worse
-    if n == 0:
-        return 1.0
-    k = min(better, worse)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n
-    return min(1.0, 2 * tail)
 
 
 def paired(ours: List[float], base: List[float]) -> Dict[str, Any]:
