@@ -143,9 +143,10 @@ def measure(workers: Sequence[int], seeds: int, problems: Sequence[str] = PROBLE
 
 
 def table(runs: List[Dict[str, Any]]) -> List[str]:
-    """Per W and problem: median regret of each method; each variant's seeds better / worse /
-    level against the default and the flat policy, with the exact sign test's p."""
-    from benchmarks.concurrency_report import paired_counts, sign_test
+    """Per W and problem: median regret of each method (and its ratio to the default's); each
+    variant's seeds better / worse / level against the default and the flat policy, with the
+    exact sign test's p."""
+    from benchmarks.concurrency_report import paired_counts, ratio, sign_test
 
     regrets: Dict[tuple, Dict[int, float]] = {}
     for r in runs:
@@ -157,7 +158,10 @@ def table(runs: List[Dict[str, Any]]) -> List[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in sorted({r["workers"] for r in runs}):
         for p in [p for p in PROBLEMS if any(k[:2] == (w, p) for k in regrets)]:
-            cells = [str(w), p] + [f"{statistics.median(regrets[(w, p, m)].values()):.4g}" for m in methods]
+            medians = {m: statistics.median(regrets[(w, p, m)].values()) for m in methods}
+            cells = [str(w), p] + [f"{medians[m]:.4g}" + ("" if m == BASES[0] else
+                                                          f" ({ratio(medians[m], medians[BASES[0]]):.2f}x)")
+                                   for m in methods]
             for v in variants:
                 for b in BASES:
                     seeds = sorted(regrets[(w, p, v)])
@@ -203,10 +207,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--out", help="where to write every run's regret (JSON)")
+    parser.add_argument("--table-from", help="print the table of runs written before with --out, running nothing")
     args = parser.parse_args(argv)
     started = time.time()
     if args.trace:
         print("\n".join(trace()))
+    elif args.table_from:
+        with open(args.table_from) as f:
+            print("\n".join(table(json.load(f))))
     else:
         runs = measure([int(w) for w in args.workers.split(",")], args.seeds, args.problems.split(","))
         if args.out:
