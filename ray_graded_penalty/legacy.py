@@ -228,7 +228,7 @@ def pickled_searcher(attributes: Dict[str, Any], searcher: Any) -> Dict[str, Any
     callback, the object Tune also holds in the run's callbacks, is set up again in place for
     ``searcher``."""
     book, keeper = attributes["_book"], attributes["_keeper"]
-    state = {"version": 3, "metric": attributes["_metric"], "mode": attributes["_mode"],
+    state = {"metric": attributes["_metric"], "mode": attributes["_mode"],
              "trial_timeout_s": attributes["trial_timeout_s"], "policy": attributes["policy"],
              "slos": attributes["slos"], "records": vars(book)["records"], "ledger": attributes["_ledger"],
              "keeper": keeper.get_state()}

@@ -40,15 +40,15 @@ import argparse
 import json
 import statistics
 import time
-import warnings
+from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import optuna
-from ray.tune.search.optuna import OptunaSearch
 
-from benchmarks.methods import FLAT, TIMEOUT_S, Method, _graded
-from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher, PenaltyPolicy
+from benchmarks.methods import FLAT, Method
+from benchmarks.research.variants import _graded_tpe
+from ray_graded_penalty import PenaltyPolicy
 
 PROBLEMS = ("branin_discs", "llm_serving", "mostly_fail", "latency_ms", "pressure_vessel", "welded_beam",
             "spring", "speed_reducer", "three_bar_truss", "gramacy")
@@ -79,7 +79,7 @@ class GradeWeightedTPE(optuna.samplers.TPESampler):
     """The Optuna backend's TPE with the bad group's failure kernels weighted by ``by``; with
     ``record``, what each split held (for :func:`trace`)."""
 
-    def __init__(self, by: Optional[Callable[[Sequence[Dict[str, Any]]], np.ndarray]], record: Optional[list] = None,
+    def __init__(self, by: Optional[Callable[[Sequence[Dict[str, Any]]], np.ndarray]], record: Optional[list],
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._by, self._record = by, record
@@ -104,16 +104,8 @@ class GradeWeightedTPE(optuna.samplers.TPESampler):
 
 
 def _method(by: Optional[Callable], policy: Optional[PenaltyPolicy] = None, record: Optional[list] = None):
-    def build(seed: int) -> Method:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sampler = GradeWeightedTPE(by, record, seed=seed, multivariate=True, constant_liar=True,
-                                       gamma=GoodGroupSize())
-        kwargs = {} if policy is None else {"policy": policy}
-        return Method(GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=TIMEOUT_S, **kwargs),
-                      _graded)
-
-    return build
+    return lambda seed: _graded_tpe(seed, good_group=True, sampler=partial(GradeWeightedTPE, by, record),
+                                    policy=policy)
 
 
 VARIANTS: Dict[str, Callable[[int], Method]] = {

@@ -5,7 +5,7 @@ beside them (``python -m benchmarks.research.run``), in the harness of ``benchma
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, Optional
 
 import optuna
 from ray.tune.search.hyperopt import HyperOptSearch
@@ -51,15 +51,19 @@ VARIANTS: Dict[str, Callable[[int], Method]] = {
 
 
 
-def _graded_tpe(seed: int, good_group: bool, hold: bool = False, **tpe: Any) -> Method:
-    """The Optuna backend's TPE with one setting changed, through the public API."""
+def _graded_tpe(seed: int, good_group: bool, hold: bool = False,
+                sampler: Callable[..., optuna.samplers.TPESampler] = optuna.samplers.TPESampler,
+                policy: Optional[PenaltyPolicy] = None, **tpe: Any) -> Method:
+    """The Optuna backend's TPE with one setting changed (or built by ``sampler``, a subclass's
+    constructor), under ``policy`` (the default policy when None), through the public API."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        sampler = optuna.samplers.TPESampler(
+        tpe_sampler = sampler(
             seed=seed, multivariate=tpe.pop("multivariate", True), constant_liar=True,
             **({"gamma": GoodGroupSize()} if good_group else {}), **tpe,
         )
-    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=TIMEOUT_S)
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=tpe_sampler), trial_timeout_s=TIMEOUT_S,
+                                     **({} if policy is None else {"policy": policy}))
     return Method(searcher, _graded, hold_failures=hold)
 
 
