@@ -53,6 +53,9 @@ from ray_graded_penalty import PenaltyPolicy
 PROBLEMS = ("branin_discs", "llm_serving", "mostly_fail", "latency_ms", "pressure_vessel", "welded_beam",
             "spring", "speed_reducer", "three_bar_truss", "gramacy")
 BASES = ("graded_optuna", "flat_penalty")
+#: The recorded llama-server space of issue 25 at its two costs (``benchmarks/serving_space``).
+SERVING = "llama_server_"
+SERVING_PROBLEMS = (SERVING + "recorded", SERVING + "gpu")
 
 
 def _by_severity(attrs: Sequence[Dict[str, Any]]) -> np.ndarray:
@@ -108,6 +111,20 @@ def _method(by: Optional[Callable], policy: Optional[PenaltyPolicy] = None, reco
                                     policy=policy)
 
 
+def serving_methods() -> Dict[str, Callable[[int], Method]]:
+    """The recorded llama-server space's methods (``benchmarks/serving_space``, its SLO
+    included) and the candidates on it, built as its ``graded_optuna`` is."""
+    from benchmarks.serving_space import replay
+    from benchmarks.slo_bench import SLOMethod
+
+    def weighted(by: Optional[Callable]) -> Callable[[int], Method]:
+        return lambda seed: SLOMethod(_graded_tpe(seed, good_group=True, sampler=partial(GradeWeightedTPE, by, None),
+                                                  slos=replay.SLOS).searcher, "graded", slos=replay.SLOS)
+
+    return {**replay.methods(), "unweighted": weighted(None), "weights_by_severity": weighted(_by_severity),
+            "weights_by_progress": weighted(_by_progress)}
+
+
 VARIANTS: Dict[str, Callable[[int], Method]] = {
     "weights_by_severity": _method(_by_severity),
     "weights_by_progress": _method(_by_progress),
@@ -125,13 +142,30 @@ def _run(args: tuple) -> Dict[str, Any]:
             "trials": len(run["trials"]), "failed": sum(t["value"] is None for t in run["trials"])}
 
 
+def _serving_run(args: tuple) -> Dict[str, Any]:
+    """One replay on the recorded llama-server space; its regret: the space's best SLO-meeting
+    throughput less the run's."""
+    from benchmarks.serving_space import replay
+
+    problem, method, seed, workers = args
+    run = replay.run_one(problem[len(SERVING):], method, seed, workers, catalog=serving_methods())
+    return {"problem": problem, "method": method, "seed": seed, "workers": workers,
+            "regret": replay.best_possible() - replay.best(run), "trials": len(run["trials"]),
+            "failed": sum(t["value"] is None for t in run["trials"])}
+
+
 def measure(workers: Sequence[int], seeds: int, problems: Sequence[str] = PROBLEMS,
             methods: Sequence[str] = (*BASES, "weights_by_severity", "weights_by_progress")) -> List[Dict[str, Any]]:
+    """Every run: ``problems`` are the benchmark's, or the recorded serving space's (``SERVING_PROBLEMS``)."""
     from concurrent.futures import ProcessPoolExecutor
 
     jobs = [(p, m, s, w) for w in workers for p in problems for m in methods for s in range(seeds)]
     with ProcessPoolExecutor(max_workers=2) as pool:
-        return list(pool.map(_run, jobs, chunksize=4))
+        return list(pool.map(_job, jobs, chunksize=4))
+
+
+def _job(args: tuple) -> Dict[str, Any]:
+    return (_serving_run if args[0].startswith(SERVING) else _run)(args)
 
 
 def table(runs: List[Dict[str, Any]]) -> List[str]:
@@ -149,7 +183,7 @@ def table(runs: List[Dict[str, Any]]) -> List[str]:
             *(f"`{v}` vs `{b}`" for v in variants for b in BASES)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in sorted({r["workers"] for r in runs}):
-        for p in [p for p in PROBLEMS if any(k[:2] == (w, p) for k in regrets)]:
+        for p in [p for p in (*PROBLEMS, *SERVING_PROBLEMS) if any(k[:2] == (w, p) for k in regrets)]:
             medians = {m: statistics.median(regrets[(w, p, m)].values()) for m in methods}
             cells = [str(w), p] + [f"{medians[m]:.4g}" + ("" if m == BASES[0] else
                                                           f" ({ratio(medians[m], medians[BASES[0]]):.2f}x)")
@@ -196,7 +230,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="1")
     parser.add_argument("--seeds", type=int, default=30)
-    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--problems", default=",".join(PROBLEMS),
+                        help=f"the benchmark's (default), or {','.join(SERVING_PROBLEMS)}")
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--out", help="where to write every run's regret (JSON)")
     parser.add_argument("--table-from", help="print the table of runs written before with --out, running nothing")

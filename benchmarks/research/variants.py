@@ -5,7 +5,7 @@ beside them (``python -m benchmarks.research.run``), in the harness of ``benchma
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import optuna
 from ray.tune.search.hyperopt import HyperOptSearch
@@ -14,7 +14,7 @@ from ray.tune.search.optuna import OptunaSearch
 from benchmarks.methods import DESCRIPTIONS as SHIPPED_DESCRIPTIONS
 from benchmarks.methods import METHODS, TIMEOUT_S, Method, _dropped, _graded
 from benchmarks.problems import Outcome
-from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher, PenaltyPolicy
+from ray_graded_penalty import SLO, GoodGroupSize, GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty.backends.optuna import OptunaView
 
 
@@ -53,16 +53,16 @@ VARIANTS: Dict[str, Callable[[int], Method]] = {
 
 def _graded_tpe(seed: int, good_group: bool, hold: bool = False,
                 sampler: Callable[..., optuna.samplers.TPESampler] = optuna.samplers.TPESampler,
-                policy: Optional[PenaltyPolicy] = None, **tpe: Any) -> Method:
+                policy: Optional[PenaltyPolicy] = None, slos: Sequence[SLO] = (), **tpe: Any) -> Method:
     """The Optuna backend's TPE with one setting changed (or built by ``sampler``, a subclass's
-    constructor), under ``policy`` (the default policy when None), through the public API."""
+    constructor), under ``policy`` (the default policy when None) and ``slos``, through the public API."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tpe_sampler = sampler(
             seed=seed, multivariate=tpe.pop("multivariate", True), constant_liar=True,
             **({"gamma": GoodGroupSize()} if good_group else {}), **tpe,
         )
-    searcher = GradedPenaltySearcher(OptunaSearch(sampler=tpe_sampler), trial_timeout_s=TIMEOUT_S,
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=tpe_sampler), trial_timeout_s=TIMEOUT_S, slos=list(slos),
                                      **({} if policy is None else {"policy": policy}))
     return Method(searcher, _graded, hold_failures=hold)
 

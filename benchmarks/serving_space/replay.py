@@ -158,13 +158,15 @@ def budget_s(cost: str, workers: int) -> float:
     return max(TRIALS_WORTH, WAVES * workers) * healthy_s(cost)
 
 
-def run_one(cost: str, method: str, seed: int, workers: int, scale: float = 1.0) -> Dict[str, Any]:
+def run_one(cost: str, method: str, seed: int, workers: int, scale: float = 1.0,
+            catalog: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """One replay: the trials that ended within the budget, with start, end (GPU-free wall
-    seconds), value, whether each met the SLO."""
+    seconds), value, whether each met the SLO. ``method`` is named in ``catalog`` (default
+    :func:`methods`)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     gpu = budget_s(cost, workers) * scale
     run = simulate(f"llama_server_{cost}", method, seed, workers, gpu_budget=gpu / TIMEOUT_S,
-                   methods=methods(), problem=problem(cost), min_duration=0.0)
+                   methods=catalog or methods(), problem=problem(cost), min_duration=0.0)
     trials = [{"start": t["start"] * TIMEOUT_S, "end": t["end"] * TIMEOUT_S, "value": t["value"],
                "meets": meets(t["value"], t["metrics"]), "config": t["config"]} for t in run["trials"]]
     return {"cost": cost, "method": method, "seed": seed, "workers": workers, "budget_s": gpu, "trials": trials}
