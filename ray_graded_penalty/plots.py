@@ -13,6 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from ray_graded_penalty.records import Kind
 from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns
 
 
@@ -24,8 +25,8 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
-    score = report["value"].where(report["status"] != "failure", report["penalty"]).astype(float)
-    classes = report["error_class"].where(report["status"] != "slo_miss", "slo_miss").fillna("success")
+    score = report["value"].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
+    classes = report["error_class"].where(report["status"] != Kind.SLO_MISS, "slo_miss").fillna("success")
     colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
                "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
                "other": "tab:gray"}
@@ -78,22 +79,22 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
 
     x, y = (report[VALUE_PREFIX + m].astype(float) for m in objectives)
     fig, ax = plt.subplots(figsize=(7, 5))
-    kinds = (("success", report["status"] == "success", "tab:green", "o"),
-             ("SLO miss", report["status"] == "slo_miss", "gold", "s"),
-             ("failed by an SLO", (report["status"] == "failure") & (report["error_class"] == "slo"), "tab:pink", "x"))
+    kinds = (("success", report["status"] == Kind.SUCCESS, "tab:green", "o"),
+             ("SLO miss", report["status"] == Kind.SLO_MISS, "gold", "s"),
+             ("failed by an SLO", (report["status"] == Kind.FAILURE) & (report["error_class"] == "slo"), "tab:pink", "x"))
     for label, mask, colour, marker in kinds:
         mask = mask & x.notna() & y.notna()
         if mask.any():
             ax.scatter(x[mask], y[mask], c=colour, marker=marker, label=label, s=30, alpha=0.85)
     modes = report.attrs.get("modes")
-    ok = (report["status"] == "success") & x.notna() & y.notna()
+    ok = (report["status"] == Kind.SUCCESS) & x.notna() & y.notna()
     if modes and ok.any():
         sx = x[ok] * (1 if modes[0] == "max" else -1)
         sy = y[ok] * (1 if modes[1] == "max" else -1)
         front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
         order = sorted(front, key=lambda i: x[i])
         ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
-    others = int(((report["status"] == "failure") & (report["error_class"] != "slo")).sum())
+    others = int(((report["status"] == Kind.FAILURE) & (report["error_class"] != "slo")).sum())
     ax.set_xlabel(objectives[0])
     ax.set_ylabel(objectives[1])
     ax.set_title(f"Two objectives ({others} other failures report no values)")

@@ -79,3 +79,22 @@ def test_the_grade_weights_harness_is_the_shipped_tpe_where_it_changes_nothing()
     # and the weights do change what TPE proposes (seed 0 of the measured table: regret 568 against 1648)
     assert configs("weights_by_severity", VARIANTS, "pressure_vessel", 60.0) != configs(
         "graded_optuna", None, "pressure_vessel", 60.0)
+
+
+@pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS,
+                    reason=f"the research harness runs at the benchmarks' pins, Optuna 5 (here Optuna {OPTUNA})")
+def test_on_the_recorded_serving_space_the_harness_is_the_replay_s_graded_optuna_where_it_changes_nothing():
+    from benchmarks.research.grade_weights import _serving_run, serving_methods
+    from benchmarks.serving_space import replay
+
+    catalog = serving_methods()
+
+    def configs(method, workers):
+        return [t["config"] for t in replay.run_one("recorded", method, 0, workers, catalog=catalog)["trials"]]
+
+    assert configs("unweighted", 4) == configs("graded_optuna", 4)  # its SLO included
+    # out-of-memory and deploy failures are told two magnitudes: the weights change what TPE proposes
+    assert configs("weights_by_severity", 1) != configs("graded_optuna", 1)
+    run = _serving_run(("llama_server_recorded", "graded_optuna", 0, 1))
+    assert run["regret"] == pytest.approx(replay.best_possible() - replay.best(replay.run_one("recorded", "graded_optuna", 0, 1)))
+    assert run["regret"] >= 0 and run["trials"] > run["failed"] > 0
