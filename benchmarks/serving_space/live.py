@@ -63,12 +63,14 @@ def run_live(spec: Any, method_name: str, seed: int, budget_s: float) -> Dict[st
 
 def check_outcomes(spec: Any, count: int, seed: int = 0) -> Dict[str, Any]:
     """Deploy ``count`` configurations drawn at random again: how many fail or serve as recorded,
-    meet the SLO as recorded, and how today's seconds and throughput compare with the table's."""
+    meet the SLO as recorded, and how today's seconds and throughput compare with the table's
+    (the medians, and each configuration that served both times: is the machine's speed the
+    same for every configuration, or does it change the space's order?)."""
     import random
 
     rng, policy = random.Random(seed), PenaltyPolicy()
     keys = rng.sample(sorted(replay.table()), count)
-    same, same_slo, elapsed, throughput = 0, 0, [], []
+    same, same_slo, elapsed, throughput, served = 0, 0, [], [], []
     for key in keys:
         config = dict(zip(replay.KNOBS, key))
         _, live = _deploy(spec, config, policy)
@@ -78,8 +80,12 @@ def check_outcomes(spec: Any, count: int, seed: int = 0) -> Dict[str, Any]:
         if not live.failed and not recorded.failed:
             elapsed.append(live.fraction / recorded.fraction)
             throughput.append(live.value / recorded.value)  # type: ignore[operator]
+            served.append({**config, "elapsed_ratio": round(elapsed[-1], 3),
+                           "throughput_ratio": round(throughput[-1], 3),
+                           "recorded_tok_s": round(recorded.value, 2)})  # type: ignore[arg-type]
     return {"configurations": count, "same_outcome": same, "same_slo_verdict": same_slo,
-            "median_elapsed_ratio": _median(elapsed), "median_throughput_ratio": _median(throughput)}
+            "median_elapsed_ratio": _median(elapsed), "median_throughput_ratio": _median(throughput),
+            "served": served}
 
 
 def _median(values: List[float]) -> Optional[float]:
