@@ -31,7 +31,9 @@ internals (it overrides the private ``_build_parzen_estimator``); it reads the p
 trial attributes (``graded_penalty.penalty``, ``graded_penalty.completion``) from the study.
 
 Run: ``python -m benchmarks.research.grade_weights --workers 1,16 --seeds 30`` (the table, with
-sign tests against the flat and the shipped default policy), ``... --trace`` (the mechanism).
+sign tests against the flat and the shipped default policy), ``... --problems
+llama_server_recorded,llama_server_gpu`` (the recorded serving space of issue 25),
+``... --trace`` (the mechanism).
 """
 
 from __future__ import annotations
@@ -198,6 +200,37 @@ def table(runs: List[Dict[str, Any]]) -> List[str]:
     return lines
 
 
+def serving_table(runs: List[Dict[str, Any]]) -> List[str]:
+    """The recorded serving space's runs, where the median regret is 0 for every method (most
+    seeds find the space's best): per W and cost, each method's seeds at the best and mean
+    regret (tok/s below the best), and each candidate's seeds better / worse / level against
+    the default, with the exact sign test's p."""
+    from benchmarks.concurrency_report import paired_counts, sign_test
+
+    regrets: Dict[tuple, Dict[int, float]] = {}
+    for r in runs:
+        if r["problem"] in SERVING_PROBLEMS:
+            regrets.setdefault((r["workers"], r["problem"], r["method"]), {})[r["seed"]] = r["regret"]
+    methods = sorted({k[2] for k in regrets}, key=[*BASES, *VARIANTS].index)
+    variants = [m for m in methods if m not in BASES]
+    head = ["W", "cost", *(f"`{m}`: seeds at the best, mean regret" for m in methods),
+            *(f"`{v}` vs `{BASES[0]}`" for v in variants)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for w in sorted({k[0] for k in regrets}):
+        for p in [p for p in SERVING_PROBLEMS if (w, p, BASES[0]) in regrets]:
+            cells = [str(w), p[len(SERVING):]]
+            for m in methods:
+                values = regrets[(w, p, m)].values()
+                cells.append(f"{sum(v <= 1e-9 for v in values)}/{len(values)}, {statistics.mean(values):.3f}")
+            for v in variants:
+                seeds = sorted(regrets[(w, p, v)])
+                won, lost, level = paired_counts([regrets[(w, p, v)][s] for s in seeds],
+                                                 [regrets[(w, p, BASES[0])][s] for s in seeds])
+                cells.append(f"{won}/{lost}/{level}, p {sign_test(won, lost):.2g}")
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def trace(problems: Sequence[str] = ("mostly_fail", "pressure_vessel"), seeds: int = 5) -> List[str]:
     """What the good (below) and bad (above) groups held at each suggestion, one trial at a time
     under the default policy, in four stretches of the run."""
@@ -226,6 +259,12 @@ def trace(problems: Sequence[str] = ("mostly_fail", "pressure_vessel"), seeds: i
     return lines
 
 
+def _tables(runs: List[Dict[str, Any]]) -> List[str]:
+    serving = [r for r in runs if r["problem"] in SERVING_PROBLEMS]
+    others = [r for r in runs if r["problem"] not in SERVING_PROBLEMS]
+    return (table(others) if others else []) + (["", *serving_table(serving)] if serving else [])
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workers", default="1")
@@ -241,13 +280,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("\n".join(trace()))
     elif args.table_from:
         with open(args.table_from) as f:
-            print("\n".join(table(json.load(f))))
+            print("\n".join(_tables(json.load(f))))
     else:
         runs = measure([int(w) for w in args.workers.split(",")], args.seeds, args.problems.split(","))
         if args.out:
             with open(args.out, "w") as f:
                 json.dump(runs, f)
-        print("\n".join(table(runs)))
+        print("\n".join(_tables(runs)))
     print(f"\n({time.time() - started:.0f} s)")
     return 0
 
