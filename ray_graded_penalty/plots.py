@@ -81,7 +81,8 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
     fig, ax = plt.subplots(figsize=(7, 5))
     kinds = (("success", report["status"] == Kind.SUCCESS, "tab:green", "o"),
              ("SLO miss", report["status"] == Kind.SLO_MISS, "gold", "s"),
-             ("failed by an SLO", (report["status"] == Kind.FAILURE) & (report["error_class"] == "slo"), "tab:pink", "x"))
+             ("failed by an SLO", (report["status"] == Kind.FAILURE) & (report["error_class"] == "slo"),
+              "tab:pink", "x"))
     for label, mask, colour, marker in kinds:
         mask = mask & x.notna() & y.notna()
         if mask.any():
