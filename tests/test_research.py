@@ -99,3 +99,22 @@ def test_on_the_recorded_serving_space_the_harness_is_the_replay_s_graded_optuna
     same = replay.run_one("recorded", "graded_optuna", 0, 1)
     assert run["regret"] == pytest.approx(replay.best_possible() - replay.best(same))
     assert run["regret"] >= 0 and run["trials"] > run["failed"] > 0
+
+
+def test_grade_weights_tables_come_from_several_recorded_files(tmp_path, capsys):
+    import json
+
+    from benchmarks.research.grade_weights import main
+
+    def runs(problem, regrets):
+        return [{"problem": problem, "method": m, "seed": s, "workers": 1, "regret": r, "trials": 5, "failed": 2}
+                for m, values in regrets.items() for s, r in enumerate(values)]
+
+    (tmp_path / "a.json").write_text(json.dumps(runs("spring", {"graded_optuna": [1.0, 2.0], "flat_penalty": [1.0, 3.0],
+                                                                "weights_by_severity": [0.5, 2.0]})))
+    (tmp_path / "b.json").write_text(json.dumps(runs("llama_server_gpu", {"graded_optuna": [0.0, 1.5],
+                                                                          "weights_by_severity": [0.0, 0.0]})))
+    assert main(["--table-from", f"{tmp_path / 'a.json'},{tmp_path / 'b.json'}"]) == 0
+    out = capsys.readouterr().out
+    assert "| 1 | spring | 1.5 | 2 (1.33x) | 1.25 (0.83x) | 1/0/1, p 1 | 2/0/0, p 0.5 |" in out
+    assert "| 1 | gpu | 1/2, 0.750 | 2/2, 0.000 | 1/0/1, p 1 |" in out  # seeds at the best, mean regret

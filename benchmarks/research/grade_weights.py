@@ -273,14 +273,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f"the benchmark's (default), or {','.join(SERVING_PROBLEMS)}")
     parser.add_argument("--trace", action="store_true")
     parser.add_argument("--out", help="where to write every run's regret (JSON)")
-    parser.add_argument("--table-from", help="print the table of runs written before with --out, running nothing")
+    parser.add_argument("--table-from", help="print the table of runs written before with --out (several files: "
+                        "comma-separated, e.g. one per problem), running nothing")
     args = parser.parse_args(argv)
     started = time.time()
     if args.trace:
         print("\n".join(trace()))
     elif args.table_from:
-        with open(args.table_from) as f:
-            print("\n".join(_tables(json.load(f))))
+        runs = []
+        for path in args.table_from.split(","):
+            with open(path) as f:
+                runs += json.load(f)
+        print("\n".join(_tables(runs)))
     else:
         runs = measure([int(w) for w in args.workers.split(",")], args.seeds, args.problems.split(","))
         if args.out:
