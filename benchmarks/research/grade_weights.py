@@ -170,47 +170,53 @@ def _job(args: tuple) -> Dict[str, Any]:
     return (_serving_run if args[0].startswith(SERVING) else _run)(args)
 
 
+def _regrets(runs: List[Dict[str, Any]]) -> Dict[tuple, Dict[int, float]]:
+    """Each run's regret by (W, problem, method), then seed."""
+    regrets: Dict[tuple, Dict[int, float]] = {}
+    for r in runs:
+        regrets.setdefault((r["workers"], r["problem"], r["method"]), {})[r["seed"]] = r["regret"]
+    return regrets
+
+
+def _versus(regrets: Dict[tuple, Dict[int, float]], w: int, p: str, method: str, base: str) -> str:
+    """``method``'s seeds better / worse / level than ``base``'s at W = ``w`` on ``p``, and the exact sign test's p."""
+    from benchmarks.concurrency_report import paired_counts, sign_test
+
+    seeds = sorted(regrets[(w, p, method)])
+    won, lost, level = paired_counts([regrets[(w, p, method)][s] for s in seeds],
+                                     [regrets[(w, p, base)][s] for s in seeds])
+    return f"{won}/{lost}/{level}, p {sign_test(won, lost):.2g}"
+
+
 def table(runs: List[Dict[str, Any]]) -> List[str]:
     """Per W and problem: median regret of each method (and its ratio to the default's); each
     variant's seeds better / worse / level against the default and the flat policy, with the
     exact sign test's p."""
-    from benchmarks.concurrency_report import paired_counts, ratio, sign_test
+    from benchmarks.concurrency_report import ratio
 
-    regrets: Dict[tuple, Dict[int, float]] = {}
-    for r in runs:
-        regrets.setdefault((r["workers"], r["problem"], r["method"]), {})[r["seed"]] = r["regret"]
+    regrets = _regrets(runs)
     methods = sorted({r["method"] for r in runs}, key=[*BASES, *VARIANTS].index)
     variants = [m for m in methods if m not in BASES]
     head = ["W", "problem", *(f"`{m}` median" for m in methods),
             *(f"`{v}` vs `{b}`" for v in variants for b in BASES)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for w in sorted({r["workers"] for r in runs}):
-        for p in [p for p in (*PROBLEMS, *SERVING_PROBLEMS) if any(k[:2] == (w, p) for k in regrets)]:
+        for p in [p for p in PROBLEMS if any(k[:2] == (w, p) for k in regrets)]:
             medians = {m: statistics.median(regrets[(w, p, m)].values()) for m in methods}
             cells = [str(w), p] + [f"{medians[m]:.4g}" + ("" if m == BASES[0] else
                                                           f" ({ratio(medians[m], medians[BASES[0]]):.2f}x)")
                                    for m in methods]
-            for v in variants:
-                for b in BASES:
-                    seeds = sorted(regrets[(w, p, v)])
-                    won, lost, level = paired_counts([regrets[(w, p, v)][s] for s in seeds],
-                                                     [regrets[(w, p, b)][s] for s in seeds])
-                    cells.append(f"{won}/{lost}/{level}, p {sign_test(won, lost):.2g}")
+            cells += [_versus(regrets, w, p, v, b) for v in variants for b in BASES]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def serving_table(runs: List[Dict[str, Any]]) -> List[str]:
-    """The recorded serving space's runs, where the median regret is 0 for every method (most
+    """Runs on the recorded serving space, where the median regret is 0 for every method (most
     seeds find the space's best): per W and cost, each method's seeds at the best and mean
     regret (tok/s below the best), and each candidate's seeds better / worse / level against
     the default, with the exact sign test's p."""
-    from benchmarks.concurrency_report import paired_counts, sign_test
-
-    regrets: Dict[tuple, Dict[int, float]] = {}
-    for r in runs:
-        if r["problem"] in SERVING_PROBLEMS:
-            regrets.setdefault((r["workers"], r["problem"], r["method"]), {})[r["seed"]] = r["regret"]
+    regrets = _regrets(runs)
     methods = sorted({k[2] for k in regrets}, key=[*BASES, *VARIANTS].index)
     variants = [m for m in methods if m not in BASES]
     head = ["W", "cost", *(f"`{m}`: seeds at the best, mean regret" for m in methods),
@@ -222,11 +228,7 @@ def serving_table(runs: List[Dict[str, Any]]) -> List[str]:
             for m in methods:
                 values = regrets[(w, p, m)].values()
                 cells.append(f"{sum(v <= 1e-9 for v in values)}/{len(values)}, {statistics.mean(values):.3f}")
-            for v in variants:
-                seeds = sorted(regrets[(w, p, v)])
-                won, lost, level = paired_counts([regrets[(w, p, v)][s] for s in seeds],
-                                                 [regrets[(w, p, BASES[0])][s] for s in seeds])
-                cells.append(f"{won}/{lost}/{level}, p {sign_test(won, lost):.2g}")
+            cells += [_versus(regrets, w, p, v, BASES[0]) for v in variants]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -260,6 +262,7 @@ def trace(problems: Sequence[str] = ("mostly_fail", "pressure_vessel"), seeds: i
 
 
 def _tables(runs: List[Dict[str, Any]]) -> List[str]:
+    """:func:`table` of the benchmark's problems, then :func:`serving_table` of the serving space's."""
     serving = [r for r in runs if r["problem"] in SERVING_PROBLEMS]
     others = [r for r in runs if r["problem"] not in SERVING_PROBLEMS]
     return (table(others) if others else []) + (["", *serving_table(serving)] if serving else [])
