@@ -11,10 +11,11 @@ Public API:
     DEFAULT_TIERS, DEFAULT_MODIFIERS: the default policy's tiers and error classes, to extend.
 """
 
+from ray_graded_penalty._core.legacy import install_old_names as _install_old_names
+from ray_graded_penalty._core.outcomes import TrialOutcome
+from ray_graded_penalty.backends.optuna import GoodGroupSize
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.good_group import GoodGroupSize
 from ray_graded_penalty.policy import DEFAULT_MODIFIERS, DEFAULT_TIERS, ErrorModifier, PenaltyPolicy, Tier
-from ray_graded_penalty.records import TrialOutcome
 from ray_graded_penalty.searcher import GradedPenaltySearcher
 from ray_graded_penalty.slo import SLO
 from ray_graded_penalty.timeout import TrialTimeout
@@ -37,3 +38,4 @@ __version__ = "0.5.0"
 from ray_graded_penalty.compat import check_versions as _check_versions  # noqa: E402
 
 _check_versions()
+_install_old_names()  # the modules 0.6 made private, by their 0.5 names, until 0.7

@@ -1,3 +1,3 @@
-from ray_graded_penalty.cli import main
+from ray_graded_penalty._cli import main
 
 raise SystemExit(main())

@@ -1,28 +1,81 @@
-"""The ``tune.Callback`` that sees trials start and fail, and reports it as :class:`TrialEvents`.
+"""What Ray's loop tells the searcher: the ``tune.Callback``, the events it reports, and Ray's errors read.
 
 Ray tells a searcher only that a trial errored, never how or when; a callback sees the
-``Trial`` with its error. Ray calls the searcher first and this callback right after, so the
-searcher waits for it; if the order ever flipped, the callback's details arrive first and the
-searcher tells the failure as soon as Ray reports it. Either way it is told once.
+``Trial`` with its error. :class:`GradedPenaltyCallback` reports what it sees as
+:class:`TrialEvents` (the small interface both sides name, which the searcher implements), and
+reads what killed a trial from Ray's errors into the classifier's
+:class:`~ray_graded_penalty._core.judge.Evidence` (:func:`read_trial_error`). Ray calls the
+searcher first and this callback right after, so the searcher waits for it; if the order ever
+flipped, the callback's details arrive first and the searcher tells the failure as soon as Ray
+reports it. Either way it is told once.
+
+The trainable's own exception is what names the cause ("CUDA out of memory"); Ray's wrapper
+around it carries a traceback whose file paths could match keywords by accident, so the
+wrapper is unwrapped first (:func:`innermost`).
 
 A trial the searcher has told already that Tune starts again (after ``Tuner.restore``, a
 trial whose actor had died before the experiment's state was saved) is ended at its start,
 without a retry: it would spend its GPU on a result nobody reads.
+
+Example:
+    >>> class Printer:
+    ...     def callback_attached(self): print("attached")
+    ...     def trial_started(self, trial_id): print("started", trial_id)
+    ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
+    ...     def trial_errored(self, trial_id, evidence): print("errored", trial_id, evidence.text)
+    ...     def experiment_ended(self): print("ended")
+    ...     def already_told(self, trial_id): return False
+    >>> isinstance(Printer(), TrialEvents)
+    True
 """
 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, List, Optional
+import os
+import re
+from typing import TYPE_CHECKING, Any, List, Optional, Protocol, runtime_checkable
 
+from ray import cloudpickle, exceptions
 from ray.tune import Callback
 
-from ray_graded_penalty.events import TrialEvents
-from ray_graded_penalty.reaper import TrialReaper
-from ray_graded_penalty.timeout import TrialTimeout
-from ray_graded_penalty.trial_errors import read_trial_error
+from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence
+from ray_graded_penalty._core.outcomes import ErrorClass
+from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
 logger = logging.getLogger("ray_graded_penalty")
+
+if TYPE_CHECKING:
+    from ray.tune.experiment import Trial
+
+
+# ----- the events -----------------------------------------------------------------------------------
+
+@runtime_checkable
+class TrialEvents(Protocol):
+    """Receives what a callback sees of trials, in the order Ray's loop sees it."""
+
+    def callback_attached(self) -> None:
+        """The callback is part of the run: starts and errors will be reported."""
+
+    def trial_started(self, trial_id: str) -> None:
+        """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
+
+    def trial_timed_out(self, trial_id: str) -> None:
+        """The watchdog is about to end the trial: it ran past its timeout."""
+
+    def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
+        """The trial ended in an error (after its last retry); ``evidence`` is what killed it:
+        its text, and its class or stage where the error itself says them."""
+
+    def experiment_ended(self) -> None:
+        """The run is over: whatever is still waiting must be told now."""
+
+    def already_told(self, trial_id: str) -> bool:
+        """Whether the trial was told already (Tune starts it again only after a restore)."""
+
+
+# ----- the callback ---------------------------------------------------------------------------------
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -80,9 +133,125 @@ class GradedPenaltyCallback(Callback):
 
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_error(iteration, trials, trial, **info)
-        error = read_trial_error(trial)
-        self._events.trial_errored(trial.trial_id, error.text, error.error_class)
+        self._events.trial_errored(trial.trial_id, read_trial_error(trial))
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_experiment_end(trials, **info)
         self._events.experiment_ended()
+
+
+# ----- Ray's errors ---------------------------------------------------------------------------------
+
+#: Ray Train's errors that only wrap what a training worker raised (Train V1 chains it as the
+#: ``__cause__``; V2 keeps it in ``worker_failures`` or ``controller_failure``).
+_TRAIN_WRAPPERS = ("TrainingFailedError", "WorkerGroupError", "ControllerError")
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
+    under Ray Train's errors the first failing worker's own exception."""
+    for _ in range(16):  # wrappers nest a few levels deep; never loop on a cycle
+        inner = getattr(exc, "cause", None)
+        if not isinstance(inner, BaseException):
+            failures = getattr(exc, "worker_failures", None)
+            if isinstance(failures, dict) and failures:
+                inner = failures[min(failures)]
+        if not isinstance(inner, BaseException):
+            inner = getattr(exc, "controller_failure", None)
+        if not isinstance(inner, BaseException) and type(exc).__name__ in _TRAIN_WRAPPERS:
+            inner = exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            return exc
+        exc = inner
+    return exc
+
+
+#: Ray's words around a dead worker that say how Ray noticed or what *might* have killed it, not
+#: what did: the raylet notices through a closed socket ("connection error code 2. End of
+#: file.") and lists possible causes ("the OOM killer due to high memory usage", Ray 2.30 and
+#: 2.60 wordings). Left in, the policy's keywords would grade every dead worker (``os._exit``,
+#: a segfault, a SIGKILL) as out of memory. What Ray knows for sure stays: "Worker exit type",
+#: and its own memory monitor's "killed due to the node running low on memory".
+_RAY_GUESSES = (
+    (re.compile(r"\s*(?:Some common causes include|There are some potential root causes).*", re.S), ""),
+    (re.compile(r" with a connection error code \d+\.(?:\s*End of file\.)?"), "."),
+)
+
+
+def without_ray_guesses(message: str) -> str:
+    """``message`` without Ray's list of possible causes of a worker's death (see above).
+
+    Example:
+        >>> without_ray_guesses("Worker unexpectedly exits with a connection error code 2. End of file. "
+        ...                     "Some common causes include: (1) the OOM killer due to high memory usage")
+        'Worker unexpectedly exits.'
+    """
+    for pattern, replacement in _RAY_GUESSES:
+        message = pattern.sub(replacement, message)
+    return message
+
+
+#: Ray's errors for a worker, actor or node that died under a trial: Ray knows it died, not why.
+_DEAD_WORKER = (exceptions.RayActorError, exceptions.WorkerCrashedError, exceptions.NodeDiedError,
+                exceptions.LocalRayletDiedError)
+
+def evidence_of(exc: BaseException) -> Evidence:
+    """What ``exc`` (the innermost exception, see :func:`innermost`) says of its own failure,
+    besides its text: a class it claims (its ``error_class`` attribute, if a string), Ray's
+    memory monitor's kill (``ray.exceptions.OutOfMemoryError``: "oom"), a stage (a
+    :class:`~ray_graded_penalty.serving.ServerError`'s ``stage``; "worker" for any dead Ray
+    worker, actor or node, whose text Ray's own words say how it died in). The classifier
+    (:func:`~ray_graded_penalty._core.judge.classify`) decides from it.
+
+    Example:
+        >>> class XidError(RuntimeError):
+        ...     error_class = "xid"
+        >>> evidence_of(XidError("GPU has fallen off the bus")).error_class, evidence_of(KeyError("boom")).error_class
+        ('xid', None)
+    """
+    text = describe_exception(exc)
+    claimed = getattr(exc, "error_class", None)
+    if isinstance(claimed, str) and claimed:
+        return Evidence(text, claimed)
+    if isinstance(exc, exceptions.OutOfMemoryError):
+        return Evidence(text, ErrorClass.OOM)
+    if isinstance(exc, exceptions.RayActorError) and exc.actor_init_failed:
+        return Evidence(text)  # an error in its creation task: that error's text says what it was
+    if isinstance(exc, _DEAD_WORKER):
+        return Evidence(text, stage="worker")
+    stage = getattr(exc, "stage", None)
+    return Evidence(text, stage=stage if stage in STAGE_CLASSES else None)
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
+    exc = innermost(exc)
+    message = without_ray_guesses(str(exc).strip())
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def read_exception(exc: BaseException) -> Evidence:
+    """The evidence of the exception that ended a trial (the innermost one Ray kept)."""
+    return evidence_of(innermost(exc))
+
+
+def read_trial_error(trial: Any) -> Evidence:
+    """What ended ``trial`` (a ``ray.tune.experiment.Trial``); an empty text if nothing is known."""
+    path: Optional[str] = getattr(trial, "pickled_error_file", None)
+    if path and os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                return read_exception(cloudpickle.load(f))
+        except Exception:  # an exception that cannot be unpickled here: use the text file
+            logger.debug("Could not unpickle %s", path, exc_info=True)
+    return Evidence(read_error_file(getattr(trial, "error_file", None)))
+
+
+def read_error_file(path: Optional[str]) -> str:
+    """The last failure recorded in a trial's ``error.txt``, or "" if there is none."""
+    if not path or not os.path.exists(path):
+        return ""
+    with open(path, errors="replace") as f:
+        last = f.read().rsplit("Failure # ", 1)[-1]
+    return without_ray_guesses("\n".join(last.splitlines()[1:]).strip())

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from ray_graded_penalty.records import Kind
+from ray_graded_penalty._core.outcomes import ErrorClass, Kind
 from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns
 
 
@@ -27,9 +27,12 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     os.makedirs(out_dir, exist_ok=True)
     score = report["value"].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
     classes = report["error_class"].where(report["status"] != Kind.SLO_MISS, "slo_miss").fillna("success")
-    colours = {"success": "tab:green", "slo_miss": "gold", "slo": "tab:pink", "deploy": "tab:purple",
-               "oom": "tab:red", "connection": "tab:orange", "timeout": "tab:blue", "crash": "tab:brown",
-               "other": "tab:gray"}
+    colours = {Kind.SUCCESS.value: "tab:green", Kind.SLO_MISS.value: "gold", ErrorClass.SLO: "tab:pink",
+               ErrorClass.DEPLOY: "tab:purple", ErrorClass.OOM: "tab:red", ErrorClass.CONNECTION: "tab:orange",
+               ErrorClass.TIMEOUT: "tab:blue", ErrorClass.CRASH: "tab:brown", ErrorClass.OTHER: "tab:gray"}
+    others = iter(("tab:olive", "tab:cyan", "black", "navy", "maroon", "teal", "indigo", "darkgoldenrod"))
+    for cls in sorted(set(classes) - set(colours)):  # a policy's own classes are drawn too
+        colours[cls] = next(others, "darkgray")
     files = []
     for column in config_columns(report):
         values = report[column]
@@ -81,7 +84,7 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
     fig, ax = plt.subplots(figsize=(7, 5))
     kinds = (("success", report["status"] == Kind.SUCCESS, "tab:green", "o"),
              ("SLO miss", report["status"] == Kind.SLO_MISS, "gold", "s"),
-             ("failed by an SLO", (report["status"] == Kind.FAILURE) & (report["error_class"] == "slo"),
+             ("failed by an SLO", (report["status"] == Kind.FAILURE) & (report["error_class"] == ErrorClass.SLO),
               "tab:pink", "x"))
     for label, mask, colour, marker in kinds:
         mask = mask & x.notna() & y.notna()
@@ -95,7 +98,7 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
         front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
         order = sorted(front, key=lambda i: x[i])
         ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
-    others = int(((report["status"] == Kind.FAILURE) & (report["error_class"] != "slo")).sum())
+    others = int(((report["status"] == Kind.FAILURE) & (report["error_class"] != ErrorClass.SLO)).sum())
     ax.set_xlabel(objectives[0])
     ax.set_ylabel(objectives[1])
     ax.set_title(f"Two objectives ({others} other failures report no values)")

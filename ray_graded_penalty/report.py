@@ -1,8 +1,23 @@
-"""Why trials failed: one row per trial of an experiment, and summaries of it (pandas).
+"""Why trials failed: one row per trial of an experiment, summaries of it, and reading it back (pandas).
 
 Works from a ``ResultGrid`` or from an experiment directory on disk, in another process or on
 another machine: it reads Ray's experiment state and, when the run used this package, the
 searcher's checkpoint beside it (what each trial was told, its elapsed time and error class).
+:func:`read_history` reads a report back, from its CSV, a DataFrame or the experiment itself,
+as the earlier trials of a warm start: one schema both ways. Its columns:
+
+- ``config/<name>``: one column per parameter (required, at least one);
+- ``status``: "success", "slo_miss" or "failure" ("failed", as reports before 0.5 wrote it,
+  too; optional; rows with any other status are skipped; without the column a row with a
+  ``value`` is a success, one without is a failure);
+- ``value``: the metric of a success or an SLO miss (finite);
+- ``slo_miss``: an SLO miss's weighted total miss (positive; required for SLO misses): it is
+  told below every success again, by that miss;
+- ``elapsed_s``: seconds a failed trial ran (finite, >= 0; required for failures);
+- ``timeout_s``: its per-trial timeout (optional; defaults to the searcher's ``trial_timeout_s``);
+- ``error_class``: what killed it, as it was graded (optional; a class the new search's policy
+  does not know, or none, and the error text decides);
+- ``error``: its error text (optional).
 
 Example::
 
@@ -15,20 +30,20 @@ from __future__ import annotations
 import glob
 import math
 import os
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import pandas as pd
 
-from ray_graded_penalty import checkpoint, saved_state
-from ray_graded_penalty.checks import check_mode
-from ray_graded_penalty.policy import CRASH, DEFAULT_MODIFIERS, SLO_ERROR_CLASS
-from ray_graded_penalty.records import Kind, TrialOutcome
-from ray_graded_penalty.trial_errors import first_line, read_error_file
+from ray_graded_penalty._core import state as saved_state
+from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
+from ray_graded_penalty._core.judge import first_line
+from ray_graded_penalty._core.outcomes import ErrorClass, Kind, PastTrial
+from ray_graded_penalty.callback import read_error_file
 
-#: The error classes of a failure: the default policy's modifiers, then a plain crash, then
-#: a failure with no error text at all.
-NO_TEXT = "other"  # a crash with no error text at all
-ERROR_CLASSES = (*(m.name for m in DEFAULT_MODIFIERS if m.name != SLO_ERROR_CLASS), SLO_ERROR_CLASS, CRASH, NO_TEXT)
+#: A crash with no error text at all (``ErrorClass.OTHER``), under its 0.5 name.
+NO_TEXT = ErrorClass.OTHER
+#: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
+ERROR_CLASSES = ErrorClass.ALL
 CONFIG_PREFIX, SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "config/", "slo/", "slo_miss/", "value/"
 
 
@@ -53,7 +68,7 @@ def _experiment_dir(source: Any) -> str:
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
     ``outcomes`` (what it told), ``slos``, ``metric`` and ``mode``; empty when it did not run there."""
-    state = checkpoint.state_in_dir(experiment_dir)
+    state = saved_state.state_in_dir(experiment_dir)
     if state is None:
         return {}
     saved = saved_state.from_data(state)
@@ -61,22 +76,14 @@ def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode}
 
 
-def load_outcomes(experiment_dir: str) -> Dict[str, TrialOutcome]:
-    """What a GradedPenaltySearcher told, from its newest checkpoint in ``experiment_dir``.
-
-    Empty when the experiment did not use this package's searcher.
-    """
-    return load_searcher_state(experiment_dir).get("outcomes", {})
-
-
 def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool) -> Optional[str]:
     """The class a failed trial was graded with (None for a success): a class of the policy,
     or "other" for a crash with no error text at all."""
     if not failed:
         return None
-    if outcome_class not in (None, CRASH):
+    if outcome_class not in (None, ErrorClass.CRASH):
         return outcome_class
-    return CRASH if (error or "").strip() else NO_TEXT
+    return ErrorClass.CRASH if (error or "").strip() else ErrorClass.OTHER
 
 
 def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None,
@@ -238,3 +245,89 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
         shown = best["penalty"] if summary["best_kind"] == "least-bad failure" else best["value"]
         lines.append(f"{summary['best_kind']}: trial {best['trial_id']} ({float(shown):.6g}) {config}")
     return "\n".join(lines)
+
+
+# ----- read back: the earlier trials of a warm start ----------------------------------------------
+
+
+
+
+
+
+#: The ``status`` values of a failure report, and the word reports before 0.5 wrote for a failure.
+STATUSES = {Kind.SUCCESS.value: Kind.SUCCESS, Kind.SLO_MISS.value: Kind.SLO_MISS,
+            Kind.FAILURE.value: Kind.FAILURE, "failed": Kind.FAILURE}
+
+
+HistorySource = Union[str, os.PathLike, pd.DataFrame]
+
+
+def _frame(source: HistorySource) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        path = os.path.expanduser(os.fspath(source))
+        if os.path.isdir(path):
+            return failure_report(path)
+        if path.endswith(".csv") and os.path.isfile(path):
+            return pd.read_csv(path)
+        raise ValueError(f"history source {path!r} is neither an experiment directory nor a .csv file")
+    raise TypeError(f"history must be a DataFrame, a .csv path or an experiment directory, got {type(source).__name__}")
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _finite(where: str, kind: Kind, name: str, value: Any, positive: bool = False) -> float:
+    ok = not _missing(value) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or (positive and value <= 0):
+        what = "a success" if kind is Kind.SUCCESS else "an SLO miss"
+        raise ValueError(f"{where}: {what} needs a {'positive' if positive else 'finite'} {name!r}, got {value!r}")
+    return float(value)
+
+
+def read_history(source: HistorySource) -> List[PastTrial]:
+    """Parse and check ``source``; a malformed row is refused with an error naming it."""
+    frame = _frame(source)
+    config_columns = [c for c in frame.columns if str(c).startswith(CONFIG_PREFIX)]
+    if not config_columns:
+        raise ValueError(
+            f"history has no config columns (named 'config/<parameter>'); columns: {list(frame.columns)}"
+        )
+    trials = []
+    for index, row in frame.iterrows():
+        where = f"history row {index}"
+        status = row.get("status") if "status" in frame.columns else None
+        if not _missing(status) and status not in STATUSES:
+            continue  # running, pending, ...: nothing to learn from
+        config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns}
+        missing = [name for name, v in config.items() if _missing(v)]
+        if missing:
+            raise ValueError(f"{where}: no value for parameter(s) {missing}")
+        value = _plain(row.get("value"))
+        kind = STATUSES[str(status)] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
+        if kind is Kind.SUCCESS:
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind))
+            continue
+        if kind is Kind.SLO_MISS:
+            miss = _finite(where, kind, "slo_miss", _plain(row.get("slo_miss")), positive=True)
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind, slo_miss=miss))
+            continue
+        try:
+            elapsed = check_elapsed(_plain(row.get("elapsed_s")))
+            timeout = row.get("timeout_s") if "timeout_s" in frame.columns else None
+            timeout = None if _missing(timeout) else check_timeout("timeout_s", _plain(timeout))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        error = row.get("error") if "error" in frame.columns else ""
+        error_class = row.get("error_class") if "error_class" in frame.columns else None
+        known = not _missing(error_class) and error_class != ErrorClass.OTHER
+        trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
+                                error="" if _missing(error) else str(error),
+                                error_class=str(error_class) if known else None))
+    return trials

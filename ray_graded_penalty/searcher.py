@@ -1,11 +1,13 @@
 """The Ray Tune ``Searcher`` that tells its inner TPE successes and graded failures.
 
 Like Ray's ``ConcurrencyLimiter`` it is a thin wrapper: it delegates Ray's ``Searcher``
-interface to the inner searcher and changes only how a finished trial is told. Beside it,
-each with one job: :mod:`~ray_graded_penalty.trials` keeps what is known of unfinished trials,
-:mod:`~ray_graded_penalty.decision` decides how a finished one is told and
-:mod:`~ray_graded_penalty.telling` tells it, in a fixed order; :mod:`~ray_graded_penalty.checkpoint`
-saves it all.
+interface to the inner searcher and changes only how a finished trial is told. A finished trial
+goes one way through the private core, each module with one job:
+:mod:`~ray_graded_penalty._core.trials` keeps what is known of unfinished trials and hands back
+an ``Ending``; :mod:`~ray_graded_penalty._core.judge` decides what it teaches the model (its
+kind, error class and grade); :mod:`~ray_graded_penalty._core.ledger` places it below every
+success and tells the inner searcher through the backend (:mod:`~ray_graded_penalty.backends`).
+:mod:`~ray_graded_penalty._core.state` saves it all. ``docs/design.md`` walks that path.
 """
 
 from __future__ import annotations
@@ -18,20 +20,17 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
-from ray_graded_penalty import checkpoint, saved_state, telling
+from ray_graded_penalty._core import ledger, state
+from ray_graded_penalty._core.checks import check_failure, check_timeout
+from ray_graded_penalty._core.judge import Evidence, Rules, decide
+from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
+from ray_graded_penalty._core.ray_internals import set_search_properties
+from ray_graded_penalty._core.trials import Ending, TrialBook
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.checks import check_failure, check_timeout
-from ray_graded_penalty.decision import OWN_CLASSES, Rules, decide
-from ray_graded_penalty.history import HistorySource, read_history
-from ray_graded_penalty.ledger import Ledger
-from ray_graded_penalty.objectives import MetricArg, Objectives
 from ray_graded_penalty.policy import PenaltyPolicy
-from ray_graded_penalty.ray_internals import set_search_properties
-from ray_graded_penalty.records import PastTrial, TrialOutcome
+from ray_graded_penalty.report import HistorySource, read_history
 from ray_graded_penalty.slo import SLO, check_slos
-from ray_graded_penalty.trials import Ending, TrialBook
-from ray_graded_penalty.warm_start import tell_history
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -94,7 +93,7 @@ class GradedPenaltySearcher(Searcher):
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self._book = TrialBook(self.trial_timeout_s)
         self._keeper = keeper_for(self.searcher)
-        self._ledger: Optional[Ledger] = None
+        self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce_timeout else None)
 
@@ -131,7 +130,7 @@ class GradedPenaltySearcher(Searcher):
         accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
         if self._warm_start:
             warm, self._warm_start = self._warm_start, []
-            tell_history(warm, self._ready(), self._rules(), self._keeper)
+            ledger.tell_history(warm, self._ready(), self._rules(), self._keeper)
         return accepted
 
     def set_max_concurrency(self, max_concurrent: int) -> bool:
@@ -169,7 +168,7 @@ class GradedPenaltySearcher(Searcher):
         self.searcher.add_evaluated_point(parameters, value, error=error, pruned=pruned,
                                        intermediate_values=intermediate_values)
         if not (error or pruned):  # one objective, as Ray's API takes one value
-            telling.note_successes([(float(value),)], self._ready(), self._keeper)
+            ledger.note_successes([(float(value),)], self._ready(), self._keeper)
 
     def on_pause(self, trial_id: str) -> None:  # only some searchers have it (BOHB, ConcurrencyLimiter)
         getattr(self.searcher, "on_pause", lambda _: None)(trial_id)
@@ -188,9 +187,10 @@ class GradedPenaltySearcher(Searcher):
     def trial_timed_out(self, trial_id: str) -> None:
         self._book.timed_out(trial_id)
 
-    def trial_errored(self, trial_id: str, error: str, error_class: Optional[str] = None) -> None:
+    def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
         if not self._was_told(trial_id):
-            self._tell(self._book.errored(trial_id, error, time.time(), error_class))
+            self._tell(self._book.errored(trial_id, evidence.text or "", time.time(), evidence.error_class,
+                                          evidence.stage))
 
     def experiment_ended(self) -> None:
         self._tell_waiting()
@@ -217,21 +217,21 @@ class GradedPenaltySearcher(Searcher):
             >>> searcher.outcomes["t1"].penalty
             -1500.0
         """
-        classes = list(dict.fromkeys((*self.policy.error_classes, *OWN_CLASSES)))
+        classes = list(dict.fromkeys((*self.policy.error_classes, *ErrorClass.OWN)))
         elapsed, error, timeout, error_class = check_failure(elapsed_s, error, timeout_s, error_class, classes)
         if not self._was_told(trial_id):
             self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time(), error_class))
 
     # ----- telling ---------------------------------------------------------------------------
 
-    def _ready(self) -> Ledger:
+    def _ready(self) -> ledger.Ledger:
         """The ledger, once metric and mode are known."""
         if self._ledger is None:
             if not self._metric or not self._mode:
                 raise ValueError("GradedPenaltySearcher needs a mode (and a metric, or Ray's anonymous "
                                  "one): pass them to tune.TuneConfig(metric=..., mode=...) or to the "
                                  f"searcher (got metric={self._metric!r}, mode={self._mode!r})")
-            self._ledger = Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
+            self._ledger = ledger.Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
         return self._ledger
 
     def _rules(self) -> Rules:
@@ -242,7 +242,7 @@ class GradedPenaltySearcher(Searcher):
 
     def _tell(self, ending: Optional[Ending]) -> None:
         if ending is not None:  # None: still waiting for the rest of its details
-            telling.tell(decide(ending, self._rules()), self._ready(), self._keeper, self.searcher)
+            ledger.tell(decide(ending, self._rules()), self._ready(), self._keeper, self.searcher)
 
     def _tell_waiting(self, except_id: Optional[str] = None) -> None:
         for ending in self._book.waiting(time.time(), except_id):
@@ -252,10 +252,11 @@ class GradedPenaltySearcher(Searcher):
         """Tell the inner model earlier trials, failures included; returns how many.
 
         ``source`` is an experiment directory, a CSV or a DataFrame with the columns described
-        in :mod:`ray_graded_penalty.history` (a :func:`~ray_graded_penalty.report.failure_report`
-        has them). Needs the search space: call it once Tune set it, or pass ``warm_start=``.
+        in :func:`~ray_graded_penalty.report.read_history` (a
+        :func:`~ray_graded_penalty.report.failure_report` has them). Needs the search space:
+        call it once Tune set it, or pass ``warm_start=``.
         """
-        return tell_history(read_history(source), self._ready(), self._rules(), self._keeper)
+        return ledger.tell_history(read_history(source), self._ready(), self._rules(), self._keeper)
 
     # ----- checkpointing ---------------------------------------------------------------------
 
@@ -264,13 +265,13 @@ class GradedPenaltySearcher(Searcher):
         ``ConcurrencyLimiter``'s); errored trials still waiting for their details are told first,
         so a run without the callback tells its last failure at Ray's final checkpoint."""
         self._tell_waiting()
-        return saved_state.to_data(saved_state.SavedState(
+        return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
             self._ledger, self._keeper.get_state(), tuple(self._warm_start)))
 
-    def set_state(self, state: Dict[str, Any]) -> None:
+    def set_state(self, data: Dict[str, Any]) -> None:
         """Load what :meth:`get_state` returned, in this release or an earlier one."""
-        saved = saved_state.from_data(state)
+        saved = state.from_data(data)
         self._metric, self._mode = saved.metric, saved.mode  # type: ignore[assignment]  # lists: several
         self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
@@ -279,21 +280,21 @@ class GradedPenaltySearcher(Searcher):
 
     def save(self, checkpoint_path: str) -> None:
         """Save this searcher and its inner searcher together, atomically, to one file."""
-        checkpoint.save(checkpoint_path, self.get_state(), self.searcher)
+        state.save(checkpoint_path, self.get_state(), self.searcher)
 
     def restore(self, checkpoint_path: str) -> None:
         """Restore what :meth:`save` wrote (by this release or an earlier one), the inner searcher included."""
-        self.set_state(checkpoint.load(checkpoint_path, self.searcher))
+        self.set_state(state.load(checkpoint_path, self.searcher))
 
     def restore_from_dir(self, checkpoint_dir: str) -> None:
         """Restore it and its inner searcher from what Tune saved in an experiment directory."""
-        if not checkpoint.restore_from_dir(self, checkpoint_dir):
+        if not state.restore_from_dir(self, checkpoint_dir):
             super().restore_from_dir(checkpoint_dir)  # 0.4 and earlier: one searcher-state file
 
     # Tune pickles the whole searcher (an experiment's tuner.pkl): as the inner searcher, plain
-    # data and the callback, so that the next release reads it (see checkpoint.pickled).
+    # data and the callback, so that the next release reads it (see state.pickled).
     def __reduce__(self) -> Any:
-        return (GradedPenaltySearcher.__new__, (GradedPenaltySearcher,), checkpoint.pickled(self))
+        return (GradedPenaltySearcher.__new__, (GradedPenaltySearcher,), state.pickled(self))
 
     def __setstate__(self, pickled: Dict[str, Any]) -> None:
-        checkpoint.unpickle(self, pickled)
+        state.unpickle(self, pickled)

@@ -25,8 +25,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from ray_graded_penalty.checks import finite_number
-from ray_graded_penalty.severity import Severity
+from ray_graded_penalty._core.checks import finite_number
+from ray_graded_penalty._core.outcomes import Severity
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,9 @@ import sys
 import time
 
 from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty._core.judge import classify
+from ray_graded_penalty.callback import read_exception
 from ray_graded_penalty.serving.process import alive, launched_pids
-from ray_graded_penalty.trial_errors import read_exception
 
 TOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "toy_server.py")
 #: The toy server; ``{port}`` and the trial's fields are filled in per trial.
@@ -21,10 +22,9 @@ def server_pids(root):
 
 
 def graded_as(error):
-    """The default policy's error class for a raised error, as the searcher reads it: the
-    class the error carries, else its text's."""
-    found = read_exception(error)
-    return PenaltyPolicy().grade(0, 1, found.text, found.error_class).error_class
+    """The default policy's error class for a raised error, as the searcher reads it: the one
+    classifier, from the error's evidence."""
+    return classify(read_exception(error), PenaltyPolicy())
 
 
 def running_servers(root, within_s=0.0):

@@ -19,7 +19,7 @@ from collections import Counter
 import pytest
 
 from ray_graded_penalty import PenaltyPolicy
-from ray_graded_penalty.trial_errors import without_ray_guesses
+from ray_graded_penalty.callback import without_ray_guesses
 
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.

@@ -235,7 +235,8 @@ def test_without_the_tie_break_the_rank_is_the_magnitude():
 def test_a_policy_saved_before_the_tie_break_existed_grades_without_it():
     import pickle
 
-    from ray_graded_penalty import legacy, saved_state
+    from ray_graded_penalty._core import legacy
+    from ray_graded_penalty._core import state as saved_state
 
     old = PenaltyPolicy()
     del old.__dict__["break_ties_by_progress"], old.__dict__["_tie_width"]  # as 0.1.0 pickled it

@@ -1,5 +1,6 @@
 """The failure report, from a real run with successes, errors and timeouts."""
 
+import math
 import os
 import subprocess
 import sys
@@ -8,11 +9,15 @@ import time
 import pandas as pd
 import pytest
 from ray import tune
+from scipy.stats import binomtest
+from searcher_helpers import HISTORY_SPACE, crash_region_share, earlier_run
 
 from ray_graded_penalty import SLO, GradedPenaltySearcher
+from ray_graded_penalty.backends.optuna import violation
 from ray_graded_penalty.compat import report
-from ray_graded_penalty.report import failure_report, format_summary, summarize
+from ray_graded_penalty.report import failure_report, format_summary, read_history, summarize
 
+from conftest import optuna_study
 from tuner_helpers import run
 
 pytestmark = pytest.mark.ray
@@ -191,3 +196,65 @@ def test_a_warm_start_from_a_report_tells_its_slo_misses_as_slo_misses(local_ray
     assert kinds[0.3] == kinds[0.45] == ("success", 0.0)
     told = {round(o.config["x"], 6): o.told for o in warm.outcomes.values()}
     assert told[0.8] < told[0.6] < min(told[0.3], told[0.45])  # below every success, by their miss
+
+
+def test_a_warm_start_avoids_the_region_that_always_crashed():
+    seeds = range(12)
+    warm = [crash_region_share(GradedPenaltySearcher(trial_timeout_s=600, seed=s,
+                                                     warm_start=earlier_run())) for s in seeds]
+    cold = [crash_region_share(GradedPenaltySearcher(trial_timeout_s=600, seed=s)) for s in seeds]
+    wins, losses = sum(w < c for w, c in zip(warm, cold)), sum(w > c for w, c in zip(warm, cold))
+    # Paired sign test over fixed seeds: each run is deterministic, so is the verdict.
+    assert binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue < 0.01, (warm, cold)
+
+
+def test_history_reaches_the_study_with_failures_ranked_below_successes(tmp_path):
+    history = earlier_run(rows=10)
+    path = tmp_path / "history.csv"
+    history.to_csv(path, index=False)
+    searcher = GradedPenaltySearcher(trial_timeout_s=600, seed=0, warm_start=str(path))
+    searcher.set_search_properties("score", "max", HISTORY_SPACE)
+    trials = optuna_study(searcher).trials
+    assert len(trials) == 10 and all(t.state.name == "COMPLETE" for t in trials)
+    failed = [t for t in trials if violation(t) > 0]
+    assert len(failed) == (history["status"] == "failed").sum()
+    assert max(t.value for t in failed) < min(t.value for t in trials if t not in failed)
+    assert all(t.value == -1200.0 for t in failed)  # early deploy failures, design numbers
+
+
+def test_columns_without_status_and_defaults():
+    frame = pd.DataFrame({"config/x": [0.5, 0.1], "config/y": [0.5, 0.2], "value": [1.0, math.nan],
+                          "elapsed_s": [math.nan, 60.0]})
+    past = read_history(frame)
+    assert [p.failed for p in past] == [False, True] and past[1].error == "" and past[1].timeout_s is None
+
+
+def test_rows_that_did_not_finish_are_skipped():
+    frame = pd.DataFrame({"config/x": [0.5], "config/y": [0.5], "status": ["pending"]})
+    assert read_history(frame) == []
+
+
+@pytest.mark.parametrize(
+    "frame,message",
+    [
+        (pd.DataFrame({"x": [1.0], "value": [1.0]}), "no config columns"),
+        (pd.DataFrame({"config/x": [0.1], "status": ["failed"], "elapsed_s": [math.nan]}),
+         "history row 0: elapsed_s must be finite"),
+        (pd.DataFrame({"config/x": [0.1, 0.2], "status": ["success", "failed"], "value": [1.0, None]}),
+         "history row 1: elapsed_s must be a number"),
+        (pd.DataFrame({"config/x": [0.1], "status": ["success"], "value": [math.inf]}),
+         "history row 0: a success needs a finite 'value'"),
+        (pd.DataFrame({"config/x": [None], "value": [1.0]}), r"history row 0: no value for parameter\(s\) \['x'\]"),
+        (pd.DataFrame({"config/x": [0.1], "elapsed_s": [-3.0]}), "history row 0: elapsed_s must not be negative"),
+        (pd.DataFrame({"config/x": [0.1], "elapsed_s": [3.0], "timeout_s": [0]}),
+         "history row 0: timeout_s must be a positive"),
+    ],
+)
+def test_malformed_history_is_refused_naming_the_row(frame, message):
+    with pytest.raises(ValueError, match=message):
+        read_history(frame)
+
+
+def test_a_malformed_history_is_refused_at_construction(tmp_path):
+    with pytest.raises(ValueError, match="neither an experiment directory nor a .csv"):
+        GradedPenaltySearcher(trial_timeout_s=60, warm_start=str(tmp_path / "nope.txt"))

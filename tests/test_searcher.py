@@ -4,30 +4,17 @@ import logging
 import math
 import time
 
-import optuna
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ray import tune
-from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
+from searcher_helpers import SPACE, complete_values, drive, make, outcomes, ranks_below
 
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
 
-from conftest import hyperopt_done_trials, optuna_study
-
-SPACE = {"x": tune.uniform(0, 1)}
-
-
-def make(backend="optuna", mode="max", **kwargs):
-    searcher = GradedPenaltySearcher(backend, trial_timeout_s=600, seed=0, **kwargs)
-    searcher.set_search_properties("score", mode, SPACE)
-    return searcher
-
-
-def complete_values(searcher):
-    return [t.value for t in optuna_study(searcher).trials if t.state == optuna.trial.TrialState.COMPLETE]
+from conftest import optuna_study
 
 
 def test_a_success_reaches_the_study_unchanged():
@@ -162,29 +149,6 @@ def test_record_failure_checks_its_arguments():
 
 # ----- the ranking invariant through the real backends ----------------------------------------
 
-outcomes = st.lists(
-    st.one_of(
-        st.tuples(st.just("s"), st.one_of(st.floats(-5000, -1000), st.floats(0, 10), st.floats(-1e7, 1e7))),
-        st.tuples(st.just("f"), st.tuples(st.floats(0, 700), st.sampled_from(["", "OOM", "deploy", "timeout"]))),
-    ),
-    min_size=1,
-    max_size=14,
-)
-
-
-def drive(searcher, events):
-    for i, (kind, x) in enumerate(events):
-        tid = f"t{i}"
-        searcher.suggest(tid)
-        if kind == "s":
-            searcher.on_trial_complete(tid, result={"score": x})
-        else:
-            searcher.record_failure(tid, elapsed_s=x[0], error=x[1])
-
-
-def ranks_below(failures, successes, mode):
-    return all((f < s) if mode == "max" else (f > s) for f in failures for s in successes)
-
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=outcomes, mode=st.sampled_from(["max", "min"]))
@@ -197,30 +161,6 @@ def test_optuna_study_never_ranks_a_failure_above_a_success(events, mode):
     succeeded = [t for t in trials if t not in failed]
     assert len(failed) == sum(kind == "f" for kind, _ in events)
     assert ranks_below([t.value for t in failed], [t.value for t in succeeded], mode)
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(events=outcomes, mode=st.sampled_from(["max", "min"]))
-def test_hyperopt_never_ranks_a_failure_above_a_success(events, mode):
-    searcher = make("hyperopt", mode)
-    drive(searcher, events)
-    done = hyperopt_done_trials(searcher)
-    assert len(done) == len(events)
-    outcomes_ = searcher.outcomes
-    losses = {doc["tid"]: doc["result"]["loss"] for doc in done}
-    by_tid = dict(zip(sorted(losses), [f"t{i}" for i in range(len(events))]))
-    failed = [loss for tid, loss in losses.items() if outcomes_[by_tid[tid]].failed]
-    succeeded = [loss for tid, loss in losses.items() if not outcomes_[by_tid[tid]].failed]
-    assert all(f > s for f in failed for s in succeeded)  # HyperOpt minimizes its loss
-
-
-def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():
-    inner = ConcurrencyLimiter(OptunaSearch(space=SPACE, metric="score", mode="max"), max_concurrent=4)
-    searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
-    drive(searcher, [("s", -3000.0), ("f", (10.0, "")), ("s", -2500.0), ("f", (600.0, "timeout"))])
-    values = complete_values(searcher)
-    assert len(values) == 4 and max(values[1], values[3]) < -3000.0
-    assert values[1] < values[3]  # the earlier failure ranks lower
 
 
 def test_policy_is_used_for_grading():
@@ -245,7 +185,7 @@ def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
     searcher.trial_started("a")
     searcher.on_trial_complete("a", error=True)
     assert complete_values(searcher) == []
-    searcher.trial_errored("a", "RuntimeError: CUDA out of memory")
+    searcher.trial_errored("a", Evidence("RuntimeError: CUDA out of memory"))
     assert complete_values(searcher) == [-1500.0]
     assert searcher.outcomes["a"].error_class == "oom"
 
@@ -254,7 +194,7 @@ def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():
     searcher = attached(make())
     searcher.suggest("a")
     searcher.trial_started("a")
-    searcher.trial_errored("a", "Deployment failed")
+    searcher.trial_errored("a", Evidence("Deployment failed"))
     assert complete_values(searcher) == []  # not told before Ray says the trial is over
     searcher.on_trial_complete("a", error=True)
     searcher.on_trial_complete("a", error=True)
@@ -266,7 +206,7 @@ def test_a_trial_that_never_started_is_graded_at_the_earliest_tier():
     searcher.suggest("a")
     time.sleep(0.05)  # time spent PENDING is not progress
     searcher.on_trial_complete("a", error=True)
-    searcher.trial_errored("a", "RuntimeError: actor could not start")
+    searcher.trial_errored("a", Evidence("RuntimeError: actor could not start"))
     assert searcher.outcomes["a"].elapsed_s == 0.0 and complete_values(searcher) == [-1000.0]
 
 
@@ -276,7 +216,7 @@ def test_a_trial_the_watchdog_ended_is_a_timeout_whatever_ray_says():
     searcher.trial_started("a")
     searcher.trial_timed_out("a")
     searcher.on_trial_complete("a", error=True)
-    searcher.trial_errored("a", "ActorDiedError: The actor died unexpectedly")
+    searcher.trial_errored("a", Evidence("ActorDiedError: The actor died unexpectedly"))
     assert complete_values(searcher) == [-80.0]
     assert searcher.outcomes["a"].completion == 1.0
 
@@ -288,7 +228,7 @@ def test_a_retried_trial_is_graded_from_its_last_attempt():
     searcher.trial_timed_out("a")  # the first attempt timed out and was retried
     searcher.trial_started("a")
     searcher.on_trial_complete("a", error=True)
-    searcher.trial_errored("a", "RuntimeError: boom")
+    searcher.trial_errored("a", Evidence("RuntimeError: boom"))
     assert searcher.outcomes["a"].error == "RuntimeError: boom"
     assert searcher.outcomes["a"].completion < 0.01
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from ray import tune
 
 from ray_graded_penalty import SLO, GradedPenaltySearcher
+from ray_graded_penalty._core.outcomes import Severity
 from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS, violation
-from ray_graded_penalty.severity import Severity
 from ray_graded_penalty.slo import judge
 
 from conftest import hyperopt_done_trials, optuna_study

@@ -9,7 +9,8 @@ import pytest
 import ray
 from ray import tune
 
-from ray_graded_penalty import GradedPenaltySearcher, ray_internals
+from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty._core import ray_internals
 from ray_graded_penalty.compat import RunConfig, report
 
 from conftest import own_ray

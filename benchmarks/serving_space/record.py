@@ -32,9 +32,10 @@ import time
 from typing import Any, Dict, List
 
 from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty._core.judge import classify
+from ray_graded_penalty.callback import read_exception
 from ray_graded_penalty.serving import ServerError, server_trainable
 from ray_graded_penalty.serving.trial import serve
-from ray_graded_penalty.trial_errors import read_exception
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -77,9 +78,8 @@ def measure(spec: Any, config: Dict[str, int], policy: PenaltyPolicy) -> Dict[st
         try:
             metrics = serve(spec, config, log_dir)
         except ServerError as error:
-            found = read_exception(error)
             return {"outcome": error.stage, "elapsed_s": round(time.monotonic() - start, 3),
-                    "error_class": policy.grade(0, 1, found.text, found.error_class).error_class,
+                    "error_class": classify(read_exception(error), policy),
                     "error": str(error).splitlines()[0][:300]}
     row: Dict[str, Any] = {"outcome": "ok", "elapsed_s": round(time.monotonic() - start, 3), "error_class": ""}
     row.update({name: metrics.get(name) for name in METRICS})

@@ -88,7 +88,7 @@ def _train_loop(config):
 def _run_trainer(fate: str, workdir: str, index: int) -> None:
     from ray.train import RunConfig, ScalingConfig
 
-    from ray_graded_penalty import ray_internals
+    from ray_graded_penalty._core import ray_internals
 
     trainer_class = ray_internals.data_parallel_trainer()
     # A name of its own: Train V1 names a run by the second it started, and two trainers

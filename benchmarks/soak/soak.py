@@ -268,7 +268,7 @@ def check_left(address: str, workdir: str) -> Dict[str, Any]:
     """What is left on the cluster and the machine after the run (empty values: nothing)."""
     import ray
 
-    from ray_graded_penalty import ray_internals
+    from ray_graded_penalty._core import ray_internals
 
     ray.init(address=address, logging_level=logging.WARNING)
     try:

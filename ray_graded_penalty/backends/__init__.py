@@ -4,7 +4,7 @@ Two built-in backends wrap Ray's own searchers, so search-space conversion,
 ``points_to_evaluate`` and checkpointing behave exactly as Ray users know them:
 
 - ``"optuna"``: ``OptunaSearch`` with Optuna's ``TPESampler`` (joint, constant liar, failures
-  ranked last), whose good group is a :class:`~ray_graded_penalty.good_group.GoodGroupSize`:
+  ranked last), whose good group is a :class:`~ray_graded_penalty.backends.optuna.GoodGroupSize`:
   TPE's own one trial at a time, the best tenth of the successes while others run.
 - ``"hyperopt"``: ``HyperOptSearch`` (HyperOpt's TPE) with 10 random start-up trials and
   ``gamma=1.0``: a good group of ``ceil(sqrt(n))`` trials, Optuna's size at 100 trials. Ray's
@@ -30,9 +30,8 @@ from ray.tune.search import Searcher
 
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.backends.hyperopt import HyperOptRankKeeper
-from ray_graded_penalty.backends.optuna import OptunaRankKeeper, tpe_sampler
+from ray_graded_penalty.backends.optuna import GoodGroupSize, OptunaRankKeeper, tpe_sampler
 from ray_graded_penalty.compat import base_searcher
-from ray_graded_penalty.good_group import GoodGroupSize
 
 BACKENDS = ("optuna", "hyperopt")
 HYPEROPT_STARTUP_TRIALS = 10

@@ -1,72 +1,67 @@
-"""How a served trial failed: its stage and error class as attributes, and the server's words.
+"""How a served trial failed: its evidence as attributes, and the server's own words.
 
 A :class:`ServerError` carries what the trainable knows, as attributes that survive Ray's
-pickling and that the searcher reads before any text (see
-:func:`~ray_graded_penalty.trial_errors.error_class_of`): ``stage`` ("start", "ready" or
-"load") and ``error_class``: "oom" when the server or its answers said an allocation failed,
-else "deploy" for a server that never came up, "crash" for one that failed under load. Its
-message is for people: the first line says what happened, in the server's own words where it
-gave any, and the server's last log lines follow. How far the trial got against its timeout
-grades the stage.
-
-Allocation failures have many spellings ("failed to allocate buffer for kv cache",
-"std::bad_alloc", "CUDA out of memory"); any of :data:`MEMORY_TEXTS` in the server's output or
-its answers makes it "oom", whatever the stage.
+pickling: ``stage`` ("start", "ready" or "load"), the server's ``exit_code`` (negative: the
+signal that ended it) and its last ``log_lines``. It decides no error class itself: the
+searcher's one classifier (:func:`~ray_graded_penalty._core.judge.classify`) reads the stage and
+the words, so a cause the server names in its own words (an allocation that failed: "failed to
+allocate buffer for kv cache", "std::bad_alloc", "CUDA out of memory", in the policy's words)
+is out of memory at any stage, and otherwise a server that never came up failed to deploy and
+one that failed under load crashed. Its message is for people: the first line says what
+happened, the server's last log lines and its error answers follow. How far the trial got
+against its timeout grades the stage.
 
 Example:
-    >>> error = failure("start", "the server exited (exit code 1)", ["load: failed to allocate buffer for kv cache"])
-    >>> error.error_class, str(error).splitlines()[0][:69]
-    ('oom', 'out of memory during start-up: load: failed to allocate buffer for kv')
-    >>> error = failure("start", "the server exited (exit code 1)", ["error: invalid argument: --bogus"])
-    >>> error.error_class, str(error).splitlines()[0]
-    ('deploy', 'deploy failed: the server exited (exit code 1)')
+    >>> error = failure("start", "the server exited (exit code 1)", ["load: failed to allocate buffer for kv cache"],
+    ...                 exit_code=1)
+    >>> error.stage, error.exit_code, error.error_class, str(error).splitlines()[0]
+    ('start', 1, None, 'deploy failed: the server exited (exit code 1)')
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Optional, Sequence, Tuple
 
-#: Texts (lower case) by which servers and their runtimes say an allocation failed.
-MEMORY_TEXTS = (
-    "out of memory", "insufficient memory", "failed to allocate", "bad_alloc",
-    "cannot allocate memory", "outofmemoryerror", "memoryerror",
-)
-
-#: The stages a served trial goes through, how its failure's first line begins, and its class.
+#: The stages a served trial goes through, and how its failure's first line begins.
 HEADLINES = {"start": "deploy failed", "ready": "deploy failed", "load": "the server failed under load"}
-WHEN = {"start": "during start-up", "ready": "before it was ready", "load": "under load"}
-CLASSES = {"start": "deploy", "ready": "deploy", "load": "crash"}
+#: How many of the server's distinct error answers the message quotes.
+ANSWERS_QUOTED = 5
 
 
 class ServerError(RuntimeError):
-    """A served trial failed; ``stage`` is "start", "ready" or "load", ``error_class`` what
-    killed it ("oom", "deploy" or "crash")."""
+    """A served trial failed.
 
-    def __init__(self, message: str, stage: str = "start", error_class: str = "crash") -> None:
+    Attributes:
+        stage: "start" (the server exited before it was ready), "ready" (it was not ready in
+            time) or "load" (it failed under load).
+        exit_code: The server's exit status when it had exited (negative: the signal), else None.
+        log_lines: The server's last log lines.
+        error_class: None: the searcher's classifier decides from the rest (a class given
+            here is taken as the exception's own claim).
+    """
+
+    def __init__(self, message: str, stage: str = "start", error_class: Optional[str] = None,
+                 exit_code: Optional[int] = None, log_lines: Sequence[str] = ()) -> None:
         # One argument in ``args``, the rest in ``__dict__``: plain pickling keeps both, and
         # the subclass Ray 2.30 derives from it to wrap it (RayTaskError's) stays valid.
         super().__init__(message)
         self.stage = stage
         self.error_class = error_class
+        self.exit_code = exit_code
+        self.log_lines: Tuple[str, ...] = tuple(log_lines)
 
 
-def memory_line(texts: Iterable[str]) -> str:
-    """The first of ``texts`` that reports a failed allocation, or ""."""
-    for text in texts:
-        if any(m in text.lower() for m in MEMORY_TEXTS):
-            return text.strip()
-    return ""
-
-
-def failure(stage: str, what: str, log_lines: Sequence[str], answers: Sequence[str] = ()) -> ServerError:
+def failure(stage: str, what: str, log_lines: Sequence[str], answers: Sequence[str] = (),
+            exit_code: Optional[int] = None) -> ServerError:
     """The error for a trial that failed at ``stage``: ``what`` happened; the server logged
-    ``log_lines`` (its last lines) and answered ``answers`` (its error responses)."""
+    ``log_lines`` (its last lines), answered ``answers`` (its error responses) and exited with
+    ``exit_code`` (None: it had not)."""
     if stage not in HEADLINES:
         raise ValueError(f"stage must be one of {sorted(HEADLINES)}, got {stage!r}")
-    memory = memory_line(list(log_lines) + list(answers))
-    if memory:
-        first, error_class = f"out of memory {WHEN[stage]}: {memory[:300]}; {what}", "oom"
-    else:
-        first, error_class = f"{HEADLINES[stage]}: {what}", CLASSES[stage]
-    tail = "\n".join(log_lines)
-    return ServerError(f"{first}\nlast server log lines:\n{tail}" if tail else first, stage, error_class)
+    message = f"{HEADLINES[stage]}: {what}"
+    if log_lines:
+        message += "\nlast server log lines:\n" + "\n".join(log_lines)
+    quoted = list(dict.fromkeys(a.strip()[:300] for a in answers if a.strip()))[:ANSWERS_QUOTED]
+    if quoted:
+        message += "\nthe server answered:\n" + "\n".join(quoted)
+    return ServerError(message, stage, exit_code=exit_code, log_lines=log_lines)

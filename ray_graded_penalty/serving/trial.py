@@ -68,7 +68,7 @@ def ready(server: Server, port: int, spec: ServeSpec) -> float:
         code = server.poll()
         if code is not None:
             raise failure("start", f"the server exited ({exit_text(code)}) {elapsed:.2f} s after it "
-                          f"started, before it was ready", server.tail())
+                          f"started, before it was ready", server.tail(), exit_code=code)
         if elapsed > spec.ready_timeout_s:
             raise failure("ready", f"the server was not ready within ready_timeout_s="
                           f"{spec.ready_timeout_s:g} ({spec.health_path}: {last})", server.tail())
@@ -141,7 +141,7 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
             code = server.poll() if done == len(results) else server.wait(1.0)
             if code is not None:
                 raise failure("load", f"the server exited ({exit_text(code)}) during the load {plan.name}, "
-                              f"{done} of {len(results)} requests done", server.tail())
+                              f"{done} of {len(results)} requests done", server.tail(), exit_code=code)
             errors = [r.error for r in results if not r.ok]
             if len(errors) > spec.max_error_share * len(results):
                 raise failure("load", f"load {plan.name}: {len(errors)} of {len(results)} requests failed "

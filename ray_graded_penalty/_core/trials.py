@@ -1,0 +1,191 @@
+"""What is known of each unfinished trial, until it can be told: the trial bookkeeping.
+
+Ray tells a searcher that a trial ended in an error before its callback says what the error
+was, so an errored trial waits for both. A :class:`TrialBook` keeps one :class:`TrialRecord`
+per trial the searcher suggested, takes every event about it, and hands back an
+:class:`Ending` once the trial can be told (the record is then gone):
+
+=====================  ==========================================  =========================
+event                  what the record learns                      the trial can be told
+=====================  ==========================================  =========================
+``suggested``          its config; the time                        no
+``reported``           its ``time_total_s``                        no
+``started``            a start (a retry starts over: clean slate)  no
+``timed_out``          elapsed = the timeout, class "timeout"      no
+``completed`` (ok)     its end and result                          yes, with its result
+``completed`` (error)  ``errored``                                 if ``details_known``
+``errored``            its end, error text and class: known        if ``errored``
+``failure_given``      elapsed, error, class, timeout as given     yes
+``waiting``            (errored trials whose details never came)   yes, with what is known
+=====================  ==========================================  =========================
+
+Pure logic, no Ray import. Times are driver wall-clock seconds (``time.time()``): trials run
+on other nodes whose clocks are not the driver's, and a record must survive a driver restart.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Dict, List, NamedTuple, Optional
+
+from ray_graded_penalty._core.outcomes import ErrorClass
+
+logger = logging.getLogger("ray_graded_penalty")
+
+_NO_CALLBACK_HINT = (
+    "add its callback to the run so failures are graded from when they really started and "
+    "what killed them: tune.RunConfig(callbacks=[searcher.callback])"
+)
+
+
+def timeout_error_text(timeout_s: float) -> str:
+    """The error text of a trial ended by the watchdog (its class is "timeout")."""
+    return f"TimeoutError: trial timed out after trial_timeout_s={timeout_s:g} seconds"
+
+
+class Ending(NamedTuple):
+    """What is known of a trial that ended, when it is told."""
+
+    trial_id: str
+    config: Optional[Dict[str, Any]]
+    elapsed_s: float  # seconds of real progress
+    timeout_s: Optional[float]  # its own timeout, if it had one (``record_failure``)
+    error: Optional[str]
+    result: Optional[Dict[str, Any]]  # what it reported last, if it ended without an error
+    failed: bool = False  # Ray (or ``record_failure``) said it failed
+    error_class: Optional[str] = None  # what killed it, when known without reading ``error``
+    stage: Optional[str] = None  # what failed, when the error says it (a served stage, a dead worker)
+
+
+@dataclass
+class TrialRecord:
+    """Bookkeeping for one trial between its suggestion and the moment it is told."""
+
+    config: Optional[Dict[str, Any]] = None
+    suggested_at: Optional[float] = None
+    started_at: Optional[float] = None  # when it last started RUNNING (set by the callback)
+    ended_at: Optional[float] = None
+    time_total_s: Optional[float] = None  # from its last reported result
+    errored: bool = False  # Ray said the trial ended in an error
+    error: Optional[str] = None
+    elapsed_s: Optional[float] = None  # given explicitly (record_failure, the watchdog)
+    timeout_s: Optional[float] = None
+    details_known: bool = False  # error text came from the callback or record_failure
+    timed_out: bool = False  # stopped by this package's watchdog
+    error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
+    stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
+
+    def elapsed(self, now: float, starts_reported: bool = False) -> float:
+        """Seconds of real progress, from the best source available.
+
+        In order: an explicit ``elapsed_s``; driver time from the start of RUNNING (time spent
+        PENDING, waiting for a GPU, is no progress); none at all if starts are reported but
+        this trial never started (it failed before it ran); the trial's own ``time_total_s``;
+        driver time since the suggestion (an upper bound, when nothing reports starts).
+        """
+        if self.elapsed_s is not None:
+            return self.elapsed_s
+        end = self.ended_at if self.ended_at is not None else now
+        if self.started_at is not None:
+            return max(0.0, end - self.started_at)
+        if starts_reported:
+            return 0.0
+        if self.time_total_s is not None:
+            return max(0.0, self.time_total_s)
+        if self.suggested_at is not None:
+            return max(0.0, end - self.suggested_at)
+        return 0.0
+
+
+class TrialBook:
+    """The records of the trials suggested and not yet told (see the module's table).
+
+    Args:
+        timeout_s: The per-trial timeout the watchdog ends trials at.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+        self.records: Dict[str, TrialRecord] = {}
+        self.callback_attached = False  # starts and errors are reported by the callback
+        self._warned_no_callback = False
+
+    def __contains__(self, trial_id: str) -> bool:
+        return trial_id in self.records
+
+    def suggested(self, trial_id: str, config: Dict[str, Any], now: float) -> None:
+        self.records[trial_id] = TrialRecord(config=config, suggested_at=now)
+
+    def reported(self, trial_id: str, result: Dict[str, Any]) -> None:
+        record = self.records.get(trial_id)
+        if record is not None and "time_total_s" in result:
+            record.time_total_s = result["time_total_s"]
+
+    def started(self, trial_id: str, now: float) -> None:
+        record = self.records.get(trial_id)
+        if record is not None:
+            record.started_at = now
+            record.ended_at = record.elapsed_s = record.error = record.error_class = record.stage = None
+            record.timed_out = record.details_known = False
+
+    def timed_out(self, trial_id: str) -> None:
+        record = self.records.get(trial_id)
+        if record is not None:
+            record.timed_out, record.elapsed_s = True, self.timeout_s
+            record.error, record.error_class = timeout_error_text(self.timeout_s), ErrorClass.TIMEOUT
+
+    def completed(self, trial_id: str, result: Optional[Dict[str, Any]], error: bool, now: float) -> Optional[Ending]:
+        """Ray's ``on_trial_complete`` of a trial in the book."""
+        record = self.records[trial_id]
+        if record.ended_at is None:
+            record.ended_at = now
+        if result and "time_total_s" in result:
+            record.time_total_s = result["time_total_s"]
+        if not error:
+            return self._end(trial_id, now, result or {})
+        record.errored = True
+        return self._end(trial_id, now) if record.details_known else None
+
+    def errored(self, trial_id: str, error: str, now: float, error_class: Optional[str] = None,
+                stage: Optional[str] = None) -> Optional[Ending]:
+        """The callback's evidence: error text, class and stage (the watchdog's stay for a trial it ended)."""
+        record = self.records.get(trial_id)
+        if record is None:
+            return None
+        if record.ended_at is None:
+            record.ended_at = now
+        if not record.timed_out:
+            record.error, record.error_class, record.stage = error, error_class, stage
+        record.details_known = True
+        return self._end(trial_id, now) if record.errored else None
+
+    def failure_given(self, trial_id: str, elapsed_s: float, error: str, timeout_s: Optional[float],
+                      now: float, error_class: Optional[str] = None) -> Ending:
+        """``record_failure``: the details are given, the trial is told now."""
+        record = self.records.get(trial_id)
+        if record is None:
+            raise ValueError(
+                f"unknown trial id {trial_id!r}: it was not suggested by this searcher "
+                f"(or was already told); record_failure is for trials from suggest()"
+            )
+        record.elapsed_s, record.error, record.timeout_s = elapsed_s, error, timeout_s
+        record.error_class, record.details_known = error_class, True
+        return self._end(trial_id, now)
+
+    def waiting(self, now: float, except_id: Optional[str] = None) -> List[Ending]:
+        """Errored trials whose details never came (no callback, or it was skipped)."""
+        endings = []
+        for trial_id in [t for t, r in self.records.items() if r.errored and t != except_id]:
+            if not self.callback_attached and not self._warned_no_callback:
+                self._warned_no_callback = True
+                logger.warning("GradedPenaltySearcher graded trial %s without its error text or start "
+                               "time: %s", trial_id, _NO_CALLBACK_HINT)
+            endings.append(self._end(trial_id, now))
+        return endings
+
+    def _end(self, trial_id: str, now: float, result: Optional[Dict[str, Any]] = None) -> Ending:
+        record = self.records.pop(trial_id)
+        return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
+                      record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
+                      stage=record.stage)

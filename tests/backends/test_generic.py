@@ -1,0 +1,23 @@
+"""Any other Ray searcher: each failure is told below every success told before it."""
+
+import pytest
+from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search.optuna import OptunaSearch
+from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
+
+from ray_graded_penalty import GradedPenaltySearcher
+
+
+def test_a_searcher_without_add_evaluated_point_says_it_cannot_warm_start():
+    searcher = GradedPenaltySearcher(NoHistorySearcher(), trial_timeout_s=600, warm_start=earlier_run(rows=3))
+    with pytest.raises(NotImplementedError, match="warm start needs an inner searcher with add_evaluated_point"):
+        searcher.set_search_properties("score", "max", HISTORY_SPACE)
+
+
+def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():
+    inner = ConcurrencyLimiter(OptunaSearch(space=SPACE, metric="score", mode="max"), max_concurrent=4)
+    searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
+    drive(searcher, [("s", -3000.0), ("f", (10.0, "")), ("s", -2500.0), ("f", (600.0, "timeout"))])
+    values = complete_values(searcher)
+    assert len(values) == 4 and max(values[1], values[3]) < -3000.0
+    assert values[1] < values[3]  # the earlier failure ranks lower

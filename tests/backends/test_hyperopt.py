@@ -1,0 +1,79 @@
+"""The HyperOpt backend: Ray's HyperOptSearch with failures kept below successes by rewriting
+their losses, and a warm start written into its trial list."""
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ray import tune
+from scipy.stats import binomtest
+from searcher_helpers import HISTORY_SPACE, crash_region_share, drive, earlier_run, make, outcomes
+
+from ray_graded_penalty import GradedPenaltySearcher
+
+from conftest import hyperopt_done_trials
+
+
+def test_a_hyperopt_warm_start_avoids_the_region_that_always_crashed():
+    seeds = range(12)
+    warm = [crash_region_share(GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=s,
+                                                     warm_start=earlier_run())) for s in seeds]
+    cold = [crash_region_share(GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=s)) for s in seeds]
+    wins, losses = sum(w < c for w, c in zip(warm, cold)), sum(w > c for w, c in zip(warm, cold))
+    assert binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue < 0.01, (warm, cold)
+
+
+def test_hyperopt_history_reaches_its_trials_ranked_below_successes_and_moves_with_them():
+    history = earlier_run(rows=10)
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=0, warm_start=history)
+    searcher.set_search_properties("score", "max", HISTORY_SPACE)
+    done = hyperopt_done_trials(searcher)
+    failed = history["status"] == "failed"
+    assert len(done) == 10
+    assert [t["misc"]["vals"]["x"] for t in done] == [[x] for x in history["config/x"]]
+    losses = [t["result"]["loss"] for t in done]
+    assert all(loss == 1200.0 for loss, f in zip(losses, failed) if f)  # HyperOpt minimizes -score
+    assert max(-v for v in history["value"][~failed]) < 1200.0
+    # A far worse success arrives: the failures told from history move below it too.
+    searcher.suggest("new")
+    searcher.on_trial_complete("new", result={"score": -5000.0})
+    moved = [t["result"]["loss"] for t, f in zip(hyperopt_done_trials(searcher), failed) if f]
+    assert min(moved) > 5000.0
+
+
+def test_a_hyperopt_warm_start_stores_a_choice_as_its_index_and_checks_the_parameters():
+    space = {"x": tune.uniform(0, 1), "kind": tune.choice(["fp8", "bf16"])}
+    frame = pd.DataFrame({"config/x": [0.5], "config/kind": ["bf16"], "value": [1.0]})
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    assert hyperopt_done_trials(searcher)[0]["misc"]["vals"]["kind"] == [1]
+    assert searcher.suggest("t1")["kind"] in ("fp8", "bf16")
+
+    wrong = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame.drop(columns="config/kind"))
+    with pytest.raises(ValueError, match=r"parameters \['x'\] do not match the search space's \['kind', 'x'\]"):
+        wrong.set_search_properties("score", "max", space)
+
+
+def test_a_hyperopt_warm_start_in_a_nested_space():
+    space = {"x": tune.uniform(0, 1), "server": {"tp": tune.choice([1, 2, 4]), "frac": tune.uniform(0.5, 1)}}
+    frame = pd.DataFrame({"config/x": [0.2], "config/server/tp": [4], "config/server/frac": [0.9], "value": [3.0]})
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    vals = hyperopt_done_trials(searcher)[0]["misc"]["vals"]
+    assert vals == {"x": [0.2], "server/tp": [2], "server/frac": [0.9]}  # tp stored as its index
+    assert searcher.suggest("t1")["server"]["tp"] in (1, 2, 4)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=outcomes, mode=st.sampled_from(["max", "min"]))
+def test_hyperopt_never_ranks_a_failure_above_a_success(events, mode):
+    searcher = make("hyperopt", mode)
+    drive(searcher, events)
+    done = hyperopt_done_trials(searcher)
+    assert len(done) == len(events)
+    outcomes_ = searcher.outcomes
+    losses = {doc["tid"]: doc["result"]["loss"] for doc in done}
+    by_tid = dict(zip(sorted(losses), [f"t{i}" for i in range(len(events))]))
+    failed = [loss for tid, loss in losses.items() if outcomes_[by_tid[tid]].failed]
+    succeeded = [loss for tid, loss in losses.items() if not outcomes_[by_tid[tid]].failed]
+    assert all(f > s for f in failed for s in succeeded)  # HyperOpt minimizes its loss

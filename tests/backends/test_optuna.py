@@ -1,0 +1,158 @@
+"""The Optuna backend: the package's sampler, constraints on every Optuna, user samplers."""
+
+import logging
+import math
+
+import optuna
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from ray import tune
+from ray.tune.search.optuna import OptunaSearch
+
+from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher
+from ray_graded_penalty.backends.optuna import (
+    OptunaView,
+    default_gamma,
+    mark_infeasible,
+    sampler_ranks_infeasible_last,
+    sampler_settings,
+    tpe_gamma,
+    tpe_sampler,
+    violation,
+)
+from ray_graded_penalty.compat import base_searcher
+
+from conftest import optuna_study
+
+
+def test_the_packages_sampler_is_joint_with_a_constant_liar_and_ranks_failures_last():
+    sampler = tpe_sampler(seed=0)
+    assert sampler_settings(sampler) == {"multivariate": True, "constant_liar": True}
+    assert sampler_ranks_infeasible_last(sampler)
+    assert not sampler_ranks_infeasible_last(optuna.samplers.RandomSampler())
+
+
+def test_a_study_marks_and_reads_back_a_violation_on_every_optuna():
+    study = optuna.create_study(sampler=tpe_sampler(seed=0))
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    mark_infeasible(study, trial, 7.5)
+    study.tell(trial, 1.0)
+    feasible = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    study.tell(feasible, 0.5)
+    assert violation(study.trials[0]) == 7.5 and violation(study.trials[1]) == 0.0
+
+
+def test_a_sampler_that_cannot_read_constraints_is_named_once_and_the_stored_values_keep_the_order(caplog):
+    """A user's own OptunaSearch whose sampler ignores constraints (any sampler but TPE, or TPE
+    without the package's constraints_func before Optuna 5): the searcher says so once, and with
+    in-memory storage the stored values still put every failure below every success."""
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    from ray_graded_penalty import GradedPenaltySearcher
+
+    from conftest import optuna_study
+
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.RandomSampler(seed=0)), trial_timeout_s=600)
+    searcher.set_search_properties("latency", "max", {"x": tune.uniform(0, 1)})
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        searcher.suggest("a")
+        searcher.on_trial_complete("a", {"latency": -2000.0})
+        for trial_id in ("b", "c"):
+            searcher.suggest(trial_id)
+            searcher.record_failure(trial_id, elapsed_s=30, error="CUDA out of memory")
+        searcher.suggest("d")
+        searcher.on_trial_complete("d", {"latency": -9000.0})  # worse than the failures told so far
+    named = [r for r in caplog.records if "does not rank infeasible trials last" in r.getMessage()]
+    assert len(named) == 1 and "whole history" in named[0].getMessage()
+    values = {t.number: t.value for t in optuna_study(searcher).trials}
+    assert max(values[1], values[2]) < min(values[0], values[3]), values
+
+
+SPACE = {"x": tune.uniform(0, 1)}
+
+
+@given(n=st.integers(0, 5000), successes=st.integers(0, 5000))
+def test_one_at_a_time_it_is_tpes_own_split(n, successes):
+    size = GoodGroupSize()
+    size.successes, size.pending = successes, 0
+    assert size(n) == default_gamma(n) == min(math.ceil(0.1 * n), 25)
+
+
+@given(n=st.integers(0, 5000), successes=st.integers(1, 5000), pending=st.integers(1, 64))
+def test_with_trials_pending_it_is_the_best_tenth_of_the_successes(n, successes, pending):
+    size = GoodGroupSize()
+    size.successes, size.pending = successes, pending
+    assert size(n) == min(math.ceil(0.1 * successes), 25)
+    assert 1 <= size(n) <= successes  # never reaches into the failures
+
+
+def test_without_a_success_it_is_tpes_own_split_among_the_failures():
+    size = GoodGroupSize()
+    size.pending = 15
+    assert size(200) == 20
+
+
+@pytest.mark.parametrize("kwargs", [{"share": 0}, {"share": 1.5}, {"cap": 0}])
+def test_bad_settings_are_refused(kwargs):
+    with pytest.raises(ValueError):
+        GoodGroupSize(**kwargs)
+
+
+def _gamma(searcher):
+    return tpe_gamma(OptunaView(base_searcher(searcher.searcher)).sampler)
+
+
+def _fill(searcher, failures, successes, pending):
+    ids = [f"t{i}" for i in range(failures + successes + pending)]
+    for trial_id in ids:
+        searcher.suggest(trial_id)
+    for i, trial_id in enumerate(ids[:failures]):
+        searcher.record_failure(trial_id, elapsed_s=10.0 + i, error="CUDA out of memory")
+    for i, trial_id in enumerate(ids[failures:failures + successes]):
+        searcher.on_trial_complete(trial_id, result={"score": float(i)})
+    return ids[failures + successes:]
+
+
+def test_the_optuna_backend_counts_pending_trials_and_successes_before_each_suggestion():
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0, metric="score", mode="max")
+    searcher.set_search_properties(None, None, SPACE)
+    pending = _fill(searcher, failures=40, successes=20, pending=5)
+    searcher.suggest("next")  # counts are taken before it is asked for
+    gamma = _gamma(searcher)
+    assert isinstance(gamma, GoodGroupSize)
+    assert (gamma.successes, gamma.pending) == (20, 5)
+    assert gamma(60) == 2  # the best tenth of 20 successes, not of all 60 trials told
+    for trial_id in [*pending, "next"]:
+        searcher.on_trial_complete(trial_id, result={"score": -1.0})
+    searcher.suggest("alone")
+    assert (gamma.successes, gamma.pending) == (26, 0)
+    assert gamma(66) == 7  # one trial at a time: TPE's own split, failures included
+
+
+def test_the_counts_are_rebuilt_from_the_study_after_a_restore(tmp_path):
+    def build():
+        searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0, metric="score", mode="max")
+        searcher.set_search_properties(None, None, SPACE)
+        return searcher
+
+    before = build()
+    _fill(before, failures=10, successes=12, pending=3)
+    path = str(tmp_path / "searcher.pkl")
+    before.save(path)
+    after = build()
+    after.restore(path)
+    after.suggest("next")
+    gamma = _gamma(after)
+    assert (gamma.successes, gamma.pending) == (12, 3)
+    assert len(optuna_study(after).trials) == 26
+
+
+def test_a_wrapped_optuna_search_with_a_good_group_size_gets_the_same_counts():
+    sampler = tpe_sampler(seed=0, gamma=GoodGroupSize())
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600, metric="score", mode="max")
+    searcher.set_search_properties(None, None, SPACE)
+    _fill(searcher, failures=4, successes=3, pending=2)
+    searcher.suggest("next")
+    assert (tpe_gamma(sampler).successes, tpe_gamma(sampler).pending) == (3, 2)

@@ -1,0 +1,40 @@
+"""Checks of the numbers and modes users give: each error names the bad value."""
+
+import math
+
+import pytest
+
+from ray_graded_penalty._core.checks import check_elapsed, check_failure, check_mode, check_timeout, finite_number
+
+
+def test_a_mode_is_max_or_min():
+    assert check_mode("min") == "min"
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min', got 'MAX'"):
+        check_mode("MAX")
+
+
+@pytest.mark.parametrize("value, error, message", [
+    (True, TypeError, "x must be a number, got True"),
+    ("3", TypeError, "x must be a number, got '3'"),
+    (math.inf, ValueError, "x must be finite, got inf"),
+    (math.nan, ValueError, "x must be finite, got nan"),
+])
+def test_a_finite_number_and_nothing_else(value, error, message):
+    with pytest.raises(error, match=message):
+        finite_number("x", value)
+
+
+def test_seconds_are_positive_timeouts_and_non_negative_elapsed_times():
+    assert check_timeout("trial_timeout_s", 2) == 2.0 and check_elapsed(0) == 0.0
+    with pytest.raises(ValueError, match="trial_timeout_s must be a positive number of seconds, got 0"):
+        check_timeout("trial_timeout_s", 0)
+    with pytest.raises(ValueError, match="elapsed_s must not be negative, got -1"):
+        check_elapsed(-1)
+
+
+def test_a_failure_s_details_are_checked_against_the_classes_known():
+    assert check_failure(1.0, "boom", None, "oom", ["oom", "crash"]) == (1.0, "boom", None, "oom")
+    with pytest.raises(ValueError, match=r"error_class must be one of \['oom', 'crash'\] or None, got 'xid'"):
+        check_failure(1.0, "boom", None, "xid", ["oom", "crash"])
+    with pytest.raises(TypeError, match="error must be a string, got int: 3"):
+        check_failure(1.0, 3, None, None, [])

@@ -1,0 +1,132 @@
+"""How a finished trial is told: the decision's order, the one classifier (evidence, then whole
+words) and the grade."""
+
+import math
+
+import pytest
+
+from ray_graded_penalty import DEFAULT_MODIFIERS, SLO, ErrorModifier, PenaltyPolicy
+from ray_graded_penalty._core.judge import Rules, decide, first_match, words
+from ray_graded_penalty._core.outcomes import Objectives
+from ray_graded_penalty._core.trials import Ending
+
+RULES = Rules(Objectives.of("throughput", "max"), PenaltyPolicy(), (SLO("p99_s", max=0.5, fail_ratio=1.0),), 600.0)
+
+
+def ending(result=None, failed=False, error=None, elapsed=30.0, timeout=None, error_class=None):
+    return Ending("t", {"x": 1}, elapsed, timeout, error, result, failed, error_class)
+
+
+def test_a_failure_reported_by_ray_is_graded_from_its_progress_and_text():
+    decision = decide(ending(failed=True, error="CUDA out of memory"), RULES)
+    assert decision.kind == "failure" and decision.grade.magnitude == 1500.0
+    assert decision.severity.level == 1500.0 / RULES.policy.least_magnitude and decision.severity.violation > 1
+
+
+def test_a_trial_of_its_own_timeout_is_graded_against_it():
+    assert decide(ending(failed=True, elapsed=30.0, timeout=40.0), RULES).grade.completion == 0.75
+
+
+def test_a_result_without_the_objective_is_a_timeout_and_a_nan_is_a_failure_naming_it():
+    stopped = decide(ending(result={"p99_s": 0.1}), RULES)
+    assert stopped.kind == "failure" and stopped.grade.error_class == "timeout"
+    nan = decide(ending(result={"throughput": math.nan, "p99_s": 0.1}), RULES)
+    assert nan.kind == "failure" and "non-finite objective throughput" in nan.error
+    assert nan.grade.error_class == "crash"
+
+
+@pytest.mark.parametrize("policy", [PenaltyPolicy(), PenaltyPolicy(modifiers=[("mem", ["memory", "gb"], 3.0)])],
+                         ids=["default", "a user's memory keyword"])
+def test_the_package_s_own_endings_are_never_read_as_keywords(policy):
+    """A metric named gpu_memory_gb appears in the package's own messages; they keep their class."""
+    rules = Rules(Objectives.of("gpu_memory_gb", "min"), policy, (), 600.0)
+    stopped = decide(ending(result={"other": 1.0}), rules)
+    assert "gpu_memory_gb" in stopped.error and stopped.grade.error_class == "timeout"
+    nan = decide(ending(result={"gpu_memory_gb": math.nan}), rules)
+    assert "gpu_memory_gb" in nan.error and nan.grade.error_class == "crash"
+    if policy == PenaltyPolicy():  # the default policy: a timeout at 5 % is 1000 x 0.8, a crash 1000
+        assert (stopped.grade.penalty("max"), nan.grade.penalty("max")) == (-800.0, -1000.0)
+    else:  # no "timeout" modifier in this policy: factor 1, and never the user's "memory" one
+        assert stopped.grade.magnitude == nan.grade.magnitude == 1000.0
+
+
+def test_a_known_error_class_is_graded_without_reading_the_text():
+    decision = decide(ending(failed=True, error="zoom: CUDA out of memory", error_class="deploy"), RULES)
+    assert decision.grade.error_class == "deploy" and decision.grade.magnitude == 1200.0
+
+
+def test_an_slo_failure_served_to_the_end_and_an_slo_miss_ranks_between():
+    failed = decide(ending(result={"throughput": 9.0, "p99_s": 1.2}), RULES)
+    assert failed.kind == "failure" and failed.grade.error_class == "slo" and failed.grade.completion == 1.0
+    assert failed.values == (9.0,) and failed.verdict.failure.startswith("SLO missed")
+    missed = decide(ending(result={"throughput": 9.0, "p99_s": 0.6}), RULES)
+    assert missed.kind == "slo_miss" and 0 < missed.severity.level < 1 <= failed.severity.level
+    assert missed.severity.violation < failed.severity.violation
+
+
+def test_a_success_passes_its_own_result_on():
+    result = {"throughput": 9.0, "p99_s": 0.1, "extra": "kept"}
+    decision = decide(ending(result=result), RULES)
+    assert decision.kind == "success" and decision.result is result and decision.severity is None
+
+
+def cls(text, modifiers=DEFAULT_MODIFIERS):
+    found = first_match(text, modifiers)
+    return found.name if found else None
+
+
+@pytest.mark.parametrize("text", [
+    "ValueError: zoom level must be positive", "KeyError: 'boom'",
+    "ValueError: bigscience/bloom-560m: tp 3 unsupported",
+    "RuntimeError: the room is taken", "RuntimeError: redeployed twice", "KeyError: 'deployment_id'",
+    "ValueError: timeout_s must be positive", "RuntimeError: CUDA error: an illegal memory access was encountered",
+])
+def test_a_keyword_inside_another_word_or_a_name_does_not_fire(text):
+    assert cls(text) is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB", "oom"),
+    ("tensorflow.python.framework.errors_impl.ResourceExhaustedError: OOM when allocating tensor", "oom"),
+    ("CUDA_ERROR_OUT_OF_MEMORY", "oom"), ("terminate called after throwing an instance of 'std::bad_alloc'", "oom"),
+    ("Reason: OOMKilled", "oom"), ("XlaRuntimeError: RESOURCE_EXHAUSTED: Out of memory", "oom"),
+    ("ModuleNotFoundError: No module named 'vllm'", "deploy"), ("Failed to pull image: ErrImagePull", "deploy"),
+    ("ConnectionResetError: [Errno 104] Connection reset by peer", "connection"),
+    ("BrokenPipeError: [Errno 32] Broken pipe", "connection"),
+    ("requests.exceptions.ReadTimeout: HTTPConnectionPool(host='h', port=80): Read timed out. (read timeout=60)",
+     "timeout"),
+])
+def test_real_phrasings_of_each_class(text, expected):
+    assert cls(text) == expected
+
+
+def test_words_split_camel_case_and_upper_snake_but_keep_lower_case_names_whole():
+    assert words("OOMKilled HTTPConnectionPool RESOURCE_EXHAUSTED gpu_memory_gb --max-num-seqs") == (
+        "oom", "killed", "http", "connection", "pool", "resource", "exhausted", "gpu_memory_gb", "max-num-seqs")
+
+
+def test_a_field_name_is_a_setting_and_a_flag_says_its_name_only_when_true():
+    assert cls('{"OOMKilled": false, "ExitCode": 137}') is None
+    assert cls('{"OOMKilled": true, "ExitCode": 137}') == "oom"
+    assert cls("WorkNCCL(SeqNum=2, OpType=ALLREDUCE, Timeout(ms)=600000) raised: unhandled system error") is None
+    assert cls('status="timeout"') == "timeout"  # a value is read
+
+
+def test_a_users_keyword_matches_whole_words_and_phrases():
+    xid = ErrorModifier("xid", ("xid",), 2.0)
+    assert cls("NVRM: Xid (PCI:0000:3b:00): 79, GPU has fallen off the bus", [xid]) == "xid"
+    assert cls("Xid 79", [xid]) == "xid" and cls("an oxide layer", [xid]) is None
+    phrase = ErrorModifier("nvlink", ("nvlink error",), 2.0)
+    assert cls("NVLink error on link 3", [phrase]) == "nvlink" and cls("nvlink ok; error elsewhere", [phrase]) is None
+
+
+def test_the_first_class_in_order_wins_the_cause_before_the_stage():
+    assert cls("Deployment failed: CUDA out of memory while loading weights") == "oom"
+    assert cls("Connection timed out") == "timeout"
+
+
+def test_keywords_without_words_and_a_class_named_crash_are_refused():
+    with pytest.raises(ValueError, match=r"no words to match: \['!!'\]"):
+        PenaltyPolicy(modifiers=[("odd", ["ok", "!!"], 2.0)])
+    with pytest.raises(ValueError, match="may not be named 'crash'"):
+        PenaltyPolicy(modifiers=[("crash", ["segfault"], 2.0)])

@@ -1,0 +1,79 @@
+"""The vocabulary: how a trial ended, the error classes, how bad it was, and the objectives."""
+
+import math
+
+import pytest
+
+from ray_graded_penalty._core.outcomes import (
+    ErrorClass,
+    Grade,
+    Kind,
+    Objectives,
+    Severity,
+    TrialOutcome,
+    outcome_data,
+    outcome_from_data,
+)
+
+
+def test_a_kind_is_its_string_as_the_report_writes_it():
+    assert Kind.SLO_MISS == "slo_miss" and str(Kind.FAILURE) == "failure" and Kind("success") is Kind.SUCCESS
+
+
+def test_the_built_in_classes_are_plain_strings_and_the_package_s_own_are_among_them():
+    assert ErrorClass.ALL == ("oom", "deploy", "timeout", "connection", "slo", "crash", "other")
+    assert set(ErrorClass.OWN) <= set(ErrorClass.ALL) and all(type(c) is str for c in ErrorClass.ALL)
+
+
+def test_every_slo_miss_ranks_above_every_failure_and_larger_misses_worse():
+    misses = [Severity.of_miss(m) for m in (0.01, 0.5, 3.0, 1e6)]
+    assert [s.level for s in misses] == sorted(s.level for s in misses) and all(s.violation < 1 for s in misses)
+    failure = Severity.of_failure(magnitude=80.0, rank=80.0, least_magnitude=80.0)
+    assert failure == Severity(level=1.0, violation=81.0)
+
+
+def test_a_grade_s_penalty_is_bad_for_its_mode():
+    grade = Grade(1.0, 10.0, 0.1, 1000.0, "oom", 1500.0, 1504.4)
+    assert grade.penalty("max") == -1500.0 and grade.penalty("min") == 1500.0
+    with pytest.raises(ValueError, match="mode must be 'max' or 'min', got 'maximize'"):
+        grade.penalty("maximize")
+
+
+@pytest.mark.parametrize("metric, mode, message", [
+    (None, "max", "metric must be a metric name"),
+    (["a", "a"], ["max", "min"], "metric names must be unique"),
+    (["a", "b"], "max", "one mode per metric"),
+    ("a", "up", "mode must be 'max' or 'min', got 'up'"),
+])
+def test_bad_objectives_are_refused_naming_them(metric, mode, message):
+    with pytest.raises(ValueError, match=message):
+        Objectives.of(metric, mode)
+
+
+def test_several_objectives_need_both_lists():
+    with pytest.raises(ValueError, match="several objectives need both lists"):
+        Objectives.check_args(["a", "b"], None)
+    assert Objectives.check_args("a", None) is False and Objectives.check_args(["a", "b"], ["max", "min"]) is True
+
+
+def test_reading_a_result_says_why_it_cannot_be_used():
+    two = Objectives.of(["throughput", "latency"], ["max", "min"])
+    assert two.read({"throughput": 3, "latency": 0.5}) == (3.0, 0.5)
+    assert two.read({"throughput": 3}) == "objective 'latency' missing from the result"
+    assert two.read({"throughput": math.nan, "latency": 1.0}) == "non-finite objective throughput=nan"
+    assert two.read({"throughput": True, "latency": 1.0}) == "non-finite objective throughput=True"
+
+
+def test_values_turn_and_dominate_in_each_objective_s_direction():
+    two = Objectives.of(["throughput", "latency"], ["max", "min"])
+    assert two.signed((3.0, 0.5)) == (3.0, -0.5)
+    assert two.dominates((3.0, 0.5), (2.0, 0.5)) and not two.dominates((3.0, 0.5), (3.0, 0.5))
+    assert two.told((1, 2)) == (1.0, 2.0) and Objectives.of("a", "max").told((1,)) == 1.0
+    assert Objectives.values(1.0) == (1.0,) and Objectives.values((1.0, 2.0)) == (1.0, 2.0)
+
+
+def test_an_outcome_is_plain_data_both_ways():
+    outcome = TrialOutcome("t", {"x": 1}, failed=False, told=(1.0, 2.0), metric=(1.0, 2.0), slo_miss=0.2,
+                           slo_misses={"p99": 0.2})
+    data = outcome_data(outcome)
+    assert data["told"] == [1.0, 2.0] and outcome_from_data(data) == outcome and outcome.kind is Kind.SLO_MISS

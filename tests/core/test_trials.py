@@ -1,0 +1,78 @@
+"""The trial bookkeeping: every event of the module's table, and when a trial can be told."""
+
+import pytest
+
+from ray_graded_penalty._core.trials import TrialBook, timeout_error_text
+
+
+def book_with(trial_id="t", now=100.0, callback=True):
+    book = TrialBook(timeout_s=60.0)
+    book.callback_attached = callback
+    book.suggested(trial_id, {"x": 1}, now)
+    return book
+
+
+def test_an_errored_trial_waits_for_both_rays_report_and_the_callbacks_text_in_either_order():
+    book = book_with()
+    book.started("t", 110.0)
+    assert book.completed("t", None, error=True, now=130.0) is None  # Ray first: waits
+    ending = book.errored("t", "CUDA out of memory", now=131.0)
+    assert ending.failed and ending.error == "CUDA out of memory" and ending.elapsed_s == 20.0
+    assert "t" not in book
+
+    book = book_with()
+    book.started("t", 110.0)
+    assert book.errored("t", "boom", now=125.0) is None  # the callback first: waits
+    assert book.completed("t", None, error=True, now=126.0).elapsed_s == 15.0
+
+
+def test_a_success_is_told_at_once_with_its_result():
+    book = book_with()
+    book.started("t", 110.0)
+    ending = book.completed("t", {"score": 3.0, "time_total_s": 9.0}, error=False, now=150.0)
+    assert not ending.failed and ending.result["score"] == 3.0 and ending.elapsed_s == 40.0
+
+
+def test_the_watchdogs_verdict_stays_whatever_error_follows():
+    book = book_with()
+    book.started("t", 110.0)
+    book.timed_out("t")
+    book.completed("t", None, error=True, now=200.0)
+    ending = book.errored("t", "RayActorError: the actor died", now=201.0)
+    assert ending.elapsed_s == 60.0 and ending.error == timeout_error_text(60.0)
+
+
+def test_a_retry_starts_over():
+    book = book_with()
+    book.started("t", 110.0)
+    book.timed_out("t")
+    book.started("t", 300.0)  # FailureConfig retried it: the last attempt is what counts
+    book.completed("t", None, error=True, now=305.0)
+    ending = book.errored("t", "boom", now=305.0)
+    assert ending.elapsed_s == 5.0 and ending.error == "boom"
+
+
+def test_progress_without_the_callback_comes_from_the_trial_or_the_suggestion():
+    book = book_with(callback=False)
+    book.reported("t", {"time_total_s": 7.0})
+    assert book.completed("t", None, error=True, now=150.0) is None
+    [ending] = book.waiting(now=150.0)
+    assert ending.elapsed_s == 7.0 and ending.error is None
+    book = book_with(callback=False)
+    book.completed("t", None, error=True, now=150.0)
+    assert book.waiting(now=150.0, except_id="t") == []
+    assert book.waiting(now=160.0)[0].elapsed_s == 50.0  # since the suggestion, to its end
+
+
+def test_a_trial_that_never_started_made_no_progress():
+    book = book_with()
+    book.completed("t", None, error=True, now=150.0)
+    assert book.errored("t", "setup failed", now=150.0).elapsed_s == 0.0
+
+
+def test_record_failure_gives_the_details_and_an_unknown_trial_is_named():
+    book = book_with()
+    ending = book.failure_given("t", 42.0, "deploy failed", 90.0, now=150.0)
+    assert (ending.elapsed_s, ending.timeout_s, ending.error) == (42.0, 90.0, "deploy failed")
+    with pytest.raises(ValueError, match="unknown trial id 'nope'"):
+        book.failure_given("nope", 1.0, "", None, now=150.0)

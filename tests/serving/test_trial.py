@@ -1,0 +1,113 @@
+"""Whole served trials against a real server process (tests/servers/toy_server.py: real HTTP, real
+allocations under a real memory limit, real signals). Against llama.cpp's server: test_llama_server.py;
+inside Ray Tune: test_serving_tune.py."""
+
+
+
+import pytest
+
+from ray_graded_penalty.serving import ServerError, server_trainable
+from ray_graded_penalty.serving.trial import serve
+
+from serving_helpers import TOY_COMMAND, graded_as, running_servers, server_pids
+
+
+def test_a_server_starts_serves_reports_and_is_stopped(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --slots {slots}", scenarios="D(40,8)", requests=12,
+                                 concurrency=4)
+    metrics = serve(trainable.spec, {"slots": 2}, str(tmp_path))
+    assert metrics["requests_ok"] == 12 and metrics["request_errors"] == 0
+    assert metrics["output_tokens"] == 12 * 8 and metrics["input_tokens"] == 12 * 40  # the server's own counts
+    assert metrics["throughput"] > 0 and metrics["request_throughput"] > 0
+    assert 0 < metrics["ttft_p50_s"] <= metrics["ttft_p99_s"] <= metrics["e2el_p99_s"]
+    assert 0 < metrics["tpot_mean_s"] and 0 < metrics["itl_p50_s"] and "goodput" not in metrics
+    assert metrics["ready_s"] > 0 and "loads" not in metrics
+    assert len(server_pids(tmp_path)) == 1 and running_servers(tmp_path) == []
+
+
+def test_several_loads_run_on_one_deployment(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 2", scenarios=["D(16,4)", "U(8,32)/(2,6)"],
+                                 concurrency=[1, 3], requests=6, warmup=2, goodput={"ttft_s": 10.0})
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert list(metrics["loads"]) == ["D(16,4) c=1", "D(16,4) c=3", "U(8,32)/(2,6) c=1", "U(8,32)/(2,6) c=3"]
+    assert all(load["requests_ok"] == 6 for load in metrics["loads"].values())  # the warmup not counted
+    assert metrics["loads"]["D(16,4) c=3"]["output_tokens"] == 24
+    assert metrics["requests_ok"] == 24 and metrics["goodput"] > 0
+    assert len(server_pids(tmp_path)) == 1  # one deployment for the four loads
+
+
+def test_an_open_loop_load_holds_its_rate_and_its_cap(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 5", scenarios="D(8,4)", request_rate=20.0,
+                                 max_concurrency=2, requests=20)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 20
+    assert 0.5 < metrics["load_s"] < 5.0  # twenty arrivals at 20 per second: about a second
+
+
+def test_a_duration_ends_a_load_before_its_requests(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --token-ms 20", scenarios="D(8,5)", concurrency=1,
+                                 requests=1000, duration_s=1.0)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert 3 <= metrics["requests_ok"] <= 12 and metrics["request_errors"] == 0
+
+
+def test_a_server_without_a_tokenizer_gets_estimated_prompts(tmp_path, caplog):
+    trainable = server_trainable(TOY_COMMAND + " --no-tokenizer", scenarios="D(10,2)", requests=3, concurrency=1)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["input_tokens"] == 3 * 40  # ten tokens estimated as forty characters: the toy counts 40
+    warned = [r.getMessage() for r in caplog.records if "no /tokenize" in r.getMessage()]
+    assert len(warned) == 1 and "4 characters per token" in warned[0]  # one warning, never a failed trial
+
+
+def test_your_own_prompts_with_max_tokens_and_the_chat_endpoint(tmp_path):
+    trainable = server_trainable(TOY_COMMAND, prompts=["hello", "world!"], max_tokens=5, requests=4,
+                                 concurrency=2, endpoint="chat")
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["output_tokens"] == 20 and metrics["input_tokens"] == 22
+
+
+def test_a_load_the_context_cannot_hold_fails_naming_the_load(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --ctx 64", scenarios=["D(16,8)", "D(100,8)"], requests=3,
+                                 concurrency=1)
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    assert "load D(100,8) c=1: 3 of 3 requests failed" in str(caught.value)
+    assert "exceeds the available context size" in str(caught.value)
+    assert running_servers(tmp_path) == []
+
+
+@pytest.mark.parametrize("flags, limit, stage, graded, says", [
+    ("--kv-mb 4096", 1.0, "start", "oom", "MemoryError"),
+    ("--bogus-flag", None, "start", "deploy", "exit code 2"),
+    ("--start-s 600", None, "ready", "deploy", "not ready within ready_timeout_s=1.5 (/health: HTTP 503)"),
+    ("--die-after 5", None, "load", "crash", "exited (signal SIGABRT) during the load"),
+    ("--bad-request-every 4", None, "load", "crash", "3 of 12 requests failed (max_error_share=0.2)"),
+], ids=["oom-at-start", "bad-flag", "hangs-before-ready", "dies-under-load", "fails-requests"])
+
+
+def test_a_failing_server_raises_at_its_stage_in_its_own_words(tmp_path, flags, limit, stage, graded, says):
+    trainable = server_trainable(f"{TOY_COMMAND} {flags}", requests=12, concurrency=3, scenarios="D(8,4)",
+                                 ready_timeout_s=1.5, max_error_share=0.2, memory_limit_gb=limit)
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    assert caught.value.stage == stage
+    assert graded_as(caught.value) == graded
+    assert says in str(caught.value)
+    assert running_servers(tmp_path) == []
+
+
+def test_errors_within_the_allowed_share_are_reported_not_raised(tmp_path):
+    trainable = server_trainable(f"{TOY_COMMAND} --bad-request-every 4", requests=12, concurrency=3,
+                                 scenarios="D(8,4)", max_error_share=0.25)
+    assert serve(trainable.spec, {}, str(tmp_path))["request_errors"] == 3
+
+
+def test_a_retried_trial_reads_only_its_own_servers_log(tmp_path):
+    trainable = server_trainable(f"{TOY_COMMAND} --kv-mb 4096", memory_limit_gb=1.0)
+    with pytest.raises(ServerError):
+        serve(trainable.spec, {}, str(tmp_path))
+    trainable = server_trainable(f"{TOY_COMMAND} --bogus-flag")
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    assert "MemoryError" not in str(caught.value) and graded_as(caught.value) == "deploy"

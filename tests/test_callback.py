@@ -1,0 +1,50 @@
+"""The error a trial is graded by is the one that really failed, under Ray's and Ray Train's wrappers."""
+
+import pytest
+from ray.exceptions import RayTaskError
+
+from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty.callback import describe_exception
+
+
+def _task_error(cause):
+    return RayTaskError("train", "Traceback (most recent call last):\n  File \"/x/memory_utils.py\"", cause)
+
+
+def test_a_task_error_is_graded_by_the_trainables_own_exception():
+    assert describe_exception(_task_error(RuntimeError("CUDA out of memory"))) == "RuntimeError: CUDA out of memory"
+
+
+def test_a_train_v1_failure_is_graded_by_the_workers_exception():
+    from ray.train.base_trainer import TrainingFailedError
+
+    try:
+        try:
+            raise _task_error(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
+        except RayTaskError as worker_error:
+            raise TrainingFailedError("Training failed") from worker_error
+    except TrainingFailedError as failed:
+        text = describe_exception(_task_error(failed))
+    assert text == "RuntimeError: CUDA out of memory. Tried to allocate 2 GiB"
+    assert PenaltyPolicy().grade(30, 600, text).error_class == "oom"
+
+
+def test_a_train_v2_worker_group_error_is_graded_by_the_first_failing_worker():
+    exceptions = pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    failure = exceptions.WorkerGroupError(
+        "rank 1 failed", {1: RuntimeError("CUDA out of memory"), 3: ConnectionError("peer gone")})
+    text = describe_exception(_task_error(failure))
+    assert text == "RuntimeError: CUDA out of memory"
+    assert PenaltyPolicy().grade(30, 600, text).error_class == "oom"
+    controller = exceptions.ControllerError(ValueError("placement group could not be scheduled"))
+    assert describe_exception(_task_error(controller)) == "ValueError: placement group could not be scheduled"
+
+
+def test_a_users_own_chained_exception_keeps_its_own_message():
+    try:
+        try:
+            raise ConnectionError("socket closed")
+        except ConnectionError as low:
+            raise RuntimeError("Deployment failed: server never came up") from low
+    except RuntimeError as error:
+        assert describe_exception(_task_error(error)) == "RuntimeError: Deployment failed: server never came up"

@@ -1,0 +1,29 @@
+"""The report's plots: one PNG per parameter and one over the trials, every class drawn."""
+
+import matplotlib.image
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from ray_graded_penalty.plots import plot_report
+
+
+def test_every_class_is_drawn_a_policy_s_own_too(tmp_path, monkeypatch):
+    report = pd.DataFrame({
+        "trial_id": list("abcde"), "order": range(5), "config/tp": [1, 2, 4, 8, 8],
+        "status": ["success", "failure", "failure", "slo_miss", "failure"],
+        "value": [10.0, None, None, 7.0, None], "penalty": [None, -1500.0, -2000.0, None, -1000.0],
+        "error_class": [None, "oom", "xid", None, "crash"],
+    })
+    files = plot_report(report, str(tmp_path))
+    assert sorted(p.rsplit("/", 1)[1] for p in files) == ["by_tp.png", "over_trials.png"]
+    assert all(matplotlib.image.imread(p).shape[0] > 100 for p in files)  # real images
+    drawn = []
+    original = plt.Axes.scatter
+
+    def record(self, x, y, *args, label=None, **kwargs):
+        drawn.append(label)
+        return original(self, x, y, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "scatter", record)
+    plot_report(report, str(tmp_path / "again"))
+    assert {"success", "slo_miss", "oom", "xid", "crash"} <= set(drawn)
