@@ -69,8 +69,9 @@ def _optuna_inject(search: OptunaSearch, history: List[Dict[str, Any]], graded: 
 def _hyperopt_inject(search: HyperOptSearch, history: List[Dict[str, Any]], graded: bool, told: bool) -> None:
     view = HyperOptView(search)
     for h in history:
-        dropped = h["failed"] and not (graded or told)  # as Ray leaves it: an errored trial
-        view.insert_done(h["params"], None if dropped else (5.0 if h["failed"] else -_value(h["params"])))
+        if h["failed"] and not (graded or told):
+            continue  # as Ray leaves it: an errored trial, which HyperOpt's TPE never reads
+        view.insert_done(h["params"], 5.0 if h["failed"] else -_value(h["params"]))
 
 
 def _build(kind: str, n: int):

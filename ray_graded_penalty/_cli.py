@@ -31,7 +31,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         from ray_graded_penalty.demo import main as run_demo
 
         return run_demo(args.samples, args.timeout, args.seed, args.storage_path)
-    return 2  # pragma: no cover - argparse rejects unknown commands
 
 
 def _report(experiment_dir: str, out: Optional[str], metric: Optional[str], mode: Optional[str]) -> int:

@@ -77,9 +77,6 @@ class TrialEvents(Protocol):
 
 # ----- the callback ---------------------------------------------------------------------------------
 
-if TYPE_CHECKING:
-    from ray.tune.experiment import Trial
-
 
 class GradedPenaltyCallback(Callback):
     """Reports when trials really start running and what ended them; enforces the timeout.

@@ -4,7 +4,7 @@ The versions are read here, and the switches that need no library internals live
 version changes inside a library is handled in the module named for that library, the only one
 that reads its private attributes: Optuna's in :mod:`ray_graded_penalty.backends.optuna`,
 HyperOpt's in :mod:`ray_graded_penalty.backends.hyperopt`, Ray's in
-:mod:`ray_graded_penalty.ray_internals`; a new release that moves something breaks there,
+:mod:`ray_graded_penalty._core.ray_internals`; a new release that moves something breaks there,
 loudly, and a test names it.
 
 Tested ranges (``constraints-oldest.txt`` and ``constraints.txt``): Ray 2.30 to 2.60, Optuna
@@ -16,7 +16,7 @@ What differs:
   before, they are in ``ray.train``. ``OptunaSearch(storage=..., study_name=...)``
   exists only in the newer Ray.
 - Ray Train: from Ray 2.5x trainers run inside a function trainable (Train V2; see
-  :func:`ray_graded_penalty.ray_internals.train_v2`).
+  :func:`ray_graded_penalty._core.ray_internals.train_v2`).
 - Optuna: constraints moved into trials in 5.0 (see :mod:`ray_graded_penalty.backends.optuna`).
 
 Example:

@@ -40,8 +40,6 @@ from ray_graded_penalty._core.judge import first_line
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, PastTrial
 from ray_graded_penalty.callback import read_error_file
 
-#: A crash with no error text at all (``ErrorClass.OTHER``), under its 0.5 name.
-NO_TEXT = ErrorClass.OTHER
 #: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
 ERROR_CLASSES = ErrorClass.ALL
 CONFIG_PREFIX, SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "config/", "slo/", "slo_miss/", "value/"
@@ -73,7 +71,9 @@ def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
         return {}
     saved = saved_state.from_data(state)
     outcomes = saved.ledger.outcomes if saved.ledger else {}
-    return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode}
+    least_bad = saved.ledger.least_bad if saved.ledger else None
+    return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode,
+            "least_bad": least_bad.trial_id if least_bad else None}
 
 
 def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool) -> Optional[str]:
@@ -89,7 +89,7 @@ def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool
 def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] = None,
                    mode: Optional[str] = None) -> pd.DataFrame:
     """One row per trial: its config (``config/...`` columns), status (a
-    :class:`~ray_graded_penalty.records.Kind`: "success", "slo_miss" or "failure"), metric or
+    :class:`~ray_graded_penalty._core.outcomes.Kind`: "success", "slo_miss" or "failure"), metric or
     penalty, told value, elapsed seconds, timeout, completion, error class and the error's
     first line. With SLOs, ``slo_miss`` (the weighted total miss), ``slo/<metric>`` (the value
     reported) and ``slo_miss/<metric>`` (its miss, 0 when met) for each; with several
@@ -158,6 +158,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
     saved = modes[0] if isinstance(modes, (list, tuple)) else modes
+    report.attrs["least_bad"] = state.get("least_bad")  # as the searcher ordered what it told
     report.attrs["mode"], report.attrs["mode_from"] = (
         (saved, "the searcher's saved state") if saved else (mode, "the caller") if mode else (None, None))
     return report
@@ -218,8 +219,16 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         best = misses.loc[total.idxmin()]
         kind = "least SLO miss"
     elif failed.any() and report.loc[failed, "penalty"].notna().any():
-        penalties = report.loc[failed, "penalty"].astype(float)
-        best = report.loc[penalties.abs().idxmin()]
+        # The searcher's own order when it saved one: the failure of least severity (magnitude,
+        # ties broken by progress); else the same order read from the report's columns.
+        named = report.index[failed & (report["trial_id"] == report.attrs.get("least_bad"))]
+        if len(named):
+            best = report.loc[named[0]]
+        else:
+            ranked = report[failed & report["penalty"].notna()].assign(
+                _magnitude=lambda r: r["penalty"].astype(float).abs(),
+                _progress=lambda r: r["completion"].astype(float).fillna(0.0) if "completion" in r else 0.0)
+            best = ranked.sort_values(["_magnitude", "_progress"], ascending=[True, False], kind="stable").iloc[0]
         kind = "least-bad failure"
     return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind}
 

@@ -1,4 +1,11 @@
-"""Shared helpers. Ray-backed fixtures start their own local Ray and shut it down."""
+"""Shared helpers. Ray-backed fixtures start their own local Ray and shut it down.
+
+The suite runs on two xdist workers (``-n 2`` in pyproject.toml): tests that mostly wait (Ray
+start-ups, trials that sleep or hang to their timeouts) run while others compute. Each test file
+is one unit of work, so that a file's Ray is started once; the multi-node cluster tests are one
+unit together, so that no two clusters share the two cores. Each worker keeps one local Ray
+(``local_ray``) for every file that needs no other resources, and ends it with the session.
+"""
 
 import logging
 import os
@@ -12,23 +19,63 @@ _TESTS = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_TESTS, os.environ.get("PYTHONPATH", "")) if p
 )
+#: The local Ray ``local_ray`` keeps for the whole session (per xdist worker).
+SHARED = {"num_cpus": 2}
+_shared = {"running": False}
+
+
+def pytest_collection_modifyitems(config, items):
+    """One xdist unit of work per test file; the cluster tests one unit together."""
+    for item in items:
+        group = "cluster" if item.get_closest_marker("cluster") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_runtest_setup(item):
+    """A multi-node cluster test connects to a cluster of its own: the shared Ray goes first."""
+    if item.get_closest_marker("cluster") and _shared["running"]:
+        import ray
+
+        ray.shutdown()
+        _shared["running"] = False
+
+
+def _init(**resources):
+    import ray
+
+    if ray.is_initialized():  # left by another file: not ours to keep
+        ray.shutdown()
+    _shared["running"] = False
+    ray.init(include_dashboard=False, logging_level=logging.WARNING, **resources)
+    return ray
 
 
 def own_ray(**resources):
-    """Start a local Ray of our own (shutting down one another module left), yield it, stop it."""
-    import ray
-
-    if ray.is_initialized():  # left by another module: not ours to keep
-        ray.shutdown()
-    ray.init(include_dashboard=False, logging_level=logging.WARNING, **resources)
+    """Start a local Ray of our own (shutting down one another file left), yield it, stop it."""
+    ray = _init(**resources)
     yield ray
     ray.shutdown()
 
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray per test module: ray.init costs 5-8 s on 2 cores."""
-    yield from own_ray(num_cpus=2)
+    """The worker's shared local Ray (2 CPUs): ray.init costs 5-8 s on 2 cores, so files that
+    need nothing else share one, started again only after a file with its own Ray."""
+    import ray
+
+    if not (_shared["running"] and ray.is_initialized()):
+        _init(**SHARED)
+        _shared["running"] = True
+    yield ray
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _end_the_shared_ray():
+    yield
+    if _shared["running"]:
+        import ray
+
+        ray.shutdown()
 
 
 def optuna_study(searcher):

@@ -258,3 +258,14 @@ def test_malformed_history_is_refused_naming_the_row(frame, message):
 def test_a_malformed_history_is_refused_at_construction(tmp_path):
     with pytest.raises(ValueError, match="neither an experiment directory nor a .csv"):
         GradedPenaltySearcher(trial_timeout_s=60, warm_start=str(tmp_path / "nope.txt"))
+
+
+def test_the_least_bad_failure_is_the_searchers_own_order_magnitude_then_progress():
+    report = pd.DataFrame({
+        "trial_id": ["a", "b", "c"], "order": [0, 1, 2], "config/x": [1.0, 5.0, 9.0],
+        "status": ["failure"] * 3, "value": [None] * 3, "penalty": [-200.0, -200.0, -500.0],
+        "completion": [0.61, 0.94, 0.3], "error_class": ["crash"] * 3,
+    })
+    assert summarize(report)["best"]["trial_id"] == "b"  # same magnitude: the one that got further
+    report.attrs["least_bad"] = "a"  # what the searcher's saved state named wins
+    assert summarize(report)["best"]["trial_id"] == "a"

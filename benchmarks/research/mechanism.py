@@ -12,6 +12,7 @@ good group's size; and then what the suggestion did. Printed per stretch of wall
 from __future__ import annotations
 
 import heapq
+import math
 import os
 from typing import Any, Dict, List
 
@@ -22,11 +23,16 @@ from benchmarks.research.variants import ALL_METHODS
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def _optuna_default_gamma(n: int) -> int:
+    """Optuna's default good-group size for ``n`` trials, as its ``TPESampler`` documents it."""
+    return min(math.ceil(0.1 * n), 25)
+
+
 def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16) -> List[Dict[str, Any]]:
     """One simulated run; per suggestion: the time, what the study held, and the outcome."""
     from optuna.trial import TrialState
 
-    from ray_graded_penalty.backends.optuna import OptunaView, default_gamma, tpe_gamma
+    from ray_graded_penalty.backends.optuna import OptunaView, tpe_gamma
 
     problem = ALL_PROBLEMS[problem_name]
     method = ALL_METHODS[method_name](seed)
@@ -43,7 +49,7 @@ def trace(problem_name: str, method_name: str, seed: int = 0, workers: int = 16)
         # A failure carries the package's user attributes (as a dashboard shows them).
         successes = sum("graded_penalty.kind" not in t.user_attrs for t in told)
         pending = len(trials) - len(told)
-        gamma = tpe_gamma(view.sampler) or default_gamma
+        gamma = tpe_gamma(view.sampler) or _optuna_default_gamma
         if hasattr(gamma, "pending"):  # the package's GoodGroupSize counts before it is asked
             gamma.successes, gamma.pending = successes, pending
         good = gamma(len(told)) if told else 0

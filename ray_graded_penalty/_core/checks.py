@@ -6,9 +6,8 @@ Pure logic, no import.
 from __future__ import annotations
 
 import math
-from typing import Literal, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
-Mode = Literal["max", "min"]
 MODES: Tuple[str, ...] = ("max", "min")
 
 

@@ -225,6 +225,12 @@ class Ledger:
         without one, the least-bad SLO miss; without one, the least-bad failure."""
         return self._best or self._least_bad
 
+    @property
+    def least_bad(self) -> Optional[TrialOutcome]:
+        """The least-bad trial below the successes: the least SLO miss, else the failure of least
+        severity (its magnitude, ties broken by progress)."""
+        return self._least_bad
+
     def pareto_front(self) -> List[TrialOutcome]:
         """The SLO-meeting successes no other SLO-meeting success dominates."""
         successes = [o for o in self.outcomes.values() if o.kind is Kind.SUCCESS]

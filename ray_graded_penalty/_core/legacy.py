@@ -38,7 +38,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ray_graded_penalty._core.outcomes import ErrorClass
 
-#: The version today's release writes (:mod:`~ray_graded_penalty.saved_state`).
+#: The version today's release writes (:mod:`~ray_graded_penalty._core.state`).
 STATE_VERSION = 4
 _PACKAGE = "ray_graded_penalty"
 
@@ -291,12 +291,19 @@ OLD_MODULES: Dict[str, Tuple[str, ...]] = {
 }
 
 
+#: Names of 0.5 that mean something else where they are now: (old module, name) -> (module, name).
+RENAMED = {(f"{_PACKAGE}.error_classes", "classify"): (f"{_PACKAGE}._core.judge", "first_match")}
+
+
 class _OldModule(types.ModuleType):
     """A module of 0.5 under its old name: its names, from where they are now."""
 
     targets: Tuple[str, ...] = ()
 
     def __getattr__(self, name: str) -> Any:
+        if (self.__name__, name) in RENAMED:
+            module, new = RENAMED[(self.__name__, name)]
+            return getattr(importlib.import_module(module), new)
         if not name.startswith("__"):
             for target in self.targets:
                 module = importlib.import_module(target)

@@ -1,6 +1,6 @@
 """Ray's internals the package needs, read here and nowhere else.
 
-The reaper and the watchdog (:mod:`ray_graded_penalty.reaper`, :mod:`ray_graded_penalty.timeout`)
+The reaper and the watchdog (:mod:`ray_graded_penalty.timeout`)
 need the actor of a trial, the actors it started, recursively, and the placement groups they
 created; the searcher needs Ray's helper that passes search properties to searchers of any
 age and the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests

@@ -1,7 +1,7 @@
 """The guarantee any Ray ``Searcher`` gets: a failure ranks below every success told before it.
 
 :class:`RankKeeper` is also the interface the Optuna and HyperOpt backends implement:
-what :func:`~ray_graded_penalty.telling.tell` asks of a backend, in its order.
+what :func:`~ray_graded_penalty._core.ledger.tell` asks of a backend, in its order.
 """
 
 from __future__ import annotations

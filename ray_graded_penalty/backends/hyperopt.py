@@ -55,10 +55,9 @@ class HyperOptView:
         """HyperOpt stores a choice as its index: convert ``config`` in place."""
         self.searcher._convert_categories_to_indices(config)
 
-    def insert_done(self, config: Dict[str, Any], loss: Optional[float]) -> int:
-        """Add a finished trial of ``config`` (a flat Ray config) with ``loss`` (None: a trial
-        that ended in an error, as Ray's ``HyperOptSearch`` leaves a failure); its tid."""
-        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
+    def insert_done(self, config: Dict[str, Any], loss: float) -> int:
+        """Add a finished trial of ``config`` (a flat Ray config) with ``loss``; its tid."""
+        from hyperopt import JOB_STATE_DONE
         from hyperopt.fmin import generate_trial
 
         trials, domain = self.trials, self.domain
@@ -74,11 +73,8 @@ class HyperOptView:
         self.choices_as_indices(point)
         tid = trials.new_trial_ids(1)[0]
         doc = generate_trial(tid, flatten_dict(point))
-        if loss is None:
-            doc["state"] = JOB_STATE_ERROR
-        else:
-            doc["state"] = JOB_STATE_DONE
-            doc["result"] = {"loss": loss, "status": "ok"}
+        doc["state"] = JOB_STATE_DONE
+        doc["result"] = {"loss": loss, "status": "ok"}
         trials.insert_trial_docs([doc])
         trials.refresh()
         return tid

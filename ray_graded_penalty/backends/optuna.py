@@ -182,13 +182,6 @@ def tpe_gamma(sampler: Any) -> Any:
     return getattr(sampler, "_gamma", None) if isinstance(sampler, optuna.samplers.TPESampler) else None
 
 
-def default_gamma(n: int) -> int:
-    """Optuna's own good-group size for ``n`` trials."""
-    from optuna.samplers._tpe.sampler import default_gamma as optuna_default_gamma
-
-    return optuna_default_gamma(n)
-
-
 # ----- constraints and stored values ----------------------------------------------------------
 
 

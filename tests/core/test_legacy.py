@@ -131,3 +131,32 @@ def test_a_searcher_this_release_pickles_whole_names_only_what_the_next_keeps(tm
     assert restored.outcomes == searcher.outcomes and restored.callback.timeout.timeout_s == 600
     restored.on_trial_complete("d", result={"score": 6.0, "p99_s": 0.1})  # a trial running across it
     assert set(restored.outcomes) == {"a", "b", "c", "d"}
+
+
+def test_0_5_s_module_names_import_with_a_deprecation_warning_until_0_7():
+    import importlib
+    import sys
+    import warnings
+
+    from ray_graded_penalty import GoodGroupSize
+    from ray_graded_penalty._core.judge import first_match
+    from ray_graded_penalty._core.legacy import OLD_MODULES
+    from ray_graded_penalty._core.trials import TrialBook
+
+    for name in ("ray_graded_penalty.trials", "ray_graded_penalty.good_group", "ray_graded_penalty.error_classes"):
+        sys.modules.pop(name, None)
+        with pytest.warns(DeprecationWarning, match=f"{name} is private since ray-graded-penalty 0.6"):
+            importlib.import_module(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # imported already: no second warning
+        from ray_graded_penalty.error_classes import DEFAULT_MODIFIERS, classify, words
+        from ray_graded_penalty.good_group import GoodGroupSize as old_size
+        from ray_graded_penalty.trials import TrialBook as old_book
+    assert (old_book, old_size) == (TrialBook, GoodGroupSize)
+    assert classify is first_match and classify("CUDA out of memory", DEFAULT_MODIFIERS).name == "oom"  # 0.5's
+    assert words("OOMKilled") == ("oom", "killed")
+    for name, targets in OLD_MODULES.items():  # every old name resolves, and every target exists
+        assert importlib.import_module(name).__name__ == name
+        assert all(importlib.import_module(t) for t in targets)
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        importlib.import_module("ray_graded_penalty.trials").nothing_here
