@@ -14,6 +14,10 @@ import pytest
 
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+# A ray.init() without an address starts a Ray of its own, in the tests and in the programs they
+# start, even while a multi-node test's cluster runs on the other worker (a ray.cluster_utils
+# Cluster names itself the machine's current cluster, which ray.init() would join).
+os.environ["RAY_ADDRESS"] = "local"
 # Ray's workers must import the trainables defined in this folder.
 _TESTS = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(

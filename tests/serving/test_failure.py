@@ -28,3 +28,23 @@ def test_failure_texts_grade_by_the_servers_own_words():
 def test_a_server_error_survives_pickling_with_its_stage():
     error = pickle.loads(pickle.dumps(failure("load", "it died", ["x"])))
     assert isinstance(error, ServerError) and error.stage == "load" and "it died" in str(error)
+
+
+def test_the_one_classifier_reads_the_stage_and_the_servers_words():
+    """A cause the server names wins at any stage; words of a stage or symptom do not override it."""
+    from ray_graded_penalty import ErrorModifier, PenaltyPolicy
+    from ray_graded_penalty._core.judge import classify
+    from ray_graded_penalty.callback import read_exception
+
+    reset = failure("load", "4 of 8 requests failed", ["srv: connection closed"],
+                    ["ConnectionResetError: reset by peer"])
+    assert graded_as(reset) == "crash"  # the trial's own server dropped them: the server failed
+    context = failure("load", "3 of 3 requests failed", [], ["HTTP 400: exceeds the available context size"])
+    assert graded_as(context) == "oom"  # the policy's words; 0.5's substring list said crash
+    hang = failure("ready", "not ready within ready_timeout_s=30 (/health: timed out)", [])
+    assert graded_as(hang) == "deploy"
+    xid = ErrorModifier("xid", ("xid",), 2.0)
+    policy = PenaltyPolicy(modifiers=[*PenaltyPolicy().modifiers, xid])
+    fallen = failure("start", "the server exited (signal SIGABRT)", ["NVRM: Xid 79, GPU has fallen off the bus"])
+    assert classify(read_exception(fallen), policy) == "xid"
+    assert read_exception(fallen).stage == "start" and fallen.exit_code is None
