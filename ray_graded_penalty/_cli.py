@@ -23,14 +23,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "report":
         return _report(args.experiment_dir, args.out, args.metric, args.mode)
-    if args.command == "demo":
-        if args.samples < 1:
-            parser.error(f"--samples must be at least 1, got {args.samples}")
-        if not args.timeout > 0:
-            parser.error(f"--timeout must be positive, got {args.timeout}")
-        from ray_graded_penalty.demo import main as run_demo
+    # the demo: argparse refuses any other command
+    if args.samples < 1:
+        parser.error(f"--samples must be at least 1, got {args.samples}")
+    if not args.timeout > 0:
+        parser.error(f"--timeout must be positive, got {args.timeout}")
+    from ray_graded_penalty.demo import main as run_demo
 
-        return run_demo(args.samples, args.timeout, args.seed, args.storage_path)
+    return run_demo(args.samples, args.timeout, args.seed, args.storage_path)
 
 
 def _report(experiment_dir: str, out: Optional[str], metric: Optional[str], mode: Optional[str]) -> int:

@@ -302,8 +302,8 @@ class _OldModule(types.ModuleType):
 
     def __getattr__(self, name: str) -> Any:
         if (self.__name__, name) in RENAMED:
-            module, new = RENAMED[(self.__name__, name)]
-            return getattr(importlib.import_module(module), new)
+            where, new = RENAMED[(self.__name__, name)]
+            return getattr(importlib.import_module(where), new)
         if not name.startswith("__"):
             for target in self.targets:
                 module = importlib.import_module(target)
