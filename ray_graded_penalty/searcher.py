@@ -12,10 +12,11 @@ success and tells the inner searcher through the backend (:mod:`~ray_graded_pena
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Union
+from typing import Any, Dict, Iterable, List, Optional, Set, Union
 
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
@@ -92,6 +93,7 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError("a warm start takes one objective; this search has several")
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self._book = TrialBook(self.trial_timeout_s)
+        self._warned: Set[str] = set()  # error classes an error claimed that the policy does not know
         self._keeper = keeper_for(self.searcher)
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
@@ -106,8 +108,9 @@ class GradedPenaltySearcher(Searcher):
 
     @property
     def outcomes(self) -> Dict[str, TrialOutcome]:
-        """What the inner searcher was told, per finished trial id (a copy)."""
-        return dict(self._ledger.outcomes) if self._ledger else {}
+        """What the inner searcher was told, per finished trial id: a deep copy, which later
+        trials (a success that moves the failures told before it) do not change."""
+        return copy.deepcopy(self._ledger.outcomes) if self._ledger else {}
 
     @property
     def best(self) -> Optional[TrialOutcome]:
@@ -235,7 +238,7 @@ class GradedPenaltySearcher(Searcher):
         return self._ledger
 
     def _rules(self) -> Rules:
-        return Rules(self._ready().objectives, self.policy, self.slos, self.trial_timeout_s)
+        return Rules(self._ready().objectives, self.policy, self.slos, self.trial_timeout_s, self._warned)
 
     def _was_told(self, trial_id: str) -> bool:
         return self._ledger is not None and trial_id in self._ledger.outcomes

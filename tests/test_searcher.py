@@ -68,12 +68,16 @@ def test_a_completion_told_twice_reaches_the_study_once():
 
 
 @pytest.mark.parametrize("mode,expected", [("max", -80.0), ("min", 80.0)])
-def test_a_trial_stopped_before_reporting_the_metric_is_a_timeout(mode, expected):
+def test_a_trial_stopped_before_reporting_the_metric_is_a_timeout(mode, expected, caplog):
     searcher = make(mode=mode)
-    searcher.suggest("a")
-    searcher.on_trial_complete("a", result={"time_total_s": 600.0, "other": 1})
-    assert complete_values(searcher) == [expected]
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        for trial_id in ("a", "b"):
+            searcher.suggest(trial_id)
+            searcher.on_trial_complete(trial_id, result={"time_total_s": 600.0, "other": 1})
+    assert complete_values(searcher) == [expected, expected]
     assert searcher.outcomes["a"].error_class == "timeout"
+    warned = [r.getMessage() for r in caplog.records if "without reporting" in r.getMessage()]
+    assert len(warned) == 1 and "ended without reporting score" in warned[0]  # one warning naming the metric
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
@@ -96,6 +100,18 @@ def test_failures_move_below_a_success_on_a_negative_scale():
     failure, success = complete_values(searcher)
     assert success == -2000.0 and failure < success
     assert searcher.outcomes["f"].told == failure and searcher.outcomes["f"].penalty == -80.0
+
+
+def test_outcomes_read_earlier_do_not_change_when_later_trials_move_them():
+    searcher = make()
+    searcher.suggest("f")
+    searcher.record_failure("f", elapsed_s=600, error="timeout")
+    read = searcher.outcomes
+    read["f"].config["x"] = "changed by the user"
+    searcher.suggest("s")
+    searcher.on_trial_complete("s", result={"score": -2000.0})  # moves "f" below it
+    assert read["f"].told == -80.0 and searcher.outcomes["f"].told < -2000.0
+    assert searcher.outcomes["f"].config["x"] != "changed by the user"
 
 
 # ----- bad input ----------------------------------------------------------------------------

@@ -195,24 +195,27 @@ STAGE_CLASSES = {"start": ErrorClass.DEPLOY, "ready": ErrorClass.DEPLOY, "load":
 #: Classes that name a stage or a symptom, not a cause: where the evidence says what failed,
 #: these words do not override it.
 NOT_CAUSES = (ErrorClass.DEPLOY, ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SLO)
-_warned: Set[str] = set()  # classes an error said it was that a policy did not know, warned once
 
 
-def known_class(error_class: Optional[str], policy: "PenaltyPolicy", trial_id: str = "") -> Optional[str]:
+def known_class(error_class: Optional[str], policy: "PenaltyPolicy", trial_id: str = "",
+                warned: Optional[Set[str]] = None) -> Optional[str]:
     """``error_class`` if the package or ``policy`` knows it; else None (the rest decides), with
-    one warning per class."""
+    a warning, once per class for each set ``warned`` (a searcher's)."""
     if error_class is None or error_class in ErrorClass.OWN or error_class in policy.error_classes:
         return error_class
-    if error_class not in _warned:
-        _warned.add(error_class)
+    warned = set() if warned is None else warned
+    if error_class not in warned:
+        warned.add(error_class)
         logger.warning("Trial %s's error says its class is %r, which the policy does not know (%s); "
                        "it is graded by its text.", trial_id, error_class, ", ".join(policy.error_classes))
     return None
 
 
-def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "") -> str:
-    """The error class of a failure, from its evidence, in the order of the module's docstring."""
-    known = known_class(evidence.error_class, policy, trial_id)
+def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
+             warned: Optional[Set[str]] = None) -> str:
+    """The error class of a failure, from its evidence, in the order of the module's docstring
+    (``warned``: the classes a warning was given for already, see :func:`known_class`)."""
+    known = known_class(evidence.error_class, policy, trial_id, warned)
     if known is not None:
         return known
     if evidence.stage in STAGE_CLASSES:
@@ -253,6 +256,8 @@ class Rules(NamedTuple):
     slos: Tuple[SLO, ...]
     #: The per-trial timeout a failure's progress is measured against, unless it has its own.
     timeout_s: float
+    #: The error classes a trial's error claimed that the policy does not know, warned of once each.
+    warned: Optional[Set[str]] = None
 
 
 class Decision(NamedTuple):
@@ -277,13 +282,20 @@ def decide(ending: Ending, rules: Rules) -> Decision:
     """Decide how ``ending`` is told, in the order of this module's docstring."""
     if ending.failed:
         evidence = Evidence(ending.error, ending.error_class, ending.stage)
-        return _failure(ending, rules, ending.error, classify(evidence, rules.policy, ending.trial_id))
+        return _failure(ending, rules, ending.error, classify(evidence, rules.policy, ending.trial_id, rules.warned))
     result = ending.result or {}
     values = rules.objectives.read(result)
     if isinstance(values, str):
         if not any(m in result for m in rules.objectives.metrics):
-            return _failure(ending, rules, f"stopped before reporting {', '.join(rules.objectives.metrics)}; "
-                            "graded as a timeout", ErrorClass.TIMEOUT)
+            named = ", ".join(rules.objectives.metrics)
+            warned = set() if rules.warned is None else rules.warned
+            if f"unreported {named}" not in warned:
+                warned.add(f"unreported {named}")
+                logger.warning("Trial %s ended without reporting %s: graded as a timeout (a trial stopped before "
+                               "it could report). A trainable that returns without tune.report({%r: ...}) does "
+                               "this; warned once.", ending.trial_id, named, rules.objectives.metrics[0])
+            return _failure(ending, rules, f"stopped before reporting {named}; graded as a timeout",
+                            ErrorClass.TIMEOUT)
         logger.warning("Trial %s: %s, which TPE cannot use; it is graded as a failure.", ending.trial_id, values)
         return _failure(ending, rules, values, ErrorClass.CRASH)
     verdict = judge(rules.slos, result) if rules.slos else None

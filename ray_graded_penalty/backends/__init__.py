@@ -55,6 +55,12 @@ def build_backend(
     if name == "hyperopt":
         from ray.tune.search.hyperopt import HyperOptSearch
 
+        try:
+            import hyperopt  # noqa: F401 - Ray's HyperOptSearch needs it, and says so less clearly
+        except ImportError:
+            raise ImportError('the "hyperopt" backend needs HyperOpt, an extra of this package: '
+                              'pip install "ray-graded-penalty[hyperopt]"') from None
+
         return HyperOptSearch(
             points_to_evaluate=points_to_evaluate, random_state_seed=seed,
             n_initial_points=HYPEROPT_STARTUP_TRIALS, gamma=HYPEROPT_GAMMA,

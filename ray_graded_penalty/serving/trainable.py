@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import math
+import warnings
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from ray_graded_penalty import compat
@@ -18,6 +19,11 @@ from ray_graded_penalty.serving.load import LoadSpec
 from ray_graded_penalty.serving.metrics import COMBINE, Goodput
 from ray_graded_penalty.serving.plan import plan_loads
 from ray_graded_penalty.serving.trial import ENDPOINTS, ServeSpec, serve
+
+#: 0.4's default prompts (fixed, about 40 to 330 characters), sent when 0.4's ``max_tokens`` comes
+#: without prompts, until 0.7.
+PROMPTS_0_4 = tuple(" ".join(["The quick brown fox jumps over the lazy dog while the server counts tokens."] * n)
+                    for n in (1, 2, 3, 4))
 
 
 def _positive(name: str, value: Any, integer: bool = False) -> Any:
@@ -129,8 +135,14 @@ def server_trainable(
         prompts = tuple(prompts)
         if not prompts or not all(isinstance(p, str) and p for p in prompts):
             raise ValueError(f"prompts must be a non-empty sequence of non-empty strings, got {prompts!r}")
-    elif max_tokens is not None:
+    elif max_tokens is not None and scenarios is not None:
         raise ValueError("max_tokens goes with prompts: a scenario gives each request's output length")
+    elif max_tokens is not None:
+        warnings.warn(f"server_trainable(max_tokens={max_tokens!r}) without prompts is deprecated since 0.5 and goes "
+                      f"in 0.7: it sends 0.4's four fixed prompts, each asking for {max_tokens!r} tokens. Write "
+                      f"scenarios=\"D(<input tokens>,{max_tokens!r})\" for a workload in tokens, or give prompts=[...] "
+                      f"with max_tokens", DeprecationWarning, stacklevel=2)
+        prompts = PROMPTS_0_4
     if scenarios is None and prompts is None:
         scenarios = ("D(512,128)",)
     if not isinstance(max_error_share, (int, float)) or not 0.0 <= max_error_share <= 1.0:

@@ -31,7 +31,7 @@ import json
 import logging
 import random
 import re
-from typing import Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -120,19 +120,35 @@ def _post(host: str, port: int, path: str, payload: dict, timeout_s: float) -> O
         connection.close()
 
 
-def server_tokenizer(host: str, port: int, model: str, timeout_s: float = 30.0) -> Optional[Tokenizer]:
-    """The tokenizer of the server at ``host:port``, or None when it answers no ``/tokenize``.
+def _token_ids(answer: Any) -> Optional[List[int]]:
+    """The token ids of a ``/tokenize`` answer: ``{"tokens": [ids or {"id": ...}]}`` (llama.cpp,
+    vLLM) or a list of ``{"id": ...}`` (TGI); None for any other shape."""
+    items = answer.get("tokens") if isinstance(answer, dict) else answer
+    if not isinstance(items, list):
+        return None
+    ids = [t.get("id") if isinstance(t, dict) else t for t in items]
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        return None
+    return [int(i) for i in ids if i is not None]
 
-    Asks with both field names in use (llama.cpp's ``content``, vLLM's ``prompt``) and reads
-    back either (``content`` or ``prompt``).
+
+def server_tokenizer(host: str, port: int, model: str, timeout_s: float = 30.0) -> Optional[Tokenizer]:
+    """The tokenizer of the server at ``host:port``, or None (with one warning) when it answers
+    no ``/tokenize`` and ``/detokenize`` that turn a text into tokens and back.
+
+    Asks with the field names in use (llama.cpp's ``content``, vLLM's ``prompt``, TGI's
+    ``inputs``) and reads back either shape of tokens and either text field (``content`` or
+    ``prompt``). A server with only one of them (TGI has no ``/detokenize``), or answers of
+    another shape, gets prompts sized by the estimate, as one without them: never a failed trial.
     """
 
     def encode(text: str) -> List[int]:
-        answer = _post(host, port, "/tokenize", {"model": model, "content": text, "prompt": text,
+        answer = _post(host, port, "/tokenize", {"model": model, "content": text, "prompt": text, "inputs": text,
                                                  "add_special": False, "add_special_tokens": False}, timeout_s)
-        if answer is None or not isinstance(answer.get("tokens"), list):
+        ids = _token_ids(answer)
+        if ids is None:
             raise RuntimeError(f"POST /tokenize on {host}:{port} gave no tokens")
-        return [t if isinstance(t, int) else t["id"] for t in answer["tokens"]]
+        return ids
 
     def decode(tokens: Sequence[int]) -> str:
         answer = _post(host, port, "/detokenize", {"model": model, "tokens": list(tokens)}, timeout_s)
@@ -142,12 +158,18 @@ def server_tokenizer(host: str, port: int, model: str, timeout_s: float = 30.0) 
         return text
 
     try:
-        encode("ping")
+        tokens = encode("ping pong")
     except RuntimeError:
-        logger.warning("The server at %s:%d has no /tokenize: prompts are sized at %d characters per token, "
-                       "an estimate; the prompt tokens it reports are what it counted", host, port, CHARS_PER_TOKEN)
-        return None
-    return Tokenizer(encode, decode)
+        missing = "no /tokenize"
+    else:
+        try:
+            decode(tokens)
+            return Tokenizer(encode, decode)
+        except RuntimeError:
+            missing = "/tokenize but no /detokenize"
+    logger.warning("The server at %s:%d has %s: prompts are sized at %d characters per token, an estimate; "
+                   "the prompt tokens it reports are what it counted", host, port, missing, CHARS_PER_TOKEN)
+    return None
 
 
 def _text(rng: random.Random, chars: int) -> str:

@@ -77,3 +77,12 @@ def test_hyperopt_never_ranks_a_failure_above_a_success(events, mode):
     failed = [loss for tid, loss in losses.items() if outcomes_[by_tid[tid]].failed]
     succeeded = [loss for tid, loss in losses.items() if not outcomes_[by_tid[tid]].failed]
     assert all(f > s for f in failed for s in succeeded)  # HyperOpt minimizes its loss
+
+
+def test_the_backend_without_hyperopt_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "hyperopt", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r'pip install "ray-graded-penalty\[hyperopt\]"'):
+        GradedPenaltySearcher("hyperopt", trial_timeout_s=60)
+    GradedPenaltySearcher("optuna", trial_timeout_s=60)  # the Optuna backend needs nothing more

@@ -130,3 +130,14 @@ def test_keywords_without_words_and_a_class_named_crash_are_refused():
         PenaltyPolicy(modifiers=[("odd", ["ok", "!!"], 2.0)])
     with pytest.raises(ValueError, match="may not be named 'crash'"):
         PenaltyPolicy(modifiers=[("crash", ["segfault"], 2.0)])
+
+
+def test_a_class_the_policy_does_not_know_is_warned_of_once_per_searcher(caplog):
+    from ray_graded_penalty._core.judge import Evidence, classify
+
+    first, second = set(), set()
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        for warned in (first, first, second):
+            assert classify(Evidence("RuntimeError: CUDA out of memory", "xid"), PenaltyPolicy(), "t", warned) == "oom"
+    warnings = [r for r in caplog.records if "'xid', which the policy does not know" in r.getMessage()]
+    assert len(warnings) == 2 and first == second == {"xid"}  # once for each searcher's set, not once a process

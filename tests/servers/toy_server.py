@@ -13,6 +13,8 @@ does wrong is chosen by its flags:
 --bad-request-every  answers every N-th request with HTTP 400
 --ctx         a request whose prompt and max_tokens exceed N tokens is refused (HTTP 400)
 --no-tokenizer  no /tokenize or /detokenize (404), as a server without them
+--no-detokenize  /tokenize but no /detokenize (404)
+--tgi-tokenizer  TGI's shape: /tokenize takes "inputs" and answers a list of {"id", "text"}; no /detokenize
 Its tokenizer is one token per character (token id = code point); it streams exactly
 max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
 An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
@@ -37,6 +39,8 @@ def main():
     parser.add_argument("--bad-request-every", type=int, default=0)
     parser.add_argument("--ctx", type=int, default=0)
     parser.add_argument("--no-tokenizer", action="store_true")
+    parser.add_argument("--no-detokenize", action="store_true")
+    parser.add_argument("--tgi-tokenizer", action="store_true")
     args = parser.parse_args()
     kv = bytearray(args.kv_mb * 2**20)
     started = time.monotonic()
@@ -69,8 +73,12 @@ def main():
         def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if self.path in ("/tokenize", "/detokenize"):
-                if args.no_tokenizer:
+                if args.no_tokenizer or (self.path == "/detokenize" and (args.no_detokenize or args.tgi_tokenizer)):
                     self.send_json(404, {"error": "no such path"})
+                elif args.tgi_tokenizer:
+                    text = request["inputs"]
+                    self.send_json(200, [{"id": ord(c), "text": c, "start": i, "stop": i + 1}
+                                         for i, c in enumerate(text)])
                 elif self.path == "/tokenize":
                     self.send_json(200, {"tokens": [ord(c) for c in request["content"]]})
                 else:

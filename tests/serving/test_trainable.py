@@ -19,7 +19,7 @@ from serving_helpers import TOY_COMMAND
     ({"command": "x --port {port}", "port": 1, "check_executable": False}, r"\['port'\] are filled in"),
     ({"command": TOY_COMMAND, "requests": 0}, "requests must be a positive integer, got 0"),
     ({"command": TOY_COMMAND, "concurrency": -2}, "concurrency must be a positive integer or a list of them, got -2"),
-    ({"command": TOY_COMMAND, "max_tokens": 64}, "max_tokens goes with prompts"),
+    ({"command": TOY_COMMAND, "max_tokens": 64, "scenarios": "D(8,4)"}, "max_tokens goes with prompts"),
     ({"command": TOY_COMMAND, "prompts": ["hi"], "max_tokens": 1.5}, "max_tokens must be a positive integer"),
     ({"command": TOY_COMMAND, "concurency": 32}, r"'concurency' \(did you mean 'concurrency'\?\)"),
     ({"command": TOY_COMMAND, "ready_timout_s": 600}, r"'ready_timout_s' \(did you mean 'ready_timeout_s'\?\)"),
@@ -72,3 +72,13 @@ def test_the_readme_s_gpu_example_is_accepted_as_written(tmp_path, monkeypatch):
     exec(code, names)  # noqa: S102 - the README's own text
     assert {"vllm", "seed_task"} <= set(names)
     assert [plan.name for plan in names["seed_task"].spec.loads] == ["D(512,128) c=1", "D(512,128) c=2"]
+
+
+def test_0_4_s_max_tokens_without_prompts_still_works_with_a_deprecation_warning():
+    """0.4's server_trainable(cmd, requests=24, concurrency=4, max_tokens=8): its four fixed prompts."""
+    from ray_graded_penalty.serving.trainable import PROMPTS_0_4
+
+    with pytest.warns(DeprecationWarning, match=r'Write scenarios="D\(<input tokens>,8\)"'):
+        trainable = server_trainable(TOY_COMMAND, requests=24, concurrency=4, max_tokens=8)
+    assert trainable.spec.prompts == PROMPTS_0_4 and trainable.spec.max_tokens == 8
+    assert len(trainable.spec.loads) == 1 and trainable.spec.loads[0].concurrency == 4

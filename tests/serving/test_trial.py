@@ -51,13 +51,19 @@ def test_a_duration_ends_a_load_before_its_requests(tmp_path):
     assert 3 <= metrics["requests_ok"] <= 12 and metrics["request_errors"] == 0
 
 
-def test_a_server_without_a_tokenizer_gets_estimated_prompts(tmp_path, caplog):
-    trainable = server_trainable(TOY_COMMAND + " --no-tokenizer", scenarios="D(10,2)", requests=3, concurrency=1)
+@pytest.mark.parametrize("flag, says", [
+    ("--no-tokenizer", "no /tokenize"),
+    ("--no-detokenize", "/tokenize but no /detokenize"),
+    ("--tgi-tokenizer", "/tokenize but no /detokenize"),  # TGI: "inputs" in, a list of {"id", "text"} out
+], ids=["neither", "no-detokenize", "tgi"])
+def test_a_server_without_a_whole_tokenizer_gets_estimated_prompts(tmp_path, caplog, flag, says):
+    trainable = server_trainable(f"{TOY_COMMAND} {flag}", scenarios="D(10,2)", requests=3, concurrency=1)
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
         metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 3 and metrics["request_errors"] == 0  # it serves: a success
     assert metrics["input_tokens"] == 3 * 40  # ten tokens estimated as forty characters: the toy counts 40
-    warned = [r.getMessage() for r in caplog.records if "no /tokenize" in r.getMessage()]
-    assert len(warned) == 1 and "4 characters per token" in warned[0]  # one warning, never a failed trial
+    warned = [r.getMessage() for r in caplog.records if "characters per token" in r.getMessage()]
+    assert len(warned) == 1 and f"has {says}:" in warned[0]  # one warning, never a failed trial
 
 
 def test_your_own_prompts_with_max_tokens_and_the_chat_endpoint(tmp_path):

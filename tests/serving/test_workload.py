@@ -26,3 +26,12 @@ def test_prompts_are_distinct_and_sized_by_the_tokenizer():
     assert make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars) == prompts
     estimated = make_prompts([100, 50], seed=0, tokenizer=None)
     assert [len(p) for p in estimated] == [400, 200]  # four characters a token, an estimate
+
+
+def test_token_ids_are_read_from_each_servers_shape():
+    from ray_graded_penalty.serving.workload import _token_ids
+
+    assert _token_ids({"tokens": [1, 2, 3]}) == [1, 2, 3]  # llama.cpp, vLLM
+    assert _token_ids({"tokens": [{"id": 5, "piece": "a"}]}) == [5]  # llama.cpp with pieces
+    assert _token_ids([{"id": 7, "text": "a", "start": 0, "stop": 1}]) == [7]  # TGI
+    assert _token_ids({"count": 3}) is None and _token_ids(None) is None and _token_ids({"tokens": ["a"]}) is None
