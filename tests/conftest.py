@@ -28,11 +28,23 @@ SHARED = {"num_cpus": 2}
 _shared = {"running": False}
 
 
+#: The files that take longest (a minute or more of waiting each), started first so that no
+#: worker is left with one of them at the end (longest processing time first).
+LONGEST = ("test_train.py", "test_llama_server.py", "test_all_fail.py", "test_soak.py", "test_cluster.py",
+           "test_benchmarks.py", "test_tuner.py", "test_endings.py", "test_report.py")
+
+
 def pytest_collection_modifyitems(config, items):
-    """One xdist unit of work per test file; the cluster tests one unit together."""
+    """One xdist unit of work per test file; the cluster tests one unit together; the longest first."""
     for item in items:
         group = "cluster" if item.get_closest_marker("cluster") else item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+    def first(item):
+        name = os.path.basename(item.nodeid.split("::")[0])
+        return LONGEST.index(name) if name in LONGEST else len(LONGEST)
+
+    items.sort(key=first)  # stable: each file's tests keep their order
 
 
 def pytest_runtest_setup(item):
