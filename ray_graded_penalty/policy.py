@@ -239,7 +239,7 @@ class PenaltyPolicy:
         self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
 
     def to_data(self) -> Dict[str, Any]:
-        """This policy as plain data (see :mod:`~ray_graded_penalty.saved_state`)."""
+        """This policy as plain data (see :mod:`~ray_graded_penalty._core.state`)."""
         return {"tiers": [[t.start, t.magnitude] for t in self.tiers],
                 "modifiers": [[m.name, list(m.keywords), m.factor] for m in self.modifiers],
                 "break_ties_by_progress": self.break_ties_by_progress}

@@ -6,6 +6,8 @@ docstring lists."""
 import ast
 import os
 
+import pytest
+
 import ray_graded_penalty
 
 PACKAGE = os.path.dirname(os.path.abspath(ray_graded_penalty.__file__))
@@ -149,3 +151,12 @@ def test_the_public_api_is_what_the_docstring_lists():
         head = line.strip().split(":")[0]
         listed.update(name.strip() for name in head.split(",") if name.strip())
     assert listed == set(ray_graded_penalty.__all__)
+
+
+def test_every_folder_of_the_package_is_a_package_that_setuptools_finds():
+    """A folder without ``__init__.py`` works from a checkout but is left out of a wheel."""
+    find_packages = pytest.importorskip("setuptools").find_packages
+    found = set(find_packages(ROOT, include=["ray_graded_penalty*"]))
+    folders = {os.path.relpath(folder, ROOT).replace(os.sep, ".") for folder, _, files in os.walk(PACKAGE)
+               if any(f.endswith(".py") for f in files)}
+    assert folders <= found, folders - found

@@ -201,7 +201,7 @@ class Ledger:
             self._least_bad = self.outcomes.get(data["least_bad"]) if data["least_bad"] is not None else None
 
     def to_data(self) -> Dict[str, Any]:
-        """This ledger as plain data (see :mod:`~ray_graded_penalty.saved_state`)."""
+        """This ledger as plain data (see :mod:`~ray_graded_penalty._core.state`)."""
         return {
             "metrics": list(self.objectives.metrics), "modes": list(self.objectives.modes),
             "least_magnitude": self.least_magnitude,
