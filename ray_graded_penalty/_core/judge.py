@@ -24,7 +24,8 @@ the server's words), a warm start and the report (the class as it was graded). I
 2. What failed, where the evidence says it (:attr:`Evidence.stage`): a served stage ("start",
    "ready", "load") or a dead Ray worker ("worker"). A *cause* the words name (a class other
    than the stages' and symptoms' ``deploy``, ``timeout``, ``connection`` and ``slo``: out of
-   memory, or a class of the user's) wins; else the stage's class (:data:`STAGE_CLASSES`).
+   memory, or a class of the user's) wins; else the stage's class (:data:`STAGE_CLASSES`), if
+   the policy has it.
 3. Else the words: the first of the policy's modifiers with a keyword in the text, as whole
    words (:func:`words`); else a plain "crash".
 
@@ -220,7 +221,10 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
         return known
     if evidence.stage in STAGE_CLASSES:
         cause = first_match(evidence.text, (m for m in policy.modifiers if m.name not in NOT_CAUSES))
-        return cause.name if cause else STAGE_CLASSES[evidence.stage]
+        if cause is not None:
+            return cause.name
+        if STAGE_CLASSES[evidence.stage] in policy.error_classes:  # else a policy of yours without it: the words
+            return STAGE_CLASSES[evidence.stage]
     found = first_match(evidence.text, policy.modifiers)
     return found.name if found else ErrorClass.CRASH
 

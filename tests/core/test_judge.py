@@ -141,3 +141,13 @@ def test_a_class_the_policy_does_not_know_is_warned_of_once_per_searcher(caplog)
             assert classify(Evidence("RuntimeError: CUDA out of memory", "xid"), PenaltyPolicy(), "t", warned) == "oom"
     warnings = [r for r in caplog.records if "'xid', which the policy does not know" in r.getMessage()]
     assert len(warnings) == 2 and first == second == {"xid"}  # once for each searcher's set, not once a process
+
+
+def test_a_stage_s_class_is_taken_only_where_the_policy_has_it():
+    from ray_graded_penalty._core.judge import Evidence, classify
+
+    own = PenaltyPolicy(modifiers=[("oom", ["out of memory"], 1.5), ("xid", ["xid"], 2.0)])
+    assert classify(Evidence("ServerError: deploy failed: exited", stage="start"), PenaltyPolicy()) == "deploy"
+    assert classify(Evidence("ServerError: deploy failed: exited", stage="start"), own) == "crash"
+    assert classify(Evidence("ServerError: deploy failed: Xid 79", stage="start"), own) == "xid"
+    assert classify(Evidence("ActorDiedError: the actor died", stage="worker"), own) == "crash"
