@@ -50,7 +50,7 @@ class ErrorModifier:
     factor: float
 
     def matches(self, text: Spelling) -> bool:
-        """Whether one of the keywords stands in ``text`` (from :func:`spell`)."""
+        """Whether one of the keywords stands in ``text`` (from :func:`~ray_graded_penalty._core.judge.spell`)."""
         return any(contains(text, spell_keyword(k)) for k in self.keywords)
 
 
@@ -275,7 +275,8 @@ class PenaltyPolicy:
         return self.magnitudes[0]
 
     def severity(self, grade: Grade) -> Severity:
-        """How bad the failure ``grade`` is, on the scale the placement and backends share."""
+        """How bad the failure ``grade`` is, on the scale the placement and backends share (the
+        judge makes it the same way, from the policy's least magnitude)."""
         return Severity.of_failure(grade.magnitude, grade.rank, self.least_magnitude)
 
     @property

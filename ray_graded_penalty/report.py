@@ -34,7 +34,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import pandas as pd
 
-from ray_graded_penalty._core import state as saved_state
+from ray_graded_penalty._core import state
 from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
 from ray_graded_penalty._core.judge import first_line
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, PastTrial
@@ -66,10 +66,10 @@ def _experiment_dir(source: Any) -> str:
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
     ``outcomes`` (what it told), ``slos``, ``metric`` and ``mode``; empty when it did not run there."""
-    state = saved_state.state_in_dir(experiment_dir)
-    if state is None:
+    saved_data = state.state_in_dir(experiment_dir)
+    if saved_data is None:
         return {}
-    saved = saved_state.from_data(state)
+    saved = state.from_data(saved_data)
     outcomes = saved.ledger.outcomes if saved.ledger else {}
     least_bad = saved.ledger.least_bad if saved.ledger else None
     return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode,
@@ -107,9 +107,9 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     if mode is not None:
         check_mode(mode)
     path = _experiment_dir(source)
-    state = load_searcher_state(path)
-    outcomes, slos = state.get("outcomes", {}), tuple(state.get("slos", ()))
-    objectives = state.get("metric")
+    searcher_state = load_searcher_state(path)
+    outcomes, slos = searcher_state.get("outcomes", {}), tuple(searcher_state.get("slos", ()))
+    objectives = searcher_state.get("metric")
     objectives = list(objectives) if isinstance(objectives, (list, tuple)) else None
     analysis = ExperimentAnalysis(path)
     rows = []
@@ -154,11 +154,11 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             )
         rows.append(row)
     report = pd.DataFrame(rows)
-    modes = state.get("mode")
+    modes = searcher_state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
     saved = modes[0] if isinstance(modes, (list, tuple)) else modes
-    report.attrs["least_bad"] = state.get("least_bad")  # as the searcher ordered what it told
+    report.attrs["least_bad"] = searcher_state.get("least_bad")  # as the searcher ordered what it told
     report.attrs["mode"], report.attrs["mode_from"] = (
         (saved, "the searcher's saved state") if saved else (mode, "the caller") if mode else (None, None))
     return report

@@ -1,7 +1,8 @@
 """The serving trainable against llama.cpp's real llama-server, and the example that tunes it.
 
-Needs ``bash examples/llama_server/setup.sh`` (about 10 minutes): skipped, with the reason,
-where it has not run (CI). RGP_LLAMA_HOME points at its directory."""
+Needs ``bash examples/llama_server/setup.sh`` (5 to 10 minutes on 2 cores): skipped, with the
+reason, where it has not run; CI builds it and runs these at the newest pins. RGP_LLAMA_HOME
+points at its directory."""
 
 import os
 import signal

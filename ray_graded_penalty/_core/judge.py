@@ -14,7 +14,8 @@
 5. Otherwise a success.
 
 **The one classifier.** Every path that knows a failure reaches :func:`classify`: the callback
-(Ray's errors), ``record_failure``, the serving trainable (its :class:`ServerError`'s stage and
+(Ray's errors), ``record_failure``, the serving trainable (its
+:class:`~ray_graded_penalty.serving.ServerError`'s stage and
 the server's words), a warm start and the report (the class as it was graded). In order:
 
 1. A class known without reading any text (:attr:`Evidence.error_class`): the package's own
@@ -165,7 +166,7 @@ def contains(text: Spelling, keyword: Spelling) -> bool:
 def first_match(text: Optional[str], modifiers: Iterable["ErrorModifier"]) -> Optional["ErrorModifier"]:
     """The first of ``modifiers`` with a keyword in ``text`` (whole words, any case), or None."""
     spelled = spell(text)
-    return next((m for m in modifiers if m.matches(spelled)), None)
+    return next((m for m in modifiers if any(contains(spelled, spell_keyword(k)) for k in m.keywords)), None)
 
 
 def first_line(text: Optional[str], default: str = "") -> str:
@@ -318,7 +319,8 @@ def _failure(ending: Ending, rules: Rules, error: Optional[str], error_class: st
              verdict: Optional[Verdict] = None, values: Optional[Tuple[float, ...]] = None) -> Decision:
     graded = grade(rules.policy, ending.elapsed_s, ending.timeout_s or rules.timeout_s, error_class)
     return Decision(ending.trial_id, ending.config, Kind.FAILURE, values, elapsed_s=graded.elapsed_s,
-                    severity=rules.policy.severity(graded), grade=graded, verdict=verdict, error=error)
+                    severity=Severity.of_failure(graded.magnitude, graded.rank, rules.policy.least_magnitude),
+                    grade=graded, verdict=verdict, error=error)
 
 
 def decide_past(key: str, past: PastTrial, rules: Rules) -> Decision:

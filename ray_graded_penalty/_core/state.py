@@ -125,7 +125,7 @@ def save(path: str, state: Dict[str, Any], searcher: Searcher) -> None:
 
 def load(path: str, searcher: Searcher) -> Dict[str, Any]:
     """Restore the inner ``searcher`` from what :func:`save` wrote to ``path``; returns the
-    wrapping searcher's own state as it was saved (:func:`ray_graded_penalty.from_data`
+    wrapping searcher's own state as it was saved (:func:`from_data`
     reads any release's)."""
     payload = read(path)
     _load_inner_state(searcher, payload["inner"])

@@ -1,4 +1,4 @@
-"""Write the saved states that test_saved_states.py restores: run with an older release first
+"""Write the saved states that tests/core/test_legacy.py restores: run with an older release first
 on the path, e.g. from a checkout of 0.3.0 (0d3f211) or 0.2.0 (988a4cf^):
 
     PYTHONPATH=/path/to/that/checkout python tests/data/make_saved_states.py tests/data
