@@ -23,6 +23,8 @@ _TESTS = os.path.dirname(os.path.abspath(__file__))
 os.environ["PYTHONPATH"] = os.pathsep.join(
     p for p in (_TESTS, os.environ.get("PYTHONPATH", "")) if p
 )
+#: The repository's root, where a user runs the examples from.
+ROOT = os.path.dirname(_TESTS)
 #: The local Ray ``local_ray`` keeps for the whole session (per xdist worker).
 SHARED = {"num_cpus": 2}
 _shared = {"running": False}
@@ -95,6 +97,15 @@ def _end_the_shared_ray():
         import ray
 
         ray.shutdown()
+
+
+def run_python(args, tmp_path=None):
+    """Run ``python ARGS`` from the repository's root, as a user would; the finished process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "RAY_DEDUP_LOGS": "0"})
 
 
 def optuna_study(searcher):

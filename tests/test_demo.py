@@ -1,22 +1,10 @@
 """The demo: a real tuning run of a simulated LLM server on a local Ray, from the command line."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
+from conftest import run_python as run
+
 pytestmark = pytest.mark.ray
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(args, tmp_path):
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "RAY_DEDUP_LOGS": "0"},
-    )
-
-
 
 
 def test_the_demo_prints_penalties_and_the_best_config(tmp_path):

@@ -1,4 +1,5 @@
-"""The demo and the cluster example run to completion (as a user would start them)."""
+"""The cluster example and the console script run to completion (as a user would start them);
+the demo: test_demo.py."""
 
 import os
 import subprocess
@@ -6,15 +7,9 @@ import sys
 
 import pytest
 
+from conftest import run_python as run
+
 pytestmark = pytest.mark.ray
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(args, tmp_path):
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "RAY_DEDUP_LOGS": "0"},
-    )
 
 
 def test_the_cluster_example_runs_on_a_local_ray(tmp_path):
