@@ -51,7 +51,7 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
         ax.set_title(f"Outcome by {name}")
         ax.legend(fontsize=8)
         fig.tight_layout()
-        path = os.path.join(out_dir, f"by_{name}.png")
+        path = os.path.join(out_dir, f"by_{name.replace('/', '.')}.png")  # a nested name, outer/inner
         fig.savefig(path, dpi=90)
         plt.close(fig)
         files.append(path)

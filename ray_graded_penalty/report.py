@@ -6,7 +6,8 @@ searcher's checkpoint beside it (what each trial was told, its elapsed time and 
 :func:`read_history` reads a report back, from its CSV, a DataFrame or the experiment itself,
 as the earlier trials of a warm start: one schema both ways. Its columns:
 
-- ``config/<name>``: one column per parameter (required, at least one);
+- ``config/<name>``: one column per parameter (required, at least one); a nested space's as Tune
+  flattens it, ``config/<outer>/<inner>``;
 - ``status``: "success", "slo_miss" or "failure" ("failed", as reports before 0.5 wrote it,
   too; optional; rows with any other status are skipped; without the column a row with a
   ``value`` is a success, one without is a failure);
@@ -103,6 +104,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             (otherwise read from its saved state, which wins).
     """
     from ray.tune import ExperimentAnalysis
+    from ray.tune.utils import flatten_dict
 
     if mode is not None:
         check_mode(mode)
@@ -117,7 +119,8 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         outcome = outcomes.get(trial.trial_id)
         last = trial.last_result or {}
         row: Dict[str, Any] = {"trial_id": trial.trial_id, "order": order}
-        row.update({CONFIG_PREFIX + k: v for k, v in (trial.config or {}).items()})
+        # A nested space (Ray Train's train_loop_config) as Tune flattens it: config/outer/inner.
+        row.update({CONFIG_PREFIX + k: v for k, v in flatten_dict(dict(trial.config or {})).items()})
         if outcome is not None:
             failed = outcome.failed
             several = isinstance(outcome.metric, tuple)

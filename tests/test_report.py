@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from ray import tune
 from scipy.stats import binomtest
-from searcher_helpers import HISTORY_SPACE, crash_region_share, earlier_run
 
 from ray_graded_penalty import SLO, GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import violation
@@ -18,6 +17,7 @@ from ray_graded_penalty.compat import report
 from ray_graded_penalty.report import failure_report, format_summary, read_history, summarize
 
 from conftest import optuna_study
+from searcher_helpers import HISTORY_SPACE, crash_region_share, earlier_run
 from tuner_helpers import run
 
 pytestmark = pytest.mark.ray
@@ -269,3 +269,34 @@ def test_the_least_bad_failure_is_the_searchers_own_order_magnitude_then_progres
     assert summarize(report)["best"]["trial_id"] == "b"  # same magnitude: the one that got further
     report.attrs["least_bad"] = "a"  # what the searcher's saved state named wins
     assert summarize(report)["best"]["trial_id"] == "a"
+
+
+def train_loop_like(config):
+    """A space nested as Ray Train's train_loop_config: fails above lr 0.6, else a score."""
+    inner = config["train_loop_config"]
+    if inner["lr"] > 0.6:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    report({"score": inner["layers"] - inner["lr"]})
+
+
+def test_a_nested_space_through_the_report_the_summary_the_plots_the_cli_and_a_warm_start(local_ray, tmp_path):
+    from ray_graded_penalty._cli import main as cli
+
+    space = {"train_loop_config": {"lr": tune.uniform(0, 1), "layers": tune.choice([1, 2, 3])}}
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, seed=1)
+    grid = run(searcher, train_loop_like, tmp_path, num_samples=8, space=space)
+    frame = failure_report(grid)
+    assert {"config/train_loop_config/lr", "config/train_loop_config/layers"} <= set(frame.columns)
+    assert set(frame["status"]) == {"success", "failure"}, frame["status"]  # seed 1: both
+    summary = summarize(frame)
+    assert summary["best_kind"] == "best success" and set(summary["by_parameter"]) <= {
+        "train_loop_config/lr", "train_loop_config/layers"}
+    assert "train_loop_config/lr" in format_summary(frame, summary)
+    out = tmp_path / "report"
+    assert cli(["report", grid.experiment_path, "--out", str(out)]) == 0
+    assert (out / "failure_report.csv").exists() and (out / "by_train_loop_config.lr.png").exists()
+    warm = GradedPenaltySearcher("optuna", trial_timeout_s=30, warm_start=str(out / "failure_report.csv"))
+    warm.set_search_properties("score", "max", space)
+    assert len(warm.outcomes) == 8 and sum(o.failed for o in warm.outcomes.values()) == (
+        frame["status"] == "failure").sum()
+    assert set(warm.suggest("next")["train_loop_config"]) == {"lr", "layers"}  # Tune's names again

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray.tune.search.optuna import OptunaSearch
-from searcher_helpers import SPACE, complete_values, drive, make, outcomes, ranks_below
 
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
 
 from conftest import optuna_study
+from searcher_helpers import SPACE, complete_values, drive, make, outcomes, ranks_below
 
 
 def test_a_success_reaches_the_study_unchanged():

@@ -3,9 +3,10 @@
 import pytest
 from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
-from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
 
 from ray_graded_penalty import GradedPenaltySearcher
+
+from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
 
 
 def test_a_searcher_without_add_evaluated_point_says_it_cannot_warm_start():

@@ -7,11 +7,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray import tune
 from scipy.stats import binomtest
-from searcher_helpers import HISTORY_SPACE, crash_region_share, drive, earlier_run, make, outcomes
 
 from ray_graded_penalty import GradedPenaltySearcher
 
 from conftest import hyperopt_done_trials
+from searcher_helpers import HISTORY_SPACE, crash_region_share, drive, earlier_run, make, outcomes
 
 
 def test_a_hyperopt_warm_start_avoids_the_region_that_always_crashed():
