@@ -126,7 +126,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             several = isinstance(outcome.metric, tuple)
             row.update(
                 status=outcome.kind.value,
-                value=None if several else outcome.metric,
+                value=outcome.metric[0] if several else outcome.metric,  # several: the first objective
                 penalty=outcome.penalty,
                 told=outcome.told,
                 elapsed_s=outcome.elapsed_s,
@@ -183,7 +183,8 @@ def objective_columns(report: pd.DataFrame) -> list:
 
 def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     """Failure rate by error class; failure rate and mean penalty per parameter value or bin;
-    and the best success or, when nothing succeeded, the least-bad failure."""
+    and the best success (with several objectives, by the first, and the Pareto front) or, when
+    nothing succeeded, the least-bad failure."""
     failed = report["status"] == Kind.FAILURE.value
     counts = report[failed]["error_class"].value_counts()
     classes = list(ERROR_CLASSES) + sorted(set(counts.index) - set(ERROR_CLASSES))  # a policy's own too
@@ -233,7 +234,21 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
                 _progress=lambda r: r["completion"].astype(float).fillna(0.0) if "completion" in r else 0.0)
             best = ranked.sort_values(["_magnitude", "_progress"], ascending=[True, False], kind="stable").iloc[0]
         kind = "least-bad failure"
-    return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind}
+    return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind,
+            "pareto_front": pareto_front(report)}
+
+
+def pareto_front(report: pd.DataFrame) -> List[str]:
+    """With several objectives, the trial ids of the successes no other success dominates (in
+    each objective's mode, ``report.attrs["modes"]``); empty for one objective."""
+    objectives, modes = objective_columns(report), report.attrs.get("modes")
+    if len(objectives) < 2 or not modes:
+        return []
+    ok = report[(report["status"] == Kind.SUCCESS.value)]
+    signed = {row["trial_id"]: tuple(float(row[VALUE_PREFIX + m]) * (1 if mode == "max" else -1)
+                                     for m, mode in zip(objectives, modes)) for _, row in ok.iterrows()}
+    return [t for t, a in signed.items()
+            if not any(all(x >= y for x, y in zip(b, a)) and b != a for b in signed.values())]
 
 
 def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
@@ -256,14 +271,13 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
         config = {c[len(CONFIG_PREFIX):]: getattr(best[c], "item", lambda: best[c])() for c in config_columns(report)}
         shown = best["penalty"] if summary["best_kind"] == "least-bad failure" else best["value"]
         lines.append(f"{summary['best_kind']}: trial {best['trial_id']} ({float(shown):.6g}) {config}")
+    if summary.get("pareto_front"):
+        lines.append(f"Pareto front ({', '.join(objective_columns(report))}): trials "
+                     f"{', '.join(summary['pareto_front'])}")
     return "\n".join(lines)
 
 
 # ----- read back: the earlier trials of a warm start ----------------------------------------------
-
-
-
-
 
 
 #: The ``status`` values of a failure report, and the word reports before 0.5 wrote for a failure.

@@ -254,3 +254,17 @@ def test_a_real_tuner_run_with_two_objectives_failures_and_an_slo(local_ray, tmp
     below_numbers = {by_x[round(o.config["x"], 9)] for tid, o in searcher.outcomes.items() if tid in below}
     assert front and not front & below_numbers
     assert all(study.trials[n].state == optuna.trial.TrialState.COMPLETE for n in by_x.values())
+    # The report names the best success by the first objective, lists the Pareto front, and the
+    # plots draw every success (its first objective as its value).
+    from ray_graded_penalty.plots import plot_report
+    from ray_graded_penalty.report import failure_report, format_summary, summarize
+
+    frame = failure_report(grid)
+    successes = frame[frame["status"] == "success"]
+    assert successes["value"].notna().all() and (successes["value"] == successes["value/tps"]).all()
+    summary = summarize(frame)
+    assert summary["best_kind"] == "best success" and summary["best"]["value"] == successes["value"].max()
+    assert summary["pareto_front"] and set(summary["pareto_front"]) <= set(successes["trial_id"])
+    assert set(summary["pareto_front"]) == {o.trial_id for o in searcher.pareto_front}
+    assert "Pareto front (tps, p99): trials" in format_summary(frame, summary)
+    assert {p.rsplit("/", 1)[1] for p in plot_report(frame, str(tmp_path / "plots"))} >= {"by_x.png", "pareto.png"}
