@@ -17,11 +17,12 @@ import http.client
 import json
 import logging
 import os
+import socket
 import time
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 from ray_graded_penalty.serving.command import HOST, Command
-from ray_graded_penalty.serving.failure import failure
+from ray_graded_penalty.serving.failure import ServerError, failure
 from ray_graded_penalty.serving.load import LoadSpec, Request, drive
 from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
 from ray_graded_penalty.serving.plan import LoadPlan
@@ -118,13 +119,43 @@ def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer]) ->
     return requests[spec.requests:], requests[:spec.requests]
 
 
+def port_taken(host: str, port: int) -> bool:
+    """Whether another process holds ``port`` now: it cannot be bound, even past the TIME_WAIT
+    of connections that closed (``SO_REUSEADDR``), so a socket is bound to it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def deploy(spec: ServeSpec, config: Mapping[str, Any], log_path: str) -> Tuple[Server, int, float]:
+    """Start the server on a free port and wait until it is ready: the server, its port, the
+    seconds it took. A port is free when chosen, but another process (a trial on the same node)
+    may bind it before the server does: a server that exits before it is ready while another
+    process holds its port is started once more, on another port, and never graded for it."""
+    for attempt in (1, 2):
+        port = free_port(HOST)
+        argv = spec.command.render(config, port)  # a missing parameter: before any server starts
+        server = Server.start(argv, log_path, spec.env, spec.memory_limit_bytes)
+        try:
+            return server, port, ready(server, port, spec)
+        except BaseException as error:
+            server.stop(spec.stop_grace_s)
+            if attempt == 2 or not isinstance(error, ServerError) or error.stage != "start" or not port_taken(
+                    HOST, port):
+                raise
+            logger.warning("Another process took port %d before the server bound it: starting the server again "
+                           "on another port.", port)
+    raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
+
+
 def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str, Any]:
     """Run one trial's server and its loads in turn; its metrics. The server is stopped before this returns."""
-    port = free_port(HOST)
-    argv = spec.command.render(config, port)  # a missing parameter: before any server starts
-    server = Server.start(argv, os.path.join(log_dir, "server.log"), spec.env, spec.memory_limit_bytes)
+    server, port, ready_s = deploy(spec, config, os.path.join(log_dir, "server.log"))
     try:
-        ready_s = ready(server, port, spec)
         tokenizer = server_tokenizer(HOST, port, spec.model) if spec.prompts is None else None
         workloads: Dict[Optional[str], Tuple[List[Request], List[Request]]] = {}
         loads: Dict[str, Dict[str, float]] = {}

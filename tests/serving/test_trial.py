@@ -117,3 +117,37 @@ def test_a_retried_trial_reads_only_its_own_servers_log(tmp_path):
     with pytest.raises(ServerError) as caught:
         serve(trainable.spec, {}, str(tmp_path))
     assert "MemoryError" not in str(caught.value) and graded_as(caught.value) == "deploy"
+
+
+def test_a_port_another_process_took_before_the_server_bound_it_is_not_the_configurations(tmp_path, monkeypatch,
+                                                                                         caplog):
+    """The port is free when chosen; a process on the same node binds it first. The server is
+    started again on another port, once, and the trial serves."""
+    import socket
+
+    from ray_graded_penalty.serving import trial as trial_module
+
+    thief = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    thief.bind(("127.0.0.1", 0))
+    thief.listen()
+    taken = thief.getsockname()[1]
+    ports = iter([taken])
+    real_free_port = trial_module.free_port
+    monkeypatch.setattr(trial_module, "free_port", lambda host: next(ports, None) or real_free_port(host))
+    trainable = server_trainable(TOY_COMMAND, scenarios="D(8,4)", requests=3, concurrency=1)
+    try:
+        with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+            metrics = serve(trainable.spec, {}, str(tmp_path))
+    finally:
+        thief.close()
+    assert metrics["requests_ok"] == 3
+    assert [r.getMessage() for r in caplog.records if "took port" in r.getMessage()] == [
+        f"Another process took port {taken} before the server bound it: starting the server again on another port."]
+    assert len(server_pids(tmp_path)) == 2 and running_servers(tmp_path) == []
+
+
+def test_a_server_that_fails_at_start_on_a_free_port_is_not_started_again(tmp_path):
+    trainable = server_trainable(f"{TOY_COMMAND} --bogus-flag")
+    with pytest.raises(ServerError):
+        serve(trainable.spec, {}, str(tmp_path))
+    assert len(server_pids(tmp_path)) == 1  # a bad flag is the configuration's: one start
