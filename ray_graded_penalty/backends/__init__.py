@@ -31,7 +31,7 @@ from ray.tune.search import Searcher
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.backends.hyperopt import HyperOptRankKeeper
 from ray_graded_penalty.backends.optuna import GoodGroupSize, OptunaRankKeeper, tpe_sampler
-from ray_graded_penalty.compat import base_searcher
+from ray_graded_penalty.compat import base_searcher, inner_searchers
 
 BACKENDS = ("optuna", "hyperopt")
 HYPEROPT_STARTUP_TRIALS = 10
@@ -83,6 +83,14 @@ def inner_searcher(
     if not isinstance(searcher, Searcher):
         raise TypeError(f"searcher must be one of {list(BACKENDS)} or a ray.tune.search.Searcher "
                         f"instance, got {type(searcher).__name__}: {searcher!r}")
+    from ray.tune.search import Repeater
+
+    if any(isinstance(s, Repeater) for s in inner_searchers(searcher)):
+        raise ValueError(
+            "GradedPenaltySearcher does not wrap a Repeater: Repeater averages the repeats of a configuration "
+            "under one trial, a failed repeat's penalty with the successes of its group, which can rank a failure "
+            "above a success. Repeat inside your trainable instead (report the mean of its runs; a run that fails "
+            "fails the trial), or give noisy configurations more samples")
     if points_to_evaluate is not None or seed is not None:
         raise ValueError(f"points_to_evaluate and seed configure the built-in backends {list(BACKENDS)}; "
                          f"set them on your {type(searcher).__name__} instead")

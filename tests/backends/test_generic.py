@@ -22,3 +22,12 @@ def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():
     values = complete_values(searcher)
     assert len(values) == 4 and max(values[1], values[3]) < -3000.0
     assert values[1] < values[3]  # the earlier failure ranks lower
+
+
+def test_a_repeater_is_refused_saying_what_to_do_instead():
+    from ray.tune.search import ConcurrencyLimiter, Repeater
+    from ray.tune.search.optuna import OptunaSearch
+
+    for inner in (Repeater(OptunaSearch(), repeat=3), ConcurrencyLimiter(Repeater(OptunaSearch(), repeat=2), 2)):
+        with pytest.raises(ValueError, match="does not wrap a Repeater.*Repeat inside your trainable instead"):
+            GradedPenaltySearcher(inner, trial_timeout_s=60)
