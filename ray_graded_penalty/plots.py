@@ -18,7 +18,8 @@ from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_column
 
 
 def plot_report(report: pd.DataFrame, out_dir: str) -> list:
-    """Write PNGs: value or penalty against each parameter, and outcome over trial order."""
+    """Write PNGs: value or penalty against each parameter (with several objectives, one PNG per
+    parameter and objective, ``by_<parameter>.<objective>.png``), and outcome over trial order."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -34,27 +35,33 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     for cls in sorted(set(classes) - set(colours)):  # a policy's own classes are drawn too
         colours[cls] = next(others, "darkgray")
     files = []
+    objectives = objective_columns(report)
+    # One objective: its value; several: each objective's, a failure's penalty in every one.
+    scores = {"": score} if len(objectives) < 2 else {
+        f".{m}": report[VALUE_PREFIX + m].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
+        for m in objectives}
     for column in config_columns(report):
         values = report[column]
         if values.nunique() < 2:
             continue
         if not pd.api.types.is_numeric_dtype(values):
             values = values.astype(str)
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        for cls, colour in colours.items():
-            mask = classes == cls
-            if mask.any():
-                ax.scatter(values[mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
         name = column[len(CONFIG_PREFIX):]
-        ax.set_xlabel(name)
-        ax.set_ylabel("metric (successes) or penalty (failures)")
-        ax.set_title(f"Outcome by {name}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        path = os.path.join(out_dir, f"by_{name.replace('/', '.')}.png")  # a nested name, outer/inner
-        fig.savefig(path, dpi=90)
-        plt.close(fig)
-        files.append(path)
+        for suffix, shown in scores.items():
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            for cls, colour in colours.items():
+                mask = classes == cls
+                if mask.any():
+                    ax.scatter(values[mask], shown[mask], c=colour, label=cls, s=28, alpha=0.8)
+            ax.set_xlabel(name)
+            ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures)")
+            ax.set_title(f"Outcome by {name}")
+            ax.legend(fontsize=8)
+            fig.tight_layout()
+            path = os.path.join(out_dir, f"by_{name.replace('/', '.')}{suffix}.png")  # a nested name, outer/inner
+            fig.savefig(path, dpi=90)
+            plt.close(fig)
+            files.append(path)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for cls, colour in colours.items():
         mask = classes == cls
@@ -69,7 +76,6 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     files.append(path)
-    objectives = objective_columns(report)
     if len(objectives) == 2:
         files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
     return files

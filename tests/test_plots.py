@@ -27,3 +27,15 @@ def test_every_class_is_drawn_a_policy_s_own_too(tmp_path, monkeypatch):
     monkeypatch.setattr(plt.Axes, "scatter", record)
     plot_report(report, str(tmp_path / "again"))
     assert {"success", "slo_miss", "oom", "xid", "crash"} <= set(drawn)
+
+
+def test_two_objectives_get_a_plot_each_and_the_front(tmp_path):
+    report = pd.DataFrame({
+        "trial_id": list("abcd"), "order": range(4), "config/x": [0.1, 0.4, 0.7, 0.9],
+        "status": ["success", "success", "failure", "success"], "value": [3.0, 2.0, None, 1.0],
+        "value/tps": [3.0, 2.0, None, 1.0], "value/p99": [0.5, 0.3, None, 0.6],
+        "penalty": [None, None, -1500.0, None], "error_class": [None, None, "oom", None],
+    })
+    report.attrs["modes"] = ["max", "min"]
+    files = {p.rsplit("/", 1)[1] for p in plot_report(report, str(tmp_path))}
+    assert files == {"by_x.tps.png", "by_x.p99.png", "over_trials.png", "pareto.png"}

@@ -267,4 +267,5 @@ def test_a_real_tuner_run_with_two_objectives_failures_and_an_slo(local_ray, tmp
     assert summary["pareto_front"] and set(summary["pareto_front"]) <= set(successes["trial_id"])
     assert set(summary["pareto_front"]) == {o.trial_id for o in searcher.pareto_front}
     assert "Pareto front (tps, p99): trials" in format_summary(frame, summary)
-    assert {p.rsplit("/", 1)[1] for p in plot_report(frame, str(tmp_path / "plots"))} >= {"by_x.png", "pareto.png"}
+    assert {p.rsplit("/", 1)[1] for p in plot_report(frame, str(tmp_path / "plots"))} >= {
+        "by_x.tps.png", "by_x.p99.png", "pareto.png"}
