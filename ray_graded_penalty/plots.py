@@ -14,7 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind
-from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns
+from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns, pareto_front
 
 
 def plot_report(report: pd.DataFrame, out_dir: str) -> list:
@@ -96,12 +96,8 @@ def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> s
         mask = mask & x.notna() & y.notna()
         if mask.any():
             ax.scatter(x[mask], y[mask], c=colour, marker=marker, label=label, s=30, alpha=0.85)
-    modes = report.attrs.get("modes")
-    ok = (report["status"] == Kind.SUCCESS) & x.notna() & y.notna()
-    if modes and ok.any():
-        sx = x[ok] * (1 if modes[0] == "max" else -1)
-        sy = y[ok] * (1 if modes[1] == "max" else -1)
-        front = [i for i in sx.index if not ((sx >= sx[i]) & (sy >= sy[i]) & ((sx > sx[i]) | (sy > sy[i]))).any()]
+    front = report.index[report["trial_id"].isin(pareto_front(report))]  # the summary's front
+    if len(front):
         order = sorted(front, key=lambda i: x[i])
         ax.plot(x[order], y[order], c="tab:green", lw=1, label="Pareto front")
     others = int(((report["status"] == Kind.FAILURE) & (report["error_class"] != ErrorClass.SLO)).sum())

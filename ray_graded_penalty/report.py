@@ -38,7 +38,7 @@ import pandas as pd
 from ray_graded_penalty._core import state
 from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
 from ray_graded_penalty._core.judge import first_line
-from ray_graded_penalty._core.outcomes import ErrorClass, Kind, PastTrial
+from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
 from ray_graded_penalty.callback import read_error_file
 
 #: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
@@ -241,14 +241,13 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
 def pareto_front(report: pd.DataFrame) -> List[str]:
     """With several objectives, the trial ids of the successes no other success dominates (in
     each objective's mode, ``report.attrs["modes"]``); empty for one objective."""
-    objectives, modes = objective_columns(report), report.attrs.get("modes")
-    if len(objectives) < 2 or not modes:
+    names, modes = objective_columns(report), report.attrs.get("modes")
+    if len(names) < 2 or not modes:
         return []
+    objectives = Objectives.of(names, list(modes))
     ok = report[(report["status"] == Kind.SUCCESS.value)]
-    signed = {row["trial_id"]: tuple(float(row[VALUE_PREFIX + m]) * (1 if mode == "max" else -1)
-                                     for m, mode in zip(objectives, modes)) for _, row in ok.iterrows()}
-    return [t for t, a in signed.items()
-            if not any(all(x >= y for x, y in zip(b, a)) and b != a for b in signed.values())]
+    values = {row["trial_id"]: tuple(float(row[VALUE_PREFIX + m]) for m in names) for _, row in ok.iterrows()}
+    return [t for t, a in values.items() if not any(objectives.dominates(b, a) for b in values.values())]
 
 
 def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
