@@ -52,6 +52,24 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=first)  # stable: each file's tests keep their order
 
 
+@pytest.fixture(autouse=True)
+def _exclusive_if_marked(request, tmp_path_factory):
+    """A test marked ``exclusive`` (it measures time) runs while no test of the other xdist worker
+    does: every test holds a shared lock on one file the workers share, an exclusive test the
+    lock alone. (A Ray the other worker starts for its next file may still start meanwhile.)"""
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp()
+    shared = root.parent if os.environ.get("PYTEST_XDIST_WORKER") else root  # the workers' common folder
+    with open(os.path.join(str(shared), "exclusive.lock"), "a+") as lock:
+        exclusive = request.node.get_closest_marker("exclusive") is not None
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def pytest_runtest_setup(item):
     """A multi-node cluster test connects to a cluster of its own: the shared Ray goes first."""
     if item.get_closest_marker("cluster") and _shared["running"]:

@@ -47,6 +47,7 @@ def counters(port):
             if line and not line.startswith("#")}
 
 
+@pytest.mark.exclusive  # each request's TPOT against the server's own: the client's clock, on a quiet machine
 def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
     """At concurrency 1, what the client measured against what llama-server counted itself, per
     request (its ``timings``) and in all (its ``--metrics`` counters): the output tokens
