@@ -192,10 +192,20 @@ def without_ray_guesses(message: str) -> str:
 _DEAD_WORKER = (exceptions.RayActorError, exceptions.WorkerCrashedError, exceptions.NodeDiedError,
                 exceptions.LocalRayletDiedError)
 
-def evidence_of(exc: BaseException) -> Evidence:
-    """What ``exc`` (the innermost exception, see :func:`innermost`) says of its own failure,
-    besides its text: a class it claims (its ``error_class`` attribute, if a string), Ray's
-    memory monitor's kill (``ray.exceptions.OutOfMemoryError``: "oom"), a stage (a
+
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
+    exc = innermost(exc)
+    message = without_ray_guesses(str(exc).strip())
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
+
+
+def read_exception(exc: BaseException) -> Evidence:
+    """The evidence of the exception that ended a trial: the text of the innermost one Ray kept
+    (:func:`describe_exception`), and what that exception says of its own failure besides: a
+    class it claims (its ``error_class`` attribute, if a string), Ray's memory monitor's kill
+    (``ray.exceptions.OutOfMemoryError``: "oom"), a stage (a
     :class:`~ray_graded_penalty.serving.ServerError`'s ``stage``; "worker" for any dead Ray
     worker, actor or node, whose text Ray's own words say how it died in). The classifier
     (:func:`~ray_graded_penalty._core.judge.classify`) decides from it.
@@ -203,9 +213,12 @@ def evidence_of(exc: BaseException) -> Evidence:
     Example:
         >>> class XidError(RuntimeError):
         ...     error_class = "xid"
-        >>> evidence_of(XidError("GPU has fallen off the bus")).error_class, evidence_of(KeyError("boom")).error_class
-        ('xid', None)
+        >>> read_exception(XidError("GPU has fallen off the bus")).error_class
+        'xid'
+        >>> read_exception(KeyError("boom")).error_class is None
+        True
     """
+    exc = innermost(exc)
     text = describe_exception(exc)
     claimed = getattr(exc, "error_class", None)
     if isinstance(claimed, str) and claimed:
@@ -218,19 +231,6 @@ def evidence_of(exc: BaseException) -> Evidence:
         return Evidence(text, stage="worker")
     stage = getattr(exc, "stage", None)
     return Evidence(text, stage=stage if stage in STAGE_CLASSES else None)
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
-    exc = innermost(exc)
-    message = without_ray_guesses(str(exc).strip())
-    name = type(exc).__name__
-    return f"{name}: {message}" if message else name
-
-
-def read_exception(exc: BaseException) -> Evidence:
-    """The evidence of the exception that ended a trial (the innermost one Ray kept)."""
-    return evidence_of(innermost(exc))
 
 
 def read_trial_error(trial: Any) -> Evidence:

@@ -93,7 +93,7 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError("a warm start takes one objective; this search has several")
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
         self._book = TrialBook(self.trial_timeout_s)
-        self._warned: Set[str] = set()  # error classes an error claimed that the policy does not know
+        self._warned: Set[str] = set()  # what was warned of once (see judge.Rules.warned)
         self._keeper = keeper_for(self.searcher)
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)

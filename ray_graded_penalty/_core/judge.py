@@ -261,7 +261,8 @@ class Rules(NamedTuple):
     slos: Tuple[SLO, ...]
     #: The per-trial timeout a failure's progress is measured against, unless it has its own.
     timeout_s: float
-    #: The error classes a trial's error claimed that the policy does not know, warned of once each.
+    #: What this searcher warned of already, once each: error classes a trial's error claimed that
+    #: the policy does not know, and objectives a trial ended without reporting.
     warned: Optional[Set[str]] = None
 
 
