@@ -47,14 +47,18 @@ def counters(port):
             if line and not line.startswith("#")}
 
 
-@pytest.mark.exclusive  # each request's TPOT against the server's own: the client's clock, on a quiet machine
+@pytest.mark.exclusive  # each request's latency against the server's own: the client's clock, on a quiet machine
 def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
     """At concurrency 1, what the client measured against what llama-server counted itself, per
     request (its ``timings``) and in all (its ``--metrics`` counters): the output tokens
-    exactly, the prompt tokens as processed plus found in the cache, each request's time per
-    output token and the load's mean within 10 %. (512 output tokens a request: with 64, this
-    model's 0.4-1 ms tokens were grouped by the server's HTTP writes, and a request whose first
-    token came with later ones read up to 18 % low.)"""
+    exactly, the prompt tokens as processed plus found in the cache, each request's end-to-end
+    latency and the load's total within 10 % of the server's prompt plus decode time.
+
+    Not the time per output token: the client splits a request at the first token it sees, and
+    the server's HTTP writes may hand that token over together with later ones. A CI run on a
+    loaded machine read 0.12 ms per token where the server counted 0.51 ms (the first token came
+    late, with most of the rest), so TPOT is the client's view and is not compared here; the end
+    of a request is the same on both clocks."""
     from ray_graded_penalty.serving.command import HOST
     from ray_graded_penalty.serving.load import drive
     from ray_graded_penalty.serving.metrics import summarize
@@ -88,16 +92,13 @@ def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
         assert timings["predicted_n"] == r.output_tokens == 512
         assert r.input_tokens == timings["prompt_n"] + timings["cache_n"]  # processed + found in the cache
         # the client cannot see a request end before the server has done its work
-        assert r.e2el_s >= (timings["prompt_ms"] + timings["predicted_ms"]) / 1000
-        assert r.tpot_s * 1000 == pytest.approx(timings["predicted_per_token_ms"], rel=0.10)
-    server_tpot = counted["llamacpp:tokens_predicted_seconds_total"] / (m["output_tokens"] - 6)
-    pairs = [(round(r.tpot_s * 1000, 3), round(r.server_timings["predicted_per_token_ms"], 3)) for r in results]
-    print("TPOT per request, client/server ms:", pairs)
-    print(f"TPOT: client {m['tpot_mean_s'] * 1000:.3f} ms, server {server_tpot * 1000:.3f} ms; input tokens "
+        server_s = (timings["prompt_ms"] + timings["predicted_ms"]) / 1000
+        assert server_s <= r.e2el_s <= 1.10 * server_s + 0.05, (r.e2el_s, server_s)
+    server_s = (counted["llamacpp:prompt_seconds_total"] + counted["llamacpp:tokens_predicted_seconds_total"])
+    client_s = sum(r.e2el_s for r in results)
+    print(f"end to end: client {client_s:.3f} s, server {server_s:.3f} s; input tokens "
           f"{m['input_tokens']:.0f} (server processed {counted['llamacpp:prompt_tokens_total']:.0f})")
-    assert m["tpot_mean_s"] == pytest.approx(server_tpot, rel=0.10), (m["tpot_mean_s"], server_tpot)
-
-
+    assert server_s * 0.99 <= client_s <= 1.10 * server_s + 0.3, (client_s, server_s)
 
 
 def test_a_real_server_starts_serves_and_is_stopped(tmp_path):
