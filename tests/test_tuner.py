@@ -76,3 +76,39 @@ def test_without_the_callback_failures_are_still_graded_and_a_hint_is_logged(loc
     assert_every_trial_told_once(searcher, grid, SAMPLES)
     assert len(optuna_study(searcher).trials) == SAMPLES
     assert sum("callbacks=[searcher.callback]" in r.getMessage() for r in caplog.records) == 1
+
+
+def _searchers():
+    """The searchers a Ray user may already have, by name: each starts at a failing point and a
+    succeeding one (``points_to_evaluate``), so its model is fitted with a failure in it."""
+    import optuna
+
+    points = [{"x": 0.9}, {"x": 0.2}]
+
+    def optuna_search(sampler):
+        return lambda: OptunaSearch(sampler=sampler, points_to_evaluate=points)
+
+    def hyperopt_search():
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        return HyperOptSearch(points_to_evaluate=points, n_initial_points=2, random_state_seed=0)
+
+    return {
+        "tpe": optuna_search(optuna.samplers.TPESampler(seed=0, n_startup_trials=2)),
+        "gp": optuna_search(optuna.samplers.GPSampler(seed=0, n_startup_trials=2)),
+        "cmaes": optuna_search(optuna.samplers.CmaEsSampler(seed=0, n_startup_trials=2)),
+        "qmc": optuna_search(optuna.samplers.QMCSampler(seed=0)),
+        "hyperopt": hyperopt_search,
+    }
+
+
+@pytest.mark.parametrize("name", ["tpe", "gp", "cmaes", "qmc", "hyperopt"])
+def test_each_searcher_a_user_may_have_runs_wrapped_with_failures(local_ray, tmp_path, name):
+    """Wrapped in one line, each of them through a real Tuner whose trials fail and succeed:
+    nothing raises (Optuna 5's GPSampler did, at the first model-based suggestion after a
+    failure: "The number of constraints must be the same for all trials"), and every trial is
+    told once."""
+    searcher = GradedPenaltySearcher(_searchers()[name](), trial_timeout_s=60)
+    grid = run(searcher, oom_above_06, tmp_path, SAMPLES)
+    assert not [r.error for r in grid if r.error and "CUDA out of memory" not in str(r.error)]
+    assert_every_trial_told_once(searcher, grid, SAMPLES)

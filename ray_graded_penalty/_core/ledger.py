@@ -345,6 +345,7 @@ def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Sear
         told = ledger.objectives.result(ledger.objectives.values(outcome.told))
         searcher.on_trial_complete(decision.trial_id, result=told)
     else:
+        keeper.before_tell(decision.trial_id, 0.0)
         searcher.on_trial_complete(decision.trial_id, result=decision.result)
     _log(decision, recorded, ledger)
     return outcome

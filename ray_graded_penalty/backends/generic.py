@@ -35,10 +35,11 @@ class RankKeeper:
         """Called before each suggestion."""
 
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
-        """Called just before the inner searcher is told a trial that ranks below every
-        success: a failure (``violation`` above 1) or an SLO miss (between 0 and 1).
-        ``attrs`` describe it (penalty, error class, elapsed time) for whoever looks at the
-        inner searcher's history."""
+        """Called just before the inner searcher is told a trial: a success that met its
+        SLOs (``violation`` 0, no ``attrs``), or one that ranks below every success: a failure
+        (``violation`` above 1) or an SLO miss (between 0 and 1). ``attrs`` describe the
+        latter (penalty, error class, elapsed time) for whoever looks at the inner searcher's
+        history."""
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:
         """Successes (values, one per objective) the inner searcher holds that it was not told

@@ -97,7 +97,7 @@ class HyperOptRankKeeper(RankKeeper):
 
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         live = self._view.live_tids
-        if trial_id in live:
+        if violation > 0 and trial_id in live:
             self._tids[trial_id] = live[trial_id]
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:

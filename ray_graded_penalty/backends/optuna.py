@@ -193,13 +193,26 @@ def mark_infeasible(study: "optuna.Study", ot_trial: "optuna.Trial", violation: 
         study._storage.set_trial_system_attr(ot_trial._trial_id, _ATTR, violation)
 
 
+def mark_feasible(study: "optuna.Study", ot_trial: "optuna.Trial") -> None:
+    """Give a running trial about to be told as a success the package's constraint, feasible.
+
+    From Optuna 5.0, a sampler that models constraints (``GPSampler``) needs the same ones on
+    every trial: it raises "The number of constraints must be the same for all trials" when
+    the failures carry one and the successes none. TPE reads a missing constraint as feasible,
+    so this changes nothing for it. Before 5.0 a sampler reads constraints only through its
+    own ``constraints_func``: nothing to do."""
+    if HAS_TRIAL_CONSTRAINTS:
+        ot_trial.set_constraint(CONSTRAINT_KEY, 0.0)
+
+
 def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
     """System attributes of a finished trial added to a study (a warm start): infeasible by
-    ``violation``, or feasible when it is None. Before Optuna 5.0 a feasible one needs its
-    constraints too: TPE ranks a trial without them after every other."""
-    if HAS_TRIAL_CONSTRAINTS:
-        return {} if violation is None else {f"constraints:{CONSTRAINT_KEY}": violation}
+    ``violation``, or feasible when it is None. Every trial carries the constraint (see
+    :func:`mark_feasible`); before Optuna 5.0 a feasible one needs it too: TPE ranks a trial
+    without constraints after every other."""
     value = 0.0 if violation is None else violation
+    if HAS_TRIAL_CONSTRAINTS:
+        return {f"constraints:{CONSTRAINT_KEY}": value}
     return {_ATTR: value, "constraints": (value,)}
 
 
@@ -283,6 +296,10 @@ class OptunaRankKeeper(RankKeeper):
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
         trials = self._view.live_trials
         study = self._view.study
+        if violation <= 0:  # a success: feasible, so every trial of the study carries the constraint
+            if trial_id in trials and study is not None:
+                mark_feasible(study, trials[trial_id])
+            return
         if trial_id not in trials or study is None:
             logger.warning(
                 "Cannot mark trial %s infeasible in the Optuna study (OptunaSearch does not know "
