@@ -20,6 +20,7 @@ without a retry: it would spend its GPU on a result nobody reads.
 Example:
     >>> class Printer:
     ...     def callback_attached(self): print("attached")
+    ...     def stops_at_iteration(self, iterations): print("stops at", iterations)
     ...     def trial_started(self, trial_id): print("started", trial_id)
     ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
     ...     def trial_errored(self, trial_id, evidence): print("errored", trial_id, evidence.text)
@@ -57,6 +58,10 @@ class TrialEvents(Protocol):
 
     def callback_attached(self) -> None:
         """The callback is part of the run: starts and errors will be reported."""
+
+    def stops_at_iteration(self, iterations: int) -> None:
+        """Tune stops each trial at this ``training_iteration`` (its ``stop``): how far a trial
+        got is the share of it that it reached."""
 
     def trial_started(self, trial_id: str) -> None:
         """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
@@ -109,6 +114,9 @@ class GradedPenaltyCallback(Callback):
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
         self._events.callback_attached()
+        iterations = stop.get("training_iteration") if isinstance(stop, dict) else None
+        if isinstance(iterations, int) and not isinstance(iterations, bool) and iterations > 0:
+            self._events.stops_at_iteration(iterations)
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_step_begin(iteration, trials, **info)

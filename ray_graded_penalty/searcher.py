@@ -184,6 +184,9 @@ class GradedPenaltySearcher(Searcher):
     def callback_attached(self) -> None:
         self._book.callback_attached = True
 
+    def stops_at_iteration(self, iterations: int) -> None:
+        self._book.stop_iterations = iterations
+
     def trial_started(self, trial_id: str) -> None:
         self._book.started(trial_id, time.time())
 

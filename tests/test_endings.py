@@ -73,6 +73,28 @@ def test_a_hung_trial_is_stopped_within_the_timeout_frees_its_gpu_and_scores_min
     assert searcher.callback.timeout.timed_out == {hung}
 
 
+def two_steps_then_hang_or_all_ten(config):
+    for step in range(10):
+        report({"score": float(step)})
+        if config["hang"] and step == 1:
+            time.sleep(10**6)
+
+
+def test_a_trial_that_reported_2_of_10_iterations_and_hung_is_graded_at_a_fifth(ray_with_a_gpu, tmp_path):
+    """How far it got, not how long it ran: Tune stops trials at iteration 10, the hung one
+    reported 2 of them; the watchdog ends it at the timeout, and it is graded at 20 % (the
+    20-60 % tier, by the timeout's factor: -400), not -80 as its clock would say."""
+    searcher = GradedPenaltySearcher(
+        "optuna", trial_timeout_s=TIMEOUT_S, points_to_evaluate=[{"hang": 1}, {"hang": 0}]
+    )
+    fit(two_steps_then_hang_or_all_ten, searcher, tmp_path, 2, {"hang": tune.choice([0, 1])},
+        stop={"training_iteration": 10})
+    hung = next(o for o in searcher.outcomes.values() if o.config["hang"])
+    assert hung.failed and hung.error_class == "timeout" and hung.completion == 0.2 and hung.penalty == -400.0
+    assert hung.elapsed_s >= TIMEOUT_S
+    assert [o.metric for o in searcher.outcomes.values() if not o.config["hang"]] == [9.0]
+
+
 def test_the_timeout_works_on_its_own(ray_with_a_gpu, tmp_path):
     watchdog = TrialTimeout(timeout_s=TIMEOUT_S)
     recorder = Recorder()

@@ -26,7 +26,7 @@ def latency_ms_or_oom(config):
 
 
 def run(search_alg, trainable, tmp_path, num_samples=12, *, callbacks=None, space=SPACE,
-        failure_config=None, **tune_config):
+        failure_config=None, stop=None, **tune_config):
     """Run a real Tuner and return its ResultGrid; ``callbacks`` default to the searcher's."""
     tune_config.setdefault("metric", "score")
     tune_config.setdefault("mode", "max")
@@ -38,6 +38,7 @@ def run(search_alg, trainable, tmp_path, num_samples=12, *, callbacks=None, spac
             storage_path=str(tmp_path),
             callbacks=[search_alg.callback] if callbacks is None else list(callbacks),
             failure_config=failure_config,
+            stop=stop,
             verbose=0,
         ),
     )

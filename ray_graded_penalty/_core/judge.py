@@ -194,6 +194,9 @@ class Evidence(NamedTuple):
 #: never came up failed to deploy; one that failed under load, or a Ray worker that died, crashed.
 STAGE_CLASSES = {"start": ErrorClass.DEPLOY, "ready": ErrorClass.DEPLOY, "load": ErrorClass.CRASH,
                  "worker": ErrorClass.CRASH}
+#: Stages that say the trial never got past its start-up (a server that never became ready): how
+#: far it got is nothing, whatever its clock says.
+NEVER_STARTED = ("start", "ready")
 #: Classes that name a stage or a symptom, not a cause: where the evidence says what failed,
 #: these words do not override it.
 NOT_CAUSES = (ErrorClass.DEPLOY, ErrorClass.TIMEOUT, ErrorClass.CONNECTION, ErrorClass.SLO)
@@ -233,13 +236,15 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
 # ----- the grade ----------------------------------------------------------------------------------
 
 
-def grade(policy: "PenaltyPolicy", elapsed_s: float, timeout_s: float, error_class: str) -> Grade:
+def grade(policy: "PenaltyPolicy", elapsed_s: float, timeout_s: float, error_class: str,
+          progress: Optional[float] = None) -> Grade:
     """Grade one failure of ``error_class`` that ran ``elapsed_s`` of ``timeout_s``: the tier of
     its completion, scaled by that class's factor (1 for "crash" or a class the policy has no
-    modifier for)."""
+    modifier for). Its completion is how far it got: ``progress`` (in [0, 1]) where the trial
+    said it, else the clock's share of the timeout (the seed design's reading)."""
     elapsed = check_elapsed(elapsed_s)
     timeout = check_timeout("timeout_s", timeout_s)
-    completion = min(elapsed / timeout, 1.0)
+    completion = min(elapsed / timeout, 1.0) if progress is None else min(max(progress, 0.0), 1.0)
     tier_magnitude = policy.tiers[0].magnitude
     for tier in policy.tiers:
         if completion >= tier.start:
@@ -308,7 +313,7 @@ def decide(ending: Ending, rules: Rules) -> Decision:
     if verdict is not None and verdict.failure is not None:
         if any(v is None for v in verdict.values.values()):
             logger.warning("Trial %s: %s; it is graded as a failure.", ending.trial_id, verdict.failure)
-        served = ending._replace(elapsed_s=ending.timeout_s or rules.timeout_s)  # it served to the end
+        served = ending._replace(elapsed_s=ending.timeout_s or rules.timeout_s, progress=1.0)  # it served to the end
         return _failure(served, rules, verdict.failure, ErrorClass.SLO, verdict, values)
     if verdict is not None and not verdict.met:
         return Decision(ending.trial_id, ending.config, Kind.SLO_MISS, values, elapsed_s=ending.elapsed_s,
@@ -318,7 +323,8 @@ def decide(ending: Ending, rules: Rules) -> Decision:
 
 def _failure(ending: Ending, rules: Rules, error: Optional[str], error_class: str,
              verdict: Optional[Verdict] = None, values: Optional[Tuple[float, ...]] = None) -> Decision:
-    graded = grade(rules.policy, ending.elapsed_s, ending.timeout_s or rules.timeout_s, error_class)
+    progress = 0.0 if ending.stage in NEVER_STARTED else ending.progress
+    graded = grade(rules.policy, ending.elapsed_s, ending.timeout_s or rules.timeout_s, error_class, progress)
     return Decision(ending.trial_id, ending.config, Kind.FAILURE, values, elapsed_s=graded.elapsed_s,
                     severity=Severity.of_failure(graded.magnitude, graded.rank, rules.policy.least_magnitude),
                     grade=graded, verdict=verdict, error=error)

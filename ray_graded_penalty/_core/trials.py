@@ -9,7 +9,7 @@ per trial the searcher suggested, takes every event about it, and hands back an
 event                  what the record learns                      the trial can be told
 =====================  ==========================================  =========================
 ``suggested``          its config; the time                        no
-``reported``           its ``time_total_s``                        no
+``reported``           its ``time_total_s``; how far it got        no
 ``started``            a start (a retry starts over: clean slate)  no
 ``timed_out``          elapsed = the timeout, class "timeout"      no
 ``completed`` (ok)     its end and result                          yes, with its result
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Set
 
 from ray_graded_penalty._core.outcomes import ErrorClass
 
@@ -56,6 +56,7 @@ class Ending(NamedTuple):
     failed: bool = False  # Ray (or ``record_failure``) said it failed
     error_class: Optional[str] = None  # what killed it, when known without reading ``error``
     stage: Optional[str] = None  # what failed, when the error says it (a served stage, a dead worker)
+    progress: Optional[float] = None  # how far it got, in [0, 1], when it reported it (see TrialBook.reported)
 
 
 @dataclass
@@ -75,6 +76,7 @@ class TrialRecord:
     timed_out: bool = False  # stopped by this package's watchdog
     error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
     stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
+    progress: Optional[float] = None  # the furthest it reported, in [0, 1] (see TrialBook.reported)
 
     def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.
@@ -109,7 +111,10 @@ class TrialBook:
         self.timeout_s = timeout_s
         self.records: Dict[str, TrialRecord] = {}
         self.callback_attached = False  # starts and errors are reported by the callback
+        #: The ``training_iteration`` a trial stops at (Tune's ``stop``), when the callback knows it.
+        self.stop_iterations: Optional[int] = None
         self._warned_no_callback = False
+        self._warned_progress: Set[str] = set()
 
     def __contains__(self, trial_id: str) -> bool:
         return trial_id in self.records
@@ -118,15 +123,44 @@ class TrialBook:
         self.records[trial_id] = TrialRecord(config=config, suggested_at=now)
 
     def reported(self, trial_id: str, result: Dict[str, Any]) -> None:
+        """A result it reported: its ``time_total_s``, and how far it got, the furthest of a
+        ``progress`` in [0, 1] it reports itself and its ``training_iteration`` against the
+        iterations Tune stops it at. A ``progress`` that is not a number in [0, 1] is not read
+        (one warning naming the trial): its clock grades it then."""
         record = self.records.get(trial_id)
-        if record is not None and "time_total_s" in result:
+        if record is None:
+            return
+        if "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
+        reached = [p for p in (self._reported_progress(trial_id, result), self._iterations_share(result))
+                   if p is not None]
+        if reached:
+            record.progress = max([*reached, *([] if record.progress is None else [record.progress])])
+
+    def _reported_progress(self, trial_id: str, result: Dict[str, Any]) -> Optional[float]:
+        if "progress" not in result:
+            return None
+        value = result["progress"]
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+            return float(value)
+        if trial_id not in self._warned_progress:
+            self._warned_progress.add(trial_id)
+            logger.warning("Trial %s reported progress=%r, not a number in [0, 1]: not read; its time "
+                           "grades how far it got.", trial_id, value)
+        return None
+
+    def _iterations_share(self, result: Dict[str, Any]) -> Optional[float]:
+        iteration = result.get("training_iteration")
+        if not self.stop_iterations or not isinstance(iteration, int) or isinstance(iteration, bool):
+            return None
+        return min(1.0, max(0, iteration) / self.stop_iterations)
 
     def started(self, trial_id: str, now: float) -> None:
         record = self.records.get(trial_id)
         if record is not None:
             record.started_at = now
             record.ended_at = record.elapsed_s = record.error = record.error_class = record.stage = None
+            record.progress = None
             record.timed_out = record.details_known = False
 
     def timed_out(self, trial_id: str) -> None:
@@ -188,4 +222,4 @@ class TrialBook:
         record = self.records.pop(trial_id)
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
                       record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
-                      stage=record.stage)
+                      stage=record.stage, progress=record.progress)

@@ -151,3 +151,22 @@ def test_a_stage_s_class_is_taken_only_where_the_policy_has_it():
     assert classify(Evidence("ServerError: deploy failed: exited", stage="start"), own) == "crash"
     assert classify(Evidence("ServerError: deploy failed: Xid 79", stage="start"), own) == "xid"
     assert classify(Evidence("ActorDiedError: the actor died", stage="worker"), own) == "crash"
+
+
+def test_how_far_a_trial_got_beats_its_clock_and_a_server_never_ready_got_nowhere():
+    hung = Ending("t", {"x": 1}, 600.0, None, "timed out", None, True, "timeout")
+    assert decide(hung, RULES).grade.magnitude == 80.0  # nothing reported: the seed design's table
+    at_a_fifth = decide(hung._replace(progress=0.2), RULES).grade
+    assert at_a_fifth.completion == 0.2 and at_a_fifth.magnitude == 500.0 * 0.8  # 20-60 % tier, timeout's factor
+    assert at_a_fifth.elapsed_s == 600.0  # its time is still what it held the GPU for
+    for stage in ("start", "ready"):  # a server that never became ready, however long it took
+        never_ready = decide(Ending("t", {}, 590.0, None, "deploy failed: no answer", None, True, None, stage), RULES)
+        assert never_ready.grade.completion == 0.0 and never_ready.grade.tier_magnitude == 1000.0
+    under_load = decide(Ending("t", {}, 590.0, None, "the server failed under load", None, True, None, "load"), RULES)
+    assert under_load.grade.completion == 590.0 / 600.0  # past start-up: its clock
+
+
+def test_an_slo_failure_served_to_the_end_whatever_it_reported_on_the_way():
+    result = {"throughput": 9.0, "p99_s": 5.0}
+    decision = decide(Ending("t", {}, 100.0, None, None, result, progress=0.3), RULES)
+    assert decision.kind == "failure" and decision.grade.completion == 1.0

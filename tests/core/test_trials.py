@@ -76,3 +76,31 @@ def test_record_failure_gives_the_details_and_an_unknown_trial_is_named():
     assert (ending.elapsed_s, ending.timeout_s, ending.error) == (42.0, 90.0, "deploy failed")
     with pytest.raises(ValueError, match="unknown trial id 'nope'"):
         book.failure_given("nope", 1.0, "", None, now=150.0)
+
+
+def test_how_far_a_trial_got_is_the_furthest_it_reported(caplog):
+    book = book_with()
+    book.stop_iterations = 10
+    book.started("t", 110.0)
+    book.reported("t", {"training_iteration": 2})
+    assert book.records["t"].progress == 0.2  # 2 of the 10 iterations Tune stops it at
+    book.reported("t", {"training_iteration": 3, "progress": 0.5})  # its own word goes further
+    book.reported("t", {"training_iteration": 4, "progress": 0.1})  # the furthest stays
+    assert book.records["t"].progress == 0.5
+    book.started("t", 140.0)  # a retry starts over
+    assert book.records["t"].progress is None
+    book.reported("t", {"training_iteration": 1})
+    book.completed("t", None, error=True, now=150.0)
+    assert book.errored("t", "boom", now=150.0).progress == 0.1
+
+
+def test_without_a_known_stop_iterations_say_nothing_and_a_bad_progress_is_named_once(caplog):
+    book = book_with()
+    book.reported("t", {"training_iteration": 5})
+    assert book.records["t"].progress is None  # 5 of how many: unknown
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        for bad in (1.5, "half", float("nan"), True):
+            book.reported("t", {"progress": bad})
+    assert book.records["t"].progress is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "Trial t reported progress=1.5, not a number in [0, 1]: not read; its time grades how far it got."]
