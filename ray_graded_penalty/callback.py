@@ -42,6 +42,7 @@ from ray.tune import Callback
 
 from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence
 from ray_graded_penalty._core.outcomes import ErrorClass
+from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -114,8 +115,8 @@ class GradedPenaltyCallback(Callback):
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
         self._events.callback_attached()
-        iterations = stop.get("training_iteration") if isinstance(stop, dict) else None
-        if isinstance(iterations, int) and not isinstance(iterations, bool) and iterations > 0:
+        iterations = stop_iterations(stop)
+        if iterations is not None:
             self._events.stops_at_iteration(iterations)
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:

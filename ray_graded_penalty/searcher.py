@@ -26,7 +26,7 @@ from ray_graded_penalty._core.checks import check_failure, check_timeout
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
 from ray_graded_penalty._core.ray_internals import set_search_properties
-from ray_graded_penalty._core.trials import Ending, TrialBook
+from ray_graded_penalty._core.trials import Ending, TrialBook, stop_iterations
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.policy import PenaltyPolicy
@@ -130,6 +130,9 @@ class GradedPenaltySearcher(Searcher):
         if self._metric is None and isinstance(self._mode, str):
             self._metric = DEFAULT_METRIC  # Ray's anonymous metric, as Ray's own searchers take it
         self._ready()  # a missing metric or mode is refused here, once, as Tune sets the search up
+        if "num_samples" in spec:  # Tune's loop passes its experiment's spec; a script driving it does not
+            self._book.in_tunes_loop = True
+            self._book.stop_iterations = stop_iterations(spec.get("stop"))
         accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
         if self._warm_start:
             warm, self._warm_start = self._warm_start, []
@@ -268,9 +271,8 @@ class GradedPenaltySearcher(Searcher):
 
     def get_state(self) -> Dict[str, Any]:
         """This searcher's own state as plain data, as Tune saves it at each checkpoint (and a
-        ``ConcurrencyLimiter``'s); errored trials still waiting for their details are told first,
-        so a run without the callback tells its last failure at Ray's final checkpoint."""
-        self._tell_waiting()
+        ``ConcurrencyLimiter``'s). It changes nothing: an errored trial still waiting for its
+        details is saved as waiting, and told at the next event after a restore."""
         return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
             self._ledger, self._keeper.get_state(), tuple(self._warm_start)))

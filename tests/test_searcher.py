@@ -253,3 +253,24 @@ def test_0_4_s_name_for_the_inner_searcher_still_answers_with_a_deprecation_warn
     searcher = make()
     with pytest.warns(DeprecationWarning, match=r"use \.searcher"):
         assert searcher.inner is searcher.searcher
+
+
+def test_in_tunes_loop_without_the_callback_an_error_is_told_at_once_and_get_state_changes_nothing(caplog):
+    """Tune passes its experiment's spec (``num_samples``, ``stop``): no callback will bring an
+    error's details, so the failure is told when Ray reports it. ``get_state`` (at every Tune
+    checkpoint) is a getter: outside Tune's loop a failure waiting for its details stays waiting."""
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", SPACE, num_samples=4, stop=None)
+    searcher.suggest("a")
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        searcher.on_trial_complete("a", error=True)
+    assert len(complete_values(searcher)) == 1 and searcher.outcomes["a"].failed
+    assert "callbacks=[searcher.callback]" in caplog.text
+
+    waiting = make()  # driven by a script: record_failure may still follow
+    waiting.suggest("b")
+    waiting.on_trial_complete("b", error=True)
+    saved = waiting.get_state()
+    assert complete_values(waiting) == [] and "b" in saved["records"]
+    waiting.record_failure("b", elapsed_s=60, error="CUDA out of memory")
+    assert waiting.outcomes["b"].error_class == "oom"

@@ -13,7 +13,8 @@ event                  what the record learns                      the trial can
 ``started``            a start (a retry starts over: clean slate)  no
 ``timed_out``          elapsed = the timeout, class "timeout"      no
 ``completed`` (ok)     its end and result                          yes, with its result
-``completed`` (error)  ``errored``                                 if ``details_known``
+``completed`` (error)  ``errored``                                 if ``details_known``, or no
+                                                                   callback in Tune's loop
 ``errored``            its end, error text and class: known        if ``errored``
 ``failure_given``      elapsed, error, class, timeout as given     yes
 ``waiting``            (errored trials whose details never came)   yes, with what is known
@@ -100,6 +101,14 @@ class TrialRecord:
         return 0.0
 
 
+def stop_iterations(stop: Any) -> Optional[int]:
+    """The ``training_iteration`` Tune's ``stop`` ends every trial at, when it says one (a dict)."""
+    iterations = stop.get("training_iteration") if isinstance(stop, dict) else None
+    if isinstance(iterations, int) and not isinstance(iterations, bool) and iterations > 0:
+        return iterations
+    return None
+
+
 class TrialBook:
     """The records of the trials suggested and not yet told (see the module's table).
 
@@ -111,6 +120,9 @@ class TrialBook:
         self.timeout_s = timeout_s
         self.records: Dict[str, TrialRecord] = {}
         self.callback_attached = False  # starts and errors are reported by the callback
+        #: Tune's loop drives the searcher (it passed its experiment's spec): without the callback
+        #: no details will follow an error, so an errored trial is told at once.
+        self.in_tunes_loop = False
         #: The ``training_iteration`` a trial stops at (Tune's ``stop``), when the callback knows it.
         self.stop_iterations: Optional[int] = None
         self._warned_no_callback = False
@@ -179,7 +191,11 @@ class TrialBook:
         if not error:
             return self._end(trial_id, now, result or {})
         record.errored = True
-        return self._end(trial_id, now) if record.details_known else None
+        if record.details_known:
+            return self._end(trial_id, now)
+        if self.in_tunes_loop and not self.callback_attached:
+            return self.waiting(now, only=trial_id)[0]
+        return None
 
     def errored(self, trial_id: str, error: str, now: float, error_class: Optional[str] = None,
                 stage: Optional[str] = None) -> Optional[Ending]:
@@ -207,10 +223,11 @@ class TrialBook:
         record.error_class, record.details_known = error_class, True
         return self._end(trial_id, now)
 
-    def waiting(self, now: float, except_id: Optional[str] = None) -> List[Ending]:
-        """Errored trials whose details never came (no callback, or it was skipped)."""
+    def waiting(self, now: float, except_id: Optional[str] = None, only: Optional[str] = None) -> List[Ending]:
+        """Errored trials whose details never came (no callback, or it was skipped); ``only``: that one."""
         endings = []
-        for trial_id in [t for t, r in self.records.items() if r.errored and t != except_id]:
+        for trial_id in [t for t, r in self.records.items()
+                         if r.errored and t != except_id and (only is None or t == only)]:
             if not self.callback_attached and not self._warned_no_callback:
                 self._warned_no_callback = True
                 logger.warning("GradedPenaltySearcher graded trial %s without its error text or start "

@@ -40,11 +40,12 @@ def test_round_trip_keeps_told_pending_and_running_trials(kind, tmp_path):
 
     after = build(kind)
     after.restore(path)
-    assert after.outcomes.keys() == {"a", "b", "c"}  # "c" was told at the save, not lost
+    assert after.outcomes.keys() == {"a", "b"}  # saving told nothing: "c" still waits, not lost
     assert after.outcomes == before.outcomes
-    assert finished_in_inner(after, kind) == 3
-    after.on_trial_complete("d", result={"score": -1500.0})  # running across the restore
+    assert finished_in_inner(after, kind) == 2
+    after.on_trial_complete("d", result={"score": -1500.0})  # running across the restore; "c" told first
     after.on_trial_complete("d", result={"score": -1500.0})  # and told only once
+    assert list(after.outcomes) == ["a", "b", "c", "d"] and after.outcomes["c"].failed
     assert after.suggest("e") is not None
     after.record_failure("e", elapsed_s=600, error="timed out")
     assert finished_in_inner(after, kind) == 5

@@ -1,0 +1,147 @@
+"""Any searcher, wrapped against bare: does putting a user's own searcher inside
+``GradedPenaltySearcher`` ever make it worse?
+
+    python -m benchmarks.searchers                              # every searcher, W = 1 and 16, 20 seeds
+    python -m benchmarks.searchers --searchers gp --workers 1   # one searcher, one W
+    python -m benchmarks.searchers --table-from a.json,b.json   # the table of runs made apart
+
+For each searcher a Ray user may already have (Optuna's TPE, GP, CMA-ES and QMC samplers in
+Ray's ``OptunaSearch``; Ray's ``HyperOptSearch``), the same searcher with the same seed runs
+bare (a failed trial dropped, as Ray does) and wrapped (the failure graded and told), in the
+many-at-once simulation of ``asynchronous.py`` on every problem with a known optimum. Per seed,
+the regret at the end of the GPU budget decides which of the two was better; the table gives
+seeds better/worse/level for the wrapped one and the two-sided sign test's p.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any, Callable, Dict, List, Optional
+
+import optuna
+from ray.tune.search import Searcher
+
+from benchmarks.asynchronous import run_grid
+from benchmarks.concurrency_report import paired_counts, sign_test
+from benchmarks.methods import TIMEOUT_S, Method, _dropped, _graded
+from benchmarks.published import ALL_PROBLEMS
+from ray_graded_penalty import GradedPenaltySearcher
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+warnings.filterwarnings("ignore", module="optuna")  # CmaEsSampler's per-trial fallback notes, experimental features
+optuna.logging.set_verbosity(optuna.logging.ERROR)
+
+
+def _optuna(sampler: Callable[[int], optuna.samplers.BaseSampler]) -> Callable[[int], Searcher]:
+    def make(seed: int) -> Searcher:
+        from ray.tune.search.optuna import OptunaSearch
+
+        return OptunaSearch(sampler=sampler(seed))
+    return make
+
+
+def _hyperopt(seed: int) -> Searcher:
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    return HyperOptSearch(random_state_seed=seed)
+
+
+#: Each searcher as a user builds it, with Ray's and Optuna's defaults and a seed.
+SEARCHERS: Dict[str, Callable[[int], Searcher]] = {
+    "tpe": _optuna(lambda seed: optuna.samplers.TPESampler(seed=seed)),
+    "gp": _optuna(lambda seed: optuna.samplers.GPSampler(seed=seed)),
+    "cmaes": _optuna(lambda seed: optuna.samplers.CmaEsSampler(seed=seed)),
+    "qmc": _optuna(lambda seed: optuna.samplers.QMCSampler(seed=seed)),
+    "hyperopt_search": _hyperopt,
+}
+
+
+def _bare(make: Callable[[int], Searcher]) -> Callable[[int], Method]:
+    return lambda seed: Method(make(seed), _dropped)
+
+
+def _wrapped(make: Callable[[int], Searcher]) -> Callable[[int], Method]:
+    return lambda seed: Method(GradedPenaltySearcher(make(seed), trial_timeout_s=TIMEOUT_S), _graded)
+
+
+#: The methods a worker process runs, by name: ``bare:<searcher>`` and ``wrapped:<searcher>``.
+METHODS: Dict[str, Callable[[int], Method]] = {
+    **{f"bare:{name}": _bare(make) for name, make in SEARCHERS.items()},
+    **{f"wrapped:{name}": _wrapped(make) for name, make in SEARCHERS.items()},
+}
+CATALOG = "benchmarks.searchers:METHODS"
+#: Every problem whose optimum is known, so that a seed's regret says how good its best was.
+PROBLEMS = [name for name, p in ALL_PROBLEMS.items() if p.optimum is not None]
+
+
+def rows(summaries: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per searcher, problem and W: the wrapped searcher's seeds better/worse/level."""
+    found = []
+    for problem, by_w in summaries.items():
+        for w, methods in by_w.items():
+            for name in SEARCHERS:
+                bare, wrapped = methods.get(f"bare:{name}"), methods.get(f"wrapped:{name}")
+                if bare is None or wrapped is None:
+                    continue
+                ours, base = ([float(r) for r in s["regret_by_seed@1"]] for s in (wrapped, bare))
+                better, worse, level = (int(n) for n in paired_counts(ours, base))
+                found.append({"searcher": name, "problem": problem, "workers": int(w), "better": better,
+                              "worse": worse, "level": level, "p": sign_test(better, worse),
+                              "regret_bare": float(bare["regret@1"]), "regret_wrapped": float(wrapped["regret@1"]),
+                              "regret_by_seed_bare": base, "regret_by_seed_wrapped": ours})
+    return found
+
+
+def table(found: List[Dict[str, Any]]) -> str:
+    """The markdown table of ``rows``, a verdict per row (p < 0.05 either way)."""
+    lines = ["| searcher | problem | W | wrapped better / worse / level | p | median regret bare / wrapped | |",
+             "|---|---|---|---|---|---|---|"]
+    for r in sorted(found, key=lambda r: (list(SEARCHERS).index(r["searcher"]), r["workers"], r["problem"])):
+        verdict = ("**wrapped better**" if r["p"] < 0.05 and r["better"] > r["worse"]
+                   else "**wrapped worse**" if r["p"] < 0.05 else "")
+        lines.append(f"| {r['searcher']} | {r['problem']} | {r['workers']} | {r['better']} / {r['worse']} / "
+                     f"{r['level']} | {r['p']:.3g} | {r['regret_bare']:.4g} / {r['regret_wrapped']:.4g} | {verdict} |")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--searchers", default=",".join(SEARCHERS), help=f"of {','.join(SEARCHERS)}")
+    parser.add_argument("--problems", default=",".join(PROBLEMS))
+    parser.add_argument("--workers", default="1,16", help="trials at once (W), comma-separated")
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--scale", type=float, default=1.0, help="share of the GPU budget (smoke runs)")
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--out", default=os.path.join(HERE, "searchers.json"))
+    parser.add_argument("--table-from", default=None, help="print the table of these result files, comma-separated")
+    args = parser.parse_args(argv)
+    if args.table_from:
+        found = [r for path in args.table_from.split(",") for r in json.load(open(path))["rows"]]
+        print(table(found))
+        return 0
+    names = args.searchers.split(",")
+    unknown = sorted(set(names) - set(SEARCHERS))
+    if unknown:
+        parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
+    workers = tuple(int(w) for w in args.workers.split(","))
+    cells = [(p, f"{side}:{n}", s, w, args.scale) for p in args.problems.split(",") for w in workers
+             for n in names for side in ("bare", "wrapped") for s in range(args.seeds)]
+    started = time.time()
+    with ProcessPoolExecutor(max_workers=args.processes) as pool:
+        summaries = run_grid(cells, pool, CATALOG)
+    found = rows(summaries)
+    command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else os.sys.argv[1:])
+    with open(args.out, "w") as f:
+        json.dump({"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
+                   "optuna": optuna.__version__, "rows": found}, f, indent=1)
+    print(table(found))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
