@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any, List, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, runtime_checkable
 
 from ray import cloudpickle, exceptions
 from ray.tune import Callback
@@ -118,6 +118,12 @@ class GradedPenaltyCallback(Callback):
         iterations = stop_iterations(stop)
         if iterations is not None:
             self._events.stops_at_iteration(iterations)
+
+    def get_state(self) -> Optional[Dict[str, Any]]:
+        return self._reaper.get_state()
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        self._reaper.set_state(state)
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_step_begin(iteration, trials, **info)

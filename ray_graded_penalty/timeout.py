@@ -18,9 +18,12 @@ A trial's actor owns what it starts: the actors of a Ray Train trainer die with 
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
 what each trial started and, when the trial ends (or is ended by :meth:`TrialReaper.end`),
 removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
-until they are gone. At the start and the end of an experiment it also removes the groups Ray
-itself left behind when their creator died as it reserved them (a trial ended with a killed
-driver or a lost node; see :func:`~ray_graded_penalty._core.ray_internals.orphaned_placement_groups`).
+until they are gone. It also removes the groups Ray itself left behind when their creator died
+as it reserved them (a trial ended with a killed driver or a lost node; see
+:func:`~ray_graded_penalty._core.ray_internals.orphaned_placement_groups`), only those of the
+drivers that ran this experiment: the running one at the experiment's end, and those of the
+runs it was restored from when it is restored (it keeps their job ids in Tune's callback
+state). Another job's groups on a shared cluster are never its to touch.
 
 Example:
     >>> from ray_graded_penalty import TrialTimeout
@@ -64,9 +67,20 @@ class TrialReaper(Callback):
         self._roots: Dict[str, str] = {}  # trial id -> its actor's id, while it runs
         self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
         self._to_end: Dict[str, Any] = {}  # trial id -> Trial, to end once its actor is there
+        self._jobs: List[str] = []  # the job ids (hex) of the drivers that ran this experiment
 
     def __reduce__(self) -> Any:  # what it follows of a run does not outlive the driver
         return (type(self), ())
+
+    def get_state(self) -> Optional[Dict[str, Any]]:
+        """Tune's callback state: the drivers' jobs that ran this experiment."""
+        return {"jobs": list(self._jobs)}
+
+    def set_state(self, state: Dict[str, Any]) -> None:
+        """A restore: remove what Ray left of the runs it is restored from (a killed driver's)."""
+        earlier = [job for job in state.get("jobs", []) if job not in self._jobs]
+        self._jobs = earlier + self._jobs
+        _remove_orphans(earlier)
 
     def end(self, trial: Any, retry: bool = True) -> None:
         """End ``trial``'s actor (what it started dies with it) now, or at the next step of
@@ -86,7 +100,7 @@ class TrialReaper(Callback):
 
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
-        _remove_orphans(of_this_job=False)  # those of a driver that died: the one restored from, say
+        self._jobs.append(ray.get_runtime_context().get_job_id())
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
         self._remember_root(trial)
@@ -125,7 +139,7 @@ class TrialReaper(Callback):
                 break
             if roots:
                 time.sleep(0.5)
-        _remove_orphans(of_this_job=True)
+        _remove_orphans(self._jobs)
 
     def _remember_root(self, trial: Any) -> None:
         actor = trial_actor(trial)
@@ -159,11 +173,13 @@ def _sweep(root: str, all_ending: bool = False) -> bool:
         return False
 
 
-def _remove_orphans(of_this_job: bool) -> None:
-    """Remove the placement groups Ray left after their creator died (of dead jobs; with
-    ``of_this_job``, also of the running driver's dead actors); never stops the run."""
+def _remove_orphans(jobs: List[str]) -> None:
+    """Remove the placement groups Ray left after their creator died, of ``jobs`` only; never
+    stops the run."""
+    if not jobs:
+        return
     try:
-        groups = orphaned_placement_groups(ray.get_runtime_context().get_job_id() if of_this_job else None)
+        groups = orphaned_placement_groups(jobs)
         if groups:
             remove_placement_groups(groups)
             logger.info("Removed %d placement groups whose creator died as it reserved them.", len(groups))

@@ -1,8 +1,8 @@
 """Placement groups Ray itself leaves behind: a group whose creation reached the GCS just after
 its creator actor died is never marked as its dead actor's, so Ray never removes it, even once
 its job is gone (seen in the soak as a Ray Train controller's workers' group, 1 CPU, that
-outlived a killed driver). The reaper removes those at an experiment's start and end, and only
-those."""
+outlived a killed driver). The reaper removes those of the drivers that ran its experiment
+(restored: the earlier drivers'), and only those."""
 
 import subprocess
 import sys
@@ -25,6 +25,7 @@ RACE = textwrap.dedent("""
     import sys, time, ray
     from ray.util.placement_group import placement_group
     ray.init(address=sys.argv[1], logging_level="ERROR")
+    print(ray.get_runtime_context().get_job_id())
 
     @ray.remote(num_cpus=0)
     class Reserver:
@@ -58,8 +59,11 @@ def _ids(groups):
 
 def test_the_reaper_removes_what_ray_left_after_a_dead_creator_and_nothing_alive(two_cpus):
     address = ray.get_runtime_context().gcs_address
+    jobs = []
     for _ in range(3):  # the race is Ray's: usually some groups of a run land in it
-        subprocess.run([sys.executable, "-c", RACE, address], check=True, timeout=120)
+        race = subprocess.run([sys.executable, "-c", RACE, address], check=True, timeout=120,
+                              capture_output=True, text=True)
+        jobs.append(race.stdout.split()[0])
         time.sleep(2.0)
         if ray_internals.orphaned_placement_groups(None):
             break
@@ -70,10 +74,16 @@ def test_the_reaper_removes_what_ray_left_after_a_dead_creator_and_nothing_alive
     time.sleep(3.0)
     assert orphans <= _ids(ray_internals.placement_groups_created_by(None))
 
+    reaper = TrialReaper()
+    reaper.setup()  # a new experiment: the other drivers' leftovers are not its own
+    time.sleep(2.0)
+    assert _ids(ray_internals.orphaned_placement_groups(None)) == orphans
+    assert reaper.get_state() == {"jobs": [ray.get_runtime_context().get_job_id()]}
+
     holder = Holder.remote()  # a live actor's group, and the driver's own: not the reaper's to touch
     alive = ray.get(holder.reserve.remote())
     own = placement_group([{"CPU": 0.01}])
-    TrialReaper().setup()
+    reaper.set_state({"jobs": jobs})  # restored from a run those drivers made: theirs to mend
     deadline = time.time() + 20
     while ray_internals.orphaned_placement_groups(None) and time.time() < deadline:
         time.sleep(0.5)

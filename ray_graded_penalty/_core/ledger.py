@@ -340,7 +340,9 @@ def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Sear
     """Apply ``decision`` in the module's order; returns what was recorded."""
     recorded = _record(decision, ledger, keeper)
     outcome = recorded.outcome
-    if decision.severity is not None:
+    if decision.severity is not None and keeper.tells_failures_as_errors:
+        searcher.on_trial_complete(decision.trial_id, error=True)
+    elif decision.severity is not None:
         keeper.before_tell(decision.trial_id, decision.severity.violation, _attrs(outcome))
         told = ledger.objectives.result(ledger.objectives.values(outcome.told))
         searcher.on_trial_complete(decision.trial_id, result=told)

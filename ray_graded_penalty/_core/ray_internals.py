@@ -130,24 +130,26 @@ def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[byte
     return groups
 
 
-def orphaned_placement_groups(job_id: Optional[str] = None) -> List[bytes]:
+def orphaned_placement_groups(job_ids: Optional[Iterable[str]] = None) -> List[bytes]:
     """Placement groups Ray's own lifetime rule says are over but that are still there.
 
     Ray removes a group (not detached) once both the job and the actor that created it are
     dead, but it marks the actor dead only on groups registered by then: a group whose request
     reached the GCS just after its creator died (a Ray Train controller reserving its workers
     as its trial, a killed driver's or a lost node's, went) is never marked, and stays. Those
-    are the groups returned: created by an actor the actor table has as dead, of a job that is
-    dead, or of ``job_id`` (hex; the running driver's, at its experiment's end)."""
+    are the groups returned: created by an actor the actor table has as dead, of one of
+    ``job_ids`` (hex: the drivers that ran an experiment, the running one's included); with
+    None, of any job that is dead."""
     from ray._private import state
 
+    jobs = None if job_ids is None else set(job_ids)
     actors = state.actors()
     groups = []
     for table in _held_placement_groups():
         creator = actors.get(table.creator_actor_id.hex())
         if creator is None or creator.get("State") != "DEAD":
             continue
-        if table.creator_job_dead or (job_id is not None and table.creator_job_id.hex() == job_id):
+        if (table.creator_job_id.hex() in jobs) if jobs is not None else table.creator_job_dead:
             groups.append(table.placement_group_id)
     return groups
 

@@ -21,6 +21,11 @@ class RankKeeper:
 
     #: Whether every told failure stays below every success, including later ones.
     whole_history = False
+    #: Whether the inner searcher is told a trial below the successes as an error (Ray's
+    #: ``on_trial_complete(error=True)``) rather than by its graded value: for a searcher whose
+    #: model a value below the successes harms (see the Optuna backend's CMA-ES). The trial is
+    #: still graded, kept in ``outcomes`` and reported.
+    tells_failures_as_errors = False
 
     def __init__(self, searcher: Searcher, searcher_name: Optional[str] = None) -> None:
         self._searcher = searcher
