@@ -270,7 +270,7 @@ class OptunaRankKeeper(RankKeeper):
         pushes its search distribution away from its worst solutions; a failure told as the
         worst value (it reads no constraints) pushes it away from the boundary of the failing
         region, where constrained optima lie. Measured: wrapped with values, it was worse than
-        bare on 6 of 20 cells (``benchmarks/searchers.py``); a ``FAIL`` trial it leaves out of its
+        bare on 5 of 20 cells (``benchmarks/searchers.py``); a ``FAIL`` trial it leaves out of its
         generation and samples again."""
         return isinstance(self._view.sampler, optuna.samplers.CmaEsSampler)
 

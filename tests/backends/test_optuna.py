@@ -159,7 +159,7 @@ def test_a_wrapped_optuna_search_with_a_good_group_size_gets_the_same_counts():
 
 def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
     """CMA-ES reads no constraints and ranks a generation by value: a failure reaches it as
-    Optuna's FAIL, as bare OptunaSearch tells it (measured: by value it was worse than bare on 6
+    Optuna's FAIL, as bare OptunaSearch tells it (measured: by value it was worse than bare on 5
     of 20 cells of benchmarks/searchers.py). The package still grades it."""
     from conftest import optuna_study
     from searcher_helpers import SPACE, drive
