@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -181,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     with ProcessPoolExecutor(max_workers=args.processes) as pool:
         summaries = run_grid(cells, pool, CATALOG)
     found = rows(summaries)
-    command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else os.sys.argv[1:])
+    command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else sys.argv[1:])
     with open(args.out, "w") as f:
         json.dump({"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
                    "optuna": optuna.__version__, "rows": found}, f, indent=1)

@@ -144,10 +144,9 @@ class TrialBook:
             return
         if "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
-        reached = [p for p in (self._reported_progress(trial_id, result), self._iterations_share(result))
-                   if p is not None]
-        if reached:
-            record.progress = max([*reached, *([] if record.progress is None else [record.progress])])
+        reached = [p for p in (record.progress, self._reported_progress(trial_id, result),
+                               self._iterations_share(result)) if p is not None]
+        record.progress = max(reached, default=None)
 
     def _reported_progress(self, trial_id: str, result: Dict[str, Any]) -> Optional[float]:
         if "progress" not in result:
@@ -194,7 +193,7 @@ class TrialBook:
         if record.details_known:
             return self._end(trial_id, now)
         if self.in_tunes_loop and not self.callback_attached:
-            return self.waiting(now, only=trial_id)[0]
+            return self._end_without_details(trial_id, now)
         return None
 
     def errored(self, trial_id: str, error: str, now: float, error_class: Optional[str] = None,
@@ -223,17 +222,17 @@ class TrialBook:
         record.error_class, record.details_known = error_class, True
         return self._end(trial_id, now)
 
-    def waiting(self, now: float, except_id: Optional[str] = None, only: Optional[str] = None) -> List[Ending]:
-        """Errored trials whose details never came (no callback, or it was skipped); ``only``: that one."""
-        endings = []
-        for trial_id in [t for t, r in self.records.items()
-                         if r.errored and t != except_id and (only is None or t == only)]:
-            if not self.callback_attached and not self._warned_no_callback:
-                self._warned_no_callback = True
-                logger.warning("GradedPenaltySearcher graded trial %s without its error text or start "
-                               "time: %s", trial_id, _NO_CALLBACK_HINT)
-            endings.append(self._end(trial_id, now))
-        return endings
+    def waiting(self, now: float, except_id: Optional[str] = None) -> List[Ending]:
+        """Errored trials whose details never came (no callback, or it was skipped)."""
+        return [self._end_without_details(t, now) for t, r in list(self.records.items())
+                if r.errored and t != except_id]
+
+    def _end_without_details(self, trial_id: str, now: float) -> Ending:
+        if not self.callback_attached and not self._warned_no_callback:
+            self._warned_no_callback = True
+            logger.warning("GradedPenaltySearcher graded trial %s without its error text or start "
+                           "time: %s", trial_id, _NO_CALLBACK_HINT)
+        return self._end(trial_id, now)
 
     def _end(self, trial_id: str, now: float, result: Optional[Dict[str, Any]] = None) -> Ending:
         record = self.records.pop(trial_id)
