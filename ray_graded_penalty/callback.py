@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, runtime_c
 from ray import cloudpickle, exceptions
 from ray.tune import Callback
 
-from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence
+from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence, exception_types, named_types
 from ray_graded_penalty._core.outcomes import ErrorClass
 from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
@@ -234,30 +234,36 @@ def read_exception(exc: BaseException) -> Evidence:
         True
     """
     exc = innermost(exc)
-    text = describe_exception(exc)
+    text, types = describe_exception(exc), exception_types(exc)
     claimed = getattr(exc, "error_class", None)
     if isinstance(claimed, str) and claimed:
-        return Evidence(text, claimed)
+        return Evidence(text, claimed, types=types)
     if isinstance(exc, exceptions.OutOfMemoryError):
-        return Evidence(text, ErrorClass.OOM)
+        return Evidence(text, ErrorClass.OOM, types=types)
     if isinstance(exc, exceptions.RayActorError) and exc.actor_init_failed:
-        return Evidence(text)  # an error in its creation task: that error's text says what it was
+        return Evidence(text, types=types)  # an error in its creation task: that error's text says what it was
     if isinstance(exc, _DEAD_WORKER):
-        return Evidence(text, stage="worker")
+        return Evidence(text, stage="worker", types=types)
     stage = getattr(exc, "stage", None)
-    return Evidence(text, stage=stage if stage in STAGE_CLASSES else None)
+    return Evidence(text, stage=stage if stage in STAGE_CLASSES else None, types=types)
 
 
 def read_trial_error(trial: Any) -> Evidence:
-    """What ended ``trial`` (a ``ray.tune.experiment.Trial``); an empty text if nothing is known."""
+    """What ended ``trial`` (a ``ray.tune.experiment.Trial``); an empty text if nothing is known.
+
+    The exception Ray pickled is read first. Pickling keeps an exception's type but not its
+    chain (``__cause__``, ``__context__``), which the traceback in the trial's ``error.txt``
+    prints: the types named there are added to the exception's own."""
+    text = read_error_file(getattr(trial, "error_file", None))
     path: Optional[str] = getattr(trial, "pickled_error_file", None)
     if path and os.path.exists(path):
         try:
             with open(path, "rb") as f:
-                return read_exception(cloudpickle.load(f))
+                evidence = read_exception(cloudpickle.load(f))
+            return evidence._replace(types=evidence.types + named_types(text))
         except Exception:  # an exception that cannot be unpickled here: use the text file
             logger.debug("Could not unpickle %s", path, exc_info=True)
-    return Evidence(read_error_file(getattr(trial, "error_file", None)))
+    return Evidence(text)
 
 
 def read_error_file(path: Optional[str]) -> str:

@@ -77,7 +77,8 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
     ), 1.5),
     ErrorModifier(ErrorClass.DEPLOY, (
         "deploy", "deployment", "deploying", "not found", "no such file", "does not exist",
-        "no module named", "cannot import name",
+        "no module named", "cannot import name", "undefined symbol", "not compiled with",
+        "invalid device ordinal", "can't load", "cannot load", "unable to load",
         "failed to load", "error loading model", "model loading error", "unknown model architecture",
         "not a valid model", "does not recognize", "failed to open", "failed to initialize",
         "not supported", "only supported", "incompatible", "not compatible", "must be divisible",

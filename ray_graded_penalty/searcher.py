@@ -199,7 +199,7 @@ class GradedPenaltySearcher(Searcher):
     def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
         if not self._was_told(trial_id):
             self._tell(self._book.errored(trial_id, evidence.text or "", time.time(), evidence.error_class,
-                                          evidence.stage))
+                                          evidence.stage, evidence.types))
 
     def experiment_ended(self) -> None:
         self._tell_waiting()

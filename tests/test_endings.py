@@ -225,3 +225,23 @@ def test_the_class_an_exception_carries_survives_ray_and_beats_its_text(ray_with
     graded = {o.config["error_class"]: o.error_class for o in searcher.outcomes.values()}
     assert graded == {"oom": "oom", "xid": "crash"}  # "xid": unknown to the policy, so its text decides
     assert sum("its class is 'xid'" in r.getMessage() for r in caplog.records) == 1
+
+
+def raises_from_a_cause(config):
+    """An engine wrapper that hides its cause in the chain: only the types say what it was."""
+    causes = {"memory": MemoryError(), "module": ModuleNotFoundError("No module named 'flash_attn'"),
+              "none": None}
+    try:
+        if causes[config["cause"]] is not None:
+            raise causes[config["cause"]]
+    except Exception as e:
+        raise RuntimeError("the engine core failed to start") from e
+    raise RuntimeError("the engine core failed to start")
+
+
+def test_the_types_along_an_exception_s_chain_survive_ray_and_decide_its_class(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60,
+                                     points_to_evaluate=[{"cause": c} for c in ("memory", "module", "none")])
+    fit(raises_from_a_cause, searcher, tmp_path, 3, {"cause": tune.choice(["memory", "module", "none"])})
+    graded = {o.config["cause"]: o.error_class for o in searcher.outcomes.values()}
+    assert graded == {"memory": "oom", "module": "deploy", "none": "crash"}

@@ -22,12 +22,20 @@ the server's words), a warm start and the report (the class as it was graded). I
    endings (the watchdog's "timeout", "crash" for a NaN, "slo"), a class the exception claims
    (an ``error_class`` attribute), Ray's memory monitor's kill ("oom"). A class the policy does
    not know is ignored, with one warning, and the rest decides.
-2. What failed, where the evidence says it (:attr:`Evidence.stage`): a served stage ("start",
+2. A cause its types name, read without its prose (:data:`TYPE_CLASSES`): an exception type
+   (or a base class) along its chain, from the root cause (``torch.OutOfMemoryError``,
+   ``ModuleNotFoundError``), a Kubernetes reason (``ImagePullBackOff``), a process killed by
+   SIGKILL (out of memory). Types come from the exception where the callback has it
+   (:attr:`Evidence.types`) and from the lines of the text that print one (:func:`named_types`).
+3. What failed, where the evidence says it (:attr:`Evidence.stage`): a served stage ("start",
    "ready", "load") or a dead Ray worker ("worker"). A *cause* the words name (a class other
    than the stages' and symptoms' ``deploy``, ``timeout``, ``connection`` and ``slo``: out of
    memory, or a class of the user's) wins; else the stage's class (:data:`STAGE_CLASSES`), if
    the policy has it.
-3. Else the words: the first of the policy's modifiers with a keyword in the text, as whole
+4. A symptom or a plain crash its types name: a timeout, a lost connection (unless the words
+   name a symptom the policy puts first: a connection that timed out is a timeout), a
+   programming error (``TypeError``, ``NameError``, ...: a crash, whatever its words).
+5. Else the words: the first of the policy's modifiers with a keyword in the text, as whole
    words (:func:`words`); else a plain "crash".
 
 The package's own endings carry their class; their messages, which may name a metric such as
@@ -64,6 +72,8 @@ Example:
     'crash'
     >>> classify(Evidence("ServerError: deploy failed\\nload: failed to allocate buffer", stage="start"), policy)
     'oom'
+    >>> classify(Evidence("TypeError: '<' not supported between instances of 'str' and 'int'"), policy)
+    'crash'
 """
 
 from __future__ import annotations
@@ -188,6 +198,127 @@ class Evidence(NamedTuple):
     error_class: Optional[str] = None
     #: What failed, where the evidence says it: a served stage, or "worker" (a dead Ray worker).
     stage: Optional[str] = None
+    #: The names of the exception's types where the exception itself was at hand: along its
+    #: chain from the root cause, each with its base classes (see :func:`exception_types`).
+    types: Tuple[str, ...] = ()
+
+
+# ----- evidence before words ----------------------------------------------------------------------
+
+#: What an exception's type (or a base class's), a Kubernetes reason or a kill says of a failure,
+#: without reading its prose. Out of memory and a failed deploy name a cause: they decide before
+#: a stage does. A timeout and a lost connection are symptoms, and a plain crash's types are
+#: programming errors (an operation on the wrong type, a missing name, a bad index): they decide
+#: after the stage and before the words, whose ordinary prose ("not supported between
+#: instances", "substring not found") would otherwise read as a deploy failure. Generic types
+#: (``RuntimeError``, ``ValueError``, ``OSError``, ``KeyError``, ``AssertionError``) say nothing:
+#: their words decide.
+TYPE_CLASSES: Dict[str, str] = {
+    **dict.fromkeys((
+        "MemoryError", "OutOfMemoryError", "ResourceExhaustedError", "ObjectStoreFullError", "OutOfDiskError",
+    ), ErrorClass.OOM),
+    **dict.fromkeys((
+        "ModuleNotFoundError", "ImportError", "FileNotFoundError", "RepositoryNotFoundError", "GatedRepoError",
+        "RevisionNotFoundError", "EntryNotFoundError", "HFValidationError", "RuntimeEnvSetupError",
+        "ActorUnschedulableError", "TaskUnschedulableError",
+        # Kubernetes' reasons for a container that never ran
+        "ImagePullBackOff", "ErrImagePull", "ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError",
+        "CreateContainerError", "RunContainerError",
+    ), ErrorClass.DEPLOY),
+    **dict.fromkeys((
+        "TimeoutError", "timeout", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout",
+        "ReadTimeoutError", "ConnectTimeoutError", "TimeoutExpired", "GetTimeoutError", "ServerTimeoutError",
+        "DeadlineExceeded",
+    ), ErrorClass.TIMEOUT),
+    **dict.fromkeys((
+        "ConnectionError", "ConnectionRefusedError", "ConnectionResetError", "ConnectionAbortedError",
+        "BrokenPipeError", "RemoteDisconnected", "IncompleteRead", "NewConnectionError", "ProtocolError",
+        "RemoteProtocolError", "ConnectError", "ClientConnectorError", "ClientConnectionError", "ClientOSError",
+        "ServerDisconnectedError", "ClientPayloadError", "ChunkedEncodingError", "ConnectionClosed",
+        "ConnectionClosedError",
+    ), ErrorClass.CONNECTION),
+    **dict.fromkeys((
+        "TypeError", "NameError", "UnboundLocalError", "ZeroDivisionError", "IndexError", "RecursionError",
+        "SyntaxError", "IndentationError",
+    ), ErrorClass.CRASH),
+}
+#: The classes that name a cause: their evidence decides before a stage does.
+CAUSE_CLASSES = (ErrorClass.OOM, ErrorClass.DEPLOY)
+#: The classes that name a symptom: of two, the policy's order decides (a connection that timed out is a timeout).
+SYMPTOMS = (ErrorClass.TIMEOUT, ErrorClass.CONNECTION)
+#: Kubernetes' reasons stand anywhere in a text (a column of ``kubectl``'s output, an event).
+#: ``OOMKilled`` is read with the words: Docker writes it as a flag, ``"OOMKilled": false``.
+#: ``CrashLoopBackOff`` says only that the container keeps exiting: its logs say why.
+_REASONS = re.compile(r"(?<![\w.])(ImagePullBackOff|ErrImagePull|ErrImageNeverPull|InvalidImageName|"
+                      r"CreateContainerConfigError|CreateContainerError|RunContainerError)(?!\w)")
+#: An exception as Python and Ray print it: its (dotted) type at the start of a line, after any
+#: ``[rank0]:`` or ``(pid=1)`` prefixes, followed by ``:`` or the line's end; Ray's
+#: ``RayTaskError(Inner)`` names the inner type too. A traceback's source lines (``raise X(``,
+#: ``except X:``) do not match.
+_TYPE_LINE = re.compile(r"^\s*(?:(?:\[[^\]\n]*\]|\([^)\n]*\)):?\s*)*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)"
+                        r"(?:\((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\))?(?=:\s|:?$)", re.MULTILINE)
+#: A process killed by SIGKILL, as exit statuses and signals are written (137 = 128 + 9; -9 as
+#: Python's ``returncode``). Unasked for, that is the kernel's (or a container's) out-of-memory
+#: killer; the package's own watchdog names its kills "timeout" before this is read, and where
+#: Docker records that the out-of-memory killer did not act (``"OOMKilled": false``), it is not read.
+_SIGKILL = re.compile(r"(?:exit\s*(?:code|status)|exitcode|exit_code|returncode|return\s*code"
+                      r"|exited\s+with(?:\s+code)?)\W{0,3}(?:137|-9)(?!\d)|(?:killed\s+by\s+)?signal\W{0,3}(?:9(?!\d)|sigkill|killed)"
+                      r"|\bSIGKILL\b", re.IGNORECASE)
+_NOT_OOM_KILLED = re.compile(r"OOMKilled\W{0,3}\s*[:=]\s*false", re.IGNORECASE)
+
+
+def named_types(text: Optional[str]) -> Tuple[str, ...]:
+    """The exception types ``text`` names as Python prints them, in order, then the Kubernetes
+    reasons it names; ``"SIGKILL"`` if it says a process was killed by that signal.
+
+    Example:
+        >>> named_types("Traceback (most recent call last):\\n  ...\\n    except ConnectionError:\\n"
+        ...             "torch.OutOfMemoryError: CUDA out of memory.")
+        ('OutOfMemoryError',)
+        >>> named_types("ray.exceptions.RayTaskError(ModuleNotFoundError): No module named 'vllm'")
+        ('RayTaskError', 'ModuleNotFoundError')
+        >>> named_types("Back-off pulling image: ImagePullBackOff"), named_types("failed (exitcode: -9)")
+        (('ImagePullBackOff',), ('SIGKILL',))
+    """
+    text = text or ""
+    found = [name for match in _TYPE_LINE.finditer(text) for name in match.groups() if name]
+    found += _REASONS.findall(text)
+    if _SIGKILL.search(text) and not _NOT_OOM_KILLED.search(text):
+        found.append("SIGKILL")
+    return tuple(found)
+
+
+def exception_types(exc: BaseException) -> Tuple[str, ...]:
+    """The names of ``exc``'s types along its chain (``__cause__``, else an unsuppressed
+    ``__context__``), from the root cause, each followed by its base classes' names.
+
+    Example:
+        >>> try:
+        ...     try:
+        ...         raise ConnectionRefusedError("refused")
+        ...     except OSError as e:
+        ...         raise RuntimeError("the engine failed") from e
+        ... except RuntimeError as e:
+        ...     exception_types(e)[:3]
+        ('ConnectionRefusedError', 'ConnectionError', 'OSError')
+    """
+    chain: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    return tuple(t.__name__ for e in reversed(chain) for t in type(e).__mro__
+                 if t not in (BaseException, Exception, object))
+
+
+def type_class(evidence: Evidence, policy: "PenaltyPolicy", causes: bool) -> Optional[str]:
+    """The class the evidence's types name (:data:`TYPE_CLASSES`; SIGKILL: out of memory), the
+    first in the chain that the policy has: among the causes' classes, or the others'."""
+    for name in (*evidence.types, *named_types(evidence.text)):
+        found = ErrorClass.OOM if name == "SIGKILL" else TYPE_CLASSES.get(name)
+        if found is not None and (found in CAUSE_CLASSES) == causes and found in policy.error_classes:
+            return found
+    return None
 
 
 #: The class of each stage a failure can name, when no cause is named in its words: a server that
@@ -223,12 +354,23 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
     known = known_class(evidence.error_class, policy, trial_id, warned)
     if known is not None:
         return known
+    typed = type_class(evidence, policy, causes=True)
+    if typed is not None:
+        return typed
     if evidence.stage in STAGE_CLASSES:
         cause = first_match(evidence.text, (m for m in policy.modifiers if m.name not in NOT_CAUSES))
         if cause is not None:
             return cause.name
         if STAGE_CLASSES[evidence.stage] in policy.error_classes:  # else a policy of yours without it: the words
             return STAGE_CLASSES[evidence.stage]
+    symptom = type_class(evidence, policy, causes=False)
+    if symptom is not None and symptom != ErrorClass.CRASH:
+        # a symptom the words name before it in the policy's order: a connection that timed out ran out of time
+        before = [m for m in policy.modifiers[:policy.error_classes.index(symptom)] if m.name in SYMPTOMS]
+        found = first_match(evidence.text, before)
+        return found.name if found else symptom
+    if symptom is not None:
+        return symptom
     found = first_match(evidence.text, policy.modifiers)
     return found.name if found else ErrorClass.CRASH
 
@@ -292,7 +434,7 @@ class Decision(NamedTuple):
 def decide(ending: Ending, rules: Rules) -> Decision:
     """Decide how ``ending`` is told, in the order of this module's docstring."""
     if ending.failed:
-        evidence = Evidence(ending.error, ending.error_class, ending.stage)
+        evidence = Evidence(ending.error, ending.error_class, ending.stage, ending.error_types)
         return _failure(ending, rules, ending.error, classify(evidence, rules.policy, ending.trial_id, rules.warned))
     result = ending.result or {}
     values = rules.objectives.read(result)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, NamedTuple, Optional, Set
+from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
 from ray_graded_penalty._core.outcomes import ErrorClass
 
@@ -58,6 +58,7 @@ class Ending(NamedTuple):
     error_class: Optional[str] = None  # what killed it, when known without reading ``error``
     stage: Optional[str] = None  # what failed, when the error says it (a served stage, a dead worker)
     progress: Optional[float] = None  # how far it got, in [0, 1], when it reported it (see TrialBook.reported)
+    error_types: Tuple[str, ...] = ()  # its exception's types, where the exception was at hand (Evidence.types)
 
 
 @dataclass
@@ -76,6 +77,7 @@ class TrialRecord:
     details_known: bool = False  # error text came from the callback or record_failure
     timed_out: bool = False  # stopped by this package's watchdog
     error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
+    error_types: Tuple[str, ...] = ()  # its exception's types (Evidence.types)
     stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
     progress: Optional[float] = None  # the furthest it reported, in [0, 1] (see TrialBook.reported)
 
@@ -197,15 +199,15 @@ class TrialBook:
         return None
 
     def errored(self, trial_id: str, error: str, now: float, error_class: Optional[str] = None,
-                stage: Optional[str] = None) -> Optional[Ending]:
-        """The callback's evidence: error text, class and stage (the watchdog's stay for a trial it ended)."""
+                stage: Optional[str] = None, error_types: Tuple[str, ...] = ()) -> Optional[Ending]:
+        """The callback's evidence: error text, class, stage and types (the watchdog's stay for a trial it ended)."""
         record = self.records.get(trial_id)
         if record is None:
             return None
         if record.ended_at is None:
             record.ended_at = now
         if not record.timed_out:
-            record.error, record.error_class, record.stage = error, error_class, stage
+            record.error, record.error_class, record.stage, record.error_types = error, error_class, stage, error_types
         record.details_known = True
         return self._end(trial_id, now) if record.errored else None
 
@@ -238,4 +240,4 @@ class TrialBook:
         record = self.records.pop(trial_id)
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
                       record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
-                      stage=record.stage, progress=record.progress)
+                      stage=record.stage, progress=record.progress, error_types=tuple(record.error_types))

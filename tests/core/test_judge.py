@@ -170,3 +170,69 @@ def test_an_slo_failure_served_to_the_end_whatever_it_reported_on_the_way():
     result = {"throughput": 9.0, "p99_s": 5.0}
     decision = decide(Ending("t", {}, 100.0, None, None, result, progress=0.3), RULES)
     assert decision.kind == "failure" and decision.grade.completion == 1.0
+
+
+# ----- evidence before words ----------------------------------------------------------------------
+
+def classified(text="", types=(), stage=None, policy=None):
+    from ray_graded_penalty._core.judge import Evidence, classify
+    return classify(Evidence(text, stage=stage, types=tuple(types)), policy or PenaltyPolicy())
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a type decides where the words would say otherwise, or nothing
+    ("ModuleNotFoundError: No module named 'flash_attn'", "deploy"),
+    ("ImportError: /usr/lib/libfoo.so: cannot open shared object", "deploy"),
+    ("aiohttp.client_exceptions.ClientPayloadError: Response payload is not completed", "connection"),
+    ("TypeError: '<' not supported between instances of 'str' and 'int'", "crash"),
+    ("TypeError: connect() got an unexpected keyword argument 'timeout'", "crash"),
+    ("ray.exceptions.RayTaskError(MemoryError): ray::train() (pid=1)", "oom"),
+    # a connection that timed out is a timeout, whichever names it
+    ("requests.exceptions.ConnectionError: HTTPSConnectionPool(host='h', port=443): Read timed out.", "timeout"),
+    # Kubernetes' reasons and a SIGKILL, unasked for
+    ("Warning  Failed  kubelet  Error: ErrImageNeverPull", "deploy"),
+    ("torch/distributed/elastic/multiprocessing/api.py] failed (exitcode: -9) local_rank: 0", "oom"),
+    ("Job step aborted: exit code 137", "oom"),
+    ('{"OOMKilled": false, "ExitCode": 137}', "crash"),
+    ("Segmentation fault (core dumped), exit code 139", "crash"),
+])
+def test_what_an_error_s_types_say_decides_before_its_words(text, expected):
+    assert classified(text) == expected
+
+
+def test_a_traceback_s_source_lines_are_not_the_exception():
+    from ray_graded_penalty._core.judge import named_types
+    text = ('Traceback (most recent call last):\n  File "x.py", line 3, in f\n    except ConnectionError:\n'
+            '    raise TimeoutError("late")\n[rank0]: ValueError: the shapes do not match')
+    assert named_types(text) == ("ValueError",)
+
+
+def test_the_types_of_the_exception_at_hand_and_its_chain_decide_root_cause_first():
+    from ray_graded_penalty._core.judge import exception_types
+
+    class EngineDead(RuntimeError):
+        pass
+
+    try:
+        try:
+            raise MemoryError()
+        except MemoryError as e:
+            raise EngineDead("the engine core died; connection refused") from e
+    except EngineDead as e:
+        types = exception_types(e)
+    assert types[0] == "MemoryError" and "EngineDead" in types
+    assert classified("EngineDead: the engine core died; connection refused", types) == "oom"
+    assert classified("EngineDead: the engine core died; connection refused") == "connection"  # the words alone
+
+
+def test_a_cause_type_beats_the_stage_and_a_symptom_type_does_not():
+    assert classified("ServerError: not ready in time", ["ServerError", "ConnectionRefusedError"], stage="ready") \
+        == "deploy"
+    assert classified("ServerError: the server exited", ["ServerError", "OutOfMemoryError"], stage="start") == "oom"
+    assert classified("ServerError: the server exited (exit code -9)", stage="start") == "oom"
+
+
+def test_a_type_s_class_the_policy_does_not_have_is_left_to_the_rest():
+    own = PenaltyPolicy(modifiers=[("network", ("refused",), 0.8)])
+    assert classified("ConnectionRefusedError: [Errno 111] Connection refused", policy=own) == "network"
+    assert classified("MemoryError", policy=own) == "crash"
