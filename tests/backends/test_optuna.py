@@ -157,6 +157,26 @@ def test_a_wrapped_optuna_search_with_a_good_group_size_gets_the_same_counts():
     assert (tpe_gamma(sampler).successes, tpe_gamma(sampler).pending) == (3, 2)
 
 
+@pytest.mark.parametrize("gamma", [None, "hyperopt"], ids=["optunas-default", "users-own"])
+def test_a_users_own_tpe_keeps_its_gamma_counted_over_the_successes_while_trials_run(gamma):
+    from optuna.samplers._tpe.sampler import default_gamma, hyperopt_default_gamma
+
+    own = {None: None, "hyperopt": hyperopt_default_gamma}[gamma]
+    sampler = optuna.samplers.TPESampler(seed=0) if own is None else optuna.samplers.TPESampler(seed=0, gamma=own)
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600, metric="score", mode="max")
+    searcher.set_search_properties(None, None, SPACE)
+    pending = _fill(searcher, failures=40, successes=20, pending=5)
+    searcher.suggest("next")
+    size = tpe_gamma(sampler)
+    base = own or default_gamma
+    assert isinstance(size, GoodGroupSize) and size.base is base
+    assert size(60) == base(20)  # the user's own split, of the 20 successes
+    for trial_id in [*pending, "next"]:
+        searcher.on_trial_complete(trial_id, result={"score": -1.0})
+    searcher.suggest("alone")
+    assert size(66) == base(66)  # one trial at a time: the user's own split, unchanged
+
+
 def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
     """CMA-ES reads no constraints and ranks a generation by value: a failure reaches it as
     Optuna's FAIL, as bare OptunaSearch tells it (measured: by value it was worse than bare on 5
