@@ -2,14 +2,18 @@
 
 Each entry is a text copied from a public source (PyTorch, vLLM, SGLang, llama.cpp, TGI,
 TensorRT-LLM, Ray, Kubernetes, Docker, NCCL, JAX, DeepSpeed, HuggingFace, Python, HTTP
-clients), the source it came from, and the class a person gave it before the classifier
-read it. The texts are read as the searcher reads a trial's error (Ray's guesses about a
-dead worker stripped). Three batches, each collected by someone who had not seen the
-classifier: "first", the acceptance corpus the default keywords were written against (at
-least 95 % right); "second", collected after them and measured blind at 57 %, then used to
-revise the keywords (83.7 % after); "third", collected after that and never tuned on: 70.5 %,
-the honest estimate on new material. The bars of the second and third batches keep those
-measurements from falling. Every miss is printed (``pytest -s``, or the captured output).
+clients, and in the fourth batch Ollama, SGLang, JAX, Triton, LMDeploy, MLC-LLM, ExLlamaV2,
+bitsandbytes, Accelerate), the source it came from, and the class a person gave it before
+the classifier read it. The texts are read as the searcher reads a trial's error (Ray's
+guesses about a dead worker stripped). Four batches, each collected by someone who had not
+seen the classifier: "first", the acceptance corpus the default keywords were written
+against (at least 95 % right); "second", collected after them and measured blind at 57 %,
+then used to revise the keywords (85.1 % now); "third", collected after that, 70.5 % blind,
+74.6 % since the evidence step of 0.6 was written with its misses in view; "fourth", 133
+texts collected after the classes were frozen for it (commit d4a55ec) and measured blind at
+77.4 % before it joined: the honest estimate on new material (docs/design.md lists every
+miss). The bars keep those measurements from falling. Every miss is printed (``pytest -s``,
+or the captured output).
 """
 
 import json
@@ -23,7 +27,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
-BARS = {"first": 0.95, "second": 0.83, "third": 0.70}
+BARS = {"first": 0.95, "second": 0.85, "third": 0.74, "fourth": 0.77}
 
 
 def graded(text):
