@@ -50,6 +50,8 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
         index = len(trials)
         trial_id = f"{seed}-{index}"
         config = method.suggest(trial_id)
+        if not isinstance(config, dict):  # the searcher has finished (Searcher.FINISHED): nothing more runs
+            return
         outcome = problem.evaluate(config)
         end = now + max(outcome.fraction, min_duration)
         heapq.heappush(running, (end, index, trial_id, outcome))

@@ -52,6 +52,21 @@ def _hyperopt(seed: int) -> Searcher:
     return HyperOptSearch(random_state_seed=seed)
 
 
+def _nevergrad(seed: int) -> Searcher:
+    import nevergrad as ng
+    import numpy as np
+    from ray.tune.search.nevergrad import NevergradSearch
+
+    np.random.seed(seed)  # nevergrad draws its parametrization's random state from NumPy's global one
+    return NevergradSearch(optimizer=ng.optimizers.OnePlusOne)
+
+
+def _bayesopt(seed: int) -> Searcher:
+    from ray.tune.search.bayesopt import BayesOptSearch
+
+    return BayesOptSearch(random_state=seed)
+
+
 #: Each searcher as a user builds it, with Ray's and Optuna's defaults and a seed.
 SEARCHERS: Dict[str, Callable[[int], Searcher]] = {
     "tpe": _optuna(lambda seed: optuna.samplers.TPESampler(seed=seed)),
@@ -59,7 +74,17 @@ SEARCHERS: Dict[str, Callable[[int], Searcher]] = {
     "cmaes": _optuna(lambda seed: optuna.samplers.CmaEsSampler(seed=seed)),
     "qmc": _optuna(lambda seed: optuna.samplers.QMCSampler(seed=seed)),
     "hyperopt_search": _hyperopt,
+    "nevergrad": _nevergrad,
+    "bayesopt": _bayesopt,
 }
+#: Searchers that take only some spaces: BayesOptSearch takes real-valued parameters only.
+ONLY_FLOATS = ("bayesopt",)
+
+
+def _takes(searcher: str, problem: str) -> bool:
+    from ray.tune.search.sample import Float
+
+    return searcher not in ONLY_FLOATS or all(isinstance(d, Float) for d in ALL_PROBLEMS[problem].space.values())
 
 
 def _bare(make: Callable[[int], Searcher]) -> Callable[[int], Method]:
@@ -190,7 +215,8 @@ def lines(found: Dict[str, Any]) -> List[str]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--searchers", default=",".join(SEARCHERS), help=f"of {','.join(SEARCHERS)}")
+    parser.add_argument("--searchers", default="tpe,gp,cmaes,qmc,hyperopt_search",
+                        help=f"of {','.join(SEARCHERS)} (nevergrad and bayesopt need their libraries)")
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--workers", default="1,16", help="trials at once (W), comma-separated")
     parser.add_argument("--seeds", type=int, default=20)
@@ -209,7 +235,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
     workers = tuple(int(w) for w in args.workers.split(","))
     cells = [(p, f"{side}:{n}", s, w, args.scale) for p in args.problems.split(",") for w in workers
-             for n in names for side in ("bare", "wrapped") for s in range(args.seeds)]
+             for n in names if _takes(n, p) for side in ("bare", "wrapped") for s in range(args.seeds)]
     started = time.time()
     with ProcessPoolExecutor(max_workers=args.processes) as pool:
         summaries = run_grid(cells, pool, CATALOG)

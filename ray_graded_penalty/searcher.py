@@ -35,6 +35,9 @@ from ray_graded_penalty.slo import SLO, check_slos
 
 logger = logging.getLogger("ray_graded_penalty")
 
+#: How many suggestions of finished configurations in a row make the space exhausted.
+MAX_KNOWN_IN_A_ROW = 100
+
 
 class GradedPenaltySearcher(Searcher):
     """Wraps a TPE searcher so that failed trials become graded penalties it learns from.
@@ -57,6 +60,14 @@ class GradedPenaltySearcher(Searcher):
         enforce_timeout: If True (the default), the callback ends trials that run longer than
             ``trial_timeout_s`` (a :class:`~ray_graded_penalty.TrialTimeout`), graded as timeouts.
         warm_start: Earlier trials to start from, failures included (see :meth:`add_history`).
+        runs_per_config: How many times one configuration may run. With 1 (the default) a
+            suggestion of a configuration that has finished already is not run: the inner
+            searcher is told that trial's outcome for it and asked for another; one of a
+            configuration still running is told its outcome when it ends. More: a success (or
+            an SLO miss) may run again, to average its noise, up to this many times; a
+            failure never does. When the inner searcher suggests only configurations that ran
+            :data:`MAX_KNOWN_IN_A_ROW` times in a row, the space is taken as exhausted: one
+            warning, and ``Searcher.FINISHED``. None: every suggestion runs, as before 0.6.
 
     Example:
         >>> from ray import tune
@@ -74,7 +85,7 @@ class GradedPenaltySearcher(Searcher):
                  policy: Optional[PenaltyPolicy] = None, metric: MetricArg = None, mode: MetricArg = None,
                  slos: Optional[Iterable[SLO]] = None, points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
                  seed: Optional[int] = None, enforce_timeout: bool = True,
-                 warm_start: Optional[HistorySource] = None) -> None:
+                 warm_start: Optional[HistorySource] = None, runs_per_config: Optional[int] = 1) -> None:
         if trial_timeout_s is None:
             raise ValueError("trial_timeout_s is required: the per-trial timeout in seconds that a failed "
                              "trial's progress is measured against, e.g. trial_timeout_s=600")
@@ -83,6 +94,11 @@ class GradedPenaltySearcher(Searcher):
             raise TypeError(f"policy must be a PenaltyPolicy, got {type(policy).__name__}")
         self.policy = policy or PenaltyPolicy()
         self.slos = check_slos(slos)
+        if runs_per_config is not None and (isinstance(runs_per_config, bool) or not isinstance(runs_per_config, int)
+                                            or runs_per_config < 1):
+            raise ValueError(f"runs_per_config must be a positive int (how many times one configuration may run; "
+                             f"1: never twice) or None (every suggestion runs, as before 0.6), got {runs_per_config!r}")
+        self.runs_per_config = runs_per_config
         self.searcher = inner_searcher(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
         metric, mode = metric or self.searcher.metric, mode or self.searcher.mode
         several = Objectives.check_args(metric, mode)
@@ -143,13 +159,34 @@ class GradedPenaltySearcher(Searcher):
         return self.searcher.set_max_concurrency(max_concurrent)
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
-        self._ready()
+        told = self._ready()
         self._tell_waiting()
-        self._keeper.before_suggest()
-        config = self.searcher.suggest(trial_id)
-        if isinstance(config, dict):
-            self._book.suggested(trial_id, config, time.time())
-        return config
+        inner_id = trial_id
+        for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
+            self._keeper.before_suggest()
+            config = self.searcher.suggest(inner_id)
+            if not isinstance(config, dict):
+                return config
+            finished, running = told.finished(config), self._book.running(config)
+            if self._may_run(finished, running):
+                self._book.suggested(trial_id, config, time.time(), inner_id)
+                return config
+            if finished:  # its outcome is known: told now
+                ledger.tell_repeat(inner_id, finished[-1], told, self._keeper, self.searcher)
+            else:  # it is running: told its outcome when it is told
+                self._book.follow(running[0], inner_id)
+            inner_id = f"{trial_id}/again-{again}"  # the inner searcher knows the last id as taken
+        logger.warning("The inner searcher suggested only configurations that have run already, %d times in a "
+                       "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
+                       "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)
+        return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own signal, a str
+
+    def _may_run(self, finished: List[TrialOutcome], running: List[str]) -> bool:
+        """Whether a configuration that ``finished`` and is ``running`` may run once more (see
+        ``runs_per_config``: a failure never does)."""
+        if self.runs_per_config is None:
+            return True
+        return not any(o.failed for o in finished) and len(finished) + len(running) < self.runs_per_config
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
         if trial_id not in self._book:  # told already, or never suggested (Tune's restart_errored)
@@ -159,7 +196,7 @@ class GradedPenaltySearcher(Searcher):
         # Results without finite objectives are not passed on: OptunaSearch would raise a
         # KeyError for a missing one (ending the experiment), or report a NaN to Optuna.
         if self._metric and self._mode and isinstance(self._ready().objectives.read(result), tuple):
-            self.searcher.on_trial_result(trial_id, result)
+            self.searcher.on_trial_result(self._book.inner_id(trial_id), result)
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:
         self._tell_waiting(except_id=trial_id)
@@ -177,10 +214,10 @@ class GradedPenaltySearcher(Searcher):
             ledger.note_successes([(float(value),)], self._ready(), self._keeper)
 
     def on_pause(self, trial_id: str) -> None:  # only some searchers have it (BOHB, ConcurrencyLimiter)
-        getattr(self.searcher, "on_pause", lambda _: None)(trial_id)
+        getattr(self.searcher, "on_pause", lambda _: None)(self._book.inner_id(trial_id))
 
     def on_unpause(self, trial_id: str) -> None:
-        getattr(self.searcher, "on_unpause", lambda _: None)(trial_id)
+        getattr(self.searcher, "on_unpause", lambda _: None)(self._book.inner_id(trial_id))
 
     # ----- what the callback reports (TrialEvents), and failures told without Ray's loop ------
 
@@ -250,8 +287,13 @@ class GradedPenaltySearcher(Searcher):
         return self._ledger is not None and trial_id in self._ledger.outcomes
 
     def _tell(self, ending: Optional[Ending]) -> None:
-        if ending is not None:  # None: still waiting for the rest of its details
-            ledger.tell(decide(ending, self._rules()), self._ready(), self._keeper, self.searcher)
+        if ending is None:  # still waiting for the rest of its details
+            return
+        told = self._ready()
+        outcome = ledger.tell(decide(ending, self._rules()), told, self._keeper, self.searcher,
+                              ending.inner_id or ending.trial_id)
+        for inner_id in ending.followers:  # suggestions of the same configuration, made while it ran
+            ledger.tell_repeat(inner_id, outcome, told, self._keeper, self.searcher)
 
     def _tell_waiting(self, except_id: Optional[str] = None) -> None:
         for ending in self._book.waiting(time.time(), except_id):
@@ -275,7 +317,7 @@ class GradedPenaltySearcher(Searcher):
         details is saved as waiting, and told at the next event after a restore."""
         return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
-            self._ledger, self._keeper.get_state(), tuple(self._warm_start)))
+            self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config))
 
     def set_state(self, data: Dict[str, Any]) -> None:
         """Load what :meth:`get_state` returned, in this release or an earlier one."""
@@ -284,6 +326,7 @@ class GradedPenaltySearcher(Searcher):
         self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
         self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
+        self.runs_per_config = saved.runs_per_config
         self._keeper.set_state(saved.keeper)
 
     def save(self, checkpoint_path: str) -> None:

@@ -59,7 +59,8 @@ def modal_share(constant_liar, seed, batch=8):
     """Share of a batch of concurrent suggestions that repeat the batch's most common choice."""
     space = {"c": tune.choice(list(range(10)))}
     sampler = optuna.samplers.TPESampler(seed=seed, constant_liar=constant_liar, n_startup_trials=10)
-    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600)
+    # every suggestion runs (runs_per_config=None): what is measured is what the sampler suggests
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600, runs_per_config=None)
     searcher.set_search_properties("score", "max", space)
     for i in range(25):  # a history in which choice 3 succeeds and the others crash early
         config = searcher.suggest(f"h{i}")

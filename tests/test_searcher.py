@@ -4,9 +4,12 @@ import logging
 import math
 import time
 
+import optuna
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ray import tune
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
@@ -274,3 +277,127 @@ def test_in_tunes_loop_without_the_callback_an_error_is_told_at_once_and_get_sta
     assert complete_values(waiting) == [] and "b" in saved["records"]
     waiting.record_failure("b", elapsed_s=60, error="CUDA out of memory")
     assert waiting.outcomes["b"].error_class == "oom"
+
+
+# ----- never pay twice ------------------------------------------------------------------------------
+
+SMALL = {"x": tune.choice([1, 2, 3])}
+
+
+def _small(backend="optuna", **kwargs):
+    searcher = GradedPenaltySearcher(backend, trial_timeout_s=600, seed=0, **kwargs)
+    searcher.set_search_properties("score", "max", SMALL)
+    return searcher
+
+
+def _run_all(searcher, fails=(), n=12):
+    """Suggest and finish until the searcher says it has finished; the configurations run."""
+    ran = []
+    for i in range(n):
+        config = searcher.suggest(f"t{i}")
+        if config == Searcher.FINISHED:
+            break
+        ran.append(config["x"])
+        if config["x"] in fails:
+            searcher.record_failure(f"t{i}", elapsed_s=10.0, error="CUDA out of memory")
+        else:
+            searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"])})
+    return ran
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_a_finished_configuration_is_not_run_again_and_an_exhausted_space_finishes(backend, caplog):
+    searcher = _small(backend)
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        ran = _run_all(searcher, fails=(3,))
+    assert sorted(ran) == [1, 2, 3]  # each once, then FINISHED: the space is exhausted
+    assert sum("taken as exhausted" in r.getMessage() for r in caplog.records) == 1
+    assert len(searcher.outcomes) == 3  # only what ran is an outcome of the search
+
+
+def test_the_inner_study_hears_each_repeat_with_the_outcome_it_repeats_below_every_success():
+    searcher = _small()
+    _run_all(searcher, fails=(3,), n=6)
+    study = optuna_study(searcher)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) > 3  # the repeats were told, not run
+    by_x = {}
+    for t in done:
+        by_x.setdefault(t.params["x"], set()).add(t.value)
+    failed = by_x[3]
+    assert len(failed) == 1 and max(failed) < min(by_x[1] | by_x[2])  # told as the failure is told now
+    assert all(violation(t) > 0 for t in done if t.params["x"] == 3)
+
+
+def test_a_repeated_failure_moves_with_it_when_a_success_arrives_below_it():
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", {"x": tune.choice([1, 2])})
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=10.0, error="CUDA out of memory")  # told -1500
+    for i in range(40):  # until the inner searcher suggests the failed one again
+        config = searcher.suggest(f"b{i}")
+        if config["x"] != searcher.outcomes["a"].config["x"]:
+            break
+    searcher.on_trial_complete(f"b{i}", result={"score": -50000.0})  # a success far below -1500
+    study = optuna_study(searcher)
+    failed_x = searcher.outcomes["a"].config["x"]
+    told = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.params["x"] == failed_x]
+    assert len(told) >= 1 and all(v < -50000.0 for v in told)
+
+
+def test_runs_per_config_repeats_noisy_successes_but_never_a_failure():
+    searcher = _small(runs_per_config=3)
+    ran = _run_all(searcher, fails=(3,), n=30)
+    assert ran.count(3) == 1 and ran.count(1) <= 3 and ran.count(2) <= 3
+    assert ran.count(1) + ran.count(2) > 2  # a success may run again
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_runs_per_config_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="runs_per_config must be a positive int.*got"):
+        GradedPenaltySearcher("optuna", trial_timeout_s=600, runs_per_config=bad)
+
+
+def test_a_trial_asked_for_again_is_told_under_the_id_the_inner_searcher_knows_after_a_restore(tmp_path):
+    searcher = _small()
+    searcher.suggest("t0")
+    searcher.on_trial_complete("t0", result={"score": 1.0})
+    pending = []
+    for i in range(1, 30):
+        searcher.suggest(f"t{i}")
+        pending.append(f"t{i}")
+        if searcher._book.inner_id(f"t{i}") != f"t{i}":  # asked again after a repeat
+            break
+    aliased = pending[-1]
+    path = str(tmp_path / "searcher.pkl")
+    searcher.save(path)
+    after = _small()
+    after.restore(path)
+    assert after._book.inner_id(aliased) == searcher._book.inner_id(aliased)
+    for trial_id in pending:
+        after.on_trial_complete(trial_id, result={"score": 2.0})
+    study = optuna_study(after)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_suggestion_of_a_running_configuration_waits_for_its_outcome_across_a_restore(tmp_path):
+    searcher = _small()
+    first = searcher.suggest("t0")
+    followers = 0
+    for i in range(1, 40):  # the inner searcher suggests t0's configuration again while t0 runs
+        config = searcher.suggest(f"t{i}")
+        if config == Searcher.FINISHED:
+            break
+        searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"])})
+        assert config != first
+    followers = len(searcher._book.records["t0"].followers)
+    assert followers >= 1
+    path = str(tmp_path / "searcher.pkl")
+    searcher.save(path)
+    after = _small()
+    after.restore(path)
+    after.on_trial_complete("t0", result={"score": 10.0})
+    study = optuna_study(after)
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert sum(t.value == 10.0 for t in study.trials) == 1 + followers  # each waiting suggestion told t0's outcome
+    assert list(after.outcomes) == [f"t{j}" for j in range(1, i)] + ["t0"]  # only what ran

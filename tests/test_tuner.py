@@ -112,3 +112,22 @@ def test_each_searcher_a_user_may_have_runs_wrapped_with_failures(local_ray, tmp
     grid = run(searcher, oom_above_06, tmp_path, SAMPLES)
     assert not [r.error for r in grid if r.error and "CUDA out of memory" not in str(r.error)]
     assert_every_trial_told_once(searcher, grid, SAMPLES)
+
+
+def fails_at_3(config):
+    from ray_graded_penalty.compat import report
+
+    if config["x"] == 3:
+        raise RuntimeError("CUDA out of memory")
+    report({"score": float(config["x"])})
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_no_configuration_runs_twice_and_an_exhausted_space_ends_the_run(local_ray, tmp_path, backend):
+    from ray import tune
+
+    searcher = GradedPenaltySearcher(backend, trial_timeout_s=60, seed=0)
+    grid = run(searcher, fails_at_3, tmp_path, 10, space={"x": tune.choice([1, 2, 3])})
+    every, errored = trial_ids(grid)
+    configs = sorted(o.config["x"] for o in searcher.outcomes.values())
+    assert configs == [1, 2, 3] and len(every) == 3 and len(errored) == 1  # 10 asked for, 3 exist

@@ -6,6 +6,7 @@ and ``gamma=1.0``; Ray's defaults are 20 and 0.25. Each of the two settings is c
 
     python -m benchmarks.research.hyperopt_gamma space --workers 1 4 16      # the recorded space, 30 seeds
     python -m benchmarks.research.hyperopt_gamma problems --workers 1 16     # the benchmark's problems, 20 seeds
+    python -m benchmarks.research.hyperopt_gamma space --workers 1 4 16 --variants b10_g1.0,backend   # some variants
 
 Each prints, per cell, the variant's seeds better/worse/level against ``HyperOptSearch`` as it
 ships (failures dropped) and the sign test's p; ``problems`` also against the backend as it was.
@@ -21,8 +22,10 @@ from typing import Any, Callable, Dict, List, Optional
 
 from benchmarks.concurrency_report import paired_counts, sign_test
 
-#: (random start-up trials, gamma) of each variant of the backend.
-VARIANTS = {"b10_g1.0": (10, 1.0), "b20_g1.0": (20, 1.0), "b10_g0.25": (10, 0.25), "b20_g0.25": (20, 0.25)}
+#: (random start-up trials, gamma) of each variant of the backend; ``"backend"`` is the package's
+#: backend as it is built (10 and 1.0, its good group counted over the successes since 0.6).
+VARIANTS = {"b10_g1.0": (10, 1.0), "b20_g1.0": (20, 1.0), "b10_g0.25": (10, 0.25), "b20_g0.25": (20, 0.25),
+            "backend": None}
 
 
 def _space_catalog() -> Dict[str, Callable[[int], Any]]:
@@ -31,13 +34,17 @@ def _space_catalog() -> Dict[str, Callable[[int], Any]]:
     from benchmarks.serving_space import replay
     from ray_graded_penalty import GradedPenaltySearcher
 
-    def variant(n: int, gamma: float) -> Callable[[int], Any]:
-        return lambda seed: replay.SLOMethod(GradedPenaltySearcher(
-            HyperOptSearch(random_state_seed=seed, n_initial_points=n, gamma=gamma),
-            trial_timeout_s=replay.TIMEOUT_S, slos=list(replay.SLOS)), "graded", slos=replay.SLOS)
+    def variant(settings: Optional[tuple]) -> Callable[[int], Any]:
+        def make(seed: int) -> Any:
+            inner = "hyperopt" if settings is None else HyperOptSearch(
+                random_state_seed=seed, n_initial_points=settings[0], gamma=settings[1])
+            return replay.SLOMethod(GradedPenaltySearcher(
+                inner, seed=seed if settings is None else None, trial_timeout_s=replay.TIMEOUT_S,
+                slos=list(replay.SLOS)), "graded", slos=replay.SLOS)
+        return make
 
     return {"hyperopt_search": replay.methods()["hyperopt_search"],
-            **{name: variant(*settings) for name, settings in VARIANTS.items()}}
+            **{name: variant(settings) for name, settings in VARIANTS.items()}}
 
 
 def _problem_methods() -> Dict[str, Callable[[int], Any]]:
@@ -46,13 +53,17 @@ def _problem_methods() -> Dict[str, Callable[[int], Any]]:
     from benchmarks.methods import TIMEOUT_S, Method, _dropped, _graded
     from ray_graded_penalty import GradedPenaltySearcher
 
-    def variant(n: int, gamma: float) -> Callable[[int], Any]:
-        return lambda seed: Method(GradedPenaltySearcher(
-            HyperOptSearch(random_state_seed=seed, n_initial_points=n, gamma=gamma), trial_timeout_s=TIMEOUT_S),
-            _graded)
+    def variant(settings: Optional[tuple]) -> Callable[[int], Any]:
+        def make(seed: int) -> Any:
+            if settings is None:
+                return Method(GradedPenaltySearcher("hyperopt", seed=seed, trial_timeout_s=TIMEOUT_S), _graded)
+            return Method(GradedPenaltySearcher(HyperOptSearch(
+                random_state_seed=seed, n_initial_points=settings[0], gamma=settings[1]), trial_timeout_s=TIMEOUT_S),
+                _graded)
+        return make
 
     return {"hyperopt_search": lambda seed: Method(HyperOptSearch(random_state_seed=seed), _dropped),
-            **{name: variant(*settings) for name, settings in VARIANTS.items()}}
+            **{name: variant(settings) for name, settings in VARIANTS.items()}}
 
 
 #: The benchmark problems' methods, for the worker processes of ``run_grid``.
@@ -74,10 +85,10 @@ def _row(cell: Dict[str, Any], name: str, ours: List[float], base: List[float],
     return {**cell, "variant": name, "better": better, "worse": worse, "level": level, "p": sign_test(better, worse)}
 
 
-def space(seeds: int, workers: List[int], processes: int) -> List[Dict[str, Any]]:
+def space(seeds: int, workers: List[int], processes: int, variants: List[str]) -> List[Dict[str, Any]]:
     from benchmarks.serving_space import replay
 
-    names = ["hyperopt_search", *VARIANTS]
+    names = ["hyperopt_search", *variants]
     jobs = [(c, m, s, w) for c in replay.COSTS for w in workers for m in names for s in range(seeds)]
     with get_context("fork").Pool(processes) as pool:
         runs = pool.map(_space_job, jobs, chunksize=1)
@@ -86,7 +97,7 @@ def space(seeds: int, workers: List[int], processes: int) -> List[Dict[str, Any]
         for w in workers:
             final = {m: [replay.best(r) for r in sorted((r for r in runs if (r["cost"], r["workers"], r["method"])
                                                          == (cost, w, m)), key=lambda r: r["seed"])] for m in names}
-            for name in VARIANTS:
+            for name in variants:
                 rows.append(_row({"where": f"space/{cost}", "workers": w,
                                   "median": statistics.median(final[name]),
                                   "median_hyperopt_search": statistics.median(final["hyperopt_search"])},
@@ -94,20 +105,21 @@ def space(seeds: int, workers: List[int], processes: int) -> List[Dict[str, Any]
     return rows
 
 
-def problems(seeds: int, workers: List[int], processes: int) -> List[Dict[str, Any]]:
+def problems(seeds: int, workers: List[int], processes: int, variants: List[str]) -> List[Dict[str, Any]]:
     from concurrent.futures import ProcessPoolExecutor
 
     from benchmarks.asynchronous import run_grid
     from benchmarks.searchers import PROBLEMS
 
-    cells = [(p, m, s, w, 1.0) for p in PROBLEMS for w in workers for m in METHODS for s in range(seeds)]
+    names = ["hyperopt_search", *(v for v in variants if v != "b10_g1.0"), "b10_g1.0"]
+    cells = [(p, m, s, w, 1.0) for p in PROBLEMS for w in workers for m in names for s in range(seeds)]
     with ProcessPoolExecutor(max_workers=processes) as pool:
         summaries = run_grid(cells, pool, "benchmarks.research.hyperopt_gamma:METHODS")
     rows = []
     for problem, by_w in summaries.items():
         for w, methods in by_w.items():
             regrets = {m: [float(r) for r in s["regret_by_seed@1"]] for m, s in methods.items()}
-            for name in VARIANTS:
+            for name in variants:
                 for base in ("hyperopt_search", "b10_g1.0"):
                     if base != name:
                         rows.append(_row({"where": problem, "workers": int(w), "against": base,
@@ -123,10 +135,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[1])
     parser.add_argument("--seeds", type=int, default=None, help="30 on the space, 20 on the problems")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"of {','.join(VARIANTS)}")
     parser.add_argument("--out", default=None)
     args = parser.parse_args(argv)
     run = space if args.what == "space" else problems
-    rows = run(args.seeds or (30 if args.what == "space" else 20), args.workers, args.processes)
+    rows = run(args.seeds or (30 if args.what == "space" else 20), args.workers, args.processes,
+               args.variants.split(","))
     for row in rows:
         print(json.dumps(row))
     if args.out:

@@ -61,10 +61,14 @@ WORKERS = (1, 4, 16)
 #: How many healthy trials' worth of GPU time each method gets: 30, or 4 waves at W.
 TRIALS_WORTH = 30
 WAVES = 4
-METHODS = ("graded_optuna", "graded_hyperopt", "flat_penalty", "optuna_search", "hyperopt_search", "random")
+METHODS = ("graded_optuna", "graded_hyperopt", "flat_penalty", "optuna_search", "hyperopt_search", "random",
+           "graded_optuna_runs_all", "graded_hyperopt_runs_all")
 #: What each of the package's methods is compared with besides ``OptunaSearch``: Ray's searcher
 #: of the same backend, and (for the Optuna backend) the package with a flat policy.
-BASELINES = {"graded_optuna": ("flat_penalty",), "graded_hyperopt": ("hyperopt_search",)}
+#: Each package method's other baselines: the flat penalty; Ray's own searcher; the package as
+#: 0.5 ran it (``runs_per_config=None``: every suggestion runs, a finished configuration again).
+BASELINES = {"graded_optuna": ("flat_penalty", "graded_optuna_runs_all"),
+             "graded_hyperopt": ("hyperopt_search", "graded_hyperopt_runs_all")}
 KNOBS = ("slots", "ctx", "batch", "threads")
 
 
@@ -138,6 +142,8 @@ def methods() -> Dict[str, Any]:
     return {
         "graded_optuna": graded("optuna"),
         "graded_hyperopt": graded("hyperopt"),
+        "graded_optuna_runs_all": graded("optuna", runs_per_config=None),
+        "graded_hyperopt_runs_all": graded("hyperopt", runs_per_config=None),
         "flat_penalty": graded("optuna", policy=FLAT),
         "optuna_search": lambda seed: SLOMethod(OptunaSearch(seed=seed), "drop", slos=SLOS),
         "hyperopt_search": lambda seed: SLOMethod(HyperOptSearch(random_state_seed=seed), "drop", slos=SLOS),
@@ -187,6 +193,17 @@ def gpu_to(run: Dict[str, Any], target: float) -> float:
     return ends[0] * run["workers"] if ends else math.inf
 
 
+def known_repeats(run: Dict[str, Any]) -> int:
+    """Trials of a configuration that had finished before they started: GPU paid twice."""
+    finished: Dict[str, float] = {}  # configuration -> when it first finished
+    count = 0
+    for t in sorted(run["trials"], key=lambda t: t["start"]):
+        key = json.dumps(t["config"], sort_keys=True)
+        count += key in finished and finished[key] <= t["start"]
+        finished[key] = min(finished.get(key, math.inf), t["end"])
+    return count
+
+
 def failed_share(run: Dict[str, Any]) -> float:
     """The share of the GPU time spent in trials that failed (an SLO miss is a success here)."""
     spent = sum(t["end"] - t["start"] for t in run["trials"])
@@ -224,6 +241,7 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
                 "found_best": sum(b == top for b in finals[method]),
                 "trials": statistics.median(len(r["trials"]) for r in method_runs),
                 "failed_share": statistics.mean(failed_share(r) for r in method_runs),
+                "known_repeats": statistics.mean(known_repeats(r) for r in method_runs),
                 "failed_trials": statistics.mean(sum(t["value"] is None for t in r["trials"]) / max(1, len(r["trials"]))
                                                  for r in method_runs),
                 "target": target,
@@ -281,15 +299,16 @@ def table_text(summary: Dict[str, Any]) -> str:
     lines = [f"Best SLO-meeting throughput in the space: {summary['best_possible']:.2f} tok/s "
              f"(e2el_p99_s <= {summary['slo_s']} s).", "",
              "| cost | W | method | best (median) | found the best | GPU s to OptunaSearch's median | "
-             "reached | trials | failed | GPU in failures | vs OptunaSearch (seeds better/worse/equal) | "
-             "GPU s to target vs OptunaSearch | vs its other baseline |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "reached | trials | known repeats | failed | GPU in failures | "
+             "vs OptunaSearch (seeds better/worse/equal) | GPU s to target vs OptunaSearch | vs its other baselines |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in summary["cells"]:
         gpu = c["gpu_to_target_s"]
         lines.append(
             f"| {c['cost']} | {c['workers']} | {c['method']} | {c['best']:.2f} | {c['found_best']}/{c['seeds']} | "
             f"{'never' if gpu is None or math.isinf(gpu) else f'{gpu:.0f}'} | {c['reached_target']}/{c['seeds']} | "
-            f"{c['trials']:g} | {100 * c['failed_trials']:.0f} % | {100 * c['failed_share']:.0f} % | "
+            f"{c['trials']:g} | {c.get('known_repeats', math.nan):.1f} | {100 * c['failed_trials']:.0f} % | "
+            f"{100 * c['failed_share']:.0f} % | "
             f"{_cell_text(c, 'vs_optuna_search')} | "
             f"{_cell_text(c, 'gpu_vs_optuna_search')} | {_other(c)} |")
     return "\n".join(lines)

@@ -67,6 +67,7 @@ from ray_graded_penalty._core.outcomes import (
     PastTrial,
     Severity,
     TrialOutcome,
+    config_key,
     outcome_data,
     outcome_from_data,
 )
@@ -165,6 +166,7 @@ class FailurePlacement:
 
 
 
+
 class Recorded(NamedTuple):
     """What recording one trial changed."""
 
@@ -190,13 +192,17 @@ class Ledger:
         self.least_magnitude = least_magnitude
         self.placements = [FailurePlacement(mode, least_magnitude) for mode in objectives.modes]
         self.outcomes: Dict[str, TrialOutcome] = {}
-        self._below: Dict[str, Severity] = {}  # trials told below the successes
+        self._below: Dict[str, Severity] = {}  # trials told below the successes, repeats included
+        #: Suggestions of a configuration that had finished, told its outcome again instead of
+        #: being run: the key they were told under -> the trial whose outcome they repeat.
+        self.repeats: Dict[str, str] = {}
         self._best: Optional[TrialOutcome] = None
         self._least_bad: Optional[TrialOutcome] = None  # least-bad SLO miss, else failure
         if data is not None:
             self.placements = [FailurePlacement(**p) for p in data["placements"]]
             self.outcomes = {key: outcome_from_data(o) for key, o in data["outcomes"].items()}
             self._below = {key: Severity(*s) for key, s in data["below"].items()}
+            self.repeats = dict(data.get("repeats", {}))  # none before 0.6
             self._best = self.outcomes.get(data["best"]) if data["best"] is not None else None
             self._least_bad = self.outcomes.get(data["least_bad"]) if data["least_bad"] is not None else None
 
@@ -208,6 +214,7 @@ class Ledger:
             "placements": [dataclasses.asdict(p) for p in self.placements],
             "outcomes": {key: outcome_data(o) for key, o in self.outcomes.items()},
             "below": {key: [s.level, s.violation] for key, s in self._below.items()},
+            "repeats": dict(self.repeats),
             "best": self._best.trial_id if self._best else None,
             "least_bad": self._least_bad.trial_id if self._least_bad else None,
         }
@@ -274,6 +281,19 @@ class Ledger:
         moves = self._moves(rewrites) if moved else {}
         return Recorded(outcome, moves, self._rank(outcome))
 
+    def finished(self, config: Dict[str, Any]) -> List[TrialOutcome]:
+        """The finished trials of ``config`` (the same values, nested or flattened as Tune
+        flattens them), oldest first."""
+        key = config_key(config)
+        return [o for o in self.outcomes.values() if o.config is not None and config_key(o.config) == key]
+
+    def record_repeat(self, key: str, original: TrialOutcome) -> None:
+        """Keep a suggestion told ``original``'s outcome again under ``key``: below the
+        successes where ``original`` is, so that it moves with it."""
+        self.repeats[key] = original.trial_id
+        if original.trial_id in self._below:
+            self._below[key] = self._below[original.trial_id]
+
     def note_successes(self, successes: Iterable[Values], rewrites: bool = True) -> Dict[str, Values]:
         """Successes the inner searcher knows from elsewhere (given by the user, or in its
         study already): no trial of this ledger is told above them. They are not outcomes of
@@ -294,7 +314,8 @@ class Ledger:
         moves = {key: self._told_at(s.level) for key, s in self._below.items()}
         if rewrites:
             for key, values in moves.items():
-                self.outcomes[key].told = self.objectives.told(values)
+                if key in self.outcomes:  # a repeat's outcome is its original's
+                    self.outcomes[key].told = self.objectives.told(values)
         return moves
 
     def _outcome(self, decision: Decision, told: Values) -> TrialOutcome:
@@ -336,21 +357,44 @@ class Ledger:
 
 # ----- telling ------------------------------------------------------------------------------------
 
-def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Searcher") -> TrialOutcome:
-    """Apply ``decision`` in the module's order; returns what was recorded."""
+def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Searcher",
+         inner_id: Optional[str] = None) -> TrialOutcome:
+    """Apply ``decision`` in the module's order; returns what was recorded. ``inner_id``: the
+    id the inner searcher suggested the trial under, when not its own."""
     recorded = _record(decision, ledger, keeper)
     outcome = recorded.outcome
+    inner = inner_id or decision.trial_id
     if decision.severity is not None and keeper.tells_failures_as_errors:
-        searcher.on_trial_complete(decision.trial_id, error=True)
+        searcher.on_trial_complete(inner, error=True)
     elif decision.severity is not None:
-        keeper.before_tell(decision.trial_id, decision.severity.violation, _attrs(outcome))
+        keeper.before_tell(inner, decision.severity.violation, _attrs(outcome), key=decision.trial_id)
         told = ledger.objectives.result(ledger.objectives.values(outcome.told))
-        searcher.on_trial_complete(decision.trial_id, result=told)
+        searcher.on_trial_complete(inner, result=told)
     else:
-        keeper.before_tell(decision.trial_id, 0.0)
-        searcher.on_trial_complete(decision.trial_id, result=decision.result)
+        keeper.before_tell(inner, 0.0, key=decision.trial_id)
+        searcher.on_trial_complete(inner, result=decision.result)
     _log(decision, recorded, ledger)
     return outcome
+
+
+def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: RankKeeper,
+                searcher: "Searcher") -> None:
+    """Tell the inner searcher, for its suggestion ``inner_id`` of a configuration that has
+    finished already, ``original``'s outcome again, as it is told now (a failure and an SLO
+    miss where they are placed, and moving with them); nothing is run."""
+    key = f"{inner_id}/repeat"  # what the ledger's moves name it by
+    ledger.record_repeat(key, original)
+    values = ledger.objectives.values(original.told)
+    severity = ledger._below.get(key)
+    if severity is not None and keeper.tells_failures_as_errors:
+        searcher.on_trial_complete(inner_id, error=True)
+    else:
+        keeper.before_tell(inner_id, 0.0 if severity is None else severity.violation,
+                           None if severity is None else _attrs(original), key=key)
+        searcher.on_trial_complete(inner_id, result=ledger.objectives.result(values))
+    logger.info("The inner searcher suggested %s again, which trial %s ran already: told it that trial's "
+                "outcome (%s) and asked for another.", original.config, original.trial_id,
+                ", ".join(f"{v:.6g}" for v in values))
 
 
 def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOutcome:

@@ -297,3 +297,24 @@ def outcome_from_data(data: Dict[str, Any]) -> TrialOutcome:
         if isinstance(data.get(key), list):
             data[key] = tuple(data[key])
     return TrialOutcome(**data)
+
+
+def config_key(config: Dict[str, Any]) -> str:
+    """One configuration as a key: its values flattened as Tune flattens a nested space
+    (``outer/inner``), in name order; equal for equal configurations.
+
+    Example:
+        >>> config_key({"train_loop_config": {"lr": 0.1}, "n": 2}) == config_key({"n": 2, "train_loop_config/lr": 0.1})
+        True
+    """
+    flat: Dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for name, inner in value.items():
+                walk(f"{prefix}/{name}" if prefix else str(name), inner)
+        else:
+            flat[prefix] = value
+
+    walk("", config)
+    return repr(sorted(flat.items()))

@@ -66,6 +66,7 @@ class SavedState(NamedTuple):
     ledger: Optional[Ledger]  # what was told (None before metric and mode are known)
     keeper: Dict[str, Any]  # the backend's own bookkeeping, plain already
     warm_start: Tuple[PastTrial, ...] = ()  # earlier trials still to tell (once Tune sets the space)
+    runs_per_config: Optional[int] = 1  # how often one configuration may run (None: unchecked, as before 0.6)
 
     def __eq__(self, other: object) -> bool:  # a Ledger has no equality of its own: compare data
         return isinstance(other, SavedState) and to_data(self) == to_data(other)
@@ -94,6 +95,7 @@ def to_data(saved: SavedState) -> Dict[str, Any]:
         "ledger": None if saved.ledger is None else saved.ledger.to_data(),
         "keeper": dict(saved.keeper),
         "warm_start": [{**dataclasses.asdict(p), "kind": p.kind.value} for p in saved.warm_start],
+        "runs_per_config": saved.runs_per_config,
     }
 
 
@@ -109,6 +111,7 @@ def from_data(data: Dict[str, Any]) -> SavedState:
         ledger=None if data["ledger"] is None else Ledger.from_data(data["ledger"]),
         keeper=dict(data["keeper"]),
         warm_start=tuple(PastTrial(**{**p, "kind": Kind(p["kind"])}) for p in data["warm_start"]),
+        runs_per_config=data.get("runs_per_config", 1),
     )
 
 
@@ -213,6 +216,6 @@ def unpickle(searcher: Any, data: Dict[str, Any]) -> None:
         data = legacy.pickled_searcher(data, searcher)
     saved = from_data(data["state"])
     searcher.__init__(data["searcher"], trial_timeout_s=saved.trial_timeout_s, policy=saved.policy,
-                      metric=saved.metric, mode=saved.mode, slos=saved.slos)
+                      metric=saved.metric, mode=saved.mode, slos=saved.slos, runs_per_config=saved.runs_per_config)
     searcher.set_state(data["state"])
     searcher.callback = data["callback"]

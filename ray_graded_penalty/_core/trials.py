@@ -27,10 +27,10 @@ on other nodes whose clocks are not the driver's, and a record must survive a dr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
-from ray_graded_penalty._core.outcomes import ErrorClass
+from ray_graded_penalty._core.outcomes import ErrorClass, config_key
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -59,6 +59,8 @@ class Ending(NamedTuple):
     stage: Optional[str] = None  # what failed, when the error says it (a served stage, a dead worker)
     progress: Optional[float] = None  # how far it got, in [0, 1], when it reported it (see TrialBook.reported)
     error_types: Tuple[str, ...] = ()  # its exception's types, where the exception was at hand (Evidence.types)
+    inner_id: Optional[str] = None  # the id the inner searcher knows it by, when not trial_id
+    followers: Tuple[str, ...] = ()  # suggestions of the same configuration waiting for its outcome (inner ids)
 
 
 @dataclass
@@ -78,6 +80,12 @@ class TrialRecord:
     timed_out: bool = False  # stopped by this package's watchdog
     error_class: Optional[str] = None  # set when known without its text (the watchdog, the error)
     error_types: Tuple[str, ...] = ()  # its exception's types (Evidence.types)
+    #: The id the inner searcher suggested it under, when not its own: it was asked again
+    #: after suggesting a configuration that had run already (see ``runs_per_config``).
+    inner_id: Optional[str] = None
+    #: Suggestions of the same configuration made while it ran (the inner searcher's ids for
+    #: them): not run, they are told its outcome when it is told.
+    followers: List[str] = field(default_factory=list)
     stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
     progress: Optional[float] = None  # the furthest it reported, in [0, 1] (see TrialBook.reported)
 
@@ -133,8 +141,24 @@ class TrialBook:
     def __contains__(self, trial_id: str) -> bool:
         return trial_id in self.records
 
-    def suggested(self, trial_id: str, config: Dict[str, Any], now: float) -> None:
-        self.records[trial_id] = TrialRecord(config=config, suggested_at=now)
+    def suggested(self, trial_id: str, config: Dict[str, Any], now: float, inner_id: Optional[str] = None) -> None:
+        self.records[trial_id] = TrialRecord(config=config, suggested_at=now,
+                                             inner_id=None if inner_id == trial_id else inner_id)
+
+    def running(self, config: Dict[str, Any]) -> List[str]:
+        """The unfinished trials of ``config`` (as :func:`config_key` compares them)."""
+        key = config_key(config)
+        return [t for t, r in self.records.items() if r.config is not None and config_key(r.config) == key]
+
+    def follow(self, trial_id: str, inner_id: str) -> None:
+        """A suggestion (the inner searcher's ``inner_id``) of ``trial_id``'s configuration, to
+        be told its outcome when it is told."""
+        self.records[trial_id].followers.append(inner_id)
+
+    def inner_id(self, trial_id: str) -> str:
+        """The id the inner searcher knows an unfinished trial by."""
+        record = self.records.get(trial_id)
+        return record.inner_id or trial_id if record is not None else trial_id
 
     def reported(self, trial_id: str, result: Dict[str, Any]) -> None:
         """A result it reported: its ``time_total_s``, and how far it got, the furthest of a
@@ -240,4 +264,5 @@ class TrialBook:
         record = self.records.pop(trial_id)
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
                       record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
-                      stage=record.stage, progress=record.progress, error_types=tuple(record.error_types))
+                      stage=record.stage, progress=record.progress, error_types=tuple(record.error_types),
+                      inner_id=record.inner_id, followers=tuple(record.followers))

@@ -39,12 +39,14 @@ class RankKeeper:
     def before_suggest(self) -> None:
         """Called before each suggestion."""
 
-    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
+                    key: Optional[str] = None) -> None:
         """Called just before the inner searcher is told a trial: a success that met its
         SLOs (``violation`` 0, no ``attrs``), or one that ranks below every success: a failure
         (``violation`` above 1) or an SLO miss (between 0 and 1). ``attrs`` describe the
         latter (penalty, error class, elapsed time) for whoever looks at the inner searcher's
-        history."""
+        history. ``key``: what the ledger's moves will name it by, when not ``trial_id`` (a
+        suggestion told a finished trial's outcome again)."""
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:
         """Successes (values, one per objective) the inner searcher holds that it was not told

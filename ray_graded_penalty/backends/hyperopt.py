@@ -95,10 +95,11 @@ class HyperOptRankKeeper(RankKeeper):
     def rewrites_history(self) -> bool:
         return self._view.trials is not None
 
-    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
+                    key: Optional[str] = None) -> None:
         live = self._view.live_tids
         if violation > 0 and trial_id in live:
-            self._tids[trial_id] = live[trial_id]
+            self._tids[key or trial_id] = live[trial_id]
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:
         below = set(self._tids.values())

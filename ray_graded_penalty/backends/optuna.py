@@ -331,7 +331,8 @@ class OptunaRankKeeper(RankKeeper):
                 found.append(tuple(float(v) for v in t.values))
         return found
 
-    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None) -> None:
+    def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
+                    key: Optional[str] = None) -> None:
         trials = self._view.live_trials
         study = self._view.study
         if violation <= 0:  # a success: feasible, so every trial of the study carries the constraint
@@ -355,9 +356,9 @@ class OptunaRankKeeper(RankKeeper):
                 if self._view.in_memory() else "told before them",
             )
         mark_infeasible(study, trials[trial_id], violation)
-        for key, value in (attrs or {}).items():  # shown by optuna-dashboard as user attributes
-            trials[trial_id].set_user_attr(f"graded_penalty.{key}", value)
-        self._ids[trial_id] = storage_id(trials[trial_id])
+        for name, value in (attrs or {}).items():  # shown by optuna-dashboard as user attributes
+            trials[trial_id].set_user_attr(f"graded_penalty.{name}", value)
+        self._ids[key or trial_id] = storage_id(trials[trial_id])
 
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         study, distributions = self._view.study, self._view.distributions

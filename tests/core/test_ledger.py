@@ -96,3 +96,20 @@ def test_each_failure_is_told_below_every_success_before_it(events, mode):
         else:
             placement.place(x / placement.least_magnitude)
             assert all(worse(placement.value_at(x / placement.least_magnitude), s, mode) for s in seen_successes)
+
+
+def test_a_repeat_told_again_moves_with_the_failure_it_repeats():
+    from ray_graded_penalty._core.judge import Decision
+    from ray_graded_penalty._core.ledger import Ledger
+    from ray_graded_penalty._core.outcomes import Kind, Objectives
+
+    policy = PenaltyPolicy()
+    ledger = Ledger(Objectives.of("score", "max"), policy.least_magnitude)
+    grade = policy.grade(30, 600, "CUDA out of memory")
+    ledger.record(Decision("a", {"x": 1}, Kind.FAILURE, severity=policy.severity(grade), grade=grade), rewrites=True)
+    ledger.record_repeat("r/repeat", ledger.outcomes["a"])
+    moves = ledger.record(Decision("b", {"x": 2}, Kind.SUCCESS, values=(-50000.0,)), rewrites=True).moves
+    assert moves["r/repeat"] == moves["a"] and moves["a"][0] < -50000.0
+    assert "r/repeat" not in ledger.outcomes  # only what ran is an outcome
+    again = Ledger.from_data(ledger.to_data())
+    assert again.repeats == {"r/repeat": "a"} and again.finished({"x": 1})[0].trial_id == "a"

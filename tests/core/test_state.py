@@ -94,3 +94,14 @@ def test_a_state_saved_by_version_0_2_restores_and_keeps_placing_failures():
     searcher.suggest("late")
     searcher.on_trial_complete("late", result={"score": -5000.0})  # worse than the old failure
     assert searcher.outcomes["f"].told < -5000.0  # moved below it, as 0.2 would have
+
+
+@pytest.mark.parametrize("runs", [None, 3])
+def test_runs_per_config_is_kept_and_a_state_from_before_it_means_never_twice(runs):
+    from ray_graded_penalty._core import state
+
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, runs_per_config=runs, metric="s", mode="max")
+    data = searcher.get_state()
+    assert state.from_data(data).runs_per_config == runs
+    del data["runs_per_config"]
+    assert state.from_data(data).runs_per_config == 1

@@ -104,3 +104,15 @@ def test_without_a_known_stop_iterations_say_nothing_and_a_bad_progress_is_named
     assert book.records["t"].progress is None
     assert [r.getMessage() for r in caplog.records] == [
         "Trial t reported progress=1.5, not a number in [0, 1]: not read; its time grades how far it got."]
+
+
+def test_the_book_finds_a_running_configuration_and_keeps_who_waits_for_it():
+    book = TrialBook(600.0)
+    book.suggested("a", {"outer": {"lr": 0.1}}, now=0.0)
+    book.suggested("b", {"outer": {"lr": 0.2}}, now=0.0, inner_id="b/again-1")
+    assert book.running({"outer/lr": 0.1}) == ["a"]  # nested or flattened as Tune flattens it
+    assert book.inner_id("b") == "b/again-1" and book.inner_id("a") == "a"
+    book.follow("a", "c")
+    ending = book.completed("a", {"score": 1.0}, False, now=5.0)
+    assert ending.followers == ("c",) and ending.inner_id is None
+    assert book.running({"outer/lr": 0.1}) == []
