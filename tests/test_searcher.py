@@ -366,14 +366,12 @@ def test_a_trial_asked_for_again_is_told_under_the_id_the_inner_searcher_knows_a
     for i in range(1, 30):
         searcher.suggest(f"t{i}")
         pending.append(f"t{i}")
-        if searcher._book.inner_id(f"t{i}") != f"t{i}":  # asked again after a repeat
+        if len(optuna_study(searcher).trials) > i + 1:  # asked again under another id after a repeat
             break
-    aliased = pending[-1]
     path = str(tmp_path / "searcher.pkl")
     searcher.save(path)
     after = _small()
     after.restore(path)
-    assert after._book.inner_id(aliased) == searcher._book.inner_id(aliased)
     for trial_id in pending:
         after.on_trial_complete(trial_id, result={"score": 2.0})
     study = optuna_study(after)
@@ -390,7 +388,8 @@ def test_a_suggestion_of_a_running_configuration_waits_for_its_outcome_across_a_
             break
         searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"])})
         assert config != first
-    followers = len(searcher._book.records["t0"].followers)
+    running = [t for t in optuna_study(searcher).trials if t.state == optuna.trial.TrialState.RUNNING]
+    followers = len(running) - 1  # t0 and the suggestions waiting for it
     assert followers >= 1
     path = str(tmp_path / "searcher.pkl")
     searcher.save(path)

@@ -226,7 +226,7 @@ TYPE_CLASSES: Dict[str, str] = {
         "CreateContainerError", "RunContainerError",
     ), ErrorClass.DEPLOY),
     **dict.fromkeys((
-        "TimeoutError", "timeout", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout",
+        "TimeoutError", "ReadTimeout", "ConnectTimeout", "WriteTimeout", "PoolTimeout",
         "ReadTimeoutError", "ConnectTimeoutError", "TimeoutExpired", "GetTimeoutError", "ServerTimeoutError",
         "DeadlineExceeded",
     ), ErrorClass.TIMEOUT),

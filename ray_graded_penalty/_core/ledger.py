@@ -287,6 +287,10 @@ class Ledger:
         key = config_key(config)
         return [o for o in self.outcomes.values() if o.config is not None and config_key(o.config) == key]
 
+    def severity(self, key: str) -> Optional[Severity]:
+        """How bad the trial (or repeat) told under ``key`` was; None for a success within its SLOs."""
+        return self._below.get(key)
+
     def record_repeat(self, key: str, original: TrialOutcome) -> None:
         """Keep a suggestion told ``original``'s outcome again under ``key``: below the
         successes where ``original`` is, so that it moves with it."""
@@ -385,7 +389,7 @@ def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: R
     key = f"{inner_id}/repeat"  # what the ledger's moves name it by
     ledger.record_repeat(key, original)
     values = ledger.objectives.values(original.told)
-    severity = ledger._below.get(key)
+    severity = ledger.severity(key)
     if severity is not None and keeper.tells_failures_as_errors:
         searcher.on_trial_complete(inner_id, error=True)
     else:

@@ -157,19 +157,25 @@ def test_a_wrapped_optuna_search_with_a_good_group_size_gets_the_same_counts():
     assert (tpe_gamma(sampler).successes, tpe_gamma(sampler).pending) == (3, 2)
 
 
-@pytest.mark.parametrize("gamma", [None, "hyperopt"], ids=["optunas-default", "users-own"])
-def test_a_users_own_tpe_keeps_its_gamma_counted_over_the_successes_while_trials_run(gamma):
-    from optuna.samplers._tpe.sampler import default_gamma, hyperopt_default_gamma
+def quarter(n):
+    return max(1, n // 4)
 
-    own = {None: None, "hyperopt": hyperopt_default_gamma}[gamma]
+
+def optunas_default(n):  # Optuna's documented default: min(ceil(0.1 n), 25)
+    return min(math.ceil(0.1 * n), 25)
+
+
+@pytest.mark.parametrize("own", [None, quarter], ids=["optunas-default", "users-own"])
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # TPESampler(gamma=...) is deprecated from Optuna 4.9
+def test_a_users_own_tpe_keeps_its_gamma_counted_over_the_successes_while_trials_run(own):
     sampler = optuna.samplers.TPESampler(seed=0) if own is None else optuna.samplers.TPESampler(seed=0, gamma=own)
     searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler), trial_timeout_s=600, metric="score", mode="max")
     searcher.set_search_properties(None, None, SPACE)
     pending = _fill(searcher, failures=40, successes=20, pending=5)
     searcher.suggest("next")
     size = tpe_gamma(sampler)
-    base = own or default_gamma
-    assert isinstance(size, GoodGroupSize) and size.base is base
+    base = own or optunas_default
+    assert isinstance(size, GoodGroupSize) and (own is None or size.base is own)
     assert size(60) == base(20)  # the user's own split, of the 20 successes
     for trial_id in [*pending, "next"]:
         searcher.on_trial_complete(trial_id, result={"score": -1.0})
