@@ -28,17 +28,37 @@ def lines(data: Dict[str, Any]) -> List[str]:
            f"(the space's best: {data['best_possible']:.2f} tok/s). Every method, the measures and what they "
            "mean: [serving_space/README.md](serving_space/README.md).", "",
            "| cost | W | best: the package (Optuna) / `OptunaSearch` | seeds better/worse/equal (sign test p) "
-           "| GPU in failures | graded vs flat |",
-           "|---|---|---|---|---|---|"]
+           "| GPU s to `OptunaSearch`'s median best, seeds better/worse/equal | GPU in failures "
+           "| known repeats a run | graded vs flat | vs 0.5 (every suggestion run) |",
+           "|---|---|---|---|---|---|---|---|---|"]
     for cost in ("recorded", "gpu"):
         for workers in sorted({w for c, w, _ in cells if c == cost}):
             ours, base = cells.get((cost, workers, "graded_optuna")), cells.get((cost, workers, "optuna_search"))
             if not ours or not base:
                 continue
-            vs, flat = ours["vs_optuna_search"], ours.get("vs_flat_penalty")
             out.append(f"| {cost} | {workers} | {ours['best']:.2f} / {base['best']:.2f} | "
-                       f"{vs['better']}/{vs['worse']}/{vs['equal']} ({vs['p']:.2g}) | "
+                       f"{_seeds(ours.get('vs_optuna_search'))} | {_seeds(ours.get('gpu_vs_optuna_search'))} | "
                        f"{100 * ours['failed_share']:.0f} % / {100 * base['failed_share']:.0f} % | "
-                       + (f"{flat['better']}/{flat['worse']}/{flat['equal']} |" if flat else " |"))
+                       f"{_repeats(ours)} / {_repeats(base)} | {_seeds(ours.get('vs_flat_penalty'))} | "
+                       f"{_seeds(ours.get('vs_graded_optuna_runs_all'))} |")
+    hyperopt = [(cost, w) for cost in ("recorded", "gpu") for w in sorted({w for c, w, _ in cells if c == cost})
+                if (cost, w, "graded_hyperopt") in cells and (cost, w, "hyperopt_search") in cells]
+    if hyperopt:
+        out += ["", "The HyperOpt backend against Ray's `HyperOptSearch` as it ships (issue 34, item 5):", "",
+                "| cost | W | best: the backend / `HyperOptSearch` | seeds better/worse/equal (sign test p) "
+                "| known repeats a run | vs 0.5 (every suggestion run) |", "|---|---|---|---|---|---|"]
+        for cost, workers in hyperopt:
+            ours, base = cells[(cost, workers, "graded_hyperopt")], cells[(cost, workers, "hyperopt_search")]
+            out.append(f"| {cost} | {workers} | {ours['best']:.2f} / {base['best']:.2f} | "
+                       f"{_seeds(ours.get('vs_hyperopt_search'))} | {_repeats(ours)} / {_repeats(base)} | "
+                       f"{_seeds(ours.get('vs_graded_hyperopt_runs_all'))} |")
     out.append("")
     return out
+
+
+def _seeds(pair: Optional[Dict[str, Any]]) -> str:
+    return f"{pair['better']}/{pair['worse']}/{pair['equal']} ({pair['p']:.2g})" if pair else ""
+
+
+def _repeats(cell: Dict[str, Any]) -> str:
+    return f"{cell['known_repeats']:.1f}" if "known_repeats" in cell else "?"
