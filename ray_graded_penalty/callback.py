@@ -22,7 +22,7 @@ Example:
     ...     def callback_attached(self): print("attached")
     ...     def stops_at_iteration(self, iterations): print("stops at", iterations)
     ...     def trial_started(self, trial_id): print("started", trial_id)
-    ...     def trial_timed_out(self, trial_id): print("timed out", trial_id)
+    ...     def trial_timed_out(self, trial_id, stage=None): print("timed out", trial_id, stage)
     ...     def trial_errored(self, trial_id, evidence): print("errored", trial_id, evidence.text)
     ...     def experiment_ended(self): print("ended")
     ...     def already_told(self, trial_id): return False
@@ -42,6 +42,7 @@ from ray.tune import Callback
 
 from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence, exception_types, named_types
 from ray_graded_penalty._core.outcomes import ErrorClass
+from ray_graded_penalty._core.ray_internals import forget_stage, published_stage
 from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
@@ -67,8 +68,9 @@ class TrialEvents(Protocol):
     def trial_started(self, trial_id: str) -> None:
         """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
 
-    def trial_timed_out(self, trial_id: str) -> None:
-        """The watchdog is about to end the trial: it ran past its timeout."""
+    def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
+        """The watchdog is about to end the trial: it ran past its timeout, in ``stage`` where the
+        trial published one (the serving trainable's "start" before its server was ready)."""
 
     def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
         """The trial ended in an error (after its last retry); ``evidence`` is what killed it:
@@ -100,8 +102,15 @@ class GradedPenaltyCallback(Callback):
             raise TypeError(f"events must implement TrialEvents, got {type(events).__name__}")
         self._events = events
         self._reaper: TrialReaper = (
-            TrialReaper() if timeout_s is None else TrialTimeout(timeout_s, on_timeout=events.trial_timed_out)
+            TrialReaper() if timeout_s is None else TrialTimeout(timeout_s, on_timeout=self._timed_out)
         )
+
+    def _timed_out(self, trial_id: str) -> None:
+        stage = published_stage(trial_id)
+        if stage is None:
+            self._events.trial_timed_out(trial_id)
+        else:
+            self._events.trial_timed_out(trial_id, stage=stage)
 
     def __reduce__(self) -> Any:  # as its arguments: what it keeps of a run does not outlive the driver
         return (GradedPenaltyCallback, (self._events, None if self.timeout is None else self.timeout.timeout_s))
@@ -142,10 +151,12 @@ class GradedPenaltyCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_complete(iteration, trials, trial, **info)
+        forget_stage(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_error(iteration, trials, trial, **info)
         self._events.trial_errored(trial.trial_id, read_trial_error(trial))
+        forget_stage(trial.trial_id)
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_experiment_end(trials, **info)

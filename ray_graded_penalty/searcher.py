@@ -230,8 +230,8 @@ class GradedPenaltySearcher(Searcher):
     def trial_started(self, trial_id: str) -> None:
         self._book.started(trial_id, time.time())
 
-    def trial_timed_out(self, trial_id: str) -> None:
-        self._book.timed_out(trial_id)
+    def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
+        self._book.timed_out(trial_id, stage)
 
     def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
         if not self._was_told(trial_id):

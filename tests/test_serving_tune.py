@@ -76,7 +76,9 @@ def test_each_fate_is_graded_by_what_the_server_did_and_no_server_outlives_its_t
     assert by_fate["oom"].error.rstrip().endswith("MemoryError")  # the server's own last line
     assert "invalid int value: 'many'" in by_fate["bad_flag"].error
     assert "(signal SIGABRT) during the load" in by_fate["dies"].error
-    assert by_fate["hangs"].penalty == -80.0  # the whole timeout, x0.8
+    # It hung before its server was ready: a start-up failure (the first tier, x0.8 for the
+    # watchdog's timeout), not the mildest grade its clock would give (-80)
+    assert by_fate["hangs"].penalty == -800.0 and by_fate["hangs"].completion == 0.0
     assert by_fate["serves"].metric > 0
     # Every failure ranks below every success.
     assert max(o.penalty for o in by_fate.values() if o.failed) < min(

@@ -4,7 +4,8 @@ The reaper and the watchdog (:mod:`ray_graded_penalty.timeout`)
 need the actor of a trial, the actors it started, recursively, and the placement groups they
 created; the searcher needs Ray's helper that passes search properties to searchers of any
 age and the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests
-need to know which Ray Train generation runs.
+need to know which Ray Train generation runs; the serving trainable publishes how far a trial
+got where the driver's watchdog can read it (Ray's internal key-value store, cluster-wide).
 """
 
 from __future__ import annotations
@@ -161,3 +162,36 @@ def remove_placement_groups(ids: list) -> None:
 
     for pg_id in ids:
         remove_placement_group(PlacementGroup(PlacementGroupID(pg_id)))
+
+
+# ----- how far a trial got, published for the driver ---------------------------------------------
+
+_NAMESPACE = "ray_graded_penalty"
+
+
+def publish_stage(trial_id: str, stage: str) -> None:
+    """Publish the stage a running trial is in (the serving trainable's "start", "load"), in
+    Ray's internal key-value store, where the driver's watchdog reads it when it ends the trial
+    (:func:`published_stage`); nothing outside a Ray worker."""
+    from ray.experimental import internal_kv
+
+    if internal_kv._internal_kv_initialized():
+        internal_kv._internal_kv_put(f"stage:{trial_id}", stage, namespace=_NAMESPACE)
+
+
+def published_stage(trial_id: str) -> Optional[str]:
+    """The stage ``trial_id`` last published, or None."""
+    from ray.experimental import internal_kv
+
+    if not internal_kv._internal_kv_initialized():
+        return None
+    value = internal_kv._internal_kv_get(f"stage:{trial_id}", namespace=_NAMESPACE)
+    return value.decode() if value else None
+
+
+def forget_stage(trial_id: str) -> None:
+    """Remove what ``trial_id`` published, once it has ended."""
+    from ray.experimental import internal_kv
+
+    if internal_kv._internal_kv_initialized():
+        internal_kv._internal_kv_del(f"stage:{trial_id}", namespace=_NAMESPACE)

@@ -200,11 +200,14 @@ class TrialBook:
             record.progress = None
             record.timed_out = record.details_known = False
 
-    def timed_out(self, trial_id: str) -> None:
+    def timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
+        """The watchdog ends the trial, in ``stage`` where it published one (a served trial whose
+        server never became ready got nowhere: see ``judge.NEVER_STARTED``)."""
         record = self.records.get(trial_id)
         if record is not None:
             record.timed_out, record.elapsed_s = True, self.timeout_s
             record.error, record.error_class = timeout_error_text(self.timeout_s), ErrorClass.TIMEOUT
+            record.stage = stage
 
     def completed(self, trial_id: str, result: Optional[Dict[str, Any]], error: bool, now: float) -> Optional[Ending]:
         """Ray's ``on_trial_complete`` of a trial in the book."""

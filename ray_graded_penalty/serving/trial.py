@@ -21,6 +21,8 @@ import socket
 import time
 from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
+from ray_graded_penalty._core.ray_internals import publish_stage
+from ray_graded_penalty.compat import trial_context
 from ray_graded_penalty.serving.command import HOST, Command
 from ray_graded_penalty.serving.failure import ServerError, failure
 from ray_graded_penalty.serving.load import LoadSpec, Request, drive
@@ -152,9 +154,19 @@ def deploy(spec: ServeSpec, config: Mapping[str, Any], log_path: str) -> Tuple[S
     raise AssertionError("unreachable")  # pragma: no cover - the second attempt returns or raises
 
 
+def publish(stage: str) -> None:
+    """Say, for the driver's watchdog, which stage the running Tune trial is in: one that ends it
+    before its server was ready grades a start-up failure, not a hang at the end of its time."""
+    context = trial_context()
+    if context is not None:
+        publish_stage(context.get_trial_id(), stage)
+
+
 def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str, Any]:
     """Run one trial's server and its loads in turn; its metrics. The server is stopped before this returns."""
+    publish("start")
     server, port, ready_s = deploy(spec, config, os.path.join(log_dir, "server.log"))
+    publish("load")
     try:
         tokenizer = server_tokenizer(HOST, port, spec.model) if spec.prompts is None else None
         workloads: Dict[Optional[str], Tuple[List[Request], List[Request]]] = {}

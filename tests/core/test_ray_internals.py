@@ -55,3 +55,18 @@ def test_the_actor_tree_and_the_groups_its_actors_created(local_ray):
     assert ray_internals.placement_groups_created_by(tree) == []
     ray.kill(parent)
     assert group not in {g.hex() for g in ray_internals.orphaned_placement_groups()}  # removed already
+
+
+def test_a_stage_published_in_a_trial_is_read_by_the_driver_and_forgotten(local_ray):
+    import ray
+
+    from ray_graded_penalty._core.ray_internals import forget_stage, publish_stage, published_stage
+
+    @ray.remote
+    def in_a_worker():
+        publish_stage("trial_x", "start")
+
+    ray.get(in_a_worker.remote())
+    assert published_stage("trial_x") == "start"
+    forget_stage("trial_x")
+    assert published_stage("trial_x") is None

@@ -116,3 +116,12 @@ def test_the_book_finds_a_running_configuration_and_keeps_who_waits_for_it():
     ending = book.completed("a", {"score": 1.0}, False, now=5.0)
     assert ending.followers == ("c",) and ending.inner_id is None
     assert book.running({"outer/lr": 0.1}) == []
+
+
+def test_the_watchdog_keeps_the_stage_a_trial_published():
+    book = TrialBook(60.0)
+    book.suggested("a", {"x": 1}, now=0.0)
+    book.timed_out("a", stage="start")
+    book.completed("a", None, True, now=61.0)
+    ending = book.errored("a", "RayActorError: the actor died", now=61.0, stage="worker")
+    assert (ending.error_class, ending.stage) == ("timeout", "start")  # the watchdog's, not Ray's words
