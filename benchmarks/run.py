@@ -43,6 +43,8 @@ def run_one(problem_name: str, method_name: str, seed: int, trials: int, catalog
     for i in range(trials):
         trial_id = f"{seed}-{i}"
         config = method.suggest(trial_id)
+        if not isinstance(config, dict):  # the searcher has finished (Searcher.FINISHED)
+            break
         outcome = problem.evaluate(config)
         method.tell(trial_id, outcome)
         record.append({

@@ -45,6 +45,8 @@ def run_live(spec: Any, method_name: str, seed: int, budget_s: float) -> Dict[st
     while True:
         trial_id = f"{seed}-{len(trials)}"
         config = method.suggest(trial_id)
+        if not isinstance(config, dict):  # the searcher has finished: the space is exhausted
+            break
         row, outcome = _deploy(spec, config, policy)
         if spent + row["elapsed_s"] > budget_s:
             break  # it would end after the budget: not counted, as in the replay
