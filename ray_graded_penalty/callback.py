@@ -106,6 +106,7 @@ class GradedPenaltyCallback(Callback):
         )
 
     def _timed_out(self, trial_id: str) -> None:
+        # A stage only where there is one: TrialEvents written for 0.5 take the trial id alone.
         stage = published_stage(trial_id)
         if stage is None:
             self._events.trial_timed_out(trial_id)

@@ -290,8 +290,7 @@ class GradedPenaltySearcher(Searcher):
         if ending is None:  # still waiting for the rest of its details
             return
         told = self._ready()
-        outcome = ledger.tell(decide(ending, self._rules()), told, self._keeper, self.searcher,
-                              ending.inner_id or ending.trial_id)
+        outcome = ledger.tell(decide(ending, self._rules()), told, self._keeper, self.searcher, ending.inner_id)
         for inner_id in ending.followers:  # suggestions of the same configuration, made while it ran
             ledger.tell_repeat(inner_id, outcome, told, self._keeper, self.searcher)
 

@@ -311,10 +311,10 @@ def exception_types(exc: BaseException) -> Tuple[str, ...]:
                  if t not in (BaseException, Exception, object))
 
 
-def type_class(evidence: Evidence, policy: "PenaltyPolicy", causes: bool) -> Optional[str]:
-    """The class the evidence's types name (:data:`TYPE_CLASSES`; SIGKILL: out of memory), the
+def type_class(names: Iterable[str], policy: "PenaltyPolicy", causes: bool) -> Optional[str]:
+    """The class the type ``names`` name (:data:`TYPE_CLASSES`; SIGKILL: out of memory), the
     first in the chain that the policy has: among the causes' classes, or the others'."""
-    for name in (*evidence.types, *named_types(evidence.text)):
+    for name in names:
         found = ErrorClass.OOM if name == "SIGKILL" else TYPE_CLASSES.get(name)
         if found is not None and (found in CAUSE_CLASSES) == causes and found in policy.error_classes:
             return found
@@ -354,7 +354,8 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
     known = known_class(evidence.error_class, policy, trial_id, warned)
     if known is not None:
         return known
-    typed = type_class(evidence, policy, causes=True)
+    names = (*evidence.types, *named_types(evidence.text))
+    typed = type_class(names, policy, causes=True)
     if typed is not None:
         return typed
     if evidence.stage in STAGE_CLASSES:
@@ -363,14 +364,12 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
             return cause.name
         if STAGE_CLASSES[evidence.stage] in policy.error_classes:  # else a policy of yours without it: the words
             return STAGE_CLASSES[evidence.stage]
-    symptom = type_class(evidence, policy, causes=False)
-    if symptom is not None and symptom != ErrorClass.CRASH:
-        # a symptom the words name before it in the policy's order: a connection that timed out ran out of time
-        before = [m for m in policy.modifiers[:policy.error_classes.index(symptom)] if m.name in SYMPTOMS]
-        found = first_match(evidence.text, before)
-        return found.name if found else symptom
+    symptom = type_class(names, policy, causes=False)
     if symptom is not None:
-        return symptom
+        # a symptom the words name before it in the policy's order: a connection that timed out ran out of time
+        earlier = policy.modifiers[:policy.error_classes.index(symptom)] if symptom in SYMPTOMS else ()
+        found = first_match(evidence.text, (m for m in earlier if m.name in SYMPTOMS))
+        return found.name if found else symptom
     found = first_match(evidence.text, policy.modifiers)
     return found.name if found else ErrorClass.CRASH
 

@@ -166,7 +166,6 @@ class FailurePlacement:
 
 
 
-
 class Recorded(NamedTuple):
     """What recording one trial changed."""
 
@@ -367,16 +366,12 @@ def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Sear
     id the inner searcher suggested the trial under, when not its own."""
     recorded = _record(decision, ledger, keeper)
     outcome = recorded.outcome
-    inner = inner_id or decision.trial_id
-    if decision.severity is not None and keeper.tells_failures_as_errors:
-        searcher.on_trial_complete(inner, error=True)
-    elif decision.severity is not None:
-        keeper.before_tell(inner, decision.severity.violation, _attrs(outcome), key=decision.trial_id)
-        told = ledger.objectives.result(ledger.objectives.values(outcome.told))
-        searcher.on_trial_complete(inner, result=told)
+    if decision.severity is None:
+        _tell_inner(inner_id or decision.trial_id, decision.trial_id, None, decision.result, keeper, searcher)
     else:
-        keeper.before_tell(inner, 0.0, key=decision.trial_id)
-        searcher.on_trial_complete(inner, result=decision.result)
+        told = ledger.objectives.result(ledger.objectives.values(outcome.told))
+        _tell_inner(inner_id or decision.trial_id, decision.trial_id, (decision.severity, _attrs(outcome)), told,
+                    keeper, searcher)
     _log(decision, recorded, ledger)
     return outcome
 
@@ -390,15 +385,27 @@ def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: R
     ledger.record_repeat(key, original)
     values = ledger.objectives.values(original.told)
     severity = ledger.severity(key)
-    if severity is not None and keeper.tells_failures_as_errors:
-        searcher.on_trial_complete(inner_id, error=True)
-    else:
-        keeper.before_tell(inner_id, 0.0 if severity is None else severity.violation,
-                           None if severity is None else _attrs(original), key=key)
-        searcher.on_trial_complete(inner_id, result=ledger.objectives.result(values))
+    _tell_inner(inner_id, key, None if severity is None else (severity, _attrs(original)),
+                ledger.objectives.result(values), keeper, searcher)
     logger.info("The inner searcher suggested %s again, which trial %s ran already: told it that trial's "
                 "outcome (%s) and asked for another.", original.config, original.trial_id,
                 ", ".join(f"{v:.6g}" for v in values))
+
+
+def _tell_inner(inner_id: str, key: str, below: Optional[Tuple[Severity, Dict[str, Any]]],
+                result: Optional[Dict[str, Any]], keeper: RankKeeper, searcher: "Searcher") -> None:
+    """Steps 3 and 4: mark a trial told below the successes (``below``: its severity and
+    attributes) for the backend, or a success feasible, then tell the inner searcher ``result``
+    under ``inner_id``; a failure as an error to a backend that takes failures so. ``key``:
+    what the ledger's moves name it by."""
+    if below is not None and keeper.tells_failures_as_errors:
+        searcher.on_trial_complete(inner_id, error=True)
+        return
+    if below is None:
+        keeper.before_tell(inner_id, 0.0, key=key)
+    else:
+        keeper.before_tell(inner_id, below[0].violation, below[1], key=key)
+    searcher.on_trial_complete(inner_id, result=result)
 
 
 def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOutcome:
