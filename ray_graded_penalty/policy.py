@@ -73,7 +73,9 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "low on memory", "low on resource memory", "no available memory", "free memory",
         "shared memory", "kv cache memory", "kv cache space", "kv cache is needed",
         "stored in kv cache", "context size", "exceed_context_size_error", "not enough space",
-        "it is full", "store full", "enomem", "memory usage threshold",
+        "it is full", "store full", "enomem", "memory usage threshold", "more system memory",
+        "memory limit", "paging file is too small", "enough gpu ram", "high memory pressure",
+        "no executable batch size", "paged kv cache",
     ), 1.5),
     ErrorModifier(ErrorClass.DEPLOY, (
         "deploy", "deployment", "deploying", "not found", "no such file", "does not exist",
@@ -91,18 +93,23 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "no such image", "oci runtime", "runtime env", "could not select device driver",
         "nvidia driver", "cuda driver", "no cuda gpus are available", "no cuda capable device",
         "cuda error no device", "no visible gpu", "failed scheduling", "nodes are available",
-        "cannot be scheduled", "insufficient cluster resources",
+        "cannot be scheduled", "insufficient cluster resources", "unschedulable", "insufficient nvidia",
+        "fulfill resource request", "should be divisible", "mismatch", "mismatches", "unsupported",
+        "not implemented", "not aligned", "nvcc fatal", "cudnn library", "cudnn handle",
+        "busy or unavailable", "dll load failed", "cuda setup failed", "update your driver",
+        "invalid runtime name", "unable to create", "access permissions", "permission denied",
     ), 1.2),
     ErrorModifier(ErrorClass.TIMEOUT, (
         "timeout", "timed out", "time out", "timing out", "times out", "deadline exceeded",
-        "took too long", "stuck",
+        "took too long", "stuck", "did not become ready", "health check failed", "hanging",
     ), 0.8),
     ErrorModifier(ErrorClass.CONNECTION, (
         "connection", "connect", "refused", "reset by peer", "broken pipe", "disconnected",
         "remote end closed", "closed by remote", "closed by peer", "from peer", "econnrefused",
         "econnreset", "epipe", "no route to host", "unreachable", "no such host",
         "name resolution", "name or service not known", "incomplete read", "unexpected eof",
-        "network error", "transport error", "recv failed", "send failed",
+        "network error", "transport error", "recv failed", "send failed", "service unavailable",
+        "socket closed", "returned nothing", "no available servers",
     ), 0.8),
 )
 

@@ -27,7 +27,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
-BARS = {"first": 0.95, "second": 0.85, "third": 0.74, "fourth": 0.77}
+BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90}
 
 
 def graded(text):

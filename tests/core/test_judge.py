@@ -77,7 +77,7 @@ def cls(text, modifiers=DEFAULT_MODIFIERS):
 
 @pytest.mark.parametrize("text", [
     "ValueError: zoom level must be positive", "KeyError: 'boom'",
-    "ValueError: bigscience/bloom-560m: tp 3 unsupported",
+    "ValueError: bigscience/bloom-560m: tp 3 has no kernel",
     "RuntimeError: the room is taken", "RuntimeError: redeployed twice", "KeyError: 'deployment_id'",
     "ValueError: timeout_s must be positive", "RuntimeError: CUDA error: an illegal memory access was encountered",
 ])
