@@ -45,12 +45,16 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
     horizon = (gpu_budget or budget(workers)) / workers
     running: List[tuple] = []
     trials: List[Dict[str, Any]] = []
+    finished_search = []  # the searcher said Searcher.FINISHED: as in Tune, it is never asked again
 
     def launch(now: float) -> None:
+        if finished_search:
+            return
         index = len(trials)
         trial_id = f"{seed}-{index}"
         config = method.suggest(trial_id)
         if not isinstance(config, dict):  # the searcher has finished (Searcher.FINISHED): nothing more runs
+            finished_search.append(now)
             return
         outcome = problem.evaluate(config)
         end = now + max(outcome.fraction, min_duration)

@@ -220,6 +220,18 @@ _DEAD_WORKER = (exceptions.RayActorError, exceptions.WorkerCrashedError, excepti
                 exceptions.LocalRayletDiedError)
 
 
+#: Ray's words for a node lost under an actor or task (its GCS and raylet wordings, 2.30 to 2.60).
+_NODE_LOST = re.compile(r"its node has died|node it was running on is dead|node was preempted", re.IGNORECASE)
+
+
+def lost_node(exc: BaseException, text: str) -> bool:
+    """Whether Ray says ``exc`` ended a trial because its node was lost (it died or was preempted,
+    or the actor became unreachable): the infrastructure's failure (class "lost")."""
+    if isinstance(exc, (exceptions.NodeDiedError, exceptions.ActorUnavailableError)):
+        return True
+    return isinstance(exc, exceptions.RayActorError) and (exc.preempted or bool(_NODE_LOST.search(text)))
+
+
 def describe_exception(exc: BaseException) -> str:
     """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
     exc = innermost(exc)
@@ -233,8 +245,9 @@ def read_exception(exc: BaseException) -> Evidence:
     (:func:`describe_exception`), and what that exception says of its own failure besides: a
     class it claims (its ``error_class`` attribute, if a string), Ray's memory monitor's kill
     (``ray.exceptions.OutOfMemoryError``: "oom"), a stage (a
-    :class:`~ray_graded_penalty.serving.ServerError`'s ``stage``; "worker" for any dead Ray
-    worker, actor or node, whose text Ray's own words say how it died in). The classifier
+    :class:`~ray_graded_penalty.serving.ServerError`'s ``stage``; "node" for a node Ray lost
+    under it (:func:`lost_node`); "worker" for any other dead Ray worker, actor or node, whose
+    text Ray's own words say how it died in). The classifier
     (:func:`~ray_graded_penalty._core.judge.classify`) decides from it.
 
     Example:
@@ -254,6 +267,8 @@ def read_exception(exc: BaseException) -> Evidence:
         return Evidence(text, ErrorClass.OOM, types=types)
     if isinstance(exc, exceptions.RayActorError) and exc.actor_init_failed:
         return Evidence(text, types=types)  # an error in its creation task: that error's text says what it was
+    if lost_node(exc, text):
+        return Evidence(text, stage="node", types=types)
     if isinstance(exc, _DEAD_WORKER):
         return Evidence(text, stage="worker", types=types)
     stage = getattr(exc, "stage", None)

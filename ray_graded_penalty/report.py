@@ -18,7 +18,9 @@ as the earlier trials of a warm start: one schema both ways. Its columns:
 - ``timeout_s``: its per-trial timeout (optional; defaults to the searcher's ``trial_timeout_s``);
 - ``error_class``: what killed it, as it was graded (optional; a class the new search's policy
   does not know, or none, and the error text decides);
-- ``error``: its error text (optional).
+- ``error``: its error text (optional);
+- ``retried``: True for a failure that was not told because its configuration ran again (a
+  transient class, see ``GradedPenaltySearcher(retries=...)``); such a row is not read back.
 
 Example::
 
@@ -66,14 +68,16 @@ def _experiment_dir(source: Any) -> str:
 
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     """A GradedPenaltySearcher's own state from its newest checkpoint in ``experiment_dir``:
-    ``outcomes`` (what it told), ``slos``, ``metric`` and ``mode``; empty when it did not run there."""
+    ``outcomes`` (what it told), ``retried`` (transient failures it did not tell), ``slos``,
+    ``metric`` and ``mode``; empty when it did not run there."""
     saved_data = state.state_in_dir(experiment_dir)
     if saved_data is None:
         return {}
     saved = state.from_data(saved_data)
     outcomes = saved.ledger.outcomes if saved.ledger else {}
+    retried = saved.ledger.retried if saved.ledger else {}
     least_bad = saved.ledger.least_bad if saved.ledger else None
-    return {"outcomes": outcomes, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode,
+    return {"outcomes": outcomes, "retried": retried, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode,
             "least_bad": least_bad.trial_id if least_bad else None}
 
 
@@ -111,12 +115,16 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     path = _experiment_dir(source)
     searcher_state = load_searcher_state(path)
     outcomes, slos = searcher_state.get("outcomes", {}), tuple(searcher_state.get("slos", ()))
+    retried = searcher_state.get("retried", {})
     objectives = searcher_state.get("metric")
     objectives = list(objectives) if isinstance(objectives, (list, tuple)) else None
     analysis = ExperimentAnalysis(path)
     rows = []
     for order, trial in enumerate(analysis.trials):
         outcome = outcomes.get(trial.trial_id)
+        was_retried = outcome is None and trial.trial_id in retried
+        if was_retried:  # a transient failure: its configuration ran again, and nothing was told
+            outcome = retried[trial.trial_id]
         last = trial.last_result or {}
         row: Dict[str, Any] = {"trial_id": trial.trial_id, "order": order}
         # A nested space (Ray Train's train_loop_config) as Tune flattens it: config/outer/inner.
@@ -128,7 +136,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 status=outcome.kind.value,
                 value=outcome.metric[0] if several else outcome.metric,  # several: the first objective
                 penalty=outcome.penalty,
-                told=outcome.told,
+                told=None if was_retried else outcome.told,
                 elapsed_s=outcome.elapsed_s,
                 timeout_s=outcome.timeout_s,
                 completion=outcome.completion,
@@ -155,6 +163,8 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
                 error_class=error_class(None, error, failed), error=error,
             )
+        if retried:
+            row["retried"] = was_retried
         rows.append(row)
     report = pd.DataFrame(rows)
     modes = searcher_state.get("mode")
@@ -330,6 +340,8 @@ def read_history(source: HistorySource) -> List[PastTrial]:
         status = row.get("status") if "status" in frame.columns else None
         if not _missing(status) and status not in STATUSES:
             continue  # running, pending, ...: nothing to learn from
+        if "retried" in frame.columns and _plain(row.get("retried")) is True:
+            continue  # the infrastructure's failure: its configuration's retry is in the history
         config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns}
         missing = [name for name, v in config.items() if _missing(v)]
         if missing:

@@ -22,7 +22,7 @@ from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
 from ray_graded_penalty._core import ledger, state
-from ray_graded_penalty._core.checks import check_failure, check_timeout
+from ray_graded_penalty._core.checks import check_failure, check_retries, check_timeout
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
 from ray_graded_penalty._core.ray_internals import set_search_properties
@@ -68,6 +68,16 @@ class GradedPenaltySearcher(Searcher):
             failure never does. When the inner searcher suggests only configurations that ran
             :data:`MAX_KNOWN_IN_A_ROW` times in a row, the space is taken as exhausted: one
             warning, and ``Searcher.FINISHED``. None: every suggestion runs, as before 0.6.
+        retries: How many times a configuration runs again after a failure of a ``transient``
+            class before that failure is told as the configuration's (default 1; 0: never).
+            The retry is the next trial suggested; the inner searcher is told only how the
+            last try ended, and the report shows every try. Ray's ``FailureConfig(max_failures=n)``
+            works beside it (Tune's own retries, of every failure, within one trial).
+        transient: The error classes that are the infrastructure's failures, not the
+            configuration's: by default ``("lost",)``, a trial whose node Ray lost under it
+            (died or was preempted). Add a class of your policy's, e.g. ``"connection"`` when
+            your trials talk to a shared service. Out of memory is the configuration's: never
+            add it unless you mean it.
 
     Example:
         >>> from ray import tune
@@ -85,7 +95,8 @@ class GradedPenaltySearcher(Searcher):
                  policy: Optional[PenaltyPolicy] = None, metric: MetricArg = None, mode: MetricArg = None,
                  slos: Optional[Iterable[SLO]] = None, points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
                  seed: Optional[int] = None, enforce_timeout: bool = True,
-                 warm_start: Optional[HistorySource] = None, runs_per_config: Optional[int] = 1) -> None:
+                 warm_start: Optional[HistorySource] = None, runs_per_config: Optional[int] = 1,
+                 retries: int = 1, transient: Iterable[str] = ErrorClass.TRANSIENT) -> None:
         if trial_timeout_s is None:
             raise ValueError("trial_timeout_s is required: the per-trial timeout in seconds that a failed "
                              "trial's progress is measured against, e.g. trial_timeout_s=600")
@@ -99,6 +110,7 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError(f"runs_per_config must be a positive int (how many times one configuration may run; "
                              f"1: never twice) or None (every suggestion runs, as before 0.6), got {runs_per_config!r}")
         self.runs_per_config = runs_per_config
+        self.retries, self.transient = check_retries(retries, transient, self._failure_classes())
         self.searcher = inner_searcher(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
         metric, mode = metric or self.searcher.metric, mode or self.searcher.mode
         several = Objectives.check_args(metric, mode)
@@ -127,6 +139,12 @@ class GradedPenaltySearcher(Searcher):
         """What the inner searcher was told, per finished trial id: a deep copy, which later
         trials (a success that moves the failures told before it) do not change."""
         return copy.deepcopy(self._ledger.outcomes) if self._ledger else {}
+
+    @property
+    def retried(self) -> Dict[str, TrialOutcome]:
+        """The transient failures that were not told because their configuration ran again, per
+        trial id (a deep copy): each as it was graded; nothing was told for them."""
+        return copy.deepcopy(self._ledger.retried) if self._ledger else {}
 
     @property
     def best(self) -> Optional[TrialOutcome]:
@@ -161,6 +179,9 @@ class GradedPenaltySearcher(Searcher):
     def suggest(self, trial_id: str) -> Optional[Dict]:
         told = self._ready()
         self._tell_waiting()
+        retry = self._book.take_retry(trial_id, time.time())
+        if retry is not None:  # a configuration whose last try failed transiently runs again first
+            return retry
         inner_id = trial_id
         for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
             self._keeper.before_suggest()
@@ -240,6 +261,8 @@ class GradedPenaltySearcher(Searcher):
 
     def experiment_ended(self) -> None:
         self._tell_waiting()
+        for ending in self._book.unrun_retries(time.time()):  # no trial came to retry them: told as they ended
+            self._tell(ending)
 
     def already_told(self, trial_id: str) -> bool:
         return self._was_told(trial_id)
@@ -263,8 +286,8 @@ class GradedPenaltySearcher(Searcher):
             >>> searcher.outcomes["t1"].penalty
             -1500.0
         """
-        classes = list(dict.fromkeys((*self.policy.error_classes, *ErrorClass.OWN)))
-        elapsed, error, timeout, error_class = check_failure(elapsed_s, error, timeout_s, error_class, classes)
+        elapsed, error, timeout, error_class = check_failure(elapsed_s, error, timeout_s, error_class,
+                                                             self._failure_classes())
         if not self._was_told(trial_id):
             self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time(), error_class))
 
@@ -280,8 +303,13 @@ class GradedPenaltySearcher(Searcher):
             self._ledger = ledger.Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
         return self._ledger
 
+    def _failure_classes(self) -> List[str]:
+        """The classes a failure can have: the policy's, and the package's own endings."""
+        return list(dict.fromkeys((*self.policy.error_classes, *ErrorClass.OWN)))
+
     def _rules(self) -> Rules:
-        return Rules(self._ready().objectives, self.policy, self.slos, self.trial_timeout_s, self._warned)
+        return Rules(self._ready().objectives, self.policy, self.slos, self.trial_timeout_s, self._warned,
+                     self.retries, self.transient)
 
     def _was_told(self, trial_id: str) -> bool:
         return self._ledger is not None and trial_id in self._ledger.outcomes
@@ -289,8 +317,12 @@ class GradedPenaltySearcher(Searcher):
     def _tell(self, ending: Optional[Ending]) -> None:
         if ending is None:  # still waiting for the rest of its details
             return
-        told = self._ready()
-        outcome = ledger.tell(decide(ending, self._rules()), told, self._keeper, self.searcher, ending.inner_id)
+        told, decision = self._ready(), decide(ending, self._rules())
+        if decision.retry:  # the infrastructure's failure: its configuration runs again, nothing is told
+            ledger.hold_for_retry(decision, told)
+            self._book.retry(ending)
+            return
+        outcome = ledger.tell(decision, told, self._keeper, self.searcher, ending.inner_id)
         for inner_id in ending.followers:  # suggestions of the same configuration, made while it ran
             ledger.tell_repeat(inner_id, outcome, told, self._keeper, self.searcher)
 
@@ -316,7 +348,8 @@ class GradedPenaltySearcher(Searcher):
         details is saved as waiting, and told at the next event after a restore."""
         return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
-            self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config))
+            self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config,
+            self.retries, self.transient))
 
     def set_state(self, data: Dict[str, Any]) -> None:
         """Load what :meth:`get_state` returned, in this release or an earlier one."""
@@ -325,7 +358,7 @@ class GradedPenaltySearcher(Searcher):
         self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
         self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
-        self.runs_per_config = saved.runs_per_config
+        self.runs_per_config, self.retries, self.transient = saved.runs_per_config, saved.retries, saved.transient
         self._keeper.set_state(saved.keeper)
 
     def save(self, checkpoint_path: str) -> None:

@@ -48,3 +48,18 @@ def test_a_users_own_chained_exception_keeps_its_own_message():
             raise RuntimeError("Deployment failed: server never came up") from low
     except RuntimeError as error:
         assert describe_exception(_task_error(error)) == "RuntimeError: Deployment failed: server never came up"
+
+
+def test_ray_s_errors_for_a_node_lost_under_a_trial_read_as_the_stage_node():
+    from ray.exceptions import ActorUnavailableError, RayActorError
+
+    from ray_graded_penalty.callback import read_exception
+
+    died = RayActorError(error_msg="The actor died unexpectedly before finishing this task.\n"
+                                   "The actor died because its node has died. Node Id: 4f2e")
+    preempted = RayActorError(error_msg="The actor died unexpectedly before finishing this task.", preempted=True)
+    unreachable = ActorUnavailableError("The actor is temporarily unavailable: RpcError: Socket closed", None)
+    crashed = RayActorError(error_msg="The actor died unexpectedly before finishing this task. Worker exit type: "
+                                      "SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits")
+    assert [read_exception(e).stage for e in (died, preempted, unreachable)] == ["node"] * 3
+    assert read_exception(crashed).stage == "worker"  # its own process died: the trial's, not the node's

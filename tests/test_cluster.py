@@ -1,4 +1,4 @@
-"""A multi-node cluster on this machine: two GPU workers, failures on both, one worker lost.
+"""A multi-node cluster on this machine: two GPU workers, failures on both, one worker lost and its trial retried.
 
 ``ray.cluster_utils.Cluster`` starts a head and two worker raylets here; each worker declares
 one GPU, so trials that request a GPU run only on the workers, at most one per worker.
@@ -15,6 +15,7 @@ from ray.cluster_utils import Cluster
 
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.compat import RunConfig, report
+from ray_graded_penalty.report import failure_report
 
 from conftest import optuna_study
 from tuner_helpers import Recorder, trial_ids
@@ -92,19 +93,18 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
     assert not remover.is_alive(), "the worker was removed mid-experiment"
 
     every, errored = trial_ids(grid)
-    assert len(every) == NUM_SAMPLES and set(searcher.outcomes) == every
-    failed = {t for t, o in searcher.outcomes.items() if o.failed}
+    outcomes, retried = searcher.outcomes, searcher.retried
+    # Every trial either reached the model or was retried: never both.
+    assert len(every) == NUM_SAMPLES and set(outcomes) | set(retried) == every and not set(outcomes) & set(retried)
+    errors = {t: o.error for t, o in {**outcomes, **retried}.items() if o.failed}
     # A trial lost with its node was reported to the searcher and callbacks as errored, but
     # Ray (seen on 2.30 and 2.60) can save it as still running (read back as PENDING): its actor
     # was gone when Ray stopped it, and TuneController._schedule_trial_stop returns before
     # marking the trial for the experiment checkpoint then. Those are the only extras: trials
     # that ran on the lost worker, or whose error names a node (Ray's "node ... died").
-    assert errored <= failed
+    assert errored <= set(errors)
     ran_there = {t for t, n in recorder.nodes.items() if n == lost_worker.node_id}
-    assert all(t in ran_there or "node" in searcher.outcomes[t].error for t in failed - errored), {
-        t: searcher.outcomes[t].error for t in failed - errored}
-    study = optuna_study(searcher).trials
-    assert len(study) == NUM_SAMPLES and all(t.state.name == "COMPLETE" for t in study)
+    assert all(t in ran_there or "node" in errors[t] for t in set(errors) - errored), errors
 
     nodes = {w.node_id for w in workers}
     assert set(recorder.nodes.values()) == nodes, "trials ran on both GPU workers"
@@ -115,12 +115,31 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
         for x in a for y in b
     ), ("trials on the two workers ran at the same time",
         sorted((recorder.started[t], recorder.ended.get(t), n[:6]) for t, n in recorder.nodes.items()))
-    failed_on = {recorder.nodes[t] for t in failed if t in recorder.nodes}
+    failed_on = {recorder.nodes[t] for t in errors if t in recorder.nodes}
     assert failed_on == nodes, "failures on both workers"
-    lost = [o for o in searcher.outcomes.values() if o.failed and "CUDA" not in (o.error or "")]
-    assert lost, "a trial on the removed worker failed with it and was graded"
-    for outcome in lost:
+
+    # The trial on the removed worker was lost with it: the infrastructure's failure, so its
+    # configuration ran once more, on the worker left, and only that try was told.
+    assert retried, ("a trial on the removed worker was lost with it and retried", errors)
+    study = optuna_study(searcher).trials
+    for trial_id, lost in retried.items():
+        assert lost.error_class == "lost" and lost.told == lost.penalty, lost
         # Ray's text about the lost node: the actor or node "died"; Ray 2.30 at times reports it
         # as the actor's socket closing ("ActorUnavailableError ... unavailable").
-        assert "died" in outcome.error or "unavailable" in outcome.error, outcome.error
-        assert recorder.nodes.get(outcome.trial_id, lost_worker.node_id) == lost_worker.node_id
+        assert "died" in lost.error or "unavailable" in lost.error, lost.error
+        assert recorder.nodes.get(trial_id, lost_worker.node_id) == lost_worker.node_id
+        again = [o for o in outcomes.values() if o.config == lost.config]
+        assert len(again) == 1 and recorder.nodes[again[0].trial_id] != lost_worker.node_id, again
+        told = [t.value for t in study if t.params == lost.config]
+        assert told == [again[0].told], (told, again[0])
+    # Out of memory is the configuration's: told at once, never retried, each configuration run once.
+    ooms = [o for o in outcomes.values() if o.failed and o.error_class == "oom"]
+    assert ooms and all(sum(p.config == o.config for p in outcomes.values()) == 1 for o in ooms)
+    assert all(o.error_class == "lost" for o in retried.values())
+    # The model saw each configuration once: the retry under the lost trial's id.
+    assert len(study) == NUM_SAMPLES - len(retried) and all(t.state.name == "COMPLETE" for t in study)
+
+    # The report shows every try, and which failures were retried (and not told).
+    rows = failure_report(grid).set_index("trial_id")
+    assert set(rows.index) == every and set(rows.index[rows["retried"]]) == set(retried)
+    assert rows.loc[list(retried), "error_class"].eq("lost").all() and rows.loc[list(retried), "told"].isna().all()

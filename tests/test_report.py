@@ -130,7 +130,7 @@ def test_when_nothing_succeeded_the_summary_names_the_least_bad_failure():
     summary = summarize(report)
     assert summary["best_kind"] == "least-bad failure" and summary["best"]["trial_id"] == "c"
     assert summary["by_error_class"]["trials"].to_dict() == {
-        "deploy": 1, "oom": 0, "connection": 0, "timeout": 1, "slo": 0, "crash": 1, "other": 0}
+        "deploy": 1, "oom": 0, "connection": 0, "timeout": 1, "slo": 0, "lost": 0, "crash": 1, "other": 0}
     assert list(summary["by_parameter"]["x"]["failure_rate"]) == [1.0, 1.0, 1.0]
 
 
@@ -300,3 +300,15 @@ def test_a_nested_space_through_the_report_the_summary_the_plots_the_cli_and_a_w
     assert len(warm.outcomes) == 8 and sum(o.failed for o in warm.outcomes.values()) == (
         frame["status"] == "failure").sum()
     assert set(warm.suggest("next")["train_loop_config"]) == {"lr", "layers"}  # Tune's names again
+
+
+def test_a_failure_whose_configuration_was_retried_is_not_read_back(tmp_path):
+    report = pd.DataFrame({
+        "config/x": [0.1, 0.1, 0.5], "status": ["failure", "success", "failure"], "value": [None, 2.0, None],
+        "elapsed_s": [30.0, 50.0, 10.0], "error_class": ["lost", None, "oom"], "retried": [True, False, False],
+    })
+    path = tmp_path / "report.csv"
+    report.to_csv(path, index=False)
+    for source in (report, str(path)):  # as a DataFrame and from its CSV
+        trials = read_history(source)
+        assert [(t.config["x"], t.kind.value) for t in trials] == [(0.1, "success"), (0.5, "failure")]

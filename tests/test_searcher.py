@@ -16,7 +16,7 @@ from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
 
-from conftest import optuna_study
+from conftest import hyperopt_done_trials, optuna_study
 from searcher_helpers import SPACE, complete_values, drive, make, outcomes, ranks_below
 
 
@@ -400,3 +400,91 @@ def test_a_suggestion_of_a_running_configuration_waits_for_its_outcome_across_a_
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     assert sum(t.value == 10.0 for t in study.trials) == 1 + followers  # each waiting suggestion told t0's outcome
     assert list(after.outcomes) == [f"t{j}" for j in range(1, i)] + ["t0"]  # only what ran
+
+
+# ----- transient failures: the configuration runs again, only the last try is told ---------------
+
+LOST = "ray.exceptions.ActorDiedError: The actor died because its node has died. Node Id: 4f2e"
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_a_trial_lost_with_its_node_runs_again_and_only_the_retry_is_told(backend):
+    searcher = attached(make(backend))
+    config = searcher.suggest("a")
+    searcher.on_trial_complete("a", error=True)
+    searcher.trial_errored("a", Evidence(LOST, stage="node"))  # as the callback reads Ray's error
+    assert searcher.outcomes == {} and set(searcher.retried) == {"a"}
+    assert searcher.retried["a"].error_class == "lost"
+    assert searcher.suggest("b") == config  # the retry comes first
+    searcher.on_trial_complete("b", result={"score": 0.7})
+    assert set(searcher.outcomes) == {"b"} and searcher.outcomes["b"].told == 0.7
+    if backend == "optuna":
+        study = optuna_study(searcher)
+        assert [(t.params, t.value) for t in study.trials] == [(config, 0.7)]  # one trial, the retry's
+    else:
+        assert [t["result"]["loss"] for t in hyperopt_done_trials(searcher)] == [-0.7]
+    assert searcher.suggest("c") != config
+
+
+def test_a_second_loss_of_the_same_configuration_is_the_configurations():
+    searcher = make()
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert searcher.suggest("b") == config
+    searcher.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.retried) == {"a"} and set(searcher.outcomes) == {"b"}
+    assert searcher.outcomes["b"].error_class == "lost" and complete_values(searcher) == [-1000.0]
+    assert searcher.suggest("c") != config  # never a third time
+
+
+def test_out_of_memory_is_never_retried_and_retries_0_tells_a_loss_at_once():
+    searcher = make()
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error="torch.OutOfMemoryError: CUDA out of memory")
+    assert searcher.retried == {} and searcher.outcomes["a"].error_class == "oom"
+    assert searcher.suggest("b") != config
+    once = make(retries=0)
+    once.suggest("a")
+    once.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert once.retried == {} and once.outcomes["a"].error_class == "lost"
+
+
+def test_a_users_own_transient_class_is_retried():
+    searcher = make(transient=("lost", "connection"))
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=5.0, error="ConnectionResetError: [Errno 104] Connection reset by peer")
+    assert set(searcher.retried) == {"a"} and searcher.suggest("b") == config
+
+
+def test_a_retry_no_trial_came_for_is_told_when_the_experiment_ends():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    searcher.experiment_ended()
+    assert searcher.retried == {} and searcher.outcomes["a"].error_class == "lost"
+    assert complete_values(searcher) == [-1000.0]  # told once, as it ended
+
+
+def test_a_retry_waiting_survives_a_restore(tmp_path):
+    searcher = make()
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    path = str(tmp_path / "searcher.pkl")
+    searcher.save(path)
+    after = make()
+    after.restore(path)
+    assert set(after.retried) == {"a"} and after.suggest("b") == config
+    after.on_trial_complete("b", result={"score": 0.5})
+    assert complete_values(after) == [0.5]
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"retries": -1}, ValueError, "retries must be a non-negative int.*got -1"),
+    ({"retries": True}, ValueError, "retries must be a non-negative int.*got True"),
+    ({"retries": 1.0}, ValueError, "retries must be a non-negative int.*got 1.0"),
+    ({"transient": "lost"}, TypeError, "transient must be a list or tuple of error classes.*got 'lost'"),
+    ({"transient": ("lost", "preempted")}, ValueError, r"does not know: \['preempted'\]; the classes a failure"),
+])
+def test_bad_retries_or_transient_classes_are_refused_at_construction(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        GradedPenaltySearcher("optuna", trial_timeout_s=600, **kwargs)

@@ -54,3 +54,18 @@ def check_failure(elapsed_s: object, error: object, timeout_s: object, error_cla
     if error_class is not None and error_class not in classes:
         raise ValueError(f"error_class must be one of {list(classes)} or None, got {error_class!r}")
     return elapsed, error, timeout, error_class  # type: ignore[return-value]
+
+
+def check_retries(retries: object, transient: object, classes: Sequence[str]) -> Tuple[int, Tuple[str, ...]]:
+    """``retries`` (a non-negative int) and ``transient`` (classes among ``classes``) as a searcher takes them."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative int (how many times a configuration runs again after "
+                         f"a failure of a transient class; 0: never), got {retries!r}")
+    if isinstance(transient, str) or not isinstance(transient, (list, tuple, set, frozenset)):
+        raise TypeError(f"transient must be a list or tuple of error classes, e.g. ('lost',), got {transient!r}")
+    names = tuple(transient)
+    unknown = [name for name in names if name not in classes]
+    if unknown:
+        raise ValueError(f"transient names error classes the policy does not know: {unknown}; the classes a "
+                         f"failure can have are {list(classes)}")
+    return retries, names

@@ -13,6 +13,11 @@
 4. Some SLO missed: an SLO miss, by its total miss.
 5. Otherwise a success.
 
+A failure of a transient class (:attr:`Rules.transient`, by default "lost": the
+infrastructure's, not the configuration's) whose configuration has tries left
+(:attr:`Rules.retries`) is decided as a retry (:attr:`Decision.retry`): its configuration runs
+again, and only how the last try ended is told.
+
 **The one classifier.** Every path that knows a failure reaches :func:`classify`: the callback
 (Ray's errors), ``record_failure``, the serving trainable (its
 :class:`~ray_graded_penalty.serving.ServerError`'s stage and
@@ -28,7 +33,8 @@ the server's words), a warm start and the report (the class as it was graded). I
    SIGKILL (out of memory). Types come from the exception where the callback has it
    (:attr:`Evidence.types`) and from the lines of the text that print one (:func:`named_types`).
 3. What failed, where the evidence says it (:attr:`Evidence.stage`): a served stage ("start",
-   "ready", "load") or a dead Ray worker ("worker"). A *cause* the words name (a class other
+   "ready", "load"), a dead Ray worker ("worker"), or a node Ray lost under it ("node": died or
+   was preempted, class "lost"). A *cause* the words name (a class other
    than the stages' and symptoms' ``deploy``, ``timeout``, ``connection`` and ``slo``: out of
    memory, or a class of the user's) wins; else the stage's class (:data:`STAGE_CLASSES`), if
    the policy has it.
@@ -324,7 +330,7 @@ def type_class(names: Iterable[str], policy: "PenaltyPolicy", causes: bool) -> O
 #: The class of each stage a failure can name, when no cause is named in its words: a server that
 #: never came up failed to deploy; one that failed under load, or a Ray worker that died, crashed.
 STAGE_CLASSES = {"start": ErrorClass.DEPLOY, "ready": ErrorClass.DEPLOY, "load": ErrorClass.CRASH,
-                 "worker": ErrorClass.CRASH}
+                 "worker": ErrorClass.CRASH, "node": ErrorClass.LOST}
 #: Stages that say the trial never got past its start-up (a server that never became ready): how
 #: far it got is nothing, whatever its clock says.
 NEVER_STARTED = ("start", "ready")
@@ -362,8 +368,9 @@ def classify(evidence: Evidence, policy: "PenaltyPolicy", trial_id: str = "",
         cause = first_match(evidence.text, (m for m in policy.modifiers if m.name not in NOT_CAUSES))
         if cause is not None:
             return cause.name
-        if STAGE_CLASSES[evidence.stage] in policy.error_classes:  # else a policy of yours without it: the words
-            return STAGE_CLASSES[evidence.stage]
+        staged = STAGE_CLASSES[evidence.stage]
+        if staged in policy.error_classes or staged in ErrorClass.OWN:  # else a policy of yours without it: the words
+            return staged
     symptom = type_class(names, policy, causes=False)
     if symptom is not None:
         # a symptom the words name before it in the policy's order: a connection that timed out ran out of time
@@ -410,6 +417,10 @@ class Rules(NamedTuple):
     #: What this searcher warned of already, once each: error classes a trial's error claimed that
     #: the policy does not know, and objectives a trial ended without reporting.
     warned: Optional[Set[str]] = None
+    #: How many times a configuration runs again after a failure of a ``transient`` class.
+    retries: int = 0
+    #: The classes whose failures are the infrastructure's, not the configuration's.
+    transient: Tuple[str, ...] = ()
 
 
 class Decision(NamedTuple):
@@ -428,6 +439,8 @@ class Decision(NamedTuple):
     grade: Optional[Grade] = None  # a failure's
     verdict: Optional[Verdict] = None  # against the SLOs, when there are any
     error: Optional[str] = None  # a failure's error text
+    #: A transient failure with tries left: not told; its configuration runs again.
+    retry: bool = False
 
 
 def decide(ending: Ending, rules: Rules) -> Decision:
@@ -466,9 +479,10 @@ def _failure(ending: Ending, rules: Rules, error: Optional[str], error_class: st
              verdict: Optional[Verdict] = None, values: Optional[Tuple[float, ...]] = None) -> Decision:
     progress = 0.0 if ending.stage in NEVER_STARTED else ending.progress
     graded = grade(rules.policy, ending.elapsed_s, ending.timeout_s or rules.timeout_s, error_class, progress)
+    retry = error_class in rules.transient and ending.tries < rules.retries and not ending.final
     return Decision(ending.trial_id, ending.config, Kind.FAILURE, values, elapsed_s=graded.elapsed_s,
                     severity=Severity.of_failure(graded.magnitude, graded.rank, rules.policy.least_magnitude),
-                    grade=graded, verdict=verdict, error=error)
+                    grade=graded, verdict=verdict, error=error, retry=retry)
 
 
 def decide_past(key: str, past: PastTrial, rules: Rules) -> Decision:

@@ -195,6 +195,9 @@ class Ledger:
         #: Suggestions of a configuration that had finished, told its outcome again instead of
         #: being run: the key they were told under -> the trial whose outcome they repeat.
         self.repeats: Dict[str, str] = {}
+        #: Transient failures not told, because their configuration ran again: trial id -> the
+        #: failure as it was graded (its ``told`` is its penalty; nothing was told).
+        self.retried: Dict[str, TrialOutcome] = {}
         self._best: Optional[TrialOutcome] = None
         self._least_bad: Optional[TrialOutcome] = None  # least-bad SLO miss, else failure
         if data is not None:
@@ -202,6 +205,7 @@ class Ledger:
             self.outcomes = {key: outcome_from_data(o) for key, o in data["outcomes"].items()}
             self._below = {key: Severity(*s) for key, s in data["below"].items()}
             self.repeats = dict(data.get("repeats", {}))  # none before 0.6
+            self.retried = {key: outcome_from_data(o) for key, o in data.get("retried", {}).items()}
             self._best = self.outcomes.get(data["best"]) if data["best"] is not None else None
             self._least_bad = self.outcomes.get(data["least_bad"]) if data["least_bad"] is not None else None
 
@@ -214,6 +218,7 @@ class Ledger:
             "outcomes": {key: outcome_data(o) for key, o in self.outcomes.items()},
             "below": {key: [s.level, s.violation] for key, s in self._below.items()},
             "repeats": dict(self.repeats),
+            "retried": {key: outcome_data(o) for key, o in self.retried.items()},
             "best": self._best.trial_id if self._best else None,
             "least_bad": self._least_bad.trial_id if self._least_bad else None,
         }
@@ -277,8 +282,17 @@ class Ledger:
             told = self._told_at(decision.severity.level)
         outcome = self._outcome(decision, told)
         self.outcomes[decision.trial_id] = outcome
+        self.retried.pop(decision.trial_id, None)  # held for a retry that never ran: told after all
         moves = self._moves(rewrites) if moved else {}
         return Recorded(outcome, moves, self._rank(outcome))
+
+    def record_retried(self, decision: Decision) -> TrialOutcome:
+        """Keep a transient failure whose configuration runs again (``decision.retry``): for the
+        report, not placed, not told."""
+        assert decision.grade is not None  # a failure is decided with its grade
+        outcome = self._outcome(decision, tuple(decision.grade.penalty(mode) for mode in self.objectives.modes))
+        self.retried[decision.trial_id] = outcome
+        return outcome
 
     def finished(self, config: Dict[str, Any]) -> List[TrialOutcome]:
         """The finished trials of ``config`` (the same values, nested or flattened as Tune
@@ -374,6 +388,13 @@ def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Sear
                     keeper, searcher)
     _log(decision, recorded, ledger)
     return outcome
+
+
+def hold_for_retry(decision: Decision, ledger: Ledger) -> None:
+    """Keep a transient failure whose configuration runs again (``decision.retry``); nothing is told."""
+    outcome = ledger.record_retried(decision)
+    logger.info("Trial %s failed (%s: %s), the infrastructure's failure, not its configuration's: not told; "
+                "%s runs again.", decision.trial_id, outcome.error_class, first_line(decision.error), decision.config)
 
 
 def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: RankKeeper,

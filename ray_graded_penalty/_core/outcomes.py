@@ -69,16 +69,22 @@ class ErrorClass:
     DEPLOY = "deploy"
     TIMEOUT = "timeout"
     CONNECTION = "connection"
+    #: The trial's node or worker was lost under it (Ray says the node died or was preempted):
+    #: the infrastructure's failure, not the configuration's, so by default its configuration
+    #: runs again before anything is told (``GradedPenaltySearcher(retries=...)``); factor 1.
+    LOST = "lost"
     #: A failure no modifier applies to (factor 1): a plain crash.
     CRASH = "crash"
     #: In reports only: a crash with no error text at all.
     OTHER = "other"
 
     #: Every built-in class, in the order reports list them.
-    ALL: Tuple[str, ...] = (OOM, DEPLOY, TIMEOUT, CONNECTION, SLO, CRASH, OTHER)
+    ALL: Tuple[str, ...] = (OOM, DEPLOY, TIMEOUT, CONNECTION, SLO, LOST, CRASH, OTHER)
     #: The classes of the package's own endings: they apply whatever the policy (factor 1
     #: without a modifier of that name).
-    OWN: Tuple[str, ...] = (TIMEOUT, CRASH, SLO)
+    OWN: Tuple[str, ...] = (TIMEOUT, CRASH, SLO, LOST)
+    #: The classes whose failures are the infrastructure's by default: retried, not told.
+    TRANSIENT: Tuple[str, ...] = (LOST,)
 
 
 class Severity(NamedTuple):

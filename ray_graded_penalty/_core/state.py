@@ -42,7 +42,7 @@ from ray.tune.search import Searcher
 
 from ray_graded_penalty._core import legacy, ray_internals
 from ray_graded_penalty._core.ledger import Ledger
-from ray_graded_penalty._core.outcomes import Kind, MetricArg, PastTrial
+from ray_graded_penalty._core.outcomes import ErrorClass, Kind, MetricArg, PastTrial
 from ray_graded_penalty._core.trials import TrialRecord
 from ray_graded_penalty.compat import inner_searchers
 from ray_graded_penalty.policy import PenaltyPolicy
@@ -67,6 +67,8 @@ class SavedState(NamedTuple):
     keeper: Dict[str, Any]  # the backend's own bookkeeping, plain already
     warm_start: Tuple[PastTrial, ...] = ()  # earlier trials still to tell (once Tune sets the space)
     runs_per_config: Optional[int] = 1  # how often one configuration may run (None: unchecked, as before 0.6)
+    retries: int = 1  # how often a configuration runs again after a transient failure
+    transient: Tuple[str, ...] = ErrorClass.TRANSIENT  # the classes that are the infrastructure's
 
     def __eq__(self, other: object) -> bool:  # a Ledger has no equality of its own: compare data
         return isinstance(other, SavedState) and to_data(self) == to_data(other)
@@ -96,6 +98,7 @@ def to_data(saved: SavedState) -> Dict[str, Any]:
         "keeper": dict(saved.keeper),
         "warm_start": [{**dataclasses.asdict(p), "kind": p.kind.value} for p in saved.warm_start],
         "runs_per_config": saved.runs_per_config,
+        "retries": saved.retries, "transient": list(saved.transient),
     }
 
 
@@ -112,6 +115,7 @@ def from_data(data: Dict[str, Any]) -> SavedState:
         keeper=dict(data["keeper"]),
         warm_start=tuple(PastTrial(**{**p, "kind": Kind(p["kind"])}) for p in data["warm_start"]),
         runs_per_config=data.get("runs_per_config", 1),
+        retries=data.get("retries", 0), transient=tuple(data.get("transient", ())),  # none before 0.6
     )
 
 
@@ -216,6 +220,7 @@ def unpickle(searcher: Any, data: Dict[str, Any]) -> None:
         data = legacy.pickled_searcher(data, searcher)
     saved = from_data(data["state"])
     searcher.__init__(data["searcher"], trial_timeout_s=saved.trial_timeout_s, policy=saved.policy,
-                      metric=saved.metric, mode=saved.mode, slos=saved.slos, runs_per_config=saved.runs_per_config)
+                      metric=saved.metric, mode=saved.mode, slos=saved.slos, runs_per_config=saved.runs_per_config,
+                      retries=saved.retries, transient=saved.transient)
     searcher.set_state(data["state"])
     searcher.callback = data["callback"]

@@ -61,6 +61,8 @@ class Ending(NamedTuple):
     error_types: Tuple[str, ...] = ()  # its exception's types, where the exception was at hand (Evidence.types)
     inner_id: Optional[str] = None  # the id the inner searcher knows it by, when not trial_id
     followers: Tuple[str, ...] = ()  # suggestions of the same configuration waiting for its outcome (inner ids)
+    tries: int = 0  # earlier tries of its configuration that failed transiently and were retried
+    final: bool = False  # no try can follow it (the experiment ended before a retry ran)
 
 
 @dataclass
@@ -88,6 +90,11 @@ class TrialRecord:
     followers: List[str] = field(default_factory=list)
     stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
     progress: Optional[float] = None  # the furthest it reported, in [0, 1] (see TrialBook.reported)
+    #: Earlier tries of its configuration that failed transiently and were retried (see ``retry``).
+    tries: int = 0
+    #: A transient failure's record waiting for its retry to be suggested (see ``retry``), kept
+    #: under ``<trial_id>/retry``: its configuration counts as running.
+    queued: bool = False
 
     def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.
@@ -256,6 +263,31 @@ class TrialBook:
         return [self._end_without_details(t, now) for t, r in list(self.records.items())
                 if r.errored and t != except_id]
 
+    def retry(self, ending: Ending) -> None:
+        """``ending`` failed transiently: its configuration is suggested again next (see
+        :meth:`take_retry`), under the inner searcher's id for it, its followers waiting on."""
+        self.records[f"{ending.trial_id}/retry"] = TrialRecord(
+            config=ending.config, inner_id=ending.inner_id or ending.trial_id, followers=list(ending.followers),
+            elapsed_s=ending.elapsed_s, timeout_s=ending.timeout_s, error=ending.error, error_class=ending.error_class,
+            error_types=ending.error_types, stage=ending.stage, progress=ending.progress, tries=ending.tries,
+            queued=True)
+
+    def take_retry(self, trial_id: str, now: float) -> Optional[Dict[str, Any]]:
+        """The configuration of the oldest retry waiting, now suggested as ``trial_id``; None if none waits."""
+        key = next((k for k, r in self.records.items() if r.queued), None)
+        if key is None:
+            return None
+        waiting = self.records.pop(key)
+        self.records[trial_id] = TrialRecord(config=waiting.config, suggested_at=now, inner_id=waiting.inner_id,
+                                             followers=waiting.followers, tries=waiting.tries + 1)
+        return waiting.config
+
+    def unrun_retries(self, now: float) -> List[Ending]:
+        """The transient failures whose retries were never suggested (the experiment ended):
+        told now, as they ended."""
+        return [self._end(k, now)._replace(trial_id=k[:-len("/retry")], final=True)
+                for k, r in list(self.records.items()) if r.queued]
+
     def _end_without_details(self, trial_id: str, now: float) -> Ending:
         if not self.callback_attached and not self._warned_no_callback:
             self._warned_no_callback = True
@@ -268,4 +300,4 @@ class TrialBook:
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
                       record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
                       stage=record.stage, progress=record.progress, error_types=tuple(record.error_types),
-                      inner_id=record.inner_id, followers=tuple(record.followers))
+                      inner_id=record.inner_id, followers=tuple(record.followers), tries=record.tries)

@@ -236,3 +236,23 @@ def test_a_type_s_class_the_policy_does_not_have_is_left_to_the_rest():
     own = PenaltyPolicy(modifiers=[("network", ("refused",), 0.8)])
     assert classified("ConnectionRefusedError: [Errno 111] Connection refused", policy=own) == "network"
     assert classified("MemoryError", policy=own) == "crash"
+
+
+def test_a_node_lost_under_a_trial_is_lost_unless_the_words_name_a_cause():
+    from ray_graded_penalty._core.judge import Evidence, classify
+
+    died = "ActorDiedError: The actor died because its node has died. Node Id: 4f2e"
+    assert classify(Evidence(died, stage="node"), PenaltyPolicy()) == "lost"
+    assert classify(Evidence(died, stage="node"), PenaltyPolicy(modifiers=[])) == "lost"  # the package's own class
+    assert classify(Evidence(died + " (the node ran out of memory)", stage="node"), PenaltyPolicy()) == "oom"
+
+
+def test_a_transient_failure_with_tries_left_is_decided_as_a_retry():
+    rules = RULES._replace(retries=1, transient=("lost",))
+    lost = Ending("t", {"x": 1}, 30.0, None, "node died", None, True, "lost")
+    assert decide(lost, rules).retry and decide(lost, rules).grade.error_class == "lost"
+    assert not decide(lost._replace(tries=1), rules).retry  # the second loss is the configuration's
+    assert not decide(lost._replace(final=True), rules).retry  # no trial will come to retry it
+    assert not decide(lost, RULES).retry  # no retries: told at once
+    oom = Ending("t", {"x": 1}, 30.0, None, "CUDA out of memory", None, True)
+    assert not decide(oom, rules).retry

@@ -113,3 +113,20 @@ def test_a_repeat_told_again_moves_with_the_failure_it_repeats():
     assert "r/repeat" not in ledger.outcomes  # only what ran is an outcome
     again = Ledger.from_data(ledger.to_data())
     assert again.repeats == {"r/repeat": "a"} and again.finished({"x": 1})[0].trial_id == "a"
+
+
+def test_a_retried_failure_is_kept_apart_from_what_was_told_until_it_is_told():
+    from ray_graded_penalty._core.judge import Decision
+    from ray_graded_penalty._core.ledger import Ledger
+    from ray_graded_penalty._core.outcomes import Kind, Objectives
+
+    policy = PenaltyPolicy()
+    ledger = Ledger(Objectives.of("score", "max"), policy.least_magnitude)
+    grade = policy.grade(30, 600, "node died", error_class="lost")
+    lost = Decision("a", {"x": 1}, Kind.FAILURE, severity=policy.severity(grade), grade=grade, retry=True)
+    kept = ledger.record_retried(lost)
+    assert ledger.outcomes == {} and ledger.finished({"x": 1}) == [] and kept.penalty == -1000.0
+    again = Ledger.from_data(ledger.to_data())
+    assert again.retried["a"].error_class == "lost" and again.outcomes == {}
+    again.record(lost._replace(retry=False), rewrites=True)  # told after all (no retry came)
+    assert again.retried == {} and set(again.outcomes) == {"a"}

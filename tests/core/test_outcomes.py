@@ -21,7 +21,8 @@ def test_a_kind_is_its_string_as_the_report_writes_it():
 
 
 def test_the_built_in_classes_are_plain_strings_and_the_package_s_own_are_among_them():
-    assert ErrorClass.ALL == ("oom", "deploy", "timeout", "connection", "slo", "crash", "other")
+    assert ErrorClass.ALL == ("oom", "deploy", "timeout", "connection", "slo", "lost", "crash", "other")
+    assert set(ErrorClass.TRANSIENT) <= set(ErrorClass.OWN)
     assert set(ErrorClass.OWN) <= set(ErrorClass.ALL) and all(type(c) is str for c in ErrorClass.ALL)
 
 

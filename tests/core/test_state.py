@@ -105,3 +105,14 @@ def test_runs_per_config_is_kept_and_a_state_from_before_it_means_never_twice(ru
     assert state.from_data(data).runs_per_config == runs
     del data["runs_per_config"]
     assert state.from_data(data).runs_per_config == 1
+
+
+def test_retries_and_transient_classes_are_kept_and_a_state_from_before_them_retries_nothing():
+    from ray_graded_penalty._core import state
+
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, retries=2, transient=("lost", "connection"),
+                                     metric="s", mode="max")
+    data = searcher.get_state()
+    assert (state.from_data(data).retries, state.from_data(data).transient) == (2, ("lost", "connection"))
+    del data["retries"], data["transient"]
+    assert (state.from_data(data).retries, state.from_data(data).transient) == (0, ())

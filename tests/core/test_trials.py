@@ -125,3 +125,25 @@ def test_the_watchdog_keeps_the_stage_a_trial_published():
     book.completed("a", None, True, now=61.0)
     ending = book.errored("a", "RayActorError: the actor died", now=61.0, stage="worker")
     assert (ending.error_class, ending.stage) == ("timeout", "start")  # the watchdog's, not Ray's words
+
+
+def test_a_transient_failure_waits_for_its_retry_which_keeps_the_inner_id_and_followers():
+    book = TrialBook(600.0)
+    book.suggested("a", {"x": 1}, now=0.0)
+    book.follow("a", "f1")
+    lost = book.failure_given("a", 30.0, "node died", None, now=30.0, error_class="lost")
+    assert lost.tries == 0 and not lost.final
+    book.retry(lost)
+    assert book.running({"x": 1}) == ["a/retry"] and "a" not in book  # counts as running; Tune's id is gone
+    assert book.take_retry("b", now=40.0) == {"x": 1} and book.take_retry("c", now=40.0) is None
+    again = book.completed("b", {"score": 2.0}, False, now=50.0)
+    assert (again.inner_id, again.followers, again.tries) == ("a", ("f1",), 1)
+
+
+def test_a_retry_never_taken_ends_as_its_failure_did():
+    book = TrialBook(600.0)
+    book.suggested("a", {"x": 1}, now=0.0)
+    book.retry(book.failure_given("a", 30.0, "node died", None, now=30.0, error_class="lost"))
+    [ending] = book.unrun_retries(now=99.0)
+    assert (ending.trial_id, ending.elapsed_s, ending.error_class, ending.final) == ("a", 30.0, "lost", True)
+    assert book.records == {}
