@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.cluster]
 def test_a_short_soak_keeps_every_promise(tmp_path):
     report = run_soak(Plan(trials=16, concurrent=4, timeout_s=20.0, deadline_s=600.0), str(tmp_path))
     assert report["problems"] == [], report
-    assert report["trials"] == report["told"] == 16
+    # Every trial told, or lost with the removed node and its configuration run again (and told).
+    assert report["trials"] == report["told"] + report["retried"] == 16
     # The driver was killed mid-experiment: some trials told (and unchanged after), some not yet.
     assert 0 < report["told_before_kill"] < 16, report["events"]
     assert set(report["fates"]) == set(EXPECTED), report["fates"]  # one fault of each kind at least

@@ -183,16 +183,23 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
     trials = {t.trial_id: t.status for t in tune.ExperimentAnalysis(experiment).trials}
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=plan.timeout_s)
     searcher.restore_from_dir(experiment)
-    outcomes = searcher.outcomes
+    outcomes, retried = searcher.outcomes, searcher.retried
     changed = [t for t, o in (told_before or {}).items() if outcomes.get(t) != o]
     if changed:
         problems.append(f"told before the driver was killed, then told differently: {changed}")
     study = OptunaView(base_searcher(searcher.searcher)).study.trials
     if len(trials) != plan.trials:
         problems.append(f"{len(trials)} trials in the experiment, not {plan.trials}")
-    if set(outcomes) != set(trials):
-        problems.append(f"told {len(outcomes)} trials, the experiment has {len(trials)}: "
-                        f"untold {sorted(set(trials) - set(outcomes))}, unknown {sorted(set(outcomes) - set(trials))}")
+    ended = set(outcomes) | set(retried)  # told, or lost with its node and its configuration run again
+    if ended != set(trials) or set(outcomes) & set(retried):
+        problems.append(f"told {len(outcomes)} and retried {len(retried)} trials, the experiment has {len(trials)}: "
+                        f"neither {sorted(set(trials) - ended)}, unknown {sorted(ended - set(trials))}, "
+                        f"both {sorted(set(outcomes) & set(retried))}")
+    for trial_id, lost in retried.items():
+        again = [o for o in outcomes.values() if o.config == lost.config]
+        if lost.error_class != "lost" or len(again) != 1:
+            problems.append(f"trial {trial_id} retried as {lost.error_class!r}, its configuration told "
+                            f"{len(again)} times after: only a lost node is retried, and its retry told once")
     complete = [t for t in study if t.state.name == "COMPLETE"]
     if len(complete) != len(outcomes) or len(study) != len(outcomes):
         problems.append(f"the model holds {len(complete)} told trials ({len(study)} in all) for "
@@ -236,7 +243,7 @@ def check_told(plan: Plan, workdir: str, lost_node: str,
                                  else " (node lost)")] += 1
 
     return {
-        "trials": len(trials), "attempts": len(records), "told": len(outcomes),
+        "trials": len(trials), "attempts": len(records), "told": len(outcomes), "retried": len(retried),
         "fates": dict(Counter(r["fate"] for r in records)), "graded_as_expected": dict(graded),
         "told_before_kill": len(told_before or {}), "told_from_an_earlier_attempt": earlier,
         "reruns_of_told_trials": len(reruns), "rerun_s": round(sum(reruns), 1),
