@@ -93,7 +93,20 @@ def _searchers():
 
         return HyperOptSearch(points_to_evaluate=points, n_initial_points=2, random_state_seed=0)
 
+    def nevergrad_search():
+        import nevergrad as ng
+        from ray.tune.search.nevergrad import NevergradSearch
+
+        return NevergradSearch(optimizer=ng.optimizers.OnePlusOne, points_to_evaluate=points)
+
+    def bayesopt_search():
+        from ray.tune.search.bayesopt import BayesOptSearch
+
+        return BayesOptSearch(points_to_evaluate=points, random_state=0, random_search_steps=2)
+
     return {
+        "nevergrad": nevergrad_search,
+        "bayesopt": bayesopt_search,
         "tpe": optuna_search(optuna.samplers.TPESampler(seed=0, n_startup_trials=2)),
         "gp": optuna_search(optuna.samplers.GPSampler(seed=0, n_startup_trials=2)),
         "cmaes": optuna_search(optuna.samplers.CmaEsSampler(seed=0, n_startup_trials=2)),
@@ -102,7 +115,7 @@ def _searchers():
     }
 
 
-@pytest.mark.parametrize("name", ["tpe", "gp", "cmaes", "qmc", "hyperopt"])
+@pytest.mark.parametrize("name", ["tpe", "gp", "cmaes", "qmc", "hyperopt", "nevergrad", "bayesopt"])
 def test_each_searcher_a_user_may_have_runs_wrapped_with_failures(local_ray, tmp_path, name):
     """Wrapped in one line, each of them through a real Tuner whose trials fail and succeed:
     nothing raises (Optuna 5's GPSampler did, at the first model-based suggestion after a
