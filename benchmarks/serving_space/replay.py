@@ -231,8 +231,9 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
         target = statistics.median(best(r) for r in base) if base else None
         base_gpu = [gpu_to(r, target) for r in base] if target else []
         finals = {m: [best(r) for r in rs] for m, rs in by_method.items()}
+        gpus = {m: [gpu_to(r, target) for r in rs] if target else [] for m, rs in by_method.items()}
         for method, method_runs in by_method.items():
-            gpu = [gpu_to(r, target) for r in method_runs] if target else []
+            gpu = gpus[method]
             cell = {
                 "cost": cost, "workers": workers, "method": method, "seeds": len(method_runs),
                 "budget_s": method_runs[0]["budget_s"],
@@ -254,6 +255,8 @@ def summarize(runs: List[Dict[str, Any]]) -> Dict[str, Any]:
             for other in BASELINES.get(method, ()):
                 if other in finals:
                     cell[f"vs_{other}"] = paired(finals[method], finals[other])
+                    if gpu:  # less GPU time to OptunaSearch's median best is better
+                        cell[f"gpu_vs_{other}"] = paired([-g for g in gpu], [-g for g in gpus[other]])
             out["cells"].append(cell)
     return out
 

@@ -35,7 +35,8 @@ def lines(runs: Dict[str, Any]) -> List[str]:
         special = ", ".join(f"{k}: {v}" for k, v in sorted(r["graded_as_expected"].items()) if "(" in k or " " in k)
         out.append(f"| {name}: `{r['command']}`, {r['date']} | {r['trials']} ({r['attempts']}) | {fault_kinds} "
                    f"| {r['told']} of {r['trials']}"
-                   + (f" (and {r['retried']} lost with the removed node, retried: the retry told)" if r.get("retried") else "")
+                   + (f" (and {r['retried']} lost with the removed node, retried: the retry told)"
+                      if r.get("retried") else "")
                    + f" | {sum(r['graded_as_expected'].values())} of {r['told']} "
                    f"({r['told_from_an_earlier_attempt']} by an attempt before the restore"
                    + (f"; {special}" if special else "") + f") | {_reruns(r)} | {left}"
@@ -46,7 +47,8 @@ def lines(runs: Dict[str, Any]) -> List[str]:
     out += ["", "A trial is graded as expected when it is told as its fate says, or as a timeout when it "
             "really ran the whole timeout before meeting its fate (a trainer slow to start on 2 cores), or "
             "as Ray's lost-node error when its node was the one removed; since 0.6 a trial lost with the "
-            "removed node is retried (class lost), and its configuration's next trial is what is told. A told trial started again is one "
+            "removed node is retried (class lost), and its configuration's next trial is what is told. "
+            "A told trial started again is one "
             "Tune resumed after the restore although the searcher had told it (its actor died after the "
             "searcher was saved, before the experiment's state was): since 0.5 the callback ends it at its "
             "start; `--let-told-trials-run` measures the same soak as 0.4 ran it. "
