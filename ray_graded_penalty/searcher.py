@@ -312,7 +312,8 @@ class GradedPenaltySearcher(Searcher):
                      self.retries, self.transient)
 
     def _was_told(self, trial_id: str) -> bool:
-        return self._ledger is not None and trial_id in self._ledger.outcomes
+        """Whether the trial is settled: told, or a transient failure whose configuration runs again."""
+        return self._ledger is not None and (trial_id in self._ledger.outcomes or trial_id in self._ledger.retried)
 
     def _tell(self, ending: Optional[Ending]) -> None:
         if ending is None:  # still waiting for the rest of its details

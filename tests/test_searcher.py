@@ -488,3 +488,14 @@ def test_a_retry_waiting_survives_a_restore(tmp_path):
 def test_bad_retries_or_transient_classes_are_refused_at_construction(kwargs, error, message):
     with pytest.raises(error, match=message):
         GradedPenaltySearcher("optuna", trial_timeout_s=600, **kwargs)
+
+
+def test_a_trial_retried_elsewhere_is_settled_for_the_callback():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    # Tune may start "a" again after a restore (its actor died before the experiment was saved):
+    # its configuration runs as the retry, so the callback ends "a" at its start.
+    assert searcher.already_told("a")
+    searcher.record_failure("a", elapsed_s=1.0, error="CUDA out of memory")  # nothing more is told
+    assert searcher.outcomes == {} and searcher.retried["a"].error_class == "lost"
