@@ -1,7 +1,7 @@
 """Any other Ray searcher: each failure is told below every success told before it."""
 
 import pytest
-from ray.tune.search import ConcurrencyLimiter
+from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GradedPenaltySearcher
@@ -31,3 +31,28 @@ def test_a_repeater_is_refused_saying_what_to_do_instead():
     for inner in (Repeater(OptunaSearch(), repeat=3), ConcurrencyLimiter(Repeater(OptunaSearch(), repeat=2), 2)):
         with pytest.raises(ValueError, match="does not wrap a Repeater.*Repeat inside your trainable instead"):
             GradedPenaltySearcher(inner, trial_timeout_s=60)
+
+
+class Recording(Searcher):
+    """A searcher that keeps what it is told and cannot rewrite it (as NevergradSearch, BayesOptSearch)."""
+
+    def __init__(self):
+        super().__init__(metric="score", mode="max")
+        self.told = []
+
+    def suggest(self, trial_id):
+        return {"x": len(self.told) / 10}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.told.append((trial_id, None if error else result["score"]))
+
+
+def test_a_searcher_that_keeps_what_it_is_told_hears_failures_as_errors_until_a_success():
+    """Told by value before any success, a failure would rank above every later success for good
+    (such a searcher cannot be rewritten): until a success, it hears a failure as Ray tells it."""
+    inner = Recording()
+    searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
+    drive(searcher, [("f", (10.0, "")), ("f", (600.0, "timeout")), ("s", -5000.0), ("f", (10.0, ""))])
+    assert [value for _, value in inner.told[:3]] == [None, None, -5000.0]
+    assert inner.told[3][1] < -5000.0  # once a success is known: by value, below it
+    assert [o.failed for o in searcher.outcomes.values()] == [True, True, False, True]  # every trial graded
