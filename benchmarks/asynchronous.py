@@ -46,6 +46,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
     running: List[tuple] = []
     trials: List[Dict[str, Any]] = []
     finished_search = []  # the searcher said Searcher.FINISHED: as in Tune, it is never asked again
+    idle = [0]  # workers left without a trial (the searcher had none, None): asked again when a trial ends
 
     def launch(now: float) -> None:
         if finished_search:
@@ -53,6 +54,9 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
         index = len(trials)
         trial_id = f"{seed}-{index}"
         config = method.suggest(trial_id)
+        if config is None:  # no trial now: as Tune does, ask again at the next event
+            idle[0] += 1
+            return
         if not isinstance(config, dict):  # the searcher has finished (Searcher.FINISHED): nothing more runs
             finished_search.append(now)
             return
@@ -89,7 +93,9 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
             method.tell(trial_id, outcome)
         if method.hold_failures:
             tell_ready()
-        launch(end)
+        waiting, idle[0] = idle[0], 0
+        for _ in range(1 + waiting):
+            launch(end)
     finished = [t for t in trials if t.get("told")]
     return {"problem": problem_name, "method": method_name, "seed": seed, "workers": workers,
             "horizon": horizon, "trials": finished, "started": len(trials)}

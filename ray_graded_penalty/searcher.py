@@ -65,9 +65,10 @@ class GradedPenaltySearcher(Searcher):
             searcher is told that trial's outcome for it and asked for another; one of a
             configuration still running is told its outcome when it ends. More: a success (or
             an SLO miss) may run again, to average its noise, up to this many times; a
-            failure never does. When the inner searcher suggests only configurations that ran
-            :data:`MAX_KNOWN_IN_A_ROW` times in a row, the space is taken as exhausted: one
-            warning, and ``Searcher.FINISHED``. None: every suggestion runs, as before 0.6.
+            failure never does. When the inner searcher suggests only configurations that
+            finished :data:`MAX_KNOWN_IN_A_ROW` times in a row, the space is taken as exhausted:
+            one warning, and ``Searcher.FINISHED``; if some of them were still running, no
+            trial now (None), and Ray asks again. None: every suggestion runs, as before 0.6.
         retries: How many times a configuration runs again after a failure of a ``transient``
             class before that failure is told as the configuration's (default 1; 0: never).
             The retry is the next trial suggested; the inner searcher is told only how the
@@ -182,7 +183,7 @@ class GradedPenaltySearcher(Searcher):
         retry = self._book.take_retry(trial_id, time.time())
         if retry is not None:  # a configuration whose last try failed transiently runs again first
             return retry
-        inner_id = trial_id
+        inner_id, waiting = trial_id, False
         for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
             self._keeper.before_suggest()
             config = self.searcher.suggest(inner_id)
@@ -196,7 +197,12 @@ class GradedPenaltySearcher(Searcher):
                 ledger.tell_repeat(inner_id, finished[-1], told, self._keeper, self.searcher)
             else:  # it is running: told its outcome when it is told
                 self._book.follow(running[0], inner_id)
+                waiting = True
             inner_id = f"{trial_id}/again-{again}"  # the inner searcher knows the last id as taken
+        if waiting:  # not exhausted: it keeps to what runs now. Ray asks again (None) after the next event
+            logger.debug("The inner searcher suggested only configurations that have run or are running, %d "
+                         "times in a row; no trial now.", MAX_KNOWN_IN_A_ROW)
+            return None
         logger.warning("The inner searcher suggested only configurations that have run already, %d times in a "
                        "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
                        "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)

@@ -384,7 +384,7 @@ def test_a_suggestion_of_a_running_configuration_waits_for_its_outcome_across_a_
     followers = 0
     for i in range(1, 40):  # the inner searcher suggests t0's configuration again while t0 runs
         config = searcher.suggest(f"t{i}")
-        if config == Searcher.FINISHED:
+        if config in (Searcher.FINISHED, None):  # None: only what runs or ran, no trial now
             break
         searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"])})
         assert config != first
@@ -499,3 +499,13 @@ def test_a_trial_retried_elsewhere_is_settled_for_the_callback():
     assert searcher.already_told("a")
     searcher.record_failure("a", elapsed_s=1.0, error="CUDA out of memory")  # nothing more is told
     assert searcher.outcomes == {} and searcher.retried["a"].error_class == "lost"
+
+
+def test_a_searcher_that_keeps_to_what_is_running_gets_no_trial_now_not_the_end():
+    searcher = _small()
+    first = searcher.suggest("t0")
+    searcher._book.running = lambda config: ["t0"]  # every suggestion: t0's, still running
+    assert searcher.suggest("t1") is None  # Ray asks again after the next event
+    del searcher._book.running
+    searcher.on_trial_complete("t0", result={"score": float(first["x"])})
+    assert isinstance(searcher.suggest("t2"), dict)
