@@ -502,10 +502,10 @@ def test_a_trial_retried_elsewhere_is_settled_for_the_callback():
 
 
 def test_a_searcher_that_keeps_to_what_is_running_gets_no_trial_now_not_the_end():
-    searcher = _small()
-    first = searcher.suggest("t0")
-    searcher._book.running = lambda config: ["t0"]  # every suggestion: t0's, still running
-    assert searcher.suggest("t1") is None  # Ray asks again after the next event
-    del searcher._book.running
-    searcher.on_trial_complete("t0", result={"score": float(first["x"])})
-    assert isinstance(searcher.suggest("t2"), dict)
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", {"x": tune.choice([1])})
+    assert searcher.suggest("t0") == {"x": 1}
+    assert searcher.suggest("t1") is None  # only t0's configuration, still running: Ray asks again later
+    searcher.on_trial_complete("t0", result={"score": 1.0})
+    assert searcher.suggest("t2") == Searcher.FINISHED  # now it has finished: the space is exhausted
+    assert set(searcher.outcomes) == {"t0"}

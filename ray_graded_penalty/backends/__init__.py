@@ -16,8 +16,11 @@ told failure ranked below every success (:func:`keeper_for` picks it):
 
 - Optuna (:mod:`.optuna`): each failure is also an infeasible trial, ranked last by TPE.
 - HyperOpt (:mod:`.hyperopt`): the losses of failures already told are rewritten.
+- Ray's ``NevergradSearch`` (:mod:`.nevergrad`): a failure is told as an error, as Ray tells
+  it: Nevergrad's evolution strategies shrink their step on every point told worse.
 - Any other searcher (:mod:`.generic`): each failure is placed below every success told
-  *before* it.
+  *before* it; until a success is known, it is told as an error (a value told then could
+  never move below the successes that come later).
 
 Each backend's module is the only place that reads its library's internals.
 """
@@ -30,6 +33,7 @@ from ray.tune.search import Searcher
 
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.backends.hyperopt import HyperOptRankKeeper
+from ray_graded_penalty.backends.nevergrad import NevergradRankKeeper, is_nevergrad
 from ray_graded_penalty.backends.optuna import GoodGroupSize, OptunaRankKeeper, tpe_sampler
 from ray_graded_penalty.compat import base_searcher, inner_searchers
 
@@ -113,4 +117,6 @@ def keeper_for(searcher: Searcher) -> RankKeeper:
         return OptunaRankKeeper(base, name)
     if is_hyperopt(searcher):
         return HyperOptRankKeeper(base, name)
+    if is_nevergrad(base):
+        return NevergradRankKeeper(searcher, name)
     return RankKeeper(searcher, name)
