@@ -37,6 +37,9 @@ logger = logging.getLogger("ray_graded_penalty")
 
 #: How many suggestions of finished configurations in a row make the space exhausted.
 MAX_KNOWN_IN_A_ROW = 100
+#: How many None answers in a row from the inner searcher, with no trial outstanding, end the
+#: search (Tune asks about once a second then: about 20 s).
+MAX_IDLE_NONES = 20
 
 
 class GradedPenaltySearcher(Searcher):
@@ -124,6 +127,7 @@ class GradedPenaltySearcher(Searcher):
         self._book = TrialBook(self.trial_timeout_s)
         self._warned: Set[str] = set()  # what was warned of once (see judge.Rules.warned)
         self._keeper = keeper_for(self.searcher)
+        self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce_timeout else None)
@@ -188,7 +192,8 @@ class GradedPenaltySearcher(Searcher):
             self._keeper.before_suggest()
             config = self.searcher.suggest(inner_id)
             if not isinstance(config, dict):
-                return config
+                return self._inner_gave_none() if config is None else config  # type: ignore[return-value]
+            self._idle_nones = 0
             finished, running = told.finished(config), self._book.running(config)
             if self._may_run(finished, running):
                 self._book.suggested(trial_id, config, time.time(), inner_id)
@@ -207,6 +212,17 @@ class GradedPenaltySearcher(Searcher):
                        "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
                        "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)
         return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own signal, a str
+
+    def _inner_gave_none(self) -> Optional[str]:
+        """None from the inner searcher, passed on; but with no trial outstanding nothing can
+        change its answer, and Tune would ask for ever (BayesOptSearch skipping the one point
+        it keeps proposing did): :data:`MAX_IDLE_NONES` such answers in a row end the search."""
+        self._idle_nones = self._idle_nones + 1 if not self._book.records else 0
+        if self._idle_nones < MAX_IDLE_NONES:
+            return None
+        logger.warning("The inner searcher %s gave no configuration %d times in a row while no trial was running: "
+                       "the search is taken as finished.", type(self.searcher).__name__, MAX_IDLE_NONES)
+        return Searcher.FINISHED
 
     def _may_run(self, finished: List[TrialOutcome], running: List[str]) -> bool:
         """Whether a configuration that ``finished`` and is ``running`` may run once more (see

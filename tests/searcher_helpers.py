@@ -91,3 +91,23 @@ class NoHistorySearcher(Searcher):
 
     def on_trial_complete(self, trial_id, result=None, error=False):
         pass
+
+
+class OnePointThenNone(Searcher):
+    """Proposes one configuration, then nothing (as BayesOptSearch skipping the one point it
+    keeps proposing)."""
+
+    def __init__(self):
+        super().__init__(metric="score", mode="max")
+        self.asked = 0
+
+    def suggest(self, trial_id):
+        self.asked += 1
+        return {"x": 0.5} if self.asked == 1 else None
+
+    def set_search_properties(self, metric, mode, config, **spec):
+        return True  # takes Tune's space (it proposes its one point whatever the space)
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+

@@ -15,9 +15,10 @@ from ray.tune.search.optuna import OptunaSearch
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
+from ray_graded_penalty.searcher import MAX_IDLE_NONES
 
 from conftest import hyperopt_done_trials, optuna_study
-from searcher_helpers import SPACE, complete_values, drive, make, outcomes, ranks_below
+from searcher_helpers import SPACE, OnePointThenNone, complete_values, drive, make, outcomes, ranks_below
 
 
 def test_a_success_reaches_the_study_unchanged():
@@ -509,3 +510,15 @@ def test_a_searcher_that_keeps_to_what_is_running_gets_no_trial_now_not_the_end(
     searcher.on_trial_complete("t0", result={"score": 1.0})
     assert searcher.suggest("t2") == Searcher.FINISHED  # now it has finished: the space is exhausted
     assert set(searcher.outcomes) == {"t0"}
+
+
+def test_an_inner_searcher_that_gives_nothing_while_nothing_runs_ends_the_search(caplog):
+    searcher = GradedPenaltySearcher(OnePointThenNone(), trial_timeout_s=600)
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    assert searcher.suggest("t0") == {"x": 0.5}
+    assert [searcher.suggest(f"w{i}") for i in range(300)] == [None] * 300  # t0 runs: it may change the answer
+    searcher.on_trial_complete("t0", result={"score": 1.0})
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        answers = [searcher.suggest(f"t{i}") for i in range(1, MAX_IDLE_NONES + 1)]
+    assert answers == [None] * (MAX_IDLE_NONES - 1) + [Searcher.FINISHED]
+    assert sum("gave no configuration" in r.getMessage() for r in caplog.records) == 1

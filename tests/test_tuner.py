@@ -7,6 +7,7 @@ from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import violation
 
 from conftest import hyperopt_done_trials, optuna_study
+from searcher_helpers import OnePointThenNone
 from tuner_helpers import latency_ms_or_oom, oom_above_06, run, trial_ids
 
 pytestmark = pytest.mark.ray
@@ -144,3 +145,13 @@ def test_no_configuration_runs_twice_and_an_exhausted_space_ends_the_run(local_r
     every, errored = trial_ids(grid)
     configs = sorted(o.config["x"] for o in searcher.outcomes.values())
     assert configs == [1, 2, 3] and len(every) == 3 and len(errored) == 1  # 10 asked for, 3 exist
+
+
+def test_an_inner_searcher_that_stops_proposing_ends_the_run_rather_than_hanging(local_ray, tmp_path):
+    """Tune asks a searcher that answers None again and again; with nothing running, nothing
+    can change the answer (BayesOptSearch that skips the one point it keeps proposing): the
+    run ends, with the trial it had."""
+    searcher = GradedPenaltySearcher(OnePointThenNone(), trial_timeout_s=60)
+    grid = run(searcher, oom_above_06, tmp_path, 5)
+    assert len(grid) == 1 and not grid.errors
+    assert [o.config for o in searcher.outcomes.values()] == [{"x": 0.5}]

@@ -294,11 +294,6 @@ class Ledger:
         self.retried[decision.trial_id] = outcome
         return outcome
 
-    @property
-    def has_successes(self) -> bool:
-        """Whether a success (within the SLOs) is known: told, or held by the inner searcher already."""
-        return any(placement.worst_loss is not None for placement in self.placements)
-
     def finished(self, config: Dict[str, Any]) -> List[TrialOutcome]:
         """The finished trials of ``config`` (the same values, nested or flattened as Tune
         flattens them), oldest first."""
@@ -390,7 +385,7 @@ def tell(decision: Decision, ledger: Ledger, keeper: RankKeeper, searcher: "Sear
     else:
         told = ledger.objectives.result(ledger.objectives.values(outcome.told))
         _tell_inner(inner_id or decision.trial_id, decision.trial_id, (decision.severity, _attrs(outcome)), told,
-                    keeper, searcher, _as_error(ledger, keeper))
+                    keeper, searcher)
     _log(decision, recorded, ledger)
     return outcome
 
@@ -412,31 +407,19 @@ def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: R
     values = ledger.objectives.values(original.told)
     severity = ledger.severity(key)
     _tell_inner(inner_id, key, None if severity is None else (severity, _attrs(original)),
-                ledger.objectives.result(values), keeper, searcher, _as_error(ledger, keeper))
+                ledger.objectives.result(values), keeper, searcher)
     logger.info("The inner searcher suggested %s again, which trial %s ran already: told it that trial's "
                 "outcome (%s) and asked for another.", original.config, original.trial_id,
                 ", ".join(f"{v:.6g}" for v in values))
 
 
-def _as_error(ledger: Ledger, keeper: RankKeeper) -> bool:
-    """Whether a trial below the successes is told to the inner searcher as an error (Ray's
-    ``error=True``, which most searchers drop) rather than by its value: where the backend takes
-    failures so, and, for a searcher that keeps what it was told and reads values alone
-    (neither rewritten nor ranked by a constraint), while no success is known: a value told then
-    could never move below the successes that come later, and would outrank them for good."""
-    if keeper.tells_failures_as_errors:
-        return True
-    return not (keeper.whole_history or keeper.rewrites_history or ledger.has_successes)
-
-
 def _tell_inner(inner_id: str, key: str, below: Optional[Tuple[Severity, Dict[str, Any]]],
-                result: Optional[Dict[str, Any]], keeper: RankKeeper, searcher: "Searcher",
-                as_error: bool = False) -> None:
+                result: Optional[Dict[str, Any]], keeper: RankKeeper, searcher: "Searcher") -> None:
     """Steps 3 and 4: mark a trial told below the successes (``below``: its severity and
     attributes) for the backend, or a success feasible, then tell the inner searcher ``result``
-    under ``inner_id``; a trial below the successes as an error where ``as_error`` (see
-    :func:`_as_error`). ``key``: what the ledger's moves name it by."""
-    if below is not None and as_error:
+    under ``inner_id``; a failure as an error to a backend that takes failures so. ``key``:
+    what the ledger's moves name it by."""
+    if below is not None and keeper.tells_failures_as_errors:
         searcher.on_trial_complete(inner_id, error=True)
         return
     if below is None:

@@ -18,9 +18,9 @@ told failure ranked below every success (:func:`keeper_for` picks it):
 - HyperOpt (:mod:`.hyperopt`): the losses of failures already told are rewritten.
 - Ray's ``NevergradSearch`` (:mod:`.nevergrad`): a failure is told as an error, as Ray tells
   it: Nevergrad's evolution strategies shrink their step on every point told worse.
-- Any other searcher (:mod:`.generic`): each failure is placed below every success told
-  *before* it; until a success is known, it is told as an error (a value told then could
-  never move below the successes that come later).
+- Any other searcher (:mod:`.generic`): each failure is told by a value below every success
+  told *before* it (a failure told before the first success can end above a later one; told
+  as errors instead, BayesOptSearch learned nothing and kept proposing one point for ever).
 
 Each backend's module is the only place that reads its library's internals.
 """
