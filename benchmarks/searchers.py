@@ -138,6 +138,7 @@ def table(found: List[Dict[str, Any]]) -> str:
 RESULTS = os.path.join(HERE, "searchers.json")
 BY_VALUE = os.path.join(HERE, "searchers_cmaes_by_value.json")
 TPE_EVERY_TRIAL = os.path.join(HERE, "searchers_tpe_every_trial.json")
+NEVERGRAD_BEFORE = os.path.join(HERE, "searchers_nevergrad_before.json")
 
 
 def load() -> Optional[Dict[str, Any]]:
@@ -152,6 +153,9 @@ def load() -> Optional[Dict[str, Any]]:
     if os.path.exists(TPE_EVERY_TRIAL):
         with open(TPE_EVERY_TRIAL) as f:
             found["tpe_every_trial"] = json.load(f)
+    if os.path.exists(NEVERGRAD_BEFORE):
+        with open(NEVERGRAD_BEFORE) as f:
+            found["nevergrad_before"] = json.load(f)
     return found
 
 
@@ -209,6 +213,14 @@ def lines(found: Dict[str, Any]) -> List[str]:
         by_value = found["by_value"]["rows"]
         out += ["", "CMA-ES told a failure by its graded value (before the Optuna backend told it `FAIL`): "
                 + _verdicts(by_value) + ". Its cells:", "", table(by_value)]
+    if found.get("nevergrad_before"):
+        before = found["nevergrad_before"]
+        out += ["", "NevergradSearch before its backend told a failure as an error:"]
+        for run in before["runs"]:
+            cells = [r for r in before["rows"] if r["told"] == run["told"]]
+            out += ["", f"- {run['note']} (`{run['command']}`, {run.get('s', 0) / 60:.0f} min): {_verdicts(cells)}; "
+                    "worse in: " + (", ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}"
+                                              for c in cells if c["p"] < 0.05 and c["worse"] > c["better"]) or "none")]
     out += ["", "Every cell:", "", table(rows), ""]
     return out
 
