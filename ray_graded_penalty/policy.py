@@ -75,7 +75,7 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "stored in kv cache", "context size", "exceed_context_size_error", "not enough space",
         "it is full", "store full", "enomem", "memory usage threshold", "more system memory",
         "memory limit", "paging file is too small", "enough gpu ram", "high memory pressure",
-        "no executable batch size", "paged kv cache",
+        "no executable batch size", "paged kv cache", "anon-rss",
     ), 1.5),
     ErrorModifier(ErrorClass.DEPLOY, (
         "deploy", "deployment", "deploying", "not found", "no such file", "does not exist",
@@ -94,10 +94,12 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "nvidia driver", "cuda driver", "no cuda gpus are available", "no cuda capable device",
         "cuda error no device", "no visible gpu", "failed scheduling", "nodes are available",
         "cannot be scheduled", "insufficient cluster resources", "unschedulable", "insufficient nvidia",
-        "fulfill resource request", "should be divisible", "mismatch", "mismatches", "unsupported",
+        "fulfill resource request", "should be divisible", "version mismatch", "mismatches", "unsupported",
         "not implemented", "not aligned", "nvcc fatal", "cudnn library", "cudnn handle",
         "busy or unavailable", "dll load failed", "cuda setup failed", "update your driver",
         "invalid runtime name", "unable to create", "access permissions", "permission denied",
+        "no device code", "no binary for gpu", "code object for", "pull image", "failed to provision",
+        "resources unavailable", "vcpu limit",
     ), 1.2),
     ErrorModifier(ErrorClass.TIMEOUT, (
         "timeout", "timed out", "time out", "timing out", "times out", "deadline exceeded",
