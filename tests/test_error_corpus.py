@@ -2,18 +2,19 @@
 
 Each entry is a text copied from a public source (PyTorch, vLLM, SGLang, llama.cpp, TGI,
 TensorRT-LLM, Ray, Kubernetes, Docker, NCCL, JAX, DeepSpeed, HuggingFace, Python, HTTP
-clients, and in the fourth batch Ollama, SGLang, JAX, Triton, LMDeploy, MLC-LLM, ExLlamaV2,
-bitsandbytes, Accelerate), the source it came from, and the class a person gave it before
-the classifier read it. The texts are read as the searcher reads a trial's error (Ray's
-guesses about a dead worker stripped). Four batches, each collected by someone who had not
-seen the classifier: "first", the acceptance corpus the default keywords were written
-against (at least 95 % right); "second", collected after them and measured blind at 57 %,
-then used to revise the keywords (85.1 % now); "third", collected after that, 70.5 % blind,
-74.6 % since the evidence step of 0.6 was written with its misses in view; "fourth", 133
-texts collected after the classes were frozen for it (commit d4a55ec) and measured blind at
-77.4 % before it joined: the honest estimate on new material (docs/design.md lists every
-miss). The bars keep those measurements from falling. Every miss is printed (``pytest -s``,
-or the captured output).
+clients, and in the later batches Ollama, SGLang, JAX, Triton, LMDeploy, MLC-LLM, ExLlamaV2,
+bitsandbytes, Accelerate, ONNX Runtime, KubeRay, LiteLLM, Slurm, SkyPilot, ROCm and more), the
+source it came from, and the class a person gave it before the classifier read it. The texts
+are read as the searcher reads a trial's error (Ray's guesses about a dead worker stripped).
+Five batches, each collected by someone who had not seen the classifier: "first", the
+acceptance corpus the default keywords were written against (at least 95 % right); "second",
+collected after them and measured blind at 57 %, then used to revise the keywords; "third",
+70.5 % blind, then revised; "fourth", collected after the classes were frozen (commit
+d4a55ec), 77.4 % blind before it joined, then revised (commit 3f0bb51); "fifth", collected after
+that freeze, 80.2 % blind before it joined, then revised (commit f38662b). Each blind number
+is the honest estimate on new material (docs/design.md lists every miss). The bars keep the
+revised measurements from falling. Every miss is printed (``pytest -s``, or the captured
+output).
 """
 
 import json
@@ -27,7 +28,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
-BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90}
+BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90, "fifth": 0.88}
 
 
 def graded(text):
