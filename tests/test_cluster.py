@@ -68,12 +68,13 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
     lost_worker = next(w for w in reversed(workers) if w.node_id != driver_node)
 
     def lose_a_worker():
-        # Once some trials are told, wait until a trial is running (has reported) on the
-        # worker to lose, then remove that node under it.
+        # Once some trials are told, wait until a trial on the worker to lose has made its
+        # first report (three more steps to go: a trial near its end could finish before the
+        # node is gone, and nothing would be lost), then remove that node under it.
         while True:
             running_there = [
                 t for t, n in list(recorder.nodes.items())
-                if n == lost_worker.node_id and t not in recorder.ended
+                if n == lost_worker.node_id and t not in recorder.ended and recorder.iterations.get(t) == 1
             ]
             if len(searcher.outcomes) >= 4 and running_there:
                 break
@@ -120,7 +121,8 @@ def test_two_gpu_workers_failures_on_both_and_a_lost_worker(gpu_cluster, tmp_pat
 
     # The trial on the removed worker was lost with it: the infrastructure's failure, so its
     # configuration ran once more, on the worker left, and only that try was told.
-    assert retried, ("a trial on the removed worker was lost with it and retried", errors)
+    assert retried, ("a trial on the removed worker was lost with it and retried",
+                     {t: (errors.get(t), outcomes[t].error_class if t in outcomes else None) for t in ran_there})
     study = optuna_study(searcher).trials
     for trial_id, lost in retried.items():
         assert lost.error_class == "lost" and lost.told == lost.penalty, lost

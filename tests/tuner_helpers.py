@@ -85,10 +85,11 @@ def all_fail_trainable(config):
 
 
 class Recorder(tune.Callback):
-    """Driver times at which each trial started and ended, as Ray reported them."""
+    """Driver times at which each trial started and ended, as Ray reported them; the node each
+    reported from and its last ``training_iteration``."""
 
     def __init__(self):
-        self.started, self.ended, self.nodes = {}, {}, {}
+        self.started, self.ended, self.nodes, self.iterations = {}, {}, {}, {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
         self.started.setdefault(trial.trial_id, time.time())
@@ -102,6 +103,7 @@ class Recorder(tune.Callback):
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "node" in result:
             self.nodes[trial.trial_id] = result["node"]
+        self.iterations[trial.trial_id] = result.get("training_iteration")
 
 
 def serve_two_objectives(config):
