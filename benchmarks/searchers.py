@@ -128,34 +128,32 @@ def table(found: List[Dict[str, Any]]) -> str:
     lines = ["| searcher | problem | W | wrapped better / worse / level | p | median regret bare / wrapped | |",
              "|---|---|---|---|---|---|---|"]
     for r in sorted(found, key=lambda r: (list(SEARCHERS).index(r["searcher"]), r["workers"], r["problem"])):
-        verdict = ("**wrapped better**" if r["p"] < 0.05 and r["better"] > r["worse"]
-                   else "**wrapped worse**" if r["p"] < 0.05 else "")
+        verdict = "**wrapped better**" if _better(r) else "**wrapped worse**" if _worse(r) else ""
         lines.append(f"| {r['searcher']} | {r['problem']} | {r['workers']} | {r['better']} / {r['worse']} / "
                      f"{r['level']} | {r['p']:.3g} | {r['regret_bare']:.4g} / {r['regret_wrapped']:.4g} | {verdict} |")
     return "\n".join(lines)
 
 
 RESULTS = os.path.join(HERE, "searchers.json")
-BY_VALUE = os.path.join(HERE, "searchers_cmaes_by_value.json")
-TPE_EVERY_TRIAL = os.path.join(HERE, "searchers_tpe_every_trial.json")
-NEVERGRAD_BEFORE = os.path.join(HERE, "searchers_nevergrad_before.json")
+#: Earlier runs kept beside it, by the key ``lines`` reads them under: searchers as they were
+#: told before a backend changed how.
+BEFORE = {
+    "by_value": os.path.join(HERE, "searchers_cmaes_by_value.json"),
+    "tpe_every_trial": os.path.join(HERE, "searchers_tpe_every_trial.json"),
+    "nevergrad_before": os.path.join(HERE, "searchers_nevergrad_before.json"),
+}
 
 
 def load() -> Optional[Dict[str, Any]]:
-    """The recorded runs (``searchers.json``, and CMA-ES as it was told before), if there."""
+    """The recorded runs (``searchers.json``, and the earlier runs of :data:`BEFORE`), if there."""
     if not os.path.exists(RESULTS):
         return None
     with open(RESULTS) as f:
         found = json.load(f)
-    if os.path.exists(BY_VALUE):
-        with open(BY_VALUE) as f:
-            found["by_value"] = json.load(f)
-    if os.path.exists(TPE_EVERY_TRIAL):
-        with open(TPE_EVERY_TRIAL) as f:
-            found["tpe_every_trial"] = json.load(f)
-    if os.path.exists(NEVERGRAD_BEFORE):
-        with open(NEVERGRAD_BEFORE) as f:
-            found["nevergrad_before"] = json.load(f)
+    for key, path in BEFORE.items():
+        if os.path.exists(path):
+            with open(path) as f:
+                found[key] = json.load(f)
     return found
 
 
@@ -173,9 +171,18 @@ def against_before(now: List[Dict[str, Any]], before: List[Dict[str, Any]], name
     return found
 
 
+def _better(r: Dict[str, Any]) -> bool:
+    """Whether a cell's seeds were significantly better (sign test, p < 0.05)."""
+    return r["p"] < 0.05 and r["better"] > r["worse"]
+
+
+def _worse(r: Dict[str, Any]) -> bool:
+    """Whether a cell's seeds were significantly worse (sign test, p < 0.05)."""
+    return r["p"] < 0.05 and r["worse"] > r["better"]
+
+
 def _verdicts(found: List[Dict[str, Any]]) -> str:
-    better = sum(r["p"] < 0.05 and r["better"] > r["worse"] for r in found)
-    worse = sum(r["p"] < 0.05 and r["worse"] > r["better"] for r in found)
+    better, worse = sum(map(_better, found)), sum(map(_worse, found))
     return f"better in {better}, worse in {worse}, not told apart in {len(found) - better - worse} of {len(found)}"
 
 
@@ -203,10 +210,8 @@ def lines(found: Dict[str, Any]) -> List[str]:
                 "successes' count (one trial at a time nothing changes: every W = 1 cell is the same). Now against "
                 "then, per cell at W = 16 (seeds better / worse / level, p):", "",
                 "; ".join(f"{c['problem']} {c['better']}/{c['worse']}/{c['level']} ({c['p']:.2g})" for c in changed),
-                "", "Better than then (p < 0.05): " + (", ".join(c["problem"] for c in changed
-                                                            if c["p"] < 0.05 and c["better"] > c["worse"]) or "none")
-                + "; worse than then: " + (", ".join(c["problem"] for c in changed
-                                                      if c["p"] < 0.05 and c["worse"] > c["better"]) or "none")
+                "", "Better than then (p < 0.05): " + (", ".join(c["problem"] for c in changed if _better(c)) or "none")
+                + "; worse than then: " + (", ".join(c["problem"] for c in changed if _worse(c)) or "none")
                 + ". Where it is worse than then it is still better than bare; where it was worse than bare "
                   "(pressure_vessel) it no longer is."]
     if found.get("by_value"):
@@ -214,13 +219,13 @@ def lines(found: Dict[str, Any]) -> List[str]:
         out += ["", "CMA-ES told a failure by its graded value (before the Optuna backend told it `FAIL`): "
                 + _verdicts(by_value) + ". Its cells:", "", table(by_value)]
     if found.get("nevergrad_before"):
-        before = found["nevergrad_before"]
+        nevergrad = found["nevergrad_before"]
         out += ["", "NevergradSearch before its backend told a failure as an error:"]
-        for run in before["runs"]:
-            cells = [r for r in before["rows"] if r["told"] == run["told"]]
+        for run in nevergrad["runs"]:
+            cells = [r for r in nevergrad["rows"] if r["told"] == run["told"]]
             out += ["", f"- {run['note']} (`{run['command']}`, {run.get('s', 0) / 60:.0f} min): {_verdicts(cells)}; "
                     "worse in: " + (", ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}"
-                                              for c in cells if c["p"] < 0.05 and c["worse"] > c["better"]) or "none")]
+                                              for c in cells if _worse(c)) or "none")]
     out += ["", "Every cell:", "", table(rows), ""]
     return out
 

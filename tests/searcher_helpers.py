@@ -110,4 +110,3 @@ class OnePointThenNone(Searcher):
 
     def on_trial_complete(self, trial_id, result=None, error=False):
         pass
-
