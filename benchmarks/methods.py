@@ -20,6 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from benchmarks.problems import Outcome
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
+from ray_graded_penalty.callback import Evidence
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 logging.getLogger("ray_graded_penalty").setLevel(logging.ERROR)
@@ -57,6 +58,27 @@ class Method:
 
 def _graded(method: Method, trial_id: str, outcome: Outcome) -> None:
     # As in Ray: the searcher hears of the error first, then the callback brings its details.
+    if outcome.progress is not None or outcome.stage is not None:
+        tell_as_tune_would(method.searcher, trial_id, outcome)
+        return
+    method.searcher.on_trial_complete(trial_id, error=True)
+    record_failure(method.searcher, trial_id, outcome)
+
+
+def tell_as_tune_would(searcher: GradedPenaltySearcher, trial_id: str, outcome: Outcome) -> None:
+    """A failure whose trial reported how far it got or failed in a published stage, told in
+    the order Ray's loop and the package's callback tell it: its result, the watchdog's verdict
+    (a trial that ran its whole timeout), Ray's error, then the callback's evidence."""
+    if outcome.progress is not None:
+        searcher.on_trial_result(trial_id, {"progress": outcome.progress})
+    if outcome.fraction >= 1.0:
+        searcher.trial_timed_out(trial_id, stage=outcome.stage)
+    searcher.on_trial_complete(trial_id, error=True)
+    searcher.trial_errored(trial_id, Evidence(outcome.error, stage=outcome.stage))
+
+
+def _graded_by_clock(method: Method, trial_id: str, outcome: Outcome) -> None:
+    # What the package hears of a trainable that reports nothing: its time, its error text.
     method.searcher.on_trial_complete(trial_id, error=True)
     record_failure(method.searcher, trial_id, outcome)
 

@@ -20,6 +20,8 @@ class Outcome:
     error: str = ""
     metrics: Optional[Dict[str, float]] = None  # what else a success reported (the SLO benchmark)
     error_class: Optional[str] = None  # what killed it, when the trial knew (a replayed server's)
+    progress: Optional[float] = None  # how far it got, in [0, 1], when it reported it (hang_region.py)
+    stage: Optional[str] = None  # the stage a served trial failed in, when it published one (hang_region.py)
 
     @property
     def failed(self) -> bool:

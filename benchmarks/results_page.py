@@ -286,13 +286,13 @@ def write_results(path, data, plots) -> None:
                   "at once (details in [Many trials at once](#many-trials-at-once)).", ""]
         lines += cr.ratio_summary(data["concurrent"]) + cr.more_seeds_table(data["concurrent"],
                                                                             data.get("more_seeds") or {})
-    from benchmarks import searchers
+    from benchmarks import hang_region, searchers
     from benchmarks.client import table as client_table
     from benchmarks.serving import table as serving_table
     from benchmarks.serving_space import table as space_table
     from benchmarks.soak import table as soak_table
 
-    for section in (serving_table, space_table, client_table, soak_table, searchers):
+    for section in (serving_table, space_table, client_table, soak_table, hang_region, searchers):
         found = section.load()
         if found:
             lines += section.lines(found)

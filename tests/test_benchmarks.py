@@ -72,3 +72,23 @@ def test_quick_benchmarks_write_results_and_plots(tmp_path):
     assert after["timing"]["concurrent, graded_hyperopt rerun"]["command"] == (
         f"python -m benchmarks.run --quick --only concurrent --methods graded_hyperopt --out {out}")
     assert after["timing"]["concurrent"] == before["timing"]["concurrent"]
+
+
+def test_the_hang_benchmark_tells_a_hang_by_what_it_reached_or_by_its_clock(tmp_path):
+    from benchmarks.hang_region import HANG, METHODS_HERE, lines, main
+
+    told = {}
+    for name in ("evidence", "clock"):
+        method = METHODS_HERE[name](0)
+        method.setup(HANG.space, HANG.mode)
+        for trial_id, point in (("hang", {"x": 9.0, "y": 9.0}), ("crash", {"x": 7.5, "y": 7.5})):
+            method.suggest(trial_id)
+            method.tell(trial_id, HANG.evaluate(point))
+        told[name] = {t: method.searcher.outcomes[t].completion for t in ("hang", "crash")}
+    # The hang never became ready: nowhere by what it reached, the furthest of all by its clock.
+    assert told["evidence"] == {"hang": 0.0, "crash": 0.9375}
+    assert told["clock"] == {"hang": 1.0, "crash": 0.9375}
+
+    found = main(["--seeds", "2", "--workers", "1", "--processes", "1", "--out", str(tmp_path / "hang.json")])
+    assert [c["workers"] for c in found["cells"]] == [1] and found["cells"][0]["seeds"] == 2
+    assert "| 1 | 2 |" in "\n".join(lines(found))
