@@ -80,15 +80,21 @@ def two_steps_then_hang_or_all_ten(config):
             time.sleep(10**6)
 
 
-def test_a_trial_that_reported_2_of_10_iterations_and_hung_is_graded_at_a_fifth(ray_with_a_gpu, tmp_path):
+@pytest.mark.parametrize("scheduler", [None, "asha"])
+def test_a_trial_that_reported_2_of_10_iterations_and_hung_is_graded_at_a_fifth(ray_with_a_gpu, tmp_path,
+                                                                                 scheduler):
     """How far it got, not how long it ran: Tune stops trials at iteration 10, the hung one
     reported 2 of them; the watchdog ends it at the timeout, and it is graded at 20 % (the
-    20-60 % tier, by the timeout's factor: -400), not -80 as its clock would say."""
+    20-60 % tier, by the timeout's factor: -400), not -80 as its clock would say. With ASHA,
+    its ``max_t`` given as the same ``stop`` (which stops nothing ASHA would not) is read alike."""
+    from ray.tune.schedulers import ASHAScheduler
+
     searcher = GradedPenaltySearcher(
         "optuna", trial_timeout_s=TIMEOUT_S, points_to_evaluate=[{"hang": 1}, {"hang": 0}]
     )
+    asha = {"scheduler": ASHAScheduler(time_attr="training_iteration", max_t=10, grace_period=4)} if scheduler else {}
     fit(two_steps_then_hang_or_all_ten, searcher, tmp_path, 2, {"hang": tune.choice([0, 1])},
-        stop={"training_iteration": 10})
+        stop={"training_iteration": 10}, **asha)
     hung = next(o for o in searcher.outcomes.values() if o.config["hang"])
     assert hung.failed and hung.error_class == "timeout" and hung.completion == 0.2 and hung.penalty == -400.0
     assert hung.elapsed_s >= TIMEOUT_S
