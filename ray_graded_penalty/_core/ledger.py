@@ -191,10 +191,9 @@ class Ledger:
         self.least_magnitude = least_magnitude
         self.placements = [FailurePlacement(mode, least_magnitude) for mode in objectives.modes]
         self.outcomes: Dict[str, TrialOutcome] = {}
-        self._below: Dict[str, Severity] = {}  # trials told below the successes, repeats included
-        #: Suggestions of a configuration that had finished, told its outcome again instead of
-        #: being run: the key they were told under -> the trial whose outcome they repeat.
-        self.repeats: Dict[str, str] = {}
+        #: Trials told below the successes, and suggestions of a finished configuration told its
+        #: outcome again instead of being run (see :meth:`record_repeat`), by the key told under.
+        self._below: Dict[str, Severity] = {}
         #: Transient failures not told, because their configuration ran again: trial id -> the
         #: failure as it was graded (its ``told`` is its penalty; nothing was told).
         self.retried: Dict[str, TrialOutcome] = {}
@@ -204,7 +203,6 @@ class Ledger:
             self.placements = [FailurePlacement(**p) for p in data["placements"]]
             self.outcomes = {key: outcome_from_data(o) for key, o in data["outcomes"].items()}
             self._below = {key: Severity(*s) for key, s in data["below"].items()}
-            self.repeats = dict(data.get("repeats", {}))  # none before 0.6
             self.retried = {key: outcome_from_data(o) for key, o in data.get("retried", {}).items()}
             self._best = self.outcomes.get(data["best"]) if data["best"] is not None else None
             self._least_bad = self.outcomes.get(data["least_bad"]) if data["least_bad"] is not None else None
@@ -217,7 +215,6 @@ class Ledger:
             "placements": [dataclasses.asdict(p) for p in self.placements],
             "outcomes": {key: outcome_data(o) for key, o in self.outcomes.items()},
             "below": {key: [s.level, s.violation] for key, s in self._below.items()},
-            "repeats": dict(self.repeats),
             "retried": {key: outcome_data(o) for key, o in self.retried.items()},
             "best": self._best.trial_id if self._best else None,
             "least_bad": self._least_bad.trial_id if self._least_bad else None,
@@ -307,7 +304,6 @@ class Ledger:
     def record_repeat(self, key: str, original: TrialOutcome) -> None:
         """Keep a suggestion told ``original``'s outcome again under ``key``: below the
         successes where ``original`` is, so that it moves with it."""
-        self.repeats[key] = original.trial_id
         if original.trial_id in self._below:
             self._below[key] = self._below[original.trial_id]
 

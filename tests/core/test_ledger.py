@@ -112,7 +112,7 @@ def test_a_repeat_told_again_moves_with_the_failure_it_repeats():
     assert moves["r/repeat"] == moves["a"] and moves["a"][0] < -50000.0
     assert "r/repeat" not in ledger.outcomes  # only what ran is an outcome
     again = Ledger.from_data(ledger.to_data())
-    assert again.repeats == {"r/repeat": "a"} and again.finished({"x": 1})[0].trial_id == "a"
+    assert again.severity("r/repeat") == again.severity("a") and again.finished({"x": 1})[0].trial_id == "a"
 
 
 def test_a_retried_failure_is_kept_apart_from_what_was_told_until_it_is_told():
