@@ -237,7 +237,11 @@ class GradedPenaltySearcher(Searcher):
             return
         self._book.reported(trial_id, result)
         # Results without finite objectives are not passed on: OptunaSearch would raise a
-        # KeyError for a missing one (ending the experiment), or report a NaN to Optuna.
+        # KeyError for a missing one (ending the experiment), or report a NaN to Optuna. Nor
+        # are a retry's: the inner searcher knows it under the first try's id, whose steps it has
+        # heard (Optuna warns of each step reported twice); its final result is told as usual.
+        if self._book.is_retry(trial_id):
+            return
         if self._metric and self._mode and isinstance(self._ready().objectives.read(result), tuple):
             self.searcher.on_trial_result(self._book.inner_id(trial_id), result)
 

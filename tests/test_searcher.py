@@ -427,6 +427,20 @@ def test_a_trial_lost_with_its_node_runs_again_and_only_the_retry_is_told(backen
     assert searcher.suggest("c") != config
 
 
+def test_a_retrys_intermediate_results_are_not_reported_twice_under_the_first_trys_id(recwarn):
+    searcher = attached(make())
+    config = searcher.suggest("a")
+    searcher.on_trial_result("a", {"score": 0.1, "training_iteration": 1})
+    searcher.on_trial_complete("a", error=True)
+    searcher.trial_errored("a", Evidence(LOST, stage="node"))
+    assert searcher.suggest("b") == config
+    searcher.on_trial_result("b", {"score": 0.2, "training_iteration": 1})  # the retry's first step
+    searcher.on_trial_complete("b", result={"score": 0.7, "training_iteration": 2})
+    (trial,) = optuna_study(searcher).trials
+    assert trial.value == 0.7 and trial.intermediate_values == {1: 0.1}
+    assert not [w for w in recwarn if "already reported" in str(w.message)]
+
+
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
     searcher = make()
     config = searcher.suggest("a")

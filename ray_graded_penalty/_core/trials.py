@@ -148,6 +148,11 @@ class TrialBook:
     def __contains__(self, trial_id: str) -> bool:
         return trial_id in self.records
 
+    def is_retry(self, trial_id: str) -> bool:
+        """Whether the trial runs a configuration again after a transient failure (see ``retry``)."""
+        record = self.records.get(trial_id)
+        return record is not None and record.tries > 0
+
     def suggested(self, trial_id: str, config: Dict[str, Any], now: float, inner_id: Optional[str] = None) -> None:
         self.records[trial_id] = TrialRecord(config=config, suggested_at=now,
                                              inner_id=None if inner_id == trial_id else inner_id)

@@ -135,7 +135,9 @@ def test_a_transient_failure_waits_for_its_retry_which_keeps_the_inner_id_and_fo
     assert lost.tries == 0 and not lost.final
     book.retry(lost)
     assert book.running({"x": 1}) == ["a/retry"] and "a" not in book  # counts as running; Tune's id is gone
+    assert not book.is_retry("a") and not book.is_retry("a/retry")  # it waits; it does not run yet
     assert book.take_retry("b", now=40.0) == {"x": 1} and book.take_retry("c", now=40.0) is None
+    assert book.is_retry("b")
     again = book.completed("b", {"score": 2.0}, False, now=50.0)
     assert (again.inner_id, again.followers, again.tries) == ("a", ("f1",), 1)
 
