@@ -171,8 +171,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     methods = [*METHODS_HERE, *(VARIANTS if args.variants else ())]
     jobs = [(m, s, w) for w in workers for s in range(args.seeds) for m in methods]
     started = time.time()
-    with ProcessPoolExecutor(args.processes) as pool:
-        rows = list(pool.map(_job, jobs, chunksize=1))
+    if args.processes == 1:  # in this process: no fork (a fork of a process running Ray's threads can hang)
+        rows = [_job(job) for job in jobs]
+    else:
+        with ProcessPoolExecutor(args.processes) as pool:
+            rows = list(pool.map(_job, jobs, chunksize=1))
     command = "python -m benchmarks.hang_region " + " ".join(argv if argv is not None else [])
     found = {"run": {"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started},
              "cells": summarize(rows), "rows": rows}
