@@ -75,7 +75,8 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "stored in kv cache", "context size", "exceed_context_size_error", "not enough space",
         "it is full", "store full", "enomem", "memory usage threshold", "more system memory",
         "memory limit", "paging file is too small", "enough gpu ram", "high memory pressure",
-        "no executable batch size", "paged kv cache", "anon-rss",
+        "no executable batch size", "paged kv cache", "anon-rss", "allocation on device",
+        "out of gpu resources",
     ), 1.5),
     ErrorModifier(ErrorClass.DEPLOY, (
         "deploy", "deployment", "deploying", "not found", "no such file", "does not exist",
@@ -100,12 +101,15 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "invalid runtime name", "unable to create", "access permissions", "permission denied",
         "no device code", "no binary for gpu", "code object for", "pull image", "failed to provision",
         "resources unavailable", "vcpu limit", "missing the files", "missing files", "invalid model",
-        "does not support", "doesn't support",
+        "does not support", "doesn't support", "no file named", "no matching distribution",
+        "could not find a version", "loadlibrary failed", "provisioning attempts failed", "failed provisioning",
+        "misconfiguration", "environment variable is not set", "command not found",
     ), 1.2),
     ErrorModifier(ErrorClass.TIMEOUT, (
         "timeout", "timed out", "time out", "timing out", "times out", "deadline exceeded",
         "took too long", "stuck", "did not become ready", "health check failed", "hanging", "hang",
         "hangs", "hung", "did not respond", "unresponsive", "store based barrier",
+        "did not complete within",
     ), 0.8),
     ErrorModifier(ErrorClass.CONNECTION, (
         "connection", "connect", "refused", "reset by peer", "broken pipe", "disconnected",

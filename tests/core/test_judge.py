@@ -195,6 +195,10 @@ def classified(text="", types=(), stage=None, policy=None):
     ("Job step aborted: exit code 137", "oom"),
     ('{"OOMKilled": false, "ExitCode": 137}', "crash"),
     ("Segmentation fault (core dumped), exit code 139", "crash"),
+    # a SIGKILL as a shell's job report and gcc write it
+    ("run.sh: line 42:     8 Killed                  python3 serve.py --port 8188", "oom"),
+    ("g++: fatal error: Killed signal terminated program cc1plus", "oom"),
+    ("run.sh: line 42: the model was killed by its owner", "crash"),
 ])
 def test_what_an_error_s_types_say_decides_before_its_words(text, expected):
     assert classified(text) == expected
