@@ -76,7 +76,7 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "it is full", "store full", "enomem", "memory usage threshold", "more system memory",
         "memory limit", "paging file is too small", "enough gpu ram", "high memory pressure",
         "no executable batch size", "paged kv cache", "anon-rss", "allocation on device",
-        "out of gpu resources",
+        "out of gpu resources", "attempting to allocate",
     ), 1.5),
     ErrorModifier(ErrorClass.DEPLOY, (
         "deploy", "deployment", "deploying", "not found", "no such file", "does not exist",
@@ -103,13 +103,14 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "resources unavailable", "vcpu limit", "missing the files", "missing files", "invalid model",
         "does not support", "doesn't support", "no file named", "no matching distribution",
         "could not find a version", "loadlibrary failed", "provisioning attempts failed", "failed provisioning",
-        "misconfiguration", "environment variable is not set", "command not found",
+        "misconfiguration", "environment variable is not set", "command not found", "quota",
+        "resource limit exceeded", "build stopped", "cmake error",
     ), 1.2),
     ErrorModifier(ErrorClass.TIMEOUT, (
         "timeout", "timed out", "time out", "timing out", "times out", "deadline exceeded",
         "took too long", "stuck", "did not become ready", "health check failed", "hanging", "hang",
         "hangs", "hung", "did not respond", "unresponsive", "store based barrier",
-        "did not complete within",
+        "did not complete within", "time limit",
     ), 0.8),
     ErrorModifier(ErrorClass.CONNECTION, (
         "connection", "connect", "refused", "reset by peer", "broken pipe", "disconnected",

@@ -14,7 +14,7 @@ d4a55ec), 77.4 % blind before it joined, then revised (commit 3f0bb51); "fifth",
 that freeze, 80.2 % blind before it joined, then revised (commit f38662b); "sixth", collected
 after that freeze, 82.5 % blind before it joined, then revised (commit 7246ee5);
 "seventh", collected after that freeze, 68.9 % blind before it joined, then revised (commit
-45b89c5); "eighth", collected after that freeze, 73.5 % blind before it joined. Each blind
+45b89c5); "eighth", collected after that freeze, 73.5 % blind before it joined, then revised. Each blind
 number is the honest estimate on new material (docs/design.md lists every miss). The bars keep the
 revised measurements from falling. Every miss is printed (``pytest -s``, or the captured
 output).
@@ -32,7 +32,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
 BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90, "fifth": 0.88, "sixth": 0.91, "seventh": 0.76,
-        "eighth": 0.73}
+        "eighth": 0.78}
 
 
 def graded(text):

@@ -264,13 +264,15 @@ _REASONS = re.compile(r"(?<![\w.])(ImagePullBackOff|ErrImagePull|ErrImageNeverPu
 _TYPE_LINE = re.compile(r"^\s*(?:(?:\[[^\]\n]*\]|\([^)\n]*\)):?\s*)*(?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)"
                         r"(?:\((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*)\))?(?=:\s|:?$)", re.MULTILINE)
 #: A process killed by SIGKILL, as exit statuses and signals are written (137 = 128 + 9; -9 as
-#: Python's ``returncode``; a shell's job report "line 42:  8 Killed  python ..."; gcc's "Killed
-#: signal terminated program"). Unasked for, that is the kernel's (or a container's) out-of-memory
-#: killer; the package's own watchdog names its kills "timeout" before this is read, and where
-#: Docker records that the out-of-memory killer did not act (``"OOMKilled": false``), it is not read.
+#: Python's ``returncode``; a shell's job report "line 42:  8 Killed  python ...", or "Killed" as
+#: the whole text; gcc's "Killed signal terminated program"). Unasked for, that is the kernel's
+#: (or a container's) out-of-memory killer; the package's own watchdog names its kills "timeout"
+#: before this is read, and where Docker records that the out-of-memory killer did not act
+#: (``"OOMKilled": false``), it is not read.
 _SIGKILL = re.compile(r"(?:exit\s*(?:code|status)|exitcode|exit_code|returncode|return\s*code"
                       r"|exited\s+with(?:\s+code)?)\W{0,3}(?:137|-9)(?!\d)|(?:killed\s+by\s+)?signal\W{0,3}(?:9(?!\d)|sigkill|killed)"
-                      r"|\bSIGKILL\b|\bkilled\s+signal\s+terminated\b|\bline\s+\d+:\s+\d+\s+killed\b", re.IGNORECASE)
+                      r"|\bSIGKILL\b|\bkilled\s+signal\s+terminated\b|\bline\s+\d+:\s+\d+\s+killed\b"
+                      r"|\A\s*killed\s*\Z", re.IGNORECASE)
 _NOT_OOM_KILLED = re.compile(r"OOMKilled\W{0,3}\s*[:=]\s*false", re.IGNORECASE)
 
 

@@ -199,6 +199,8 @@ def classified(text="", types=(), stage=None, policy=None):
     ("run.sh: line 42:     8 Killed                  python3 serve.py --port 8188", "oom"),
     ("g++: fatal error: Killed signal terminated program cc1plus", "oom"),
     ("run.sh: line 42: the model was killed by its owner", "crash"),
+    ("Killed\n", "oom"),
+    ("Killed: the request was cancelled by its client", "crash"),
 ])
 def test_what_an_error_s_types_say_decides_before_its_words(text, expected):
     assert classified(text) == expected
