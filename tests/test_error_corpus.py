@@ -6,18 +6,16 @@ clients, and in the later batches Ollama, SGLang, JAX, Triton, LMDeploy, MLC-LLM
 bitsandbytes, Accelerate, ONNX Runtime, KubeRay, LiteLLM, Slurm, SkyPilot, ROCm and more), the
 source it came from, and the class a person gave it before the classifier read it. The texts
 are read as the searcher reads a trial's error (Ray's guesses about a dead worker stripped).
-Eight batches, each collected by someone who had not seen the classifier: "first", the
+Nine batches, each collected by someone who had not seen the classifier: "first", the
 acceptance corpus the default keywords were written against (at least 95 % right); "second",
 collected after them and measured blind at 57 %, then used to revise the keywords; "third",
-70.5 % blind, then revised; "fourth", collected after the classes were frozen (commit
-d4a55ec), 77.4 % blind before it joined, then revised (commit 3f0bb51); "fifth", collected after
-that freeze, 80.2 % blind before it joined, then revised (commit f38662b); "sixth", collected
-after that freeze, 82.5 % blind before it joined, then revised (commit 7246ee5);
-"seventh", collected after that freeze, 68.9 % blind before it joined, then revised (commit
-45b89c5); "eighth", collected after that freeze, 73.5 % blind before it joined, then revised. Each blind
-number is the honest estimate on new material (docs/design.md lists every miss). The bars keep the
-revised measurements from falling. Every miss is printed (``pytest -s``, or the captured
-output).
+70.5 % blind, then revised; then six batches each collected after the classes were frozen,
+measured blind before it joined, then used to revise them: "fourth" 77.4 % (frozen at d4a55ec,
+revised in 3f0bb51), "fifth" 80.2 % (revised in f38662b), "sixth" 82.5 % (revised in 7246ee5),
+"seventh" 68.9 % (revised in 45b89c5), "eighth" 73.5 % (revised in 60cb749) and "ninth" 71.1 %.
+Each blind number is the honest estimate on new material (docs/design.md lists every miss). The
+bars keep the revised measurements from falling. Every miss is printed (``pytest -s``, or the
+captured output).
 """
 
 import json
@@ -32,7 +30,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
 BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90, "fifth": 0.88, "sixth": 0.91, "seventh": 0.76,
-        "eighth": 0.78}
+        "eighth": 0.78, "ninth": 0.71}
 
 
 def graded(text):
