@@ -104,7 +104,9 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "does not support", "doesn't support", "no file named", "no matching distribution",
         "could not find a version", "loadlibrary failed", "provisioning attempts failed", "failed provisioning",
         "misconfiguration", "environment variable is not set", "command not found", "quota",
-        "resource limit exceeded", "build stopped", "cmake error",
+        "resource limit exceeded", "build stopped", "cmake error", "nvml", "invalid device function",
+        "instruction set architecture", "authentication required", "found to be in conflict",
+        "does not match the version", "devices unavailable", "not able to use gpu", "placement group",
     ), 1.2),
     ErrorModifier(ErrorClass.TIMEOUT, (
         "timeout", "timed out", "time out", "timing out", "times out", "deadline exceeded",
@@ -118,7 +120,8 @@ DEFAULT_MODIFIERS: Tuple[ErrorModifier, ...] = (
         "econnreset", "epipe", "no route to host", "unreachable", "no such host",
         "name resolution", "name or service not known", "incomplete read", "unexpected eof",
         "network error", "transport error", "recv failed", "send failed", "service unavailable",
-        "socket closed", "returned nothing", "no available servers",
+        "socket closed", "returned nothing", "no available servers", "marked dead", "reconnect",
+        "heartbeat",
     ), 0.8),
 )
 

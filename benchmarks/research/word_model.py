@@ -7,6 +7,7 @@ batch is scored by a model that never saw it. Printed per batch: the texts that 
 "crash", the share right without and with the model, and the texts it fixed and broke.
 
     python -m benchmarks.research.word_model --thresholds 0.5,0.7,0.9
+    python -m benchmarks.research.word_model --learn-from fourth,fifth,sixth,seventh,eighth,ninth
 
 The reading is in ``docs/design.md`` ("Measured on real failure texts").
 """
@@ -64,6 +65,8 @@ def falls_through(policy: PenaltyPolicy, text: str) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--thresholds", default="0.5,0.7,0.9")
+    parser.add_argument("--learn-from", default=None,
+                        help="learn only from these batches, comma-separated (default: every other batch)")
     args = parser.parse_args()
     corpus = json.load(open(CORPUS))
     batches = list(dict.fromkeys(e["batch"] for e in corpus))
@@ -73,7 +76,8 @@ def main() -> None:
     # posterior where the text fell through, else None) of each held-out text.
     readings: Dict[str, List[Tuple[str, str, Optional[Tuple[str, float]]]]] = {}
     for batch in batches:
-        model = learn([e for e in corpus if e["batch"] != batch])
+        model = learn([e for e in corpus if e["batch"] != batch
+                       and (args.learn_from is None or e["batch"] in args.learn_from.split(","))])
         readings[batch] = []
         for entry in (e for e in corpus if e["batch"] == batch):
             now = policy.grade(0.0, 1.0, without_ray_guesses(entry["text"])).error_class
