@@ -30,7 +30,7 @@ from ray_graded_penalty.callback import without_ray_guesses
 CORPUS = json.load(open(os.path.join(os.path.dirname(__file__), "data", "error_texts.json")))
 #: The share each batch must get right: the acceptance bar, then what was measured.
 BARS = {"first": 0.95, "second": 0.85, "third": 0.86, "fourth": 0.90, "fifth": 0.88, "sixth": 0.91, "seventh": 0.76,
-        "eighth": 0.80, "ninth": 0.78}
+        "eighth": 0.80, "ninth": 0.78, "tenth": 0.73}
 
 
 def graded(text):
