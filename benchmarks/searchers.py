@@ -4,6 +4,7 @@
     python -m benchmarks.searchers                              # every searcher, W = 1 and 16, 20 seeds
     python -m benchmarks.searchers --searchers gp --workers 1   # one searcher, one W
     python -m benchmarks.searchers --table-from a.json,b.json   # the table of runs made apart
+    python -m benchmarks.searchers --join a.json,b.json --out c.json  # seeds 0-9 and 10-19 (--first-seed 10) as one
 
 For each searcher a Ray user may already have (Optuna's TPE, GP, CMA-ES and QMC samplers in
 Ray's ``OptunaSearch``; Ray's ``HyperOptSearch``), the same searcher with the same seed runs
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import time
 import warnings
@@ -126,12 +128,27 @@ def rows(summaries: Dict[str, Any]) -> List[Dict[str, Any]]:
                 if bare is None or wrapped is None:
                     continue
                 ours, base = ([float(r) for r in s["regret_by_seed@1"]] for s in (wrapped, bare))
-                better, worse, level = (int(n) for n in paired_counts(ours, base))
-                found.append({"searcher": name, "problem": problem, "workers": int(w), "better": better,
-                              "worse": worse, "level": level, "p": sign_test(better, worse),
-                              "regret_bare": float(bare["regret@1"]), "regret_wrapped": float(wrapped["regret@1"]),
-                              "regret_by_seed_bare": base, "regret_by_seed_wrapped": ours})
+                found.append(_row(name, problem, int(w), base, ours))
     return found
+
+
+def _row(searcher: str, problem: str, workers: int, base: List[float], ours: List[float]) -> Dict[str, Any]:
+    better, worse, level = (int(n) for n in paired_counts(ours, base))
+    return {"searcher": searcher, "problem": problem, "workers": workers, "better": better, "worse": worse,
+            "level": level, "p": sign_test(better, worse), "regret_bare": statistics.median(base),
+            "regret_wrapped": statistics.median(ours), "regret_by_seed_bare": base, "regret_by_seed_wrapped": ours}
+
+
+def joined(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    """The rows of ``runs`` made apart over different seeds (``--first-seed``), each cell's seeds
+    put together in the order of ``runs``; a cell missing from any run is left out."""
+    cells: Dict[tuple, List[Dict[str, Any]]] = {}
+    for run in runs:
+        for r in run["rows"]:
+            cells.setdefault((r["searcher"], r["problem"], r["workers"]), []).append(r)
+    return [_row(*key, [x for r in parts for x in r["regret_by_seed_bare"]],
+                 [x for r in parts for x in r["regret_by_seed_wrapped"]])
+            for key, parts in cells.items() if len(parts) == len(runs)]
 
 
 def table(found: List[Dict[str, Any]]) -> str:
@@ -248,11 +265,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument("--workers", default="1,16", help="trials at once (W), comma-separated")
     parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (to add seeds to a run made before)")
     parser.add_argument("--scale", type=float, default=1.0, help="share of the GPU budget (smoke runs)")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--out", default=os.path.join(HERE, "searchers.json"))
     parser.add_argument("--table-from", default=None, help="print the table of these result files, comma-separated")
+    parser.add_argument("--join", default=None,
+                        help="write to --out the rows of these runs over different seeds, comma-separated")
     args = parser.parse_args(argv)
+    if args.join:
+        runs = [json.load(open(path)) for path in args.join.split(",")]
+        found = joined(runs)
+        with open(args.out, "w") as f:
+            json.dump({"command": " + ".join(r["command"] for r in runs), "date": runs[-1]["date"],
+                       "s": sum(r["s"] for r in runs), "optuna": runs[-1]["optuna"], "rows": found}, f, indent=1)
+        print(table(found))
+        return 0
     if args.table_from:
         found = [r for path in args.table_from.split(",") for r in json.load(open(path))["rows"]]
         print(table(found))
@@ -263,7 +291,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
     workers = tuple(int(w) for w in args.workers.split(","))
     cells = [(p, f"{side}:{n}", s, w, args.scale) for p in args.problems.split(",") for w in workers
-             for n in names if _takes(n, p) for side in ("bare", "wrapped") for s in range(args.seeds)]
+             for n in names if _takes(n, p) for side in ("bare", "wrapped")
+             for s in range(args.first_seed, args.first_seed + args.seeds)]
     started = time.time()
     with ProcessPoolExecutor(max_workers=args.processes, initializer=_one_thread) as pool:
         summaries = run_grid(cells, pool, CATALOG)

@@ -92,3 +92,18 @@ def test_the_hang_benchmark_tells_a_hang_by_what_it_reached_or_by_its_clock(tmp_
     found = main(["--seeds", "2", "--workers", "1", "--processes", "1", "--out", str(tmp_path / "hang.json")])
     assert [c["workers"] for c in found["cells"]] == [1] and found["cells"][0]["seeds"] == 2
     assert "| 1 | 2 |" in "\n".join(lines(found))
+
+
+def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
+    from benchmarks.searchers import main
+
+    parts = [tmp_path / "first.json", tmp_path / "second.json", tmp_path / "both.json"]
+    for first_seed, out in zip((0, 1, 0), parts):
+        seeds = "2" if out == parts[2] else "1"
+        assert main(["--searchers", "tpe", "--problems", "gramacy", "--workers", "1", "--seeds", seeds,
+                     "--first-seed", str(first_seed), "--scale", "0.05", "--processes", "1", "--out", str(out)]) == 0
+    assert main(["--join", f"{parts[0]},{parts[1]}", "--out", str(tmp_path / "joined.json")]) == 0
+    joined, both = (json.load(open(p))["rows"] for p in (tmp_path / "joined.json", parts[2]))
+    # seeds 0 and 1 run apart and put together are seeds 0 and 1 run at once
+    assert len(joined) == 1 and len(joined[0]["regret_by_seed_wrapped"]) == 2
+    assert {k: joined[0][k] for k in both[0]} == both[0]
