@@ -98,8 +98,7 @@ def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
     from benchmarks.searchers import main
 
     parts = [tmp_path / "first.json", tmp_path / "second.json", tmp_path / "both.json"]
-    for first_seed, out in zip((0, 1, 0), parts):
-        seeds = "2" if out == parts[2] else "1"
+    for first_seed, seeds, out in zip((0, 1, 0), ("1", "1", "2"), parts):
         assert main(["--searchers", "tpe", "--problems", "gramacy", "--workers", "1", "--seeds", seeds,
                      "--first-seed", str(first_seed), "--scale", "0.05", "--processes", "1", "--out", str(out)]) == 0
     assert main(["--join", f"{parts[0]},{parts[1]}", "--out", str(tmp_path / "joined.json")]) == 0

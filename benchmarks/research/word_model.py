@@ -71,13 +71,14 @@ def main() -> None:
     corpus = json.load(open(CORPUS))
     batches = list(dict.fromkeys(e["batch"] for e in corpus))
     policy = PenaltyPolicy()
+    learn_from = set(args.learn_from.split(",")) if args.learn_from else None
     thresholds = [float(t) for t in args.thresholds.split(",")]
     # Per batch, learned once: (expected, the classes' reading, the model's best and its
     # posterior where the text fell through, else None) of each held-out text.
     readings: Dict[str, List[Tuple[str, str, Optional[Tuple[str, float]]]]] = {}
     for batch in batches:
         model = learn([e for e in corpus if e["batch"] != batch
-                       and (args.learn_from is None or e["batch"] in args.learn_from.split(","))])
+                       and (learn_from is None or e["batch"] in learn_from)])
         readings[batch] = []
         for entry in (e for e in corpus if e["batch"] == batch):
             now = policy.grade(0.0, 1.0, without_ray_guesses(entry["text"])).error_class
