@@ -25,7 +25,6 @@ import json
 import os
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, List, Optional
 
 from ray import tune
@@ -33,6 +32,7 @@ from ray import tune
 from benchmarks.asynchronous import budget, simulate
 from benchmarks.concurrency_report import paired_counts, sign_test
 from benchmarks.methods import METHODS, Method, _graded, _graded_by_clock
+from benchmarks.pool import process_pool
 from benchmarks.problems import Outcome, Problem
 from ray_graded_penalty import GradedPenaltySearcher
 
@@ -171,11 +171,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     methods = [*METHODS_HERE, *(VARIANTS if args.variants else ())]
     jobs = [(m, s, w) for w in workers for s in range(args.seeds) for m in methods]
     started = time.time()
-    if args.processes == 1:  # in this process: no fork (a fork of a process running Ray's threads can hang)
-        rows = [_job(job) for job in jobs]
-    else:
-        with ProcessPoolExecutor(args.processes) as pool:
-            rows = list(pool.map(_job, jobs, chunksize=1))
+    with process_pool(args.processes) as pool:
+        rows = list(pool.map(_job, jobs, chunksize=1))
     command = "python -m benchmarks.hang_region " + " ".join(argv if argv is not None else [])
     found = {"run": {"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started},
              "cells": summarize(rows), "rows": rows}

@@ -20,11 +20,11 @@ import os
 import platform
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 from benchmarks.asynchronous import MAIN, grid, run_grid
 from benchmarks.methods import CATALOG, METHODS, load_catalog
+from benchmarks.pool import process_pool
 from benchmarks.problems import PROBLEMS, Problem
 from benchmarks.results_page import load_results
 
@@ -166,7 +166,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         data["timing"][timing_name or name] = {"s": time.time() - started, "command": command,
                                 "date": time.strftime("%Y-%m-%d")}
 
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:
         if "sequential" in only:
             timed("sequential", lambda: _sequential(args, pool))
         if "concurrent" in only and args.methods:

@@ -23,7 +23,6 @@ import statistics
 import sys
 import time
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable, Dict, List, Optional
 
 import optuna
@@ -32,6 +31,7 @@ from ray.tune.search import Searcher
 from benchmarks.asynchronous import run_grid
 from benchmarks.concurrency_report import paired_counts, sign_test
 from benchmarks.methods import TIMEOUT_S, Method, _dropped, _graded
+from benchmarks.pool import process_pool
 from benchmarks.published import ALL_PROBLEMS
 from ray_graded_penalty import GradedPenaltySearcher
 
@@ -294,7 +294,7 @@ def main(argv: Optional[List[str]] = None) -> int:
              for n in names if _takes(n, p) for side in ("bare", "wrapped")
              for s in range(args.first_seed, args.first_seed + args.seeds)]
     started = time.time()
-    with ProcessPoolExecutor(max_workers=args.processes, initializer=_one_thread) as pool:
+    with process_pool(args.processes, _one_thread) as pool:
         summaries = run_grid(cells, pool, CATALOG)
     found = rows(summaries)
     command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -159,10 +159,10 @@ def _serving_run(args: tuple) -> Dict[str, Any]:
 def measure(workers: Sequence[int], seeds: int, problems: Sequence[str] = PROBLEMS,
             methods: Sequence[str] = (*BASES, "weights_by_severity", "weights_by_progress")) -> List[Dict[str, Any]]:
     """Every run: ``problems`` are the benchmark's, or the recorded serving space's (``SERVING_PROBLEMS``)."""
-    from concurrent.futures import ProcessPoolExecutor
+    from benchmarks.pool import process_pool
 
     jobs = [(p, m, s, w) for w in workers for p in problems for m in methods for s in range(seeds)]
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with process_pool(2) as pool:
         return list(pool.map(_job, jobs, chunksize=4))
 
 

@@ -106,14 +106,13 @@ def space(seeds: int, workers: List[int], processes: int, variants: List[str]) -
 
 
 def problems(seeds: int, workers: List[int], processes: int, variants: List[str]) -> List[Dict[str, Any]]:
-    from concurrent.futures import ProcessPoolExecutor
-
     from benchmarks.asynchronous import run_grid
+    from benchmarks.pool import process_pool
     from benchmarks.searchers import PROBLEMS
 
     names = ["hyperopt_search", *(v for v in variants if v != "b10_g1.0"), "b10_g1.0"]
     cells = [(p, m, s, w, 1.0) for p in PROBLEMS for w in workers for m in names for s in range(seeds)]
-    with ProcessPoolExecutor(max_workers=processes) as pool:
+    with process_pool(processes) as pool:
         summaries = run_grid(cells, pool, "benchmarks.research.hyperopt_gamma:METHODS")
     rows = []
     for problem, by_w in summaries.items():

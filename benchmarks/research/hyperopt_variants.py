@@ -159,12 +159,12 @@ def _job(args: tuple) -> tuple:
 
 
 def main(seeds: int = 10) -> None:
-    from concurrent.futures import ProcessPoolExecutor
+    from benchmarks.pool import process_pool
 
     names = ["graded_hyperopt", "hyperopt_search", *HYPEROPT_VARIANTS]
     jobs = [(p, m, s, w) for p in PROBLEMS for w in WORKERS for m in names for s in range(seeds)]
     regrets: Dict[tuple, List[float]] = {}
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with process_pool(2) as pool:
         for p, w, m, s, regret in pool.map(_job, jobs, chunksize=1):
             regrets.setdefault((p, w, m), []).append(regret)
     print("| problem | W | " + " | ".join(names) + " |")

@@ -140,15 +140,14 @@ def _run(args: tuple) -> Dict[str, Any]:
 
 def table(seeds: int = SEEDS) -> List[str]:
     """Median regret per problem and method at W = 16, and its ratio to ``OptunaSearch``'s."""
-    from concurrent.futures import ProcessPoolExecutor
-
     from benchmarks.asynchronous import regret_at
     from benchmarks.concurrency_report import ratio
+    from benchmarks.pool import process_pool
 
     names = ["graded_optuna", "optuna_search", *OPTUNA_VARIANTS]
     jobs = [(p, m, s, WORKERS) for p in PROBLEMS for m in names for s in range(seeds)]
     regrets: Dict[tuple, List[float]] = {}
-    with ProcessPoolExecutor(max_workers=2) as pool:
+    with process_pool(2) as pool:
         for run in pool.map(_run, jobs, chunksize=1):
             regrets.setdefault((run["problem"], run["method"]), []).append(regret_at(run))
     lines = ["| problem | " + " | ".join(f"`{m}`" for m in names) + " |", "|---|" + "---|" * len(names)]

@@ -17,10 +17,10 @@ import argparse
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Dict, List, Optional
 
 from benchmarks.asynchronous import WORKERS, grid, run_grid
+from benchmarks.pool import process_pool
 from benchmarks.research.record import load_research, write_record
 from benchmarks.research.variants import CONCURRENCY_VARIANTS, VARIANTS
 from benchmarks.results_page import load_results
@@ -72,7 +72,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                 "command": "python -m benchmarks.research.run" + (" --quick" if args.quick else "")
                                 + (f" --only {name}" if only != set(SECTIONS) else "")}
 
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with process_pool(args.workers) as pool:
         if "variants" in only:
             timed("variants", lambda: {"summaries": sequential(args.seeds, args.trials, pool, list(VARIANTS), CATALOG),
                                        "seeds": args.seeds, "trials": args.trials})
