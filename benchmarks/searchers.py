@@ -5,6 +5,10 @@
     python -m benchmarks.searchers --searchers gp --workers 1   # one searcher, one W
     python -m benchmarks.searchers --table-from a.json,b.json   # the table of runs made apart
     python -m benchmarks.searchers --join a.json,b.json --out c.json  # seeds 0-9 and 10-19 (--first-seed 10) as one
+    python -m benchmarks.searchers --searchers gp --problems spring --out new.json \
+        --into benchmarks/searchers.json --note "why this run"  # its cells replace the record's
+    python -m benchmarks.searchers --join benchmarks/searchers.json,new.json --out c.json \
+        --into benchmarks/searchers.json --note "..."           # new seeds added to the record's cells
 
 For each searcher a Ray user may already have (Optuna's TPE, GP, CMA-ES and QMC samplers in
 Ray's ``OptunaSearch``; Ray's ``HyperOptSearch``), the same searcher with the same seed runs
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import sys
 import time
@@ -151,6 +156,17 @@ def joined(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             for key, parts in cells.items() if len(parts) == len(runs)]
 
 
+def merged(record: Dict[str, Any], run: Dict[str, Any], note: str) -> Dict[str, Any]:
+    """``record`` (``searchers.json``) with ``run``'s rows in place of its rows for the same cells
+    (searcher, problem, W), and ``run``'s command listed among its runs under ``note``."""
+    cells = {(r["searcher"], r["problem"], r["workers"]) for r in run["rows"]}
+    command = re.sub(r" --(out|into|note) ('[^']*'|\S+)", "", run["command"])
+    return {**record, "runs": [*record["runs"], {"command": command, "date": run["date"], "s": run["s"],
+                                                  "optuna": run["optuna"], "searchers": note}],
+            "rows": [r for r in record["rows"] if (r["searcher"], r["problem"], r["workers"]) not in cells]
+            + run["rows"]}
+
+
 def table(found: List[Dict[str, Any]]) -> str:
     """The markdown table of ``rows``, a verdict per row (p < 0.05 either way)."""
     lines = ["| searcher | problem | W | wrapped better / worse / level | p | median regret bare / wrapped | |",
@@ -271,24 +287,44 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", default=os.path.join(HERE, "searchers.json"))
     parser.add_argument("--table-from", default=None, help="print the table of these result files, comma-separated")
     parser.add_argument("--join", default=None,
-                        help="write to --out the rows of these runs over different seeds, comma-separated")
+                        help="write to --out the rows of these runs over different seeds, comma-separated "
+                             "(the record itself may be one: its cells the others also have get their seeds)")
+    parser.add_argument("--into", default=None,
+                        help="a record (searchers.json) whose cells this run's rows replace, the run listed")
+    parser.add_argument("--note", default=None, help="what the run listed in --into was (with --into)")
     args = parser.parse_args(argv)
+    if args.into and not args.note:
+        parser.error("--into needs --note: what the run was, as RESULTS.md lists it")
+    if args.into and os.path.abspath(args.into) == os.path.abspath(args.out):
+        parser.error(f"--into {args.into} is also --out (the default): name another --out for the run itself")
+    unknown = sorted(set(args.searchers.split(",")) - set(SEARCHERS))
+    if unknown:
+        parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
     if args.join:
         runs = [json.load(open(path)) for path in args.join.split(",")]
-        found = joined(runs)
-        with open(args.out, "w") as f:
-            json.dump({"command": " + ".join(r["command"] for r in runs), "date": runs[-1]["date"],
-                       "s": sum(r["s"] for r in runs), "optuna": runs[-1]["optuna"], "rows": found}, f, indent=1)
-        print(table(found))
-        return 0
-    if args.table_from:
+        made = [r for r in runs if "command" in r]  # a record lists its runs instead
+        result = {"command": " + ".join(r["command"] for r in made), "date": made[-1]["date"],
+                  "s": sum(r["s"] for r in made), "optuna": made[-1]["optuna"], "rows": joined(runs)}
+    elif args.table_from:
         found = [r for path in args.table_from.split(",") for r in json.load(open(path))["rows"]]
         print(table(found))
         return 0
+    else:
+        result = _run(args, argv)
+    with open(args.out, "w") as f:
+        json.dump(result, f, indent=1)
+    if args.into:
+        with open(args.into) as f:
+            record = merged(json.load(f), result, args.note)
+        with open(args.into, "w") as f:
+            json.dump(record, f, indent=1)
+    print(table(result["rows"]))
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> Dict[str, Any]:
+    """Run the searchers, problems, W and seeds ``args`` names: the run's record."""
     names = args.searchers.split(",")
-    unknown = sorted(set(names) - set(SEARCHERS))
-    if unknown:
-        parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
     workers = tuple(int(w) for w in args.workers.split(","))
     cells = [(p, f"{side}:{n}", s, w, args.scale) for p in args.problems.split(",") for w in workers
              for n in names if _takes(n, p) for side in ("bare", "wrapped")
@@ -296,13 +332,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     started = time.time()
     with process_pool(args.processes, _one_thread) as pool:
         summaries = run_grid(cells, pool, CATALOG)
-    found = rows(summaries)
     command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else sys.argv[1:])
-    with open(args.out, "w") as f:
-        json.dump({"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
-                   "optuna": optuna.__version__, "rows": found}, f, indent=1)
-    print(table(found))
-    return 0
+    return {"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
+            "optuna": optuna.__version__, "rows": rows(summaries)}
 
 
 if __name__ == "__main__":

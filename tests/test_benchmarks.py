@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -106,3 +108,19 @@ def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
     # seeds 0 and 1 run apart and put together are seeds 0 and 1 run at once
     assert len(joined) == 1 and len(joined[0]["regret_by_seed_wrapped"]) == 2
     assert {k: joined[0][k] for k in both[0]} == both[0]
+
+    # The record takes new seeds into its own cell, and a run's cell in place of its own, each run listed
+    record = tmp_path / "searchers.json"
+    other = {**both[0], "problem": "spring"}
+    json.dump({"runs": [], "rows": [json.load(open(parts[0]))["rows"][0], other]}, open(record, "w"))
+    assert main(["--join", f"{record},{parts[1]}", "--out", str(tmp_path / "j.json"), "--into", str(record),
+                 "--note", "seed 1 added"]) == 0
+    found = json.load(open(record))
+    assert found["rows"] == [other, joined[0]]
+    assert [r["searchers"] for r in found["runs"]] == ["seed 1 added"]
+    assert "--out" not in found["runs"][0]["command"] and "--first-seed 1" in found["runs"][0]["command"]
+    assert main(["--join", f"{parts[2]}", "--out", str(tmp_path / "k.json"), "--into", str(record),
+                 "--note", "again"]) == 0
+    assert json.load(open(record))["rows"] == [other, both[0]]
+    with pytest.raises(SystemExit):  # the run's own output would overwrite the record first
+        main(["--join", str(parts[2]), "--out", str(record), "--into", str(record), "--note", "x"])
