@@ -2,13 +2,13 @@
 ``GradedPenaltySearcher`` ever make it worse?
 
     python -m benchmarks.searchers                              # every searcher, W = 1 and 16, 20 seeds
-    python -m benchmarks.searchers --searchers gp --workers 1   # one searcher, one W
+    python -m benchmarks.searchers --searchers gp --workers 1 --note "why"  # some cells, into the record
+    python -m benchmarks.searchers --searchers gp --seeds 10 --first-seed 10 --out new.json  # apart
+    python -m benchmarks.searchers --join benchmarks/searchers.json,new.json --note "..."  # those seeds added
     python -m benchmarks.searchers --table-from a.json,b.json   # the table of runs made apart
-    python -m benchmarks.searchers --join a.json,b.json --out c.json  # seeds 0-9 and 10-19 (--first-seed 10) as one
-    python -m benchmarks.searchers --searchers gp --problems spring --out new.json \
-        --into benchmarks/searchers.json --note "why this run"  # its cells replace the record's
-    python -m benchmarks.searchers --join benchmarks/searchers.json,new.json --out c.json \
-        --into benchmarks/searchers.json --note "..."           # new seeds added to the record's cells
+
+A run goes into the record, ``searchers.json`` (``--into``): its cells replace the record's
+cells and the run is listed with ``--note``; with ``--out`` it is written apart instead.
 
 For each searcher a Ray user may already have (Optuna's TPE, GP, CMA-ES and QMC samplers in
 Ray's ``OptunaSearch``; Ray's ``HyperOptSearch``), the same searcher with the same seed runs
@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
+import shlex
 import statistics
 import sys
 import time
@@ -156,12 +156,29 @@ def joined(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             for key, parts in cells.items() if len(parts) == len(runs)]
 
 
+#: Options that say where a run's result goes, not what was run: left out of its recorded command.
+_WHERE = ("--out", "--into", "--note")
+
+
+def command_of(tokens: List[str]) -> str:
+    """The command that reproduces a run of ``tokens`` (its arguments), without :data:`_WHERE`."""
+    kept: List[str] = []
+    skip = False
+    for token in tokens:
+        if skip:
+            skip = False
+        elif token in _WHERE:
+            skip = True
+        elif not token.startswith(tuple(f"{w}=" for w in _WHERE)):
+            kept.append(token)
+    return shlex.join(["python", "-m", "benchmarks.searchers", *kept])
+
+
 def merged(record: Dict[str, Any], run: Dict[str, Any], note: str) -> Dict[str, Any]:
     """``record`` (``searchers.json``) with ``run``'s rows in place of its rows for the same cells
     (searcher, problem, W), and ``run``'s command listed among its runs under ``note``."""
     cells = {(r["searcher"], r["problem"], r["workers"]) for r in run["rows"]}
-    command = re.sub(r" --(out|into|note) ('[^']*'|\S+)", "", run["command"])
-    return {**record, "runs": [*record["runs"], {"command": command, "date": run["date"], "s": run["s"],
+    return {**record, "runs": [*record["runs"], {"command": run["command"], "date": run["date"], "s": run["s"],
                                                   "optuna": run["optuna"], "searchers": note}],
             "rows": [r for r in record["rows"] if (r["searcher"], r["problem"], r["workers"]) not in cells]
             + run["rows"]}
@@ -284,45 +301,55 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--first-seed", type=int, default=0, help="the first seed (to add seeds to a run made before)")
     parser.add_argument("--scale", type=float, default=1.0, help="share of the GPU budget (smoke runs)")
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--out", default=os.path.join(HERE, "searchers.json"))
+    parser.add_argument("--out", default=None, help="write the run here, apart from the record")
     parser.add_argument("--table-from", default=None, help="print the table of these result files, comma-separated")
     parser.add_argument("--join", default=None,
                         help="write to --out the rows of these runs over different seeds, comma-separated "
                              "(the record itself may be one: its cells the others also have get their seeds)")
     parser.add_argument("--into", default=None,
-                        help="a record (searchers.json) whose cells this run's rows replace, the run listed")
-    parser.add_argument("--note", default=None, help="what the run listed in --into was (with --into)")
+                        help="the record whose cells the run's rows replace, the run listed (default: "
+                             "searchers.json, unless --out names where the run goes instead)")
+    parser.add_argument("--note", default=None, help="what the run was, as RESULTS.md lists it (default: "
+                                                      "the searchers' names)")
     args = parser.parse_args(argv)
-    if args.into and not args.note:
-        parser.error("--into needs --note: what the run was, as RESULTS.md lists it")
-    if args.into and os.path.abspath(args.into) == os.path.abspath(args.out):
-        parser.error(f"--into {args.into} is also --out (the default): name another --out for the run itself")
+    if args.table_from:
+        found = [r for path in args.table_from.split(",") for r in json.load(open(path))["rows"]]
+        print(table(found))
+        return 0
+    if args.into is None and args.out is None:
+        args.into = RESULTS
+    if args.into and args.out and os.path.abspath(args.into) == os.path.abspath(args.out):
+        parser.error(f"--out {args.out} is also --into: the run would overwrite the record it goes into")
     unknown = sorted(set(args.searchers.split(",")) - set(SEARCHERS))
     if unknown:
         parser.error(f"unknown searchers {unknown}; choose from {list(SEARCHERS)}")
     if args.join:
         runs = [json.load(open(path)) for path in args.join.split(",")]
         made = [r for r in runs if "command" in r]  # a record lists its runs instead
-        result = {"command": " + ".join(r["command"] for r in made), "date": made[-1]["date"],
+        if not made:
+            parser.error(f"--join {args.join}: no run among them, only records (each lists its runs)")
+        if args.into and not args.note:
+            parser.error("--join into a record needs --note: what the joined seeds were, as RESULTS.md lists it")
+        result = {"command": " + ".join(command_of(shlex.split(r["command"])[3:]) for r in made),
+                  "date": made[-1]["date"],
                   "s": sum(r["s"] for r in made), "optuna": made[-1]["optuna"], "rows": joined(runs)}
-    elif args.table_from:
-        found = [r for path in args.table_from.split(",") for r in json.load(open(path))["rows"]]
-        print(table(found))
-        return 0
+        if not result["rows"]:
+            parser.error(f"--join {args.join}: the runs have no cell (searcher, problem, W) in common")
     else:
-        result = _run(args, argv)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=1)
+        result = _run(args, argv if argv is not None else sys.argv[1:])
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(result, f, indent=1)
     if args.into:
         with open(args.into) as f:
-            record = merged(json.load(f), result, args.note)
+            record = merged(json.load(f), result, args.note or args.searchers)
         with open(args.into, "w") as f:
             json.dump(record, f, indent=1)
     print(table(result["rows"]))
     return 0
 
 
-def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> Dict[str, Any]:
+def _run(args: argparse.Namespace, argv: List[str]) -> Dict[str, Any]:
     """Run the searchers, problems, W and seeds ``args`` names: the run's record."""
     names = args.searchers.split(",")
     workers = tuple(int(w) for w in args.workers.split(","))
@@ -332,8 +359,7 @@ def _run(args: argparse.Namespace, argv: Optional[List[str]]) -> Dict[str, Any]:
     started = time.time()
     with process_pool(args.processes, _one_thread) as pool:
         summaries = run_grid(cells, pool, CATALOG)
-    command = "python -m benchmarks.searchers " + " ".join(argv if argv is not None else sys.argv[1:])
-    return {"command": command.strip(), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
+    return {"command": command_of(argv), "date": time.strftime("%Y-%m-%d"), "s": time.time() - started,
             "optuna": optuna.__version__, "rows": rows(summaries)}
 
 

@@ -113,14 +113,23 @@ def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
     record = tmp_path / "searchers.json"
     other = {**both[0], "problem": "spring"}
     json.dump({"runs": [], "rows": [json.load(open(parts[0]))["rows"][0], other]}, open(record, "w"))
-    assert main(["--join", f"{record},{parts[1]}", "--out", str(tmp_path / "j.json"), "--into", str(record),
-                 "--note", "seed 1 added"]) == 0
+    assert main(["--join", f"{record},{parts[1]}", "--into", str(record), "--note", "seed 1 added"]) == 0
     found = json.load(open(record))
     assert found["rows"] == [other, joined[0]]
     assert [r["searchers"] for r in found["runs"]] == ["seed 1 added"]
     assert "--out" not in found["runs"][0]["command"] and "--first-seed 1" in found["runs"][0]["command"]
-    assert main(["--join", f"{parts[2]}", "--out", str(tmp_path / "k.json"), "--into", str(record),
-                 "--note", "again"]) == 0
-    assert json.load(open(record))["rows"] == [other, both[0]]
-    with pytest.raises(SystemExit):  # the run's own output would overwrite the record first
-        main(["--join", str(parts[2]), "--out", str(record), "--into", str(record), "--note", "x"])
+    found["rows"][1]["marker"] = "the row the next run replaces"
+    json.dump(found, open(record, "w"))
+    run = ["--searchers", "tpe", "--problems", "gramacy", "--workers", "1", "--seeds", "1", "--scale", "0.05",
+           "--processes", "1"]
+    assert main([*run, "--into", str(record), "--note", "seed 0 again, alone"]) == 0
+    found = json.load(open(record))
+    assert found["rows"] == [other, json.load(open(parts[0]))["rows"][0]]
+    assert [(r["searchers"], r["command"]) for r in found["runs"]][1:] == [
+        ("seed 0 again, alone", "python -m benchmarks.searchers " + " ".join(run))]
+    for wrong in (["--join", str(parts[2]), "--out", str(record), "--into", str(record)],  # would overwrite it
+                  ["--join", str(record), "--out", str(tmp_path / "x.json")],  # a record only: no run
+                  ["--join", f"{record},{parts[1]}", "--into", str(record)]):  # which seeds? no note
+        with pytest.raises(SystemExit):
+            main(wrong)
+    assert json.load(open(record)) == found

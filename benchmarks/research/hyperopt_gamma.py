@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from multiprocessing import get_context
 from typing import Any, Callable, Dict, List, Optional
 
 from benchmarks.concurrency_report import paired_counts, sign_test
@@ -86,12 +85,13 @@ def _row(cell: Dict[str, Any], name: str, ours: List[float], base: List[float],
 
 
 def space(seeds: int, workers: List[int], processes: int, variants: List[str]) -> List[Dict[str, Any]]:
+    from benchmarks.pool import process_pool
     from benchmarks.serving_space import replay
 
     names = ["hyperopt_search", *variants]
     jobs = [(c, m, s, w) for c in replay.COSTS for w in workers for m in names for s in range(seeds)]
-    with get_context("fork").Pool(processes) as pool:
-        runs = pool.map(_space_job, jobs, chunksize=1)
+    with process_pool(processes) as pool:
+        runs = list(pool.map(_space_job, jobs, chunksize=1))
     rows = []
     for cost in replay.COSTS:
         for w in workers:

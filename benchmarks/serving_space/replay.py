@@ -28,7 +28,6 @@ import argparse
 import csv
 import json
 import math
-import multiprocessing
 import os
 import statistics
 import sys
@@ -44,6 +43,7 @@ from ray.tune.search.optuna import OptunaSearch
 from benchmarks.asynchronous import simulate
 from benchmarks.concurrency_report import paired_counts, sign_test
 from benchmarks.methods import FLAT, TIMEOUT_S
+from benchmarks.pool import process_pool
 from benchmarks.problems import Outcome, Problem
 from benchmarks.slo_bench import SLOMethod
 from ray_graded_penalty import SLO, GradedPenaltySearcher
@@ -274,8 +274,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     started = time.time()
     jobs = [(c, m, s, w, args.scale) for c in args.costs for w in args.workers for m in args.methods
             for s in range(args.seeds)]
-    with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-        runs = pool.map(_job, jobs, chunksize=1)
+    with process_pool(args.processes) as pool:
+        runs = list(pool.map(_job, jobs, chunksize=1))
     summary = summarize(runs)
     summary.update(command="python -m benchmarks.serving_space.replay " + _args(argv),
                    seconds=round(time.time() - started), seeds=args.seeds)
