@@ -304,7 +304,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--out", default=None, help="write the run here, apart from the record")
     parser.add_argument("--table-from", default=None, help="print the table of these result files, comma-separated")
     parser.add_argument("--join", default=None,
-                        help="write to --out the rows of these runs over different seeds, comma-separated "
+                        help="join these runs over different seeds, comma-separated, instead of running "
                              "(the record itself may be one: its cells the others also have get their seeds)")
     parser.add_argument("--into", default=None,
                         help="the record whose cells the run's rows replace, the run listed (default: "
