@@ -76,11 +76,19 @@ def all_fail_outcome(config, timeout_s):
 
 
 def all_fail_trainable(config):
-    """Sleeps until its failure, then raises it: a real trial that never succeeds."""
+    """A real trial that never succeeds: it reports how far it got, then fails.
+
+    It says its ``progress`` (with the metric, as Tune wants in every report, not yet known) so
+    that what it is told does not hang on the clock: on a loaded machine a trial's start can
+    take a second of a 3 s timeout, and the watchdog would end crashes as timeouts. A crash
+    comes after half its share of the timeout; the longest survivors run into the timeout.
+    """
     elapsed, error = all_fail_outcome(config, config["timeout_s"])
-    time.sleep(elapsed)
+    report({"score": float("nan"), "progress": survival(config)})
     if "timed out" in error:
+        time.sleep(elapsed)
         raise TimeoutError(error)
+    time.sleep(elapsed / 2)
     raise RuntimeError(error)
 
 
