@@ -42,6 +42,7 @@ def throughput_or_oom(config):
     compat.report({"throughput": 10.0 * config["max_num_seqs"]})
 
 
+@pytest.mark.ray
 def test_use_it_and_the_report_run_through_real_tune(local_ray, tmp_path):
     code = edited(block("print(searcher.best)"), "num_samples=30", "num_samples=8")  # a short run
     # written where the test keeps its files, quietly
