@@ -326,7 +326,8 @@ class GradedPenaltySearcher(Searcher):
                 raise ValueError("GradedPenaltySearcher needs a mode (and a metric, or Ray's anonymous "
                                  "one): pass them to tune.TuneConfig(metric=..., mode=...) or to the "
                                  f"searcher (got metric={self._metric!r}, mode={self._mode!r})")
-            self._ledger = ledger.Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude)
+            self._ledger = ledger.Ledger(Objectives.of(self._metric, self._mode), self.policy.least_magnitude,
+                                         close=self._keeper.failures_close_below)
         return self._ledger
 
     def _failure_classes(self) -> List[str]:

@@ -33,6 +33,13 @@ told at ``worst success loss + spread * r``, below every success that meets its 
 every failure (while no success exists: ``least magnitude * r``). Internally everything is a
 loss (lower is better).
 
+**Close below the worst success**, for a searcher that fits a regression to every told value and
+keeps failures apart by their constraint (Optuna's ``GPSampler``; the backend says so,
+:attr:`~ray_graded_penalty.backends.RankKeeper.failures_close_below`): as soon as there is a
+success, every trial below the successes is told ``HUG * spread * level`` below the worst one
+(a failure of magnitude 1500 about 0.02 spreads below), so the successes keep nearly the whole
+range of the values the regression is fitted to; the order is the same.
+
 Pure logic but for the inner searcher it is handed; no Ray import.
 
 Example:
@@ -84,6 +91,10 @@ Values = Tuple[float, ...]
 
 # ----- the placement ------------------------------------------------------------------------------
 
+#: How close below the worst success a placement with ``close=True`` tells trials, in spreads per level.
+HUG = 1e-3
+
+
 @dataclass
 class FailurePlacement:
     """Maps severity levels to told values that rank below every success (see the module's docstring).
@@ -91,6 +102,8 @@ class FailurePlacement:
     Args:
         mode: "max" or "min", the metric's direction.
         least_magnitude: the smallest magnitude the policy can give (its least-bad failure).
+        close: tell trials close below the worst success as soon as there is one (see the
+            module's docstring), not one spread and more below it once the successes reach them.
 
     Example:
         >>> placement = FailurePlacement("max", least_magnitude=80.0)
@@ -104,6 +117,9 @@ class FailurePlacement:
         (-4000.0, -27000.0)
         >>> placement.place(0.5), placement.value_at(0.5)   # an SLO miss: between them
         (False, -3000.0)
+        >>> close = FailurePlacement("max", least_magnitude=80.0, close=True)
+        >>> close.place(1000.0 / 80.0), close.add_success(-2000.0), close.value_at(1000.0 / 80.0)
+        (False, True, -2025.0)
     """
 
     mode: str
@@ -113,6 +129,7 @@ class FailurePlacement:
     least_told_level: Optional[float] = None
     anchor: Optional[float] = None  # None: the policy's numbers, unchanged
     spread: float = 1.0
+    close: bool = False
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -125,10 +142,12 @@ class FailurePlacement:
     def _told_loss(self, level: float) -> float:
         if self.anchor is None:
             return self.least_magnitude * level
-        return self.anchor + self.spread * level
+        return self.anchor + self.spread * level * (HUG if self.close else 1.0)
 
     def _holds(self, level: Optional[float]) -> bool:
-        return level is None or self.worst_loss is None or self.worst_loss < self._told_loss(level)
+        if level is None or self.worst_loss is None:
+            return True
+        return self.anchor == self.worst_loss if self.close else self.worst_loss < self._told_loss(level)
 
     def _move_below_successes(self) -> None:
         assert self.worst_loss is not None and self.best_loss is not None
@@ -184,12 +203,14 @@ class Ledger:
         objectives: The metric(s) and mode(s).
         least_magnitude: The policy's least-bad failure magnitude.
         data: What :meth:`to_data` gave, to continue from (see :meth:`from_data`).
+        close: Tell trials close below the worst success (see :class:`FailurePlacement`).
     """
 
-    def __init__(self, objectives: Objectives, least_magnitude: float, data: Optional[Dict[str, Any]] = None) -> None:
+    def __init__(self, objectives: Objectives, least_magnitude: float, data: Optional[Dict[str, Any]] = None,
+                 close: bool = False) -> None:
         self.objectives = objectives
         self.least_magnitude = least_magnitude
-        self.placements = [FailurePlacement(mode, least_magnitude) for mode in objectives.modes]
+        self.placements = [FailurePlacement(mode, least_magnitude, close=close) for mode in objectives.modes]
         self.outcomes: Dict[str, TrialOutcome] = {}
         #: Trials told below the successes, and suggestions of a finished configuration told its
         #: outcome again instead of being run (see :meth:`record_repeat`), by the key told under.

@@ -26,6 +26,10 @@ class RankKeeper:
     #: model a value below the successes harms (see the Optuna backend's CMA-ES). The trial is
     #: still graded, kept in ``outcomes`` and reported.
     tells_failures_as_errors = False
+    #: Whether trials below the successes are told close below the worst success rather than one
+    #: spread and more below it: for a searcher that fits a regression to every told value and
+    #: keeps failures apart by their constraint (see the Optuna backend's GPSampler).
+    failures_close_below = False
 
     def __init__(self, searcher: Searcher, searcher_name: Optional[str] = None) -> None:
         self._searcher = searcher

@@ -12,6 +12,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GoodGroupSize, GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import (
+    HAS_TRIAL_CONSTRAINTS,
     OptunaView,
     mark_infeasible,
     sampler_ranks_infeasible_last,
@@ -181,6 +182,38 @@ def test_a_users_own_tpe_keeps_its_gamma_counted_over_the_successes_while_trials
         searcher.on_trial_complete(trial_id, result={"score": -1.0})
     searcher.suggest("alone")
     assert size(66) == base(66)  # one trial at a time: the user's own split, unchanged
+
+
+@pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="GPSampler reads the package's constraint from Optuna 5.0")
+def test_gp_is_told_failures_close_below_the_worst_success_and_infeasible():
+    """GPSampler fits its objective GP to every completed trial after standardizing the values: a
+    failure far below the successes leaves their differences under its noise floor (measured:
+    worse than bare on branin_discs at 16 at once). Told close below the worst success, infeasible
+    by its grade, and moved when a worse success arrives, it keeps the order."""
+    from searcher_helpers import SPACE, drive
+
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.GPSampler(seed=0)), trial_timeout_s=600)
+    searcher.set_search_properties("score", "min", SPACE)
+    drive(searcher, [("f", (30.0, "CUDA out of memory")), ("s", 10.0), ("s", 300.0), ("f", (590.0, "")),
+                     ("s", 400.0)])
+    study = optuna_study(searcher)
+    values = {t.number: t.value for t in study.trials}
+    assert values[0] == searcher.outcomes["t0"].told and values[3] == searcher.outcomes["t3"].told
+    # close below the worst success (400, spread 400): 1500 / 80 and 100 / 80 levels of 0.001 spreads
+    assert values[0] == pytest.approx(400.0 + 400.0 * 1e-3 * 1500.0 / 80.0)
+    assert values[3] == pytest.approx(400.0 + 400.0 * 1e-3 * 100.0 / 80.0)
+    assert 400.0 < values[3] < values[0]  # below every success, graded
+    assert violation(study.trials[0]) > violation(study.trials[3]) > 0 == violation(study.trials[4])
+    assert study.best_trial.number == 1
+
+
+def test_tpe_is_told_failures_a_spread_and_more_below_the_worst_success():
+    from searcher_helpers import SPACE, drive
+
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.TPESampler(seed=0)), trial_timeout_s=600)
+    searcher.set_search_properties("score", "min", SPACE)
+    drive(searcher, [("s", 10.0), ("s", 400.0), ("f", (590.0, ""))])
+    assert searcher.outcomes["t2"].told == pytest.approx(400.0 + 400.0 * 100.0 / 80.0)
 
 
 def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
