@@ -202,6 +202,7 @@ BEFORE = {
     "by_value": os.path.join(HERE, "searchers_cmaes_by_value.json"),
     "tpe_every_trial": os.path.join(HERE, "searchers_tpe_every_trial.json"),
     "nevergrad_before": os.path.join(HERE, "searchers_nevergrad_before.json"),
+    "gp_far_below": os.path.join(HERE, "searchers_gp_far_below.json"),
 }
 
 
@@ -287,6 +288,18 @@ def lines(found: Dict[str, Any]) -> List[str]:
             out += ["", f"- {run['note']} (`{run['command']}`, {run.get('s', 0) / 60:.0f} min): {_verdicts(cells)}; "
                     "worse in: " + (", ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}"
                                               for c in cells if _worse(c)) or "none")]
+    if found.get("gp_far_below"):
+        far = found["gp_far_below"]["rows"]
+        changed = against_before(rows, far, "gp")
+        out += ["", "GPSampler told a failure one spread and more below the worst success, as every Optuna sampler "
+                "but CMA-ES is (before the Optuna backend told it close below): " + _verdicts(far) + "; worse in: "
+                + (", ".join(f"{r['problem']} W={r['workers']} {r['better']}/{r['worse']}" for r in far if _worse(r))
+                   or "none") + ". Close below against then, the same seeds (better / worse / level, p): "
+                + "; ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}/{c['level']} ({c['p']:.2g})"
+                            for c in changed) + ". Its runs and cells:", ""]
+        out += [f"- `{run['command']}`, {run.get('date', '')}, {run.get('s', 0) / 60:.0f} min: {run['searchers']}"
+                for run in found["gp_far_below"]["runs"]]
+        out += ["", table(far)]
     out += ["", "Every cell:", "", table(rows), ""]
     return out
 
