@@ -305,11 +305,11 @@ class OptunaRankKeeper(RankKeeper):
     def failures_close_below(self) -> bool:  # type: ignore[override]
         """Optuna's ``GPSampler`` (from Optuna 5.0, where it reads the package's constraint) is told
         a failure close below the worst success: it fits its objective's GP to every completed trial,
-        feasible or not, after standardizing their values, and a failure told one spread and more
-        below the successes left their own differences under the GP's noise floor, so it found the
-        optimum's neighbourhood but not the optimum (measured on ``branin_discs`` at 16 at once: worse
-        than bare, 4 seeds better, 15 worse). The constraint, which its feasibility GP models, keeps
-        failures out of the region that fails."""
+        feasible or not, after standardizing their values, and failures told one spread and more
+        below the successes took nearly all of the values' range, the successes' own differences a
+        small share of it; it found the optimum's neighbourhood but not the optimum (measured on
+        ``branin_discs`` at 16 at once: worse than bare, 4 seeds better, 15 worse). The constraint,
+        which its feasibility GP models, keeps failures out of the region that fails."""
         return HAS_TRIAL_CONSTRAINTS and isinstance(self._view.sampler, optuna.samplers.GPSampler)
 
     def before_suggest(self) -> None:
