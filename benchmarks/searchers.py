@@ -248,6 +248,12 @@ def _verdicts(found: List[Dict[str, Any]]) -> str:
     return f"better in {better}, worse in {worse}, not told apart in {len(found) - better - worse} of {len(found)}"
 
 
+def _listed(runs: List[Dict[str, Any]]) -> List[str]:
+    """One line per run of a record: its command, date, minutes and what it was."""
+    return [f"- `{run['command']}`, {run.get('date', '')}, {run.get('s', 0) / 60:.0f} min: {run['searchers']}"
+            for run in runs]
+
+
 def lines(found: Dict[str, Any]) -> List[str]:
     """The RESULTS.md section: per searcher and W, the cells won and lost, then every cell."""
     out = ["## Any searcher, wrapped against bare", "",
@@ -256,8 +262,7 @@ def lines(found: Dict[str, Any]) -> List[str]:
            "simulation on every problem with a known optimum; per seed, the regret at the end of the GPU "
            "budget says which was better; sign test, p < 0.05 (over 80 cells, about 4 would pass by chance "
            "alone). Runs:", ""]
-    out += [f"- `{run['command']}`, {run.get('date', '')}, {run.get('s', 0) / 60:.0f} min: {run['searchers']}"
-            for run in found["runs"]]
+    out += _listed(found["runs"])
     out += ["", "| searcher | W | wrapped against bare, cells (p < 0.05) |", "|---|---|---|"]
     rows = found["rows"]
     for name in SEARCHERS:
@@ -297,8 +302,7 @@ def lines(found: Dict[str, Any]) -> List[str]:
                    or "none") + ". Close below against then, the same seeds (better / worse / level, p): "
                 + "; ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}/{c['level']} ({c['p']:.2g})"
                             for c in changed) + ". Its runs and cells:", ""]
-        out += [f"- `{run['command']}`, {run.get('date', '')}, {run.get('s', 0) / 60:.0f} min: {run['searchers']}"
-                for run in found["gp_far_below"]["runs"]]
+        out += _listed(found["gp_far_below"]["runs"])
         out += ["", table(far)]
     out += ["", "Every cell:", "", table(rows), ""]
     return out

@@ -15,17 +15,13 @@ import argparse
 import json
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from typing import List
 
 import optuna
 
 from benchmarks.asynchronous import run_grid
 from benchmarks.pool import process_pool
-from benchmarks.searchers import METHODS as SEARCHER_METHODS
-from benchmarks.searchers import _one_thread
-
-METHODS: Dict[str, Callable[[int], Any]] = dict(SEARCHER_METHODS)
-CATALOG = "benchmarks.research.gp_told:METHODS"
+from benchmarks.searchers import CATALOG, _one_thread
 
 
 def main(argv: List[str]) -> int:

@@ -186,9 +186,9 @@ def test_a_users_own_tpe_keeps_its_gamma_counted_over_the_successes_while_trials
 
 @pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="GPSampler reads the package's constraint from Optuna 5.0")
 def test_gp_is_told_failures_close_below_the_worst_success_and_infeasible():
-    """GPSampler fits its objective GP to every completed trial after standardizing the values: a
-    failure far below the successes leaves their differences under its noise floor (measured:
-    worse than bare on branin_discs at 16 at once). Told close below the worst success, infeasible
+    """GPSampler fits its objective GP to every completed trial after standardizing the values:
+    failures far below the successes took nearly all of the values' range (measured: worse than
+    bare on branin_discs at 16 at once). Told close below the worst success, infeasible
     by its grade, and moved when a worse success arrives, it keeps the order."""
     from searcher_helpers import SPACE, drive
 
