@@ -33,7 +33,7 @@ __all__ = [
     "TrialOutcome",
     "TrialTimeout",
 ]
-__version__ = "0.5.0"
+__version__ = "0.6.0.dev0"
 
 from ray_graded_penalty.compat import check_versions as _check_versions  # noqa: E402
 

@@ -135,7 +135,7 @@ class GradedPenaltySearcher(Searcher):
     @property
     def inner(self) -> Searcher:
         """Deprecated: the inner searcher is :attr:`searcher`, as Ray's wrappers name it."""
-        warnings.warn("GradedPenaltySearcher.inner is deprecated and goes in 0.6: use .searcher, the name "
+        warnings.warn("GradedPenaltySearcher.inner is deprecated and goes in 0.7: use .searcher, the name "
                       "Ray's ConcurrencyLimiter and Repeater use", DeprecationWarning, stacklevel=2)
         return self.searcher
 

@@ -5,6 +5,7 @@ docstring lists."""
 
 import ast
 import os
+import re
 
 import pytest
 
@@ -160,3 +161,29 @@ def test_every_folder_of_the_package_is_a_package_that_setuptools_finds():
     folders = {os.path.relpath(folder, ROOT).replace(os.sep, ".") for folder, _, files in os.walk(PACKAGE)
                if any(f.endswith(".py") for f in files)}
     assert folders <= found, folders - found
+
+
+def _deprecations():
+    """(module, message text) of every ``warnings.warn(..., DeprecationWarning)`` in the package."""
+    for rel, _, tree in _modules():
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and ast.unparse(node.func) == "warnings.warn" and len(node.args) > 1
+                    and ast.unparse(node.args[1]) == "DeprecationWarning"):
+                parts = node.args[0].values if isinstance(node.args[0], ast.JoinedStr) else [node.args[0]]
+                yield rel, "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+
+
+def test_every_deprecation_says_the_later_release_it_goes_in_and_the_changelog_lists_it():
+    """Deprecation before removal: each warning names a release after this one (a warning saying
+    "goes in 0.6" in 0.6 is a promise broken), and CHANGELOG.md's deprecations say it too."""
+    from packaging.version import Version
+
+    release = Version(ray_graded_penalty.__version__).release[:2]
+    found = list(_deprecations())
+    assert len(found) >= 4  # the old module names, .inner, Grade.modifier, max_tokens without prompts
+    changelog = open(os.path.join(ROOT, "CHANGELOG.md")).read()
+    for rel, message in found:
+        goes = re.search(r"goes in (\d+)\.(\d+)", message)
+        assert goes, f"{rel}: a deprecation that does not say when it goes: {message!r}"
+        assert (int(goes[1]), int(goes[2])) > release, f"{rel}: {message!r} in {ray_graded_penalty.__version__}"
+        assert f"goes in {goes[1]}.{goes[2]}" in changelog, f"CHANGELOG.md names no removal in {goes[0]}"

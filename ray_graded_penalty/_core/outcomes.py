@@ -138,7 +138,7 @@ class Grade:
     @property
     def modifier(self) -> Optional[str]:
         """Deprecated (0.4's name): :attr:`error_class`, None where it is ``"crash"``."""
-        warnings.warn("Grade.modifier is deprecated and goes in 0.6: use Grade.error_class (\"crash\" where "
+        warnings.warn("Grade.modifier is deprecated and goes in 0.7: use Grade.error_class (\"crash\" where "
                       "modifier was None)", DeprecationWarning, stacklevel=2)
         return None if self.error_class == ErrorClass.CRASH else self.error_class
 
