@@ -30,11 +30,12 @@ import importlib
 import importlib.abc
 import importlib.util
 import io
+import math
 import pickle
 import sys
 import types
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Literal, NamedTuple, Optional, Tuple
 
 from ray_graded_penalty._core.outcomes import ErrorClass
 
@@ -295,6 +296,76 @@ OLD_MODULES: Dict[str, Tuple[str, ...]] = {
 RENAMED = {(f"{_PACKAGE}.error_classes", "classify"): (f"{_PACKAGE}._core.judge", "first_match")}
 
 
+# ----- names of 0.5 that are gone ------------------------------------------------------------------
+
+
+def _load_outcomes(experiment_dir: str) -> Dict[str, Any]:
+    """0.5's ``report.load_outcomes``: what a GradedPenaltySearcher told, from its newest
+    checkpoint in ``experiment_dir`` (empty when it did not run there)."""
+    return importlib.import_module(f"{_PACKAGE}.report").load_searcher_state(experiment_dir).get("outcomes", {})
+
+
+#: 0.5's substrings of a failed allocation in a server's output (``serving.failure.MEMORY_TEXTS``).
+_MEMORY_TEXTS_0_5 = ("out of memory", "insufficient memory", "failed to allocate", "bad_alloc",
+                     "cannot allocate memory", "outofmemoryerror", "memoryerror")
+
+
+def _memory_line(texts: Iterable[str]) -> str:
+    """0.5's ``serving.failure.memory_line``: the first of ``texts`` with one of its substrings, or ""."""
+    return next((text.strip() for text in texts if any(m in text.lower() for m in _MEMORY_TEXTS_0_5)), "")
+
+
+def _default_gamma(n: int) -> int:
+    """0.5's ``backends.optuna.default_gamma``: Optuna's TPE's default good-group size for ``n``
+    trials, ``min(ceil(n / 10), 25)``."""
+    return min(math.ceil(0.1 * n), 25)
+
+
+def _error_class_of(exc: BaseException) -> Optional[str]:
+    """0.5's ``trial_errors.error_class_of``: the class the exception says it is (its
+    ``error_class``, or Ray's memory monitor's kill); a dead worker, which 0.5 called "crash",
+    now has a stage and its text decides: None."""
+    return importlib.import_module(f"{_PACKAGE}.callback").read_exception(exc).error_class
+
+
+class TrialError(NamedTuple):
+    """0.5's ``trial_errors.TrialError``: what killed a trial (now ``Evidence``, from ``read_exception``)."""
+
+    text: str
+    error_class: Optional[str] = None
+
+
+#: Names of 0.5 that no module has any more: (0.5 module, name) -> (its 0.5 value, what to use
+#: instead). Each still answers, with a ``DeprecationWarning``, until 0.7 (:func:`gone`).
+GONE: Dict[Tuple[str, str], Tuple[Any, str]] = {(f"{_PACKAGE}.{module}", name): value for (module, name), value in {
+    ("report", "NO_TEXT"): (ErrorClass.OTHER, "ErrorClass.OTHER"),
+    ("report", "load_outcomes"): (_load_outcomes, 'report.load_searcher_state(experiment_dir)["outcomes"]'),
+    ("backends.optuna", "default_gamma"): (_default_gamma, "Optuna's TPESampler(gamma=...), or min(ceil(n / 10), 25)"),
+    ("serving.failure", "CLASSES"): ({"start": ErrorClass.DEPLOY, "ready": ErrorClass.DEPLOY, "load": ErrorClass.CRASH},
+                                     "nothing: a ServerError's stage is read by the searcher's classifier"),
+    ("serving.failure", "WHEN"): ({"start": "during start-up", "ready": "before it was ready", "load": "under load"},
+                                  "serving.failure.HEADLINES"),
+    ("serving.failure", "MEMORY_TEXTS"): (_MEMORY_TEXTS_0_5, "the policy's \"oom\" keywords (PenaltyPolicy)"),
+    ("serving.failure", "memory_line"): (_memory_line, "nothing: the searcher's classifier reads a ServerError's "
+                                                       "log_lines"),
+    ("checks", "Mode"): (Literal["max", "min"], 'typing.Literal["max", "min"]'),
+    ("decision", "OWN_CLASSES"): (ErrorClass.OWN, "ErrorClass.OWN"),
+    ("trials", "TIMEOUT"): (ErrorClass.TIMEOUT, "ErrorClass.TIMEOUT"),
+    ("trial_errors", "TrialError"): (TrialError, "callback.read_exception(exc), an Evidence"),
+    ("trial_errors", "error_class_of"): (_error_class_of, "callback.read_exception(exc).error_class"),
+}.items()}
+
+
+def gone(module: str, name: str) -> Any:
+    """A module's ``__getattr__`` for the names of 0.5 it no longer has (:data:`GONE`)."""
+    if (module, name) not in GONE:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    value, instead = GONE[(module, name)]
+    warnings.warn(f"{module}.{name} is gone since ray-graded-penalty 0.6 and answers as it did in 0.5 "
+                  f"until it goes in 0.7: use {instead}", DeprecationWarning, stacklevel=3)
+    return value
+
+
 class _OldModule(types.ModuleType):
     """A module of 0.5 under its old name: its names, from where they are now."""
 
@@ -309,6 +380,8 @@ class _OldModule(types.ModuleType):
                 module = importlib.import_module(target)
                 if hasattr(module, name):
                     return getattr(module, name)
+        if (self.__name__, name) in GONE:
+            return gone(self.__name__, name)
         raise AttributeError(f"module {self.__name__!r} (now {', '.join(self.targets)}) has no attribute {name!r}")
 
 

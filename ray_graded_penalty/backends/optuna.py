@@ -28,7 +28,7 @@ import copy
 import logging
 import math
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import optuna
 from optuna.storages import InMemoryStorage
@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 from packaging.version import Version
 from ray.tune.search import Searcher
 
+from ray_graded_penalty._core.legacy import gone
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.compat import OPTUNA
 
@@ -395,3 +396,9 @@ class OptunaRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._ids = dict(state.get("ids", {}))
+
+
+if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
+    def __getattr__(name: str) -> Any:
+        """The names of 0.5 this module no longer has, with a warning, until 0.7."""
+        return gone(__name__, name)

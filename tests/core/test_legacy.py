@@ -160,3 +160,53 @@ def test_0_5_s_module_names_import_with_a_deprecation_warning_until_0_7():
         assert all(importlib.import_module(t) for t in targets)
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         importlib.import_module("ray_graded_penalty.trials").nothing_here
+
+
+def test_every_public_name_of_0_5_still_answers_until_0_7(tmp_path):
+    """Each of the 230 names 0.5.0's modules defined (``tests/data/public_names_0.5.0.json``, read
+    from the 0.5.0 release's source) is still there, where it moved, or answers as it did in 0.5
+    with a ``DeprecationWarning`` saying what to use (:data:`legacy.GONE`)."""
+    import importlib
+    import warnings
+
+    from ray_graded_penalty._core.legacy import GONE
+
+    with open(os.path.join(DATA, "public_names_0.5.0.json")) as f:
+        names = json.load(f)
+    assert sum(map(len, names.values())) == 230
+    missing = []
+    for module, defined in names.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an old module's name warns on import (the test above)
+            found = importlib.import_module(module)
+        for name in defined:
+            if (module, name) in GONE:
+                with pytest.warns(DeprecationWarning, match=rf"{module}\.{name} is gone since .* goes in 0\.7: use "):
+                    getattr(found, name)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    if not hasattr(found, name):
+                        missing.append(f"{module}.{name}")
+    assert missing == []
+    assert set(GONE) <= {(m, n) for m, defined in names.items() for n in defined}  # nothing but 0.5's
+
+
+def test_the_gone_names_answer_as_0_5_did(tmp_path):
+    import warnings
+
+    from ray_graded_penalty import report
+    from ray_graded_penalty.backends import optuna as optuna_backend
+    from ray_graded_penalty.serving import failure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        assert report.NO_TEXT == "other"
+        assert report.load_outcomes(str(tmp_path)) == {}  # no searcher ran there
+        gammas = [optuna_backend.default_gamma(n) for n in (0, 1, 10, 11, 100, 250, 251, 1000)]
+        assert gammas == [0, 1, 1, 2, 10, 25, 25, 25]
+        assert failure.memory_line(["ok", "  ggml: failed to allocate buffer\n", "CUDA out of memory"]) == (
+            "ggml: failed to allocate buffer")
+        assert failure.CLASSES["load"] == "crash" and failure.WHEN["ready"] == "before it was ready"
+    with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
+        report.nothing_here
