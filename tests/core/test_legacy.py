@@ -163,9 +163,11 @@ def test_0_5_s_module_names_import_with_a_deprecation_warning_until_0_7():
 
 
 def test_every_public_name_of_0_5_still_answers_until_0_7(tmp_path):
-    """Each of the 230 names 0.5.0's modules defined (``tests/data/public_names_0.5.0.json``, read
-    from the 0.5.0 release's source) is still there, where it moved, or answers as it did in 0.5
-    with a ``DeprecationWarning`` saying what to use (:data:`legacy.GONE`)."""
+    """Each of the 230 names 0.5.0's modules defined is still there, where it moved, or answers as
+    it did in 0.5 with a ``DeprecationWarning`` saying what to use (:data:`legacy.GONE`). The list
+    (``tests/data/public_names_0.5.0.json``) was read from the 0.5.0 release's source (commit
+    a32351b): each module outside a private folder, its top-level functions, classes and
+    assignments whose names do not begin with ``_``."""
     import importlib
     import warnings
 
