@@ -26,6 +26,7 @@ from ray_graded_penalty._core.checks import check_failure, check_retries, check_
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
 from ray_graded_penalty._core.ray_internals import set_search_properties
+from ray_graded_penalty._core.state import from_data
 from ray_graded_penalty._core.trials import Ending, TrialBook, stop_iterations
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
@@ -379,9 +380,9 @@ class GradedPenaltySearcher(Searcher):
             self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config,
             self.retries, self.transient))
 
-    def set_state(self, data: Dict[str, Any]) -> None:
+    def set_state(self, state: Dict[str, Any]) -> None:  # Ray's name for the argument, though it hides the module
         """Load what :meth:`get_state` returned, in this release or an earlier one."""
-        saved = state.from_data(data)
+        saved = from_data(state)
         self._metric, self._mode = saved.metric, saved.mode  # type: ignore[assignment]  # lists: several
         self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records

@@ -536,3 +536,20 @@ def test_an_inner_searcher_that_gives_nothing_while_nothing_runs_ends_the_search
         answers = [searcher.suggest(f"t{i}") for i in range(1, MAX_IDLE_NONES + 1)]
     assert answers == [None] * (MAX_IDLE_NONES - 1) + [Searcher.FINISHED]
     assert sum("gave no configuration" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_every_method_of_rays_searcher_it_overrides_keeps_rays_argument_names():
+    """Ray's loop and wrappers may pass any argument by name: each method of Ray's ``Searcher``
+    the wrapper defines again takes Ray's parameters, under Ray's names, in Ray's order (0.6 had
+    renamed ``set_state``'s ``state``)."""
+    import inspect
+
+    overridden = [name for name, member in vars(GradedPenaltySearcher).items()
+                  if callable(member) and not name.startswith("__") and callable(getattr(Searcher, name, None))]
+    assert {"suggest", "on_trial_complete", "set_search_properties", "set_state", "get_state"} <= set(overridden)
+    for name in overridden:
+        ours = [p.name for p in inspect.signature(getattr(GradedPenaltySearcher, name)).parameters.values()
+                if p.kind is not p.VAR_KEYWORD]
+        rays = [p.name for p in inspect.signature(getattr(Searcher, name)).parameters.values()
+                if p.kind is not p.VAR_KEYWORD]
+        assert ours[:len(rays)] == rays, name
