@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+import ast
 import glob
 import math
 import os
@@ -311,6 +312,24 @@ def _frame(source: HistorySource) -> pd.DataFrame:
     raise TypeError(f"history must be a DataFrame, a .csv path or an experiment directory, got {type(source).__name__}")
 
 
+def _flat_config(config: Dict[str, Any]) -> Dict[str, Any]:
+    """A trial's parameters as Tune flattens a nested space (``outer/inner``): a dict in one
+    column, as 0.5's report wrote a nested parameter (its repr, in a CSV), is spread out."""
+    flat: Dict[str, Any] = {}
+    for name, value in config.items():
+        if isinstance(value, str) and value.startswith("{"):
+            try:
+                parsed = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                parsed = None
+            value = parsed if isinstance(parsed, dict) else value
+        if isinstance(value, dict):
+            flat.update({f"{name}/{inner}": v for inner, v in _flat_config(value).items()})
+        else:
+            flat[name] = value
+    return flat
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
@@ -343,7 +362,7 @@ def read_history(source: HistorySource) -> List[PastTrial]:
             continue  # running, pending, ...: nothing to learn from
         if "retried" in frame.columns and _plain(row.get("retried")) is True:
             continue  # the infrastructure's failure: its configuration's retry is in the history
-        config = {c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns}
+        config = _flat_config({c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns})
         missing = [name for name, v in config.items() if _missing(v)]
         if missing:
             raise ValueError(f"{where}: no value for parameter(s) {missing}")

@@ -312,3 +312,28 @@ def test_a_failure_whose_configuration_was_retried_is_not_read_back(tmp_path):
     for source in (report, str(path)):  # as a DataFrame and from its CSV
         trials = read_history(source)
         assert [(t.config["x"], t.kind.value) for t in trials] == [(0.1, "success"), (0.5, "failure")]
+
+
+REPORT_0_5 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "report_0.5.0.csv")
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_a_report_0_5_wrote_for_a_nested_space_warm_starts_a_search(backend):
+    """``tests/data/report_0.5.0.csv``: 0.5.0's ``failure_report`` of a real Tuner run (12 trials,
+    5 failed: out of memory above x = 0.6, a bad flag below 0.15) in a nested space, which 0.5
+    wrote as one column holding the dict (``config/nested`` = ``"{'y': 1}"``). It is read as Tune
+    flattens it (``nested/y``) and warm-starts a search in that space, failures below successes;
+    in a space without ``nested``, the parameters are refused by name."""
+    history = read_history(REPORT_0_5)
+    assert [t.config["nested/y"] for t in history[:3]] == [1, 2, 1] and all(len(t.config) == 2 for t in history)
+    assert sorted(t.error_class or "" for t in history if t.kind.value == "failure") == ["deploy"] + ["oom"] * 4
+    space = {"x": tune.uniform(0, 1), "nested": {"y": tune.choice([1, 2])}}
+    searcher = GradedPenaltySearcher(backend, trial_timeout_s=60, seed=0, warm_start=REPORT_0_5,
+                                     metric="score", mode="max")
+    searcher.set_search_properties(None, None, space)
+    told = searcher.outcomes.values()
+    assert len(told) == 12 and max(o.told for o in told if o.failed) < min(o.told for o in told if not o.failed)
+    assert set(searcher.suggest("next")) == {"x", "nested"}
+    flat = GradedPenaltySearcher(backend, trial_timeout_s=60, warm_start=REPORT_0_5, metric="score", mode="max")
+    with pytest.raises(ValueError, match=r"parameters \['nested/y', 'x'\] do not match the search space's \['x'\]"):
+        flat.set_search_properties(None, None, {"x": tune.uniform(0, 1)})

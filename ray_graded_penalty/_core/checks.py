@@ -6,7 +6,7 @@ Pure logic, no import.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Any, Collection, Dict, Optional, Sequence, Tuple
 
 MODES: Tuple[str, ...] = ("max", "min")
 
@@ -69,3 +69,12 @@ def check_retries(retries: object, transient: object, classes: Sequence[str]) ->
         raise ValueError(f"transient names error classes the policy does not know: {unknown}; the classes a "
                          f"failure can have are {list(classes)}")
     return retries, names
+
+
+def check_past_parameters(config: Dict[str, Any], space: Collection[str]) -> None:
+    """An earlier trial of a warm start names exactly the search space's parameters (a nested
+    space's as Tune flattens them, ``outer/inner``)."""
+    if set(config) != set(space):
+        raise ValueError(f"an earlier trial's parameters {sorted(config)} do not match the search space's "
+                         f"{sorted(space)}: a warm start needs every parameter, and no other (a nested "
+                         f"space's as Tune flattens them, 'outer/inner')")

@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, Set, Tuple
 from ray.tune.search import Searcher
 from ray.tune.utils.util import flatten_dict, unflatten_dict
 
+from ray_graded_penalty._core.checks import check_past_parameters
 from ray_graded_penalty.backends.generic import RankKeeper
 
 
@@ -63,12 +64,7 @@ class HyperOptView:
         trials, domain = self.trials, self.domain
         if trials is None or domain is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
-        labels = set(domain.params)
-        if set(config) != labels:
-            raise ValueError(
-                f"an earlier trial's parameters {sorted(config)} do not match the search space's "
-                f"{sorted(labels)}: a HyperOpt warm start needs every parameter, and no other"
-            )
+        check_past_parameters(config, domain.params)
         point = unflatten_dict(config)
         self.choices_as_indices(point)
         tid = trials.new_trial_ids(1)[0]

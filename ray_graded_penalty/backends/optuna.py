@@ -36,6 +36,7 @@ from optuna.trial import TrialState
 from packaging.version import Version
 from ray.tune.search import Searcher
 
+from ray_graded_penalty._core.checks import check_past_parameters
 from ray_graded_penalty._core.legacy import gone
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.compat import OPTUNA
@@ -376,6 +377,7 @@ class OptunaRankKeeper(RankKeeper):
         study, distributions = self._view.study, self._view.distributions
         if study is None or distributions is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
+        check_past_parameters(config, distributions)
         if violation is not None and self.tells_failures_as_errors:
             study.add_trial(optuna.trial.create_trial(params=config, distributions=distributions,
                                                       state=TrialState.FAIL))
