@@ -319,9 +319,10 @@ REPORT_0_5 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "r
 
 @pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
 def test_a_report_0_5_wrote_for_a_nested_space_warm_starts_a_search(backend):
-    """``tests/data/report_0.5.0.csv``: 0.5.0's ``failure_report`` of a real Tuner run (12 trials,
-    5 failed: out of memory above x = 0.6, a bad flag below 0.15) in a nested space, which 0.5
-    wrote as one column holding the dict (``config/nested`` = ``"{'y': 1}"``). It is read as Tune
+    """``tests/data/report_0.5.0.csv`` (``tests/data/make_old_report.py`` on 0.5.0): 0.5.0's
+    ``failure_report`` of a real Tuner run (12 trials, 5 failed: out of memory above x = 0.6, a
+    bad flag below 0.15) in a nested space, which 0.5 wrote as one column holding the dict
+    (``config/nested`` = ``"{'y': 1}"``). It is read as Tune
     flattens it (``nested/y``) and warm-starts a search in that space, failures below successes;
     in a space without ``nested``, the parameters are refused by name."""
     history = read_history(REPORT_0_5)
