@@ -33,10 +33,12 @@ def ratio(a: float, b: float) -> float:
 
 
 def paired_counts(ours: List[float], base: List[float]) -> tuple:
-    """Seeds where ours is better (lower regret), worse, and equal."""
-    better = sum(a < b for a, b in zip(ours, base))
-    worse = sum(a > b for a, b in zip(ours, base))
-    return better, worse, len(ours) - better - worse
+    """Seeds where ours is better (lower regret), worse, and equal, over the seeds both ran (a
+    cell with more seeds now than before is compared on the seeds it had then)."""
+    pairs = list(zip(ours, base))
+    better = sum(a < b for a, b in pairs)
+    worse = sum(a > b for a, b in pairs)
+    return better, worse, len(pairs) - better - worse
 
 
 def sign_test(better: int, worse: int) -> float:

@@ -133,3 +133,12 @@ def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
         with pytest.raises(SystemExit):
             main(wrong)
     assert json.load(open(record)) == found
+
+
+def test_seeds_are_paired_only_where_both_ran():
+    """A cell with 20 seeds now against 10 before is compared on those 10: the other 10 are
+    neither better, worse nor level (they had counted as level)."""
+    from benchmarks.concurrency_report import paired_counts
+
+    assert paired_counts([1.0, 2.0, 3.0, 0.0], [2.0, 2.0]) == (1, 0, 1)
+    assert paired_counts([1.0, 2.0], [2.0, 1.0, 0.0]) == (1, 1, 0)
