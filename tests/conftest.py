@@ -140,3 +140,18 @@ def hyperopt_done_trials(searcher):
     from ray_graded_penalty.compat import base_searcher
 
     return HyperOptView(base_searcher(searcher.searcher)).done_documents()
+
+
+def overridden_with_other_names(cls, base):
+    """The methods of ``base`` that ``cls`` defines again whose leading parameters are not
+    ``base``'s names in ``base``'s order (Ray passes some by keyword), and how many it overrides."""
+    import inspect
+
+    def names(function):
+        return [p.name for p in inspect.signature(function).parameters.values() if p.kind is not p.VAR_KEYWORD]
+
+    overridden = [name for name, member in vars(cls).items()
+                  if callable(member) and not name.startswith("__") and callable(getattr(base, name, None))]
+    renamed = [n for n in overridden
+               if names(getattr(cls, n))[:len(names(getattr(base, n)))] != names(getattr(base, n))]
+    return renamed, set(overridden)

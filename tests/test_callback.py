@@ -6,6 +6,8 @@ from ray.exceptions import RayTaskError
 from ray_graded_penalty import PenaltyPolicy
 from ray_graded_penalty.callback import describe_exception
 
+from conftest import overridden_with_other_names
+
 
 def _task_error(cause):
     return RayTaskError("train", "Traceback (most recent call last):\n  File \"/x/memory_utils.py\"", cause)
@@ -69,19 +71,10 @@ def test_ray_s_errors_for_a_node_lost_under_a_trial_read_as_the_stage_node():
 def test_every_method_of_rays_callback_it_overrides_keeps_rays_argument_names(name):
     """Ray calls a callback's hooks with keyword arguments: each hook of Ray's ``Callback`` these
     classes define takes Ray's parameters, under Ray's names, in Ray's order."""
-    import inspect
-
     from ray.tune import Callback
 
     from ray_graded_penalty import callback, timeout
 
-    cls = getattr(callback, name, None) or getattr(timeout, name)
-    overridden = [n for n, member in vars(cls).items()
-                  if callable(member) and not n.startswith("__") and callable(getattr(Callback, n, None))]
-    assert {"on_trial_start", "on_trial_error"} <= set(overridden)
-    for hook in overridden:
-        ours = [p.name for p in inspect.signature(getattr(cls, hook)).parameters.values()
-                if p.kind is not p.VAR_KEYWORD]
-        rays = [p.name for p in inspect.signature(getattr(Callback, hook)).parameters.values()
-                if p.kind is not p.VAR_KEYWORD]
-        assert ours[:len(rays)] == rays, hook
+    renamed, overridden = overridden_with_other_names(getattr(callback, name, None) or getattr(timeout, name), Callback)
+    assert {"on_trial_start", "on_trial_error"} <= overridden
+    assert renamed == []

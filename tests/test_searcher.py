@@ -17,7 +17,7 @@ from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
 from ray_graded_penalty.searcher import MAX_IDLE_NONES
 
-from conftest import hyperopt_done_trials, optuna_study
+from conftest import hyperopt_done_trials, optuna_study, overridden_with_other_names
 from searcher_helpers import SPACE, OnePointThenNone, complete_values, drive, make, outcomes, ranks_below
 
 
@@ -542,14 +542,6 @@ def test_every_method_of_rays_searcher_it_overrides_keeps_rays_argument_names():
     """Ray's loop and wrappers may pass any argument by name: each method of Ray's ``Searcher``
     the wrapper defines again takes Ray's parameters, under Ray's names, in Ray's order (0.6 had
     renamed ``set_state``'s ``state``)."""
-    import inspect
-
-    overridden = [name for name, member in vars(GradedPenaltySearcher).items()
-                  if callable(member) and not name.startswith("__") and callable(getattr(Searcher, name, None))]
-    assert {"suggest", "on_trial_complete", "set_search_properties", "set_state", "get_state"} <= set(overridden)
-    for name in overridden:
-        ours = [p.name for p in inspect.signature(getattr(GradedPenaltySearcher, name)).parameters.values()
-                if p.kind is not p.VAR_KEYWORD]
-        rays = [p.name for p in inspect.signature(getattr(Searcher, name)).parameters.values()
-                if p.kind is not p.VAR_KEYWORD]
-        assert ours[:len(rays)] == rays, name
+    renamed, overridden = overridden_with_other_names(GradedPenaltySearcher, Searcher)
+    assert {"suggest", "on_trial_complete", "set_search_properties", "set_state", "get_state"} <= overridden
+    assert renamed == []
