@@ -248,6 +248,12 @@ def _verdicts(found: List[Dict[str, Any]]) -> str:
     return f"better in {better}, worse in {worse}, not told apart in {len(found) - better - worse} of {len(found)}"
 
 
+def _worse_in(cells: List[Dict[str, Any]]) -> str:
+    """The cells where wrapped was significantly worse, each with its seeds better/worse."""
+    return "worse in: " + (", ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}"
+                                     for c in cells if _worse(c)) or "none")
+
+
 def _listed(runs: List[Dict[str, Any]]) -> List[str]:
     """One line per run of a record: its command, date, minutes and what it was."""
     return [f"- `{run['command']}`, {run.get('date', '')}, {run.get('s', 0) / 60:.0f} min: {run['searchers']}"
@@ -291,15 +297,13 @@ def lines(found: Dict[str, Any]) -> List[str]:
         for run in nevergrad["runs"]:
             cells = [r for r in nevergrad["rows"] if r["told"] == run["told"]]
             out += ["", f"- {run['note']} (`{run['command']}`, {run.get('s', 0) / 60:.0f} min): {_verdicts(cells)}; "
-                    "worse in: " + (", ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}"
-                                              for c in cells if _worse(c)) or "none")]
+                    + _worse_in(cells)]
     if found.get("gp_far_below"):
         far = found["gp_far_below"]["rows"]
         changed = against_before(rows, far, "gp")
         out += ["", "GPSampler told a failure one spread and more below the worst success, as every Optuna sampler "
-                "but CMA-ES is (before the Optuna backend told it close below): " + _verdicts(far) + "; worse in: "
-                + (", ".join(f"{r['problem']} W={r['workers']} {r['better']}/{r['worse']}" for r in far if _worse(r))
-                   or "none") + ". Close below against then, the same seeds (better / worse / level, p): "
+                "but CMA-ES is (before the Optuna backend told it close below): " + _verdicts(far) + "; "
+                + _worse_in(far) + ". Close below against then, the same seeds (better / worse / level, p): "
                 + "; ".join(f"{c['problem']} W={c['workers']} {c['better']}/{c['worse']}/{c['level']} ({c['p']:.2g})"
                             for c in changed) + ". Its runs and cells:", ""]
         out += _listed(found["gp_far_below"]["runs"])
