@@ -41,7 +41,7 @@ import pandas as pd
 from ray_graded_penalty._core import state
 from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
 from ray_graded_penalty._core.judge import first_line
-from ray_graded_penalty._core.legacy import gone
+from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
 from ray_graded_penalty.callback import read_error_file
 
@@ -391,6 +391,4 @@ def read_history(source: HistorySource) -> List[PastTrial]:
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
-    def __getattr__(name: str) -> Any:
-        """The names of 0.5 this module no longer has, with a warning, until 0.7."""
-        return gone(__name__, name)
+    __getattr__ = gone_names(__name__)

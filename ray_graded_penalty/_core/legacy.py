@@ -357,13 +357,18 @@ GONE: Dict[Tuple[str, str], Tuple[Any, str]] = {(f"{_PACKAGE}.{module}", name): 
 
 
 def gone(module: str, name: str) -> Any:
-    """A module's ``__getattr__`` for the names of 0.5 it no longer has (:data:`GONE`)."""
+    """The value of a name of 0.5 that ``module`` no longer has (:data:`GONE`), with a warning."""
     if (module, name) not in GONE:
         raise AttributeError(f"module {module!r} has no attribute {name!r}")
     value, instead = GONE[(module, name)]
     warnings.warn(f"{module}.{name} is gone since ray-graded-penalty 0.6 and answers as it did in 0.5 "
                   f"until it goes in 0.7: use {instead}", DeprecationWarning, stacklevel=3)
     return value
+
+
+def gone_names(module: str) -> Callable[[str], Any]:
+    """A public module's ``__getattr__``: the names of 0.5 it no longer has, until 0.7 (:func:`gone`)."""
+    return lambda name: gone(module, name)
 
 
 class _OldModule(types.ModuleType):

@@ -37,7 +37,7 @@ from packaging.version import Version
 from ray.tune.search import Searcher
 
 from ray_graded_penalty._core.checks import check_past_parameters
-from ray_graded_penalty._core.legacy import gone
+from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.compat import OPTUNA
 
@@ -401,6 +401,4 @@ class OptunaRankKeeper(RankKeeper):
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
-    def __getattr__(name: str) -> Any:
-        """The names of 0.5 this module no longer has, with a warning, until 0.7."""
-        return gone(__name__, name)
+    __getattr__ = gone_names(__name__)

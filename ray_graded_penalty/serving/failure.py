@@ -20,9 +20,9 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
-from ray_graded_penalty._core.legacy import gone
+from ray_graded_penalty._core.legacy import gone_names
 
 #: The stages a served trial goes through, and how its failure's first line begins.
 HEADLINES = {"start": "deploy failed", "ready": "deploy failed", "load": "the server failed under load"}
@@ -70,6 +70,4 @@ def failure(stage: str, what: str, log_lines: Sequence[str], answers: Sequence[s
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
-    def __getattr__(name: str) -> Any:
-        """The names of 0.5 this module no longer has, with a warning, until 0.7."""
-        return gone(__name__, name)
+    __getattr__ = gone_names(__name__)
