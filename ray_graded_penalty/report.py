@@ -313,21 +313,23 @@ def _frame(source: HistorySource) -> pd.DataFrame:
 
 
 def _flat_config(config: Dict[str, Any]) -> Dict[str, Any]:
-    """A trial's parameters as Tune flattens a nested space (``outer/inner``): a dict in one
-    column, as 0.5's report wrote a nested parameter (its repr, in a CSV), is spread out."""
-    flat: Dict[str, Any] = {}
-    for name, value in config.items():
-        if isinstance(value, str) and value.startswith("{"):
-            try:
-                parsed = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                parsed = None
-            value = parsed if isinstance(parsed, dict) else value
-        if isinstance(value, dict):
-            flat.update({f"{name}/{inner}": v for inner, v in _flat_config(value).items()})
-        else:
-            flat[name] = value
-    return flat
+    """A trial's parameters as Tune flattens a nested space (``outer/inner``, as
+    :func:`failure_report` writes them): a dict in one column, as 0.5's report wrote a nested
+    parameter (its repr, in a CSV), is spread out."""
+    from ray.tune.utils import flatten_dict
+
+    return flatten_dict({name: _dict_literal(value) for name, value in config.items()})
+
+
+def _dict_literal(value: Any) -> Any:
+    """``value``, or the dict its text is the repr of."""
+    if not (isinstance(value, str) and value.startswith("{")):
+        return value
+    try:
+        parsed = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return value
+    return parsed if isinstance(parsed, dict) else value
 
 
 def _plain(value: Any) -> Any:
