@@ -281,7 +281,12 @@ class GradedPenaltySearcher(Searcher):
     def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
         self._book.timed_out(trial_id, stage)
 
-    def trial_errored(self, trial_id: str, evidence: Evidence) -> None:
+    def trial_errored(self, trial_id: str, evidence: Union[Evidence, str], error_class: Optional[str] = None) -> None:
+        if isinstance(evidence, str):  # 0.5's (trial_id, error, error_class), until 0.7
+            warnings.warn("trial_errored(trial_id, error, error_class) is 0.5's form and goes in 0.7: pass an "
+                          "Evidence(error, error_class), or tell a failure yourself with record_failure",
+                          DeprecationWarning, stacklevel=2)
+            evidence = Evidence(evidence, error_class)
         if not self._was_told(trial_id):
             self._tell(self._book.errored(trial_id, evidence.text or "", time.time(), evidence.error_class,
                                           evidence.stage, evidence.types))

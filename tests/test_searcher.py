@@ -210,6 +210,17 @@ def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
     assert searcher.outcomes["a"].error_class == "oom"
 
 
+def test_0_5s_trial_errored_with_a_text_and_a_class_is_told_with_a_deprecation_warning():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher.trial_started("a")
+    searcher.on_trial_complete("a", error=True)
+    with pytest.warns(DeprecationWarning, match="0.7.*Evidence"):
+        searcher.trial_errored("a", "RuntimeError: boom", "oom")
+    assert complete_values(searcher) == [-1500.0]
+    assert searcher.outcomes["a"].error_class == "oom"
+
+
 def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():
     searcher = attached(make())
     searcher.suggest("a")
