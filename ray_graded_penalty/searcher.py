@@ -281,7 +281,14 @@ class GradedPenaltySearcher(Searcher):
     def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
         self._book.timed_out(trial_id, stage)
 
-    def trial_errored(self, trial_id: str, evidence: Union[Evidence, str], error_class: Optional[str] = None) -> None:
+    def trial_errored(self, trial_id: str, evidence: Union[Evidence, str, None] = None,
+                      error_class: Optional[str] = None, error: Optional[str] = None) -> None:
+        if error is not None:  # 0.5's keyword, trial_errored(trial_id, error=...)
+            if evidence is not None:
+                raise TypeError("trial_errored takes evidence or 0.5's error=, not both")
+            evidence = error
+        if evidence is None:
+            raise TypeError("trial_errored needs the evidence of what ended the trial (an Evidence)")
         if isinstance(evidence, str):  # 0.5's (trial_id, error, error_class), until 0.7
             warnings.warn("trial_errored(trial_id, error, error_class) is 0.5's form and goes in 0.7: pass an "
                           "Evidence(error, error_class), or tell a failure yourself with record_failure",

@@ -221,6 +221,21 @@ def test_0_5s_trial_errored_with_a_text_and_a_class_is_told_with_a_deprecation_w
     assert searcher.outcomes["a"].error_class == "oom"
 
 
+def test_0_5s_trial_errored_by_keyword_is_told_with_a_deprecation_warning():
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher.trial_started("a")
+    searcher.on_trial_complete("a", error=True)
+    with pytest.warns(DeprecationWarning, match="0.7.*Evidence"):
+        searcher.trial_errored("a", error="RuntimeError: CUDA out of memory")
+    assert complete_values(searcher) == [-1500.0]
+    assert searcher.outcomes["a"].error_class == "oom"
+    with pytest.raises(TypeError, match="not both"):
+        searcher.trial_errored("a", Evidence("x"), error="y")
+    with pytest.raises(TypeError, match="needs the evidence"):
+        searcher.trial_errored("a")
+
+
 def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():
     searcher = attached(make())
     searcher.suggest("a")
