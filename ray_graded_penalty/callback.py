@@ -3,8 +3,8 @@
 Ray tells a searcher only that a trial errored, never how or when; a callback sees the
 ``Trial`` with its error. :class:`GradedPenaltyCallback` reports what it sees as
 :class:`TrialEvents` (the small interface both sides name, which the searcher implements), and
-reads what killed a trial from Ray's errors into the classifier's
-:class:`~ray_graded_penalty._core.judge.Evidence` (:func:`read_trial_error`). Ray calls the
+reads what killed a trial from Ray's errors into an :class:`Evidence` (:func:`read_trial_error`),
+what ``trial_errored`` hears: ``from ray_graded_penalty.callback import Evidence``. Ray calls the
 searcher first and this callback right after, so the searcher waits for it; if the order ever
 flipped, the callback's details arrive first and the searcher tells the failure as soon as Ray
 reports it. Either way it is told once.
@@ -40,7 +40,8 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, runtime_c
 from ray import cloudpickle, exceptions
 from ray.tune import Callback
 
-from ray_graded_penalty._core.judge import STAGE_CLASSES, Evidence, exception_types, named_types
+from ray_graded_penalty._core.judge import STAGE_CLASSES, exception_types, named_types
+from ray_graded_penalty._core.judge import Evidence as Evidence  # public here: what trial_errored hears
 from ray_graded_penalty._core.outcomes import ErrorClass
 from ray_graded_penalty._core.ray_internals import forget_stage, published_stage
 from ray_graded_penalty._core.trials import stop_iterations

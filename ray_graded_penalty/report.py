@@ -230,9 +230,15 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         best = successes.loc[values.idxmax() if mode == "max" else values.idxmin()]
         kind = "best success"
     elif (report["status"] == Kind.SLO_MISS.value).any() and slo_columns(report):
+        # The searcher's own choice when it saved one; else the least weighted total miss (its
+        # order, the slo_miss column); a report without that column: the misses' plain sum.
         misses = report[report["status"] == Kind.SLO_MISS.value]
-        total = misses[[MISS_PREFIX + m for m in slo_columns(report)]].astype(float).fillna(0).sum(axis=1)
-        best = misses.loc[total.idxmin()]
+        named = misses.index[misses["trial_id"] == report.attrs.get("least_bad")]
+        if "slo_miss" in misses and misses["slo_miss"].notna().all():
+            total = misses["slo_miss"].astype(float)
+        else:
+            total = misses[[MISS_PREFIX + m for m in slo_columns(report)]].astype(float).fillna(0).sum(axis=1)
+        best = misses.loc[named[0] if len(named) else total.idxmin()]
         kind = "least SLO miss"
     elif failed.any() and report.loc[failed, "penalty"].notna().any():
         # The searcher's own order when it saved one: the failure of least severity (magnitude,

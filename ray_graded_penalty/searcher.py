@@ -22,7 +22,7 @@ from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
 from ray_graded_penalty._core import ledger, state
-from ray_graded_penalty._core.checks import check_failure, check_retries, check_timeout
+from ray_graded_penalty._core.checks import check_failure, check_flag, check_retries, check_timeout
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
 from ray_graded_penalty._core.ray_internals import set_search_properties
@@ -128,10 +128,13 @@ class GradedPenaltySearcher(Searcher):
         self._book = TrialBook(self.trial_timeout_s)
         self._warned: Set[str] = set()  # what was warned of once (see judge.Rules.warned)
         self._keeper = keeper_for(self.searcher)
+        if warm_start is not None and not self._keeper.takes_history:
+            raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
-        self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce_timeout else None)
+        enforce = check_flag("enforce_timeout", enforce_timeout)
+        self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce else None)
 
     @property
     def inner(self) -> Searcher:
@@ -291,7 +294,8 @@ class GradedPenaltySearcher(Searcher):
             raise TypeError("trial_errored needs the evidence of what ended the trial (an Evidence)")
         if isinstance(evidence, str):  # 0.5's (trial_id, error, error_class), until 0.7
             warnings.warn("trial_errored(trial_id, error, error_class) is 0.5's form and goes in 0.7: pass an "
-                          "Evidence(error, error_class), or tell a failure yourself with record_failure",
+                          "Evidence(error, error_class) (from ray_graded_penalty.callback import Evidence), or "
+                          "tell a failure yourself with record_failure",
                           DeprecationWarning, stacklevel=2)
             evidence = Evidence(evidence, error_class)
         if not self._was_told(trial_id):
@@ -311,7 +315,10 @@ class GradedPenaltySearcher(Searcher):
         """Tell the failure of a suggested trial, with its details, if it was not told yet.
 
         For replays, simulations and benchmarks that drive the searcher directly. It may come
-        before or after ``on_trial_complete(trial_id, error=True)``: the trial is told once.
+        before ``on_trial_complete(trial_id, error=True)`` or right after it: the trial is told
+        once, with these details. Not later: the next ``suggest``, or another trial's
+        ``on_trial_complete``, tells a failure still waiting for its details without them, and
+        a ``record_failure`` for a trial told already is not told (a warning says so).
         ``error_class``, one of the policy's :attr:`~PenaltyPolicy.error_classes` (or "timeout"),
         says what killed it; without it, ``error``'s words do.
 
@@ -329,6 +336,12 @@ class GradedPenaltySearcher(Searcher):
                                                              self._failure_classes())
         if not self._was_told(trial_id):
             self._tell(self._book.failure_given(trial_id, elapsed, error, timeout, time.time(), error_class))
+        elif "late record_failure" not in self._warned:
+            self._warned.add("late record_failure")
+            logger.warning("record_failure(%r) came after the trial was told: these details are not told. Call it "
+                           "before on_trial_complete(trial_id, error=True), or right after it, before the next "
+                           "suggest or another trial's completion (which tell a failure waiting for its details "
+                           "without them)", trial_id)
 
     # ----- telling ---------------------------------------------------------------------------
 

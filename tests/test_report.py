@@ -181,6 +181,28 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
     assert done.returncode == 0 and "mode 'min', from the caller" in done.stdout, done.stderr[-2000:]
 
 
+def two_latencies(config):
+    report({"score": config["x"], "ttft_s": config["ttft_s"], "e2el_s": config["e2el_s"]})
+
+
+def test_with_only_slo_misses_the_summary_names_the_searchers_least_weighted_miss(local_ray, tmp_path):
+    # a misses the weighted SLO by 0.2 (0.4 weighted), b the other by 0.3 (0.3): b is the least miss
+    points = [{"x": 0.9, "ttft_s": 1.2, "e2el_s": 0.5}, {"x": 0.1, "ttft_s": 0.5, "e2el_s": 1.3}]
+    slos = [SLO("ttft_s", max=1.0, weight=2.0), SLO("e2el_s", max=1.0)]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, points_to_evaluate=points, slos=slos)
+    space = {"x": tune.uniform(0, 1), "ttft_s": tune.uniform(0, 2), "e2el_s": tune.uniform(0, 2)}
+    grid = run(searcher, two_latencies, tmp_path, num_samples=2, space=space)
+    report = failure_report(grid)
+    b = report.loc[report["config/x"] == 0.1, "trial_id"].iloc[0]
+    assert searcher.best.trial_id == b
+    summary = summarize(report)
+    assert summary["best_kind"] == "least SLO miss" and summary["best"]["trial_id"] == b
+    report.attrs.pop("least_bad")  # without the searcher's choice: its order, the weighted total
+    assert summarize(report)["best"]["trial_id"] == b
+    unweighted = report.drop(columns="slo_miss")  # a report without that column: the plain sum
+    assert summarize(unweighted)["best"]["config/x"] == 0.9
+
+
 def test_a_warm_start_from_a_report_tells_its_slo_misses_as_slo_misses(local_ray, tmp_path):
     points = [{"x": 0.3}, {"x": 0.6}, {"x": 0.8}, {"x": 0.45}]  # p99 0.6 and 0.8 miss the 0.5 s SLO
     slos = [SLO("p99_s", max=0.5)]

@@ -13,8 +13,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
-from ray_graded_penalty._core.judge import Evidence
 from ray_graded_penalty.backends.optuna import violation
+from ray_graded_penalty.callback import Evidence  # where a user extending the searcher finds it
 from ray_graded_penalty.searcher import MAX_IDLE_NONES
 
 from conftest import hyperopt_done_trials, optuna_study, overridden_with_other_names
@@ -137,6 +137,15 @@ def test_outcomes_read_earlier_do_not_change_when_later_trials_move_them():
          "HyperOpt backend takes one objective"),
         (("optuna",), dict(trial_timeout_s=60, slos=["p99 < 0.5"]), TypeError, r"slos\[0\] must be an SLO"),
         (("optuna",), dict(trial_timeout_s=60, policy={"tiers": []}), TypeError, "PenaltyPolicy"),
+        (("optuna",), dict(trial_timeout_s=60, metric=5, mode="max"), ValueError, "metric must be a metric name.*5"),
+        (("optuna",), dict(trial_timeout_s=60, metric=5), ValueError, "metric must be a metric name.*5"),
+        (("optuna",), dict(trial_timeout_s=60, points_to_evaluate={"x": 0.5}), TypeError,
+         r"points_to_evaluate must be a list of configurations.*\{'x': 0.5\}"),
+        (("optuna",), dict(trial_timeout_s=60, points_to_evaluate=[0.5]), TypeError, "each a dict"),
+        (("optuna",), dict(trial_timeout_s=60, seed="x"), TypeError, "seed must be an int or None, got 'x'"),
+        (("hyperopt",), dict(trial_timeout_s=60, seed=1.5), TypeError, "seed must be an int or None, got 1.5"),
+        (("optuna",), dict(trial_timeout_s=60, enforce_timeout="no"), TypeError,
+         "enforce_timeout must be True or False, got 'no'"),
     ],
 )
 def test_bad_construction_gets_a_clear_error(args, kwargs, error, message):
@@ -234,6 +243,23 @@ def test_0_5s_trial_errored_by_keyword_is_told_with_a_deprecation_warning():
         searcher.trial_errored("a", Evidence("x"), error="y")
     with pytest.raises(TypeError, match="needs the evidence"):
         searcher.trial_errored("a")
+
+
+def test_a_record_failure_after_the_trial_was_told_warns_that_its_details_are_not_told(caplog):
+    searcher = make()  # driven directly, no Tune loop: as a replay or a simulation is
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.on_trial_complete("a", error=True)
+    searcher.record_failure("a", elapsed_s=42.0, error="CUDA out of memory")  # right after: told with it
+    searcher.on_trial_complete("b", error=True)
+    searcher.suggest("c")  # tells "b", still waiting for its details, without them
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        searcher.record_failure("b", elapsed_s=42.0, error="CUDA out of memory")
+        searcher.record_failure("b", elapsed_s=42.0, error="CUDA out of memory")
+    assert searcher.outcomes["a"].error_class == "oom"
+    assert searcher.outcomes["b"].error_class == "crash"
+    late = [r for r in caplog.records if "came after the trial was told" in r.getMessage()]
+    assert len(late) == 1 and "'b'" in late[0].getMessage()  # once per searcher
 
 
 def test_if_the_order_flipped_the_failure_is_still_told_once_with_its_details():

@@ -71,6 +71,24 @@ def check_retries(retries: object, transient: object, classes: Sequence[str]) ->
     return retries, names
 
 
+def check_backend_args(seed: object, points_to_evaluate: object) -> None:
+    """A built-in backend's ``seed`` (an int or None) and ``points_to_evaluate`` (a list of
+    configurations, each a dict, or None)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"seed must be an int or None, got {seed!r}")
+    configs = points_to_evaluate if isinstance(points_to_evaluate, (list, tuple)) else None
+    if points_to_evaluate is not None and (configs is None or not all(isinstance(p, dict) for p in configs)):
+        raise TypeError(f"points_to_evaluate must be a list of configurations, each a dict such as "
+                        f"[{{'x': 0.5}}], got {points_to_evaluate!r}")
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``value`` if it is True or False, else a TypeError naming it."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
 def check_past_parameters(config: Dict[str, Any], space: Collection[str]) -> None:
     """An earlier trial of a warm start names exactly the search space's parameters (a nested
     space's as Tune flattens them, ``outer/inner``)."""

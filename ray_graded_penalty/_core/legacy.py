@@ -339,7 +339,7 @@ class TrialError(NamedTuple):
 #: instead). Each still answers, with a ``DeprecationWarning``, until 0.7 (:func:`gone`).
 GONE: Dict[Tuple[str, str], Tuple[Any, str]] = {(f"{_PACKAGE}.{module}", name): value for (module, name), value in {
     ("report", "NO_TEXT"): (ErrorClass.OTHER, "ErrorClass.OTHER"),
-    ("report", "load_outcomes"): (_load_outcomes, 'report.load_searcher_state(experiment_dir)["outcomes"]'),
+    ("report", "load_outcomes"): (_load_outcomes, 'report.load_searcher_state(experiment_dir).get("outcomes", {})'),
     ("backends.optuna", "default_gamma"): (_default_gamma, "Optuna's TPESampler(gamma=...), or min(ceil(n / 10), 25)"),
     ("serving.failure", "CLASSES"): ({"start": ErrorClass.DEPLOY, "ready": ErrorClass.DEPLOY, "load": ErrorClass.CRASH},
                                      "nothing: a ServerError's stage is read by the searcher's classifier"),

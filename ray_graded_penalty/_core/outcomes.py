@@ -150,6 +150,14 @@ MetricArg = Union[None, str, Sequence[str]]
 Told = Union[float, Tuple[float, ...]]
 
 
+def metric_names(metric: MetricArg) -> Tuple[str, ...]:
+    """``metric``, a name or a list of them, as a tuple of names; else a ValueError naming it."""
+    names = (metric,) if isinstance(metric, str) else tuple(metric) if isinstance(metric, (list, tuple)) else ()
+    if not names or not all(isinstance(m, str) and m for m in names):
+        raise ValueError(f"metric must be a metric name or a list of them, got {metric!r}")
+    return names
+
+
 @dataclass(frozen=True)
 class Objectives:
     """Metric names and their modes, one or several: a name and "max" or "min", as in
@@ -162,10 +170,8 @@ class Objectives:
     @classmethod
     def of(cls, metric: MetricArg, mode: MetricArg) -> "Objectives":
         """Check ``metric`` and ``mode`` (a name and a mode, or two lists of the same length)."""
-        metrics = (metric,) if isinstance(metric, str) else tuple(metric or ())
-        modes = (mode,) if isinstance(mode, str) else tuple(mode or ())
-        if not metrics or not all(isinstance(m, str) and m for m in metrics):
-            raise ValueError(f"metric must be a metric name or a list of them, got {metric!r}")
+        metrics = metric_names(metric)
+        modes = (mode,) if isinstance(mode, str) else tuple(mode) if isinstance(mode, (list, tuple)) else ()
         if len(set(metrics)) != len(metrics):
             raise ValueError(f"metric names must be unique, got {list(metrics)}")
         if len(modes) != len(metrics):
@@ -182,6 +188,8 @@ class Objectives:
         """Check a searcher's ``metric`` and ``mode`` arguments, either of which may be left to
         ``TuneConfig``; returns whether they name several objectives."""
         several = isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple))
+        if metric is not None:
+            metric_names(metric)
         if metric is not None and mode is not None:
             Objectives.of(metric, mode)
         elif several:

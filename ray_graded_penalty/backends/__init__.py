@@ -31,6 +31,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from ray.tune.search import Searcher
 
+from ray_graded_penalty._core.checks import check_backend_args
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.backends.hyperopt import HyperOptRankKeeper
 from ray_graded_penalty.backends.nevergrad import NevergradRankKeeper, is_nevergrad
@@ -82,6 +83,7 @@ def inner_searcher(
     points_to_evaluate: Optional[List[Dict[str, Any]]] = None,
 ) -> Searcher:
     """The searcher to wrap: a built-in backend by name, or the user's own ``Searcher``."""
+    check_backend_args(seed, points_to_evaluate)
     if isinstance(searcher, str):
         return build_backend(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
     if not isinstance(searcher, Searcher):

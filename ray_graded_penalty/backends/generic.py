@@ -10,6 +10,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ray.tune.search import Searcher
 
+from ray_graded_penalty.compat import base_searcher
+
 
 class RankKeeper:
     """Keeps told failures below the successes, as far as the inner searcher allows.
@@ -63,15 +65,24 @@ class RankKeeper:
         """The placement moved: ``moves`` maps trials told below the successes to the values
         (one per objective) they must hold now. Called only when :attr:`rewrites_history`."""
 
+    @property
+    def takes_history(self) -> bool:
+        """Whether :meth:`add_history` can tell the inner searcher earlier trials: the searcher
+        under Ray's wrappers has Ray's ``add_evaluated_point``."""
+        return type(base_searcher(self._searcher)).add_evaluated_point is not Searcher.add_evaluated_point
+
+    def no_history(self) -> str:
+        """Why this searcher takes no warm start, for an error."""
+        return (f"a warm start needs an inner searcher with Ray's add_evaluated_point; {self.searcher_name} has "
+                f"none: wrap OptunaSearch or HyperOptSearch (or use the built-in 'optuna' or 'hyperopt'), or "
+                f"start without warm_start")
+
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         """Add an earlier trial (below every success when ``violation`` is set) to the model."""
         try:
             self._searcher.add_evaluated_point(config, value)
         except NotImplementedError:
-            raise NotImplementedError(
-                f"warm start needs an inner searcher with add_evaluated_point; "
-                f"{type(self._searcher).__name__} has none (both built-in backends take a warm start)"
-            ) from None
+            raise NotImplementedError(self.no_history()) from None
 
     def get_state(self) -> Dict[str, Any]:
         """What must survive a checkpoint (the searcher itself is not part of it)."""

@@ -108,6 +108,10 @@ class HyperOptRankKeeper(RankKeeper):
             found.append((self._view.loss_sign * doc["result"]["loss"],))
         return found
 
+    @property
+    def takes_history(self) -> bool:
+        return True  # written into HyperOpt's trials, which Ray's HyperOptSearch has no add_evaluated_point for
+
     def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
         tid = self._view.insert_done(config, self._view.loss_sign * value)
         if violation is not None:

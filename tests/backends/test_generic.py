@@ -9,10 +9,18 @@ from ray_graded_penalty import GradedPenaltySearcher
 from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
 
 
-def test_a_searcher_without_add_evaluated_point_says_it_cannot_warm_start():
-    searcher = GradedPenaltySearcher(NoHistorySearcher(), trial_timeout_s=600, warm_start=earlier_run(rows=3))
-    with pytest.raises(NotImplementedError, match="warm start needs an inner searcher with add_evaluated_point"):
-        searcher.set_search_properties("score", "max", HISTORY_SPACE)
+@pytest.mark.parametrize("wrap", [lambda s: s, lambda s: ConcurrencyLimiter(s, max_concurrent=2)])
+def test_a_searcher_without_add_evaluated_point_refuses_a_warm_start_when_built(wrap):
+    with pytest.raises(ValueError, match="warm start needs an inner searcher with Ray's add_evaluated_point; "
+                                         "(NoHistorySearcher|ConcurrencyLimiter) has none"):
+        GradedPenaltySearcher(wrap(NoHistorySearcher()), trial_timeout_s=600, warm_start=earlier_run(rows=3))
+
+
+def test_add_history_without_add_evaluated_point_says_it_cannot_warm_start():
+    searcher = GradedPenaltySearcher(NoHistorySearcher(), trial_timeout_s=600)
+    searcher.set_search_properties("score", "max", HISTORY_SPACE)
+    with pytest.raises(NotImplementedError, match="warm start needs an inner searcher with Ray's add_evaluated_point"):
+        searcher.add_history(earlier_run(rows=3))
 
 
 def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():

@@ -7,6 +7,16 @@ from ray_graded_penalty import GradedPenaltySearcher
 ng = pytest.importorskip("nevergrad")
 
 
+def test_a_warm_start_of_nevergrad_is_refused_when_the_searcher_is_built():
+    from ray.tune.search.nevergrad import NevergradSearch
+
+    from searcher_helpers import earlier_run
+
+    with pytest.raises(ValueError, match="NevergradSearch has none: wrap OptunaSearch or HyperOptSearch"):
+        GradedPenaltySearcher(NevergradSearch(optimizer=ng.optimizers.OnePlusOne), trial_timeout_s=600,
+                              warm_start=earlier_run(rows=3))
+
+
 def test_nevergrad_hears_a_failure_as_an_error_and_every_trial_is_graded():
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.nevergrad import NevergradSearch

@@ -212,3 +212,12 @@ def test_the_gone_names_answer_as_0_5_did(tmp_path):
         assert failure.CLASSES["load"] == "crash" and failure.WHEN["ready"] == "before it was ready"
     with pytest.raises(AttributeError, match="has no attribute 'nothing_here'"):
         report.nothing_here
+
+
+def test_what_the_load_outcomes_warning_says_to_write_answers_as_it_did(tmp_path):
+    from ray_graded_penalty import report
+
+    with pytest.warns(DeprecationWarning) as caught:
+        report.load_outcomes(str(tmp_path))
+    written = str(caught[0].message).split("use ", 1)[1].split(" instead")[0].replace("experiment_dir", "str(tmp_path)")
+    assert eval(written, {"report": report, "tmp_path": tmp_path}) == {}  # no searcher ran there
