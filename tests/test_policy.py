@@ -41,6 +41,7 @@ def test_design_document_validation_run_tiers():
 )
 def test_a_timeout_is_graded_as_a_timeout_whatever_its_wording(error):
     assert PenaltyPolicy().penalty(600, 600, error=error, mode="max") == -80.0
+    assert PenaltyPolicy().grade(600, 600, error).error_class == "timeout"  # -80 is also connection's and slo's
 
 
 def test_tier_boundaries_are_inclusive_at_their_start():

@@ -16,6 +16,7 @@ import pytest
 from optuna.samplers import RandomSampler
 from optuna.trial import TrialState
 from ray import tune
+from ray.tune.search import Searcher
 from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
@@ -133,9 +134,13 @@ def test_evaluated_rewards_and_points_reach_the_inner_study_in_their_states():
     searcher.add_evaluated_point(POINT, 1.0, intermediate_values=[0.8, 0.9])
     try:  # Ray 2.30's OptunaSearch cannot add a failed point on Optuna 3.6 itself: wrapped, the same
         OptunaSearch(space=SPACE, metric="metric", mode="max").add_evaluated_point(POINT, 1.0, error=True)
+        unwrapped = None
+    except ValueError as refused:
+        unwrapped = refused
+    if unwrapped is None:  # the wrapper adds it as Ray's searcher does
         searcher.add_evaluated_point(POINT, 1.0, intermediate_values=[0.8, 0.9], error=True)
         states = [TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED]
-    except ValueError as unwrapped:
+    else:
         with pytest.raises(ValueError, match=str(unwrapped).split(",")[0]):
             searcher.add_evaluated_point(POINT, 1.0, intermediate_values=[0.8, 0.9], error=True)
         states = [TrialState.COMPLETE, TrialState.PRUNED]
@@ -191,7 +196,34 @@ def test_a_failure_is_told_below_a_success_the_user_gave_the_inner_searcher(how)
     assert values[0] == told  # the study's own values agree: the failure is its worst
 
 
-def test_the_hyperopt_backend_places_a_failure_below_a_success_given_through_the_wrapper():
+class TakesPoints(Searcher):
+    """A user's own searcher with ``add_evaluated_point`` whose history the package cannot read
+    (the generic backend, as Ray's HEBOSearch): only the wrapper hears a point given through it."""
+
+    def __init__(self):
+        super().__init__(metric="score", mode="max")
+        self.told = []
+
+    def suggest(self, trial_id):
+        return {"report": 2.5}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.told.append(None if error else result["score"])
+
+    def add_evaluated_point(self, parameters, value, error=False, pruned=False, intermediate_values=None):
+        self.told.append(value)
+
+
+def test_a_failure_is_told_below_a_success_given_through_the_wrapper_to_a_searcher_it_cannot_read():
+    inner = TakesPoints()
+    searcher = wrapped(inner)
+    searcher.add_evaluated_point(POINT, -5000.0)
+    searcher.suggest("t1")
+    searcher.record_failure("t1", elapsed_s=1.0, error="CUDA out of memory")
+    assert inner.told[0] == -5000.0 and inner.told[1] == searcher.outcomes["t1"].told < -5000.0
+
+
+def test_the_hyperopt_backend_takes_no_evaluated_point_through_the_wrapper_as_rays_hyperoptsearch():
     searcher = wrapped(HyperOptSearch(space=SPACE, metric="score", mode="max"))
     with pytest.raises(NotImplementedError):  # HyperOptSearch takes no evaluated points: as Ray's
         searcher.add_evaluated_point(POINT, -5000.0)

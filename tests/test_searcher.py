@@ -385,17 +385,23 @@ def test_the_inner_study_hears_each_repeat_with_the_outcome_it_repeats_below_eve
 def test_a_repeated_failure_moves_with_it_when_a_success_arrives_below_it():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
     searcher.set_search_properties("score", "max", {"x": tune.choice([1, 2])})
-    config = searcher.suggest("a")
+    searcher.suggest("a")
     searcher.record_failure("a", elapsed_s=10.0, error="CUDA out of memory")  # told -1500
-    for i in range(40):  # until the inner searcher suggests the failed one again
-        config = searcher.suggest(f"b{i}")
-        if config["x"] != searcher.outcomes["a"].config["x"]:
-            break
-    searcher.on_trial_complete(f"b{i}", result={"score": -50000.0})  # a success far below -1500
-    study = optuna_study(searcher)
     failed_x = searcher.outcomes["a"].config["x"]
-    told = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.params["x"] == failed_x]
-    assert len(told) >= 1 and all(v < -50000.0 for v in told)
+    study = optuna_study(searcher)
+
+    def told_failed():
+        return [t.value for t in study.trials
+                if t.state == optuna.trial.TrialState.COMPLETE and t.params["x"] == failed_x]
+
+    assert searcher.suggest("b")["x"] != failed_x  # the failed one is told again, not run
+    for i in range(40):  # b runs: each suggestion of the failed one is a repeat told at once
+        searcher.suggest(f"c{i}")
+        if len(told_failed()) >= 3:
+            break
+    assert len(told_failed()) >= 3 and set(told_failed()) == {-1500.0}  # the failure and its repeats
+    searcher.on_trial_complete("b", result={"score": -50000.0})  # a success far below -1500
+    assert len(told_failed()) >= 3 and all(v < -50000.0 for v in told_failed())  # the repeats moved with it
 
 
 def test_runs_per_config_repeats_noisy_successes_but_never_a_failure():

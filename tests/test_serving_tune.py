@@ -80,9 +80,9 @@ def test_each_fate_is_graded_by_what_the_server_did_and_no_server_outlives_its_t
     # watchdog's timeout), not the mildest grade its clock would give (-80)
     assert by_fate["hangs"].penalty == -800.0 and by_fate["hangs"].completion == 0.0
     assert by_fate["serves"].metric > 0
-    # Every failure ranks below every success.
-    assert max(o.penalty for o in by_fate.values() if o.failed) < min(
-        by_fate[n].metric for n in ("serves", "serves_too"))
+    # Every failure was told the inner searcher below every success.
+    assert max(o.told for o in by_fate.values() if o.failed) < min(by_fate[n].told for n in ("serves", "serves_too"))
+    assert by_fate["serves"].told == by_fate["serves"].metric
     # The watchdog SIGKILLed the hung trial's actor: its server was gone within 2 s.
     hung = by_fate["hangs"].trial_id
     assert hung in check.left and check.left[hung] == []

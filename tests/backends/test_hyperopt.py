@@ -33,7 +33,8 @@ def test_hyperopt_history_reaches_its_trials_ranked_below_successes_and_moves_wi
     assert [t["misc"]["vals"]["x"] for t in done] == [[x] for x in history["config/x"]]
     losses = [t["result"]["loss"] for t in done]
     assert all(loss == 1200.0 for loss, f in zip(losses, failed) if f)  # HyperOpt minimizes -score
-    assert max(-v for v in history["value"][~failed]) < 1200.0
+    successes = [loss for loss, f in zip(losses, failed) if not f]
+    assert successes == [-v for v in history["value"][~failed]] and max(successes) < 1200.0  # their order kept
     # A far worse success arrives: the failures told from history move below it too.
     searcher.suggest("new")
     searcher.on_trial_complete("new", result={"score": -5000.0})
