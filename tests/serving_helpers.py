@@ -8,7 +8,7 @@ import time
 from ray_graded_penalty import PenaltyPolicy
 from ray_graded_penalty._core.judge import classify
 from ray_graded_penalty.callback import read_exception
-from ray_graded_penalty.serving.process import alive, launched_pids
+from ray_graded_penalty.serving.process import group_members, launched_pids
 
 TOY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "servers", "toy_server.py")
 #: The toy server; ``{port}`` and the trial's fields are filled in per trial.
@@ -28,10 +28,11 @@ def graded_as(error):
 
 
 def running_servers(root, within_s=0.0):
-    """The servers under ``root`` still running after waiting up to ``within_s`` for them to go."""
+    """The servers under ``root`` (their launchers' pids, their groups) of which some process still
+    runs, the server's own children included, after waiting up to ``within_s`` for them to go."""
     deadline = time.monotonic() + within_s
     while True:
-        left = [pid for pid in server_pids(root) if alive(pid)]
+        left = [pid for pid in server_pids(root) if group_members(pid)]
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.1)

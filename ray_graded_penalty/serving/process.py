@@ -1,10 +1,11 @@
 """One server process: started in its own session, tied to its launching thread, always stopped.
 
 Three things keep a server from outliving its trial, so none depends on one Ray default:
-the server is the leader of its own process group, and :meth:`Server.stop` signals the whole
-group (SIGTERM, then SIGKILL); it is launched through ``launch.py``, which has Linux SIGKILL it
-when the thread that started it dies (the trial's actor killed by the watchdog included); and
-Ray itself ends what a worker started when the worker exits. A server that leaves its own
+the server runs in a process group of its own, and :meth:`Server.stop` signals the whole group
+(SIGTERM, then SIGKILL); it is launched through ``launch.py``, which leads that group and
+SIGKILLs all of it, the server's own children too, when the thread that started it dies (the
+trial's actor killed by the watchdog included); and Ray itself ends what a worker started when
+the worker exits. A server that leaves its own
 process tree (a daemonizing launcher, a container started through a daemon) escapes all three:
 stop such a server from the command itself (``docker run --rm`` in the foreground, say).
 
@@ -46,8 +47,8 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def launched_pids(log_path: str) -> List[int]:
-    """The pid of every server launched with its output in ``log_path`` (``launch.py`` writes
-    ``# pid N: command`` first; a retried trial appends another)."""
+    """The pid of every server launcher with its output in ``log_path``, its process group's id
+    (``launch.py`` writes ``# pid N: command`` first; a retried trial appends another)."""
     try:
         with open(log_path, errors="replace") as f:
             return [int(line.split()[2].rstrip(":")) for line in f if line.startswith("# pid ")]
@@ -62,6 +63,22 @@ def alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, IndexError):
         return False
+
+
+def group_members(pgid: int) -> List[int]:
+    """The running processes (zombies left out) of process group ``pgid``: a server launched
+    here, its launcher and whatever it started that stayed in its group; Linux."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+                found.append(int(entry))
+    return found
 
 
 def exit_text(code: Optional[int]) -> str:

@@ -4,7 +4,7 @@
 import signal
 import sys
 
-from ray_graded_penalty.serving.process import Server, alive, exit_text
+from ray_graded_penalty.serving.process import Server, alive, exit_text, group_members
 
 from serving_helpers import TOY_COMMAND, running_servers, server_pids
 
@@ -42,18 +42,64 @@ def test_a_server_dies_with_the_thread_that_launched_it(tmp_path):
         launcher.wait(10)
 
 
-def test_stop_ends_the_whole_process_group(tmp_path):
-    """A server that forks a helper (as vLLM's API server forks its engine): both are stopped."""
-    script = ("import os, subprocess, sys, time; "
-              "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)")
-    server = Server.start([sys.executable, "-c", script], str(tmp_path / "server.log"))
+FORKS_A_HELPER = ("import os, subprocess, sys, time; "
+                  "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)")
+
+
+def started_with_its_helper(server):
+    """The group's pids once the server (as vLLM's API server forks its engine) forked its helper."""
     import time
 
-    time.sleep(1.0)
-    children = [int(p) for p in open(f"/proc/{server.pid}/task/{server.pid}/children").read().split()]
-    assert len(children) == 1
+    deadline = time.monotonic() + 20
+    while len(group_members(server.pid)) < 3 and time.monotonic() < deadline:  # launcher, server, helper
+        time.sleep(0.05)
+    return group_members(server.pid)
+
+
+def test_stop_ends_the_whole_process_group(tmp_path):
+    server = Server.start([sys.executable, "-c", FORKS_A_HELPER], str(tmp_path / "server.log"))
+    members = started_with_its_helper(server)
+    assert len(members) == 3
     assert server.stop(grace_s=2.0) is not None
-    assert not alive(children[0])
+    assert not any(alive(pid) for pid in members) and group_members(server.pid) == []
+
+
+def test_a_server_and_its_helper_die_with_the_thread_that_launched_them(tmp_path):
+    """The launcher SIGKILLed, as the watchdog kills a trial's actor: no stop() runs, and a death
+    signal of the server's own would not reach the helper it forked; its group goes."""
+    import subprocess
+    import textwrap
+    import time
+
+    script = textwrap.dedent(f"""
+        import sys, time
+        from ray_graded_penalty.serving.process import Server
+        server = Server.start([sys.executable, "-c", {FORKS_A_HELPER!r}], {str(tmp_path / 'server.log')!r})
+        print(server.pid, flush=True)
+        time.sleep(600)
+    """)
+    launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(launcher.stdout.readline())
+        deadline = time.monotonic() + 20
+        while len(group_members(pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        members = group_members(pid)
+        assert len(members) == 3
+        launcher.kill()  # SIGKILL: no finally, no atexit, no stop()
+        launcher.wait(10)
+        assert running_servers(tmp_path, within_s=3.0) == [] and not any(alive(pid) for pid in members)
+    finally:
+        launcher.kill()
+        launcher.wait(10)
+
+
+def test_the_server_exits_as_its_command_did(tmp_path):
+    """The launcher waits for the server and exits as it did: its code, or killed by its signal."""
+    for code, expected in (("raise SystemExit(3)", 3), ("import os, signal; os.kill(os.getpid(), signal.SIGABRT)",
+                                                         -signal.SIGABRT)):
+        server = Server.start([sys.executable, "-c", code], str(tmp_path / "server.log"))
+        assert server.wait(30) == expected and exit_text(expected) in ("exit code 3", "signal SIGABRT")
 
 
 def test_the_launcher_refuses_to_start_a_server_whose_launcher_is_already_gone(tmp_path):
