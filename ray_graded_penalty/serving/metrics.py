@@ -46,9 +46,11 @@ class Goodput(NamedTuple):
     e2el_s: Optional[float] = None
 
     def met(self, result: RequestResult) -> bool:
-        """Whether a completed request met every SLO given."""
+        """Whether a completed request met every SLO given; one of at most one output token has
+        no time per output token and meets a TPOT SLO (as vLLM counts it: 0)."""
+        tpot = result.tpot_s if result.tpot_s is not None or result.output_tokens > 1 else 0.0
         return all(bound is None or (value is not None and value <= bound) for bound, value in
-                   ((self.ttft_s, result.ttft_s), (self.tpot_s, result.tpot_s), (self.e2el_s, result.e2el_s)))
+                   ((self.ttft_s, result.ttft_s), (self.tpot_s, tpot), (self.e2el_s, result.e2el_s)))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -93,7 +95,9 @@ def summarize(results: Sequence[RequestResult], wall_s: float, goodput: Optional
 
 def combine(loads: Mapping[str, Mapping[str, float]], how: str = "mean") -> Dict[str, float]:
     """One trial's metrics from its loads' (by name): counts summed; rates and times averaged
-    (``"mean"``) or the worst load's (``"worst"``: the lowest rate, the highest time)."""
+    (``"mean"``) or the worst load's (``"worst"``: the lowest rate, the highest time), over the
+    loads that measured them (a load whose requests had one output token has no TPOT): NaN only
+    when none did."""
     if how not in COMBINE:
         raise ValueError(f"combine must be one of {COMBINE}, got {how!r}")
     if len(loads) == 1:
@@ -103,6 +107,10 @@ def combine(loads: Mapping[str, Mapping[str, float]], how: str = "mean") -> Dict
         values = [load[name] for load in loads.values()]
         if name in COUNTS:
             combined[name] = sum(values)
+            continue
+        values = [v for v in values if math.isfinite(v)]
+        if not values:
+            combined[name] = math.nan
         elif how == "mean":
             combined[name] = sum(values) / len(values)
         else:

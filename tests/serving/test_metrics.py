@@ -37,3 +37,25 @@ def test_several_loads_combine_by_mean_or_by_the_worst():
     assert mean["throughput"] == pytest.approx(3.75) and worst["throughput"] == pytest.approx(2.5)
     assert mean["ttft_p99_s"] == pytest.approx(0.2) and worst["ttft_p99_s"] == pytest.approx(0.3)
     assert mean["requests_ok"] == worst["requests_ok"] == 2 and mean["load_s"] == 3.0
+
+
+def test_a_request_of_one_output_token_meets_a_tpot_slo_as_vllm_counts_it():
+    """vLLM's calculate_metrics takes TPOT as 0 for goodput when a request has at most one
+    output token; its TPOT statistics leave such a request out, as these do."""
+    one_token = [_done(0.1, 0.2, 1) for _ in range(4)]
+    m = summarize(one_token, 1.0, Goodput(ttft_s=0.5, tpot_s=0.05))
+    assert m["goodput"] == pytest.approx(4.0) and m["request_throughput"] == pytest.approx(4.0)
+    assert m["tpot_mean_s"] != m["tpot_mean_s"]  # NaN: no request has a TPOT
+    slow = summarize([_done(0.1, 2.0, 5)], 1.0, Goodput(tpot_s=0.05))  # TPOT 0.475 s
+    assert slow["goodput"] == 0.0
+
+
+@pytest.mark.parametrize("how", ["mean", "worst"])
+def test_loads_combine_over_the_loads_that_measured_a_metric_in_any_order(how):
+    prefill = summarize([_done(0.1, 0.2, 1)], 1.0)  # one output token: no TPOT, no ITL
+    decode = summarize([_done(0.3, 2.0, 5)], 2.0)
+    assert prefill["tpot_p99_s"] != prefill["tpot_p99_s"]
+    one, other = combine({"p": prefill, "d": decode}, how), combine({"d": decode, "p": prefill}, how)
+    assert one["tpot_p99_s"] == other["tpot_p99_s"] == pytest.approx(decode["tpot_p99_s"])
+    assert one["itl_mean_s"] == pytest.approx(decode["itl_mean_s"]) and one["requests_ok"] == 2
+    assert combine({"p": prefill, "q": prefill}, how)["tpot_p99_s"] != prefill["tpot_p99_s"]  # none measured: NaN
