@@ -22,7 +22,7 @@ Example, vLLM on a GPU cluster (the package's searcher grades the failures)::
                      "gpu_memory_utilization": tune.uniform(0.7, 0.95)},
         tune_config=tune.TuneConfig(metric="goodput", mode="max", search_alg=searcher,
                                     num_samples=40),
-        run_config=tune.RunConfig(callbacks=[searcher.callback]))
+        run_config=tune.RunConfig(callbacks=[searcher.callback]))  # Ray < 2.41: ray.train.RunConfig
 """
 
 from ray_graded_penalty.serving.failure import ServerError

@@ -111,8 +111,8 @@ def server_trainable(
         stop_grace_s: After SIGTERM, how long the server may take before SIGKILL.
         check_executable: Check now that the command's program exists here.
         **fixed: Values for the command's fields that are the same in every trial (any other
-            name is refused, so a misspelt argument cannot pass). ``model`` is also sent as the
-            requests' ``"model"``.
+            name is refused, so a misspelt argument cannot pass). ``model``, fixed here or
+            searched in the trial's config, is also the ``"model"`` its requests name.
 
     Each trial reports the metrics of :mod:`~ray_graded_penalty.serving.metrics` (``throughput``,
     ``ttft_p99_s``, ``tpot_mean_s``, ``itl_p90_s``, ``e2el_p99_s``, ``goodput``, ...) and

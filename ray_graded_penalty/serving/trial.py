@@ -91,11 +91,18 @@ def ready(server: Server, port: int, spec: ServeSpec) -> float:
         pause = min(pause * 1.5, 0.5)
 
 
-def body(spec: ServeSpec, prompt: str, max_tokens: int) -> bytes:
+def model_of(spec: ServeSpec, config: Mapping[str, Any]) -> str:
+    """The ``"model"`` the trial's requests name: the trial's own ``model`` when it searches one,
+    else the fixed one (``model=`` of ``server_trainable``), else ``"default"``."""
+    return str(config["model"]) if "model" in config else spec.model
+
+
+def body(spec: ServeSpec, prompt: str, max_tokens: int, model: Optional[str] = None) -> bytes:
     """The JSON of one streaming request for ``prompt``, asking for ``max_tokens`` tokens (and,
-    with ``ignore_eos``, for exactly that many) and for the token counts (``include_usage``)."""
-    payload: Dict[str, Any] = {"model": spec.model, "max_tokens": max_tokens, "stream": True, "temperature": 0.0,
-                               "stream_options": {"include_usage": True}}
+    with ``ignore_eos``, for exactly that many) and for the token counts (``include_usage``);
+    ``model``: the trial's (see :func:`model_of`), else the spec's."""
+    payload: Dict[str, Any] = {"model": model or spec.model, "max_tokens": max_tokens, "stream": True,
+                               "temperature": 0.0, "stream_options": {"include_usage": True}}
     if spec.ignore_eos:
         payload.update(ignore_eos=True, min_tokens=max_tokens)
     if spec.endpoint == "chat":
@@ -106,8 +113,10 @@ def body(spec: ServeSpec, prompt: str, max_tokens: int) -> bytes:
     return json.dumps(payload).encode()
 
 
-def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer]) -> Tuple[List[Request], List[Request]]:
-    """The warmup requests and the measured ones of ``plan``'s load, the same in every trial."""
+def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer],
+             model: Optional[str] = None) -> Tuple[List[Request], List[Request]]:
+    """The warmup requests and the measured ones of ``plan``'s load, the same in every trial
+    (``model``: the one its requests name, see :func:`model_of`)."""
     n = spec.warmup + spec.requests
     if plan.scenario is None:
         assert spec.prompts is not None
@@ -117,7 +126,7 @@ def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer]) ->
         planned = plan_lengths(plan.scenario, n, spec.load.seed)
         prompts = make_prompts([length for length, _ in planned], spec.load.seed, tokenizer)
         lengths = [out for _, out in planned]
-    requests = [Request(ENDPOINTS[spec.endpoint], body(spec, p, out)) for p, out in zip(prompts, lengths)]
+    requests = [Request(ENDPOINTS[spec.endpoint], body(spec, p, out, model)) for p, out in zip(prompts, lengths)]
     return requests[spec.requests:], requests[:spec.requests]
 
 
@@ -168,13 +177,20 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
     server, port, ready_s = deploy(spec, config, os.path.join(log_dir, "server.log"))
     publish("load")
     try:
-        tokenizer = server_tokenizer(HOST, port, spec.model) if spec.prompts is None else None
+        model = model_of(spec, config)
+        tokenizer = server_tokenizer(HOST, port, model) if spec.prompts is None else None
         workloads: Dict[Optional[str], Tuple[List[Request], List[Request]]] = {}
         loads: Dict[str, Dict[str, float]] = {}
         for plan in spec.loads:
             key = plan.scenario.name if plan.scenario else None
             if key not in workloads:
-                workloads[key] = workload(spec, plan, tokenizer)
+                try:  # sized with the server's tokenizer: the server may fail here too
+                    workloads[key] = workload(spec, plan, tokenizer, model)
+                except (RuntimeError, OSError) as e:
+                    code = server.wait(1.0)
+                    what = f"the server exited ({exit_text(code)})" if code is not None else "its tokenizer failed"
+                    raise failure("load", f"{what} while the prompts of {plan.name} were sized ({e})",
+                                  server.tail(), exit_code=code) from e
             warmup, requests = workloads[key]
             load = spec.load._replace(concurrency=plan.concurrency, request_rate=plan.request_rate)
             results, wall_s = drive(HOST, port, requests, load, lambda: server.poll() is not None, warmup)

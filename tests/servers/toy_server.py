@@ -15,6 +15,8 @@ does wrong is chosen by its flags:
 --no-tokenizer  no /tokenize or /detokenize (404), as a server without them
 --no-detokenize  /tokenize but no /detokenize (404)
 --tgi-tokenizer  TGI's shape: /tokenize takes "inputs" and answers a list of {"id", "text"}; no /detokenize
+--model       serves only this model: a request naming another is refused (HTTP 404, vLLM's words)
+--tokenizer-dies-after  aborts itself (SIGABRT) when /tokenize is called the N+1-th time
 Its tokenizer is one token per character (token id = code point); it streams exactly
 max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
 An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
@@ -41,11 +43,13 @@ def main():
     parser.add_argument("--no-tokenizer", action="store_true")
     parser.add_argument("--no-detokenize", action="store_true")
     parser.add_argument("--tgi-tokenizer", action="store_true")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--tokenizer-dies-after", type=int, default=0)
     args = parser.parse_args()
     kv = bytearray(args.kv_mb * 2**20)
     started = time.monotonic()
     slots = threading.Semaphore(args.slots)
-    count = {"n": 0}
+    count = {"n": 0, "tokenize": 0}
     lock = threading.Lock()
     print(f"toy server: {args.slots} slots, {len(kv) >> 20} MiB reserved, port {args.port}", flush=True)
 
@@ -72,6 +76,15 @@ def main():
 
         def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if args.model is not None and request.get("model", args.model) != args.model:
+                self.send_json(404, {"error": {"message": f"The model `{request['model']}` does not exist."}})
+                return
+            if self.path == "/tokenize":
+                with lock:
+                    count["tokenize"] += 1
+                if args.tokenizer_dies_after and count["tokenize"] > args.tokenizer_dies_after:
+                    print(f"toy server: aborting at /tokenize call {count['tokenize']}", flush=True)
+                    os.abort()
             if self.path in ("/tokenize", "/detokenize"):
                 if args.no_tokenizer or (self.path == "/detokenize" and (args.no_detokenize or args.tgi_tokenizer)):
                     self.send_json(404, {"error": "no such path"})

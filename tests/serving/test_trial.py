@@ -151,3 +151,27 @@ def test_a_server_that_fails_at_start_on_a_free_port_is_not_started_again(tmp_pa
     with pytest.raises(ServerError):
         serve(trainable.spec, {}, str(tmp_path))
     assert len(server_pids(tmp_path)) == 1  # a bad flag is the configuration's: one start
+
+
+def test_a_searched_model_is_the_one_its_requests_name(tmp_path):
+    """vLLM refuses a request naming a model it does not serve: a model searched in the trial's
+    config is the one its requests and its tokenizer name (0.5 sent "default", and every request
+    failed)."""
+    trainable = server_trainable(TOY_COMMAND + " --model {model}", scenarios="D(12,4)", requests=4, concurrency=2)
+    metrics = serve(trainable.spec, {"model": "org/model-a"}, str(tmp_path))
+    assert metrics["requests_ok"] == 4 and metrics["input_tokens"] == 4 * 12  # sized by its tokenizer
+    fixed = server_trainable(TOY_COMMAND + " --model {model}", scenarios="D(12,4)", requests=4, concurrency=2,
+                             model="org/model-b")
+    assert serve(fixed.spec, {}, str(tmp_path))["requests_ok"] == 4
+
+
+def test_a_server_that_dies_while_the_prompts_are_sized_fails_at_load_in_its_own_words(tmp_path):
+    trainable = server_trainable(TOY_COMMAND + " --tokenizer-dies-after 1", scenarios="D(12,4)", requests=4,
+                                 concurrency=1)
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    error = caught.value
+    assert error.stage == "load" and error.exit_code is not None and error.exit_code < 0  # SIGABRT
+    assert "the server exited (signal SIGABRT) while the prompts of D(12,4) c=1 were sized" in str(error)
+    assert any("aborting at /tokenize call 2" in line for line in error.log_lines)
+    assert graded_as(error) == "crash" and running_servers(tmp_path) == []
