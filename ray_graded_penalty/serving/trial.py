@@ -115,8 +115,8 @@ def body(spec: ServeSpec, prompt: str, max_tokens: int, model: Optional[str] = N
 
 def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer],
              model: Optional[str] = None) -> Tuple[List[Request], List[Request]]:
-    """The warmup requests and the measured ones of ``plan``'s load, the same in every trial
-    (``model``: the one its requests name, see :func:`model_of`)."""
+    """The warmup requests and the measured ones of ``plan``'s load, the same in every trial, its
+    prompts its own: not another load's (``model``: the one its requests name, see :func:`model_of`)."""
     n = spec.warmup + spec.requests
     if plan.scenario is None:
         assert spec.prompts is not None
@@ -124,7 +124,7 @@ def workload(spec: ServeSpec, plan: LoadPlan, tokenizer: Optional[Tokenizer],
         lengths = [spec.max_tokens] * n
     else:
         planned = plan_lengths(plan.scenario, n, spec.load.seed)
-        prompts = make_prompts([length for length, _ in planned], spec.load.seed, tokenizer)
+        prompts = make_prompts([length for length, _ in planned], f"{spec.load.seed}:{plan.name}", tokenizer)
         lengths = [out for _, out in planned]
     requests = [Request(ENDPOINTS[spec.endpoint], body(spec, p, out, model)) for p, out in zip(prompts, lengths)]
     return requests[spec.requests:], requests[:spec.requests]
@@ -179,19 +179,15 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
     try:
         model = model_of(spec, config)
         tokenizer = server_tokenizer(HOST, port, model) if spec.prompts is None else None
-        workloads: Dict[Optional[str], Tuple[List[Request], List[Request]]] = {}
         loads: Dict[str, Dict[str, float]] = {}
         for plan in spec.loads:
-            key = plan.scenario.name if plan.scenario else None
-            if key not in workloads:
-                try:  # sized with the server's tokenizer: the server may fail here too
-                    workloads[key] = workload(spec, plan, tokenizer, model)
-                except (RuntimeError, OSError) as e:
-                    code = server.wait(1.0)
-                    what = f"the server exited ({exit_text(code)})" if code is not None else "its tokenizer failed"
-                    raise failure("load", f"{what} while the prompts of {plan.name} were sized ({e})",
-                                  server.tail(), exit_code=code) from e
-            warmup, requests = workloads[key]
+            try:  # sized with the server's tokenizer: the server may fail here too
+                warmup, requests = workload(spec, plan, tokenizer, model)
+            except (RuntimeError, OSError) as e:
+                code = server.wait(1.0)
+                what = f"the server exited ({exit_text(code)})" if code is not None else "its tokenizer failed"
+                raise failure("load", f"{what} while the prompts of {plan.name} were sized ({e})",
+                              server.tail(), exit_code=code) from e
             load = spec.load._replace(concurrency=plan.concurrency, request_rate=plan.request_rate)
             results, wall_s = drive(HOST, port, requests, load, lambda: server.poll() is not None, warmup)
             done = sum(r.ok for r in results)

@@ -7,10 +7,11 @@ A scenario is written as genai-bench writes it (the seed design's ``traffic_scen
 - ``U(lo_in,hi_in)/(lo_out,hi_out)``: uniform whole lengths, both bounds included.
 
 Lengths are drawn by a seeded generator, so every trial gets the same workload. Each request
-gets its own prompt, so that a prefix cache cannot answer the next one: a run of tokens taken
-at a random place of a fixed text, sized with the server's own tokenizer where it has one
+gets its own prompt, and each load of a trial its own prompts, so that a prefix cache cannot
+answer one from another: a run of tokens starting at a place of a seeded text where no other
+prompt of the load starts, sized with the server's own tokenizer where it has one
 (``POST /tokenize`` and ``/detokenize``, as llama.cpp's and vLLM's servers answer them) and
-otherwise by an estimate of :data:`CHARS_PER_TOKEN` characters per token (logged once). A
+otherwise by an estimate of :data:`CHARS_PER_TOKEN` characters per token (logged once a trial). A
 prompt decoded from ``n`` tokens may be read back as a token more or less; the trainable reports
 the prompt tokens the server counted.
 
@@ -31,7 +32,7 @@ import json
 import logging
 import random
 import re
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -181,21 +182,23 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(words)
 
 
-def make_prompts(input_lengths: Sequence[int], seed: int, tokenizer: Optional[Tokenizer]) -> List[str]:
-    """One prompt per input length: a distinct run of that many tokens of a seeded text."""
+def make_prompts(input_lengths: Sequence[int], seed: Union[int, str], tokenizer: Optional[Tokenizer]) -> List[str]:
+    """One prompt per input length: a run of that many tokens of a seeded text, each starting
+    where no other does, so that no prompt is a prefix cache's hit for another (0.5 drew the
+    starts with replacement: a share of a load's prompts repeated one exactly)."""
     rng = random.Random(seed)
     if not input_lengths:
         return []
-    longest = max(input_lengths)
-    source = _text(rng, CHARS_PER_TOKEN * (2 * longest + 64))
+    longest, count = max(input_lengths), len(input_lengths)
+    span = longest + count  # room for a start per prompt, each followed by the longest prompt
+    source = _text(rng, CHARS_PER_TOKEN * (span + 64))
     if tokenizer is None:  # sized by the estimate (server_tokenizer warned, once per deployment)
-        prompts = []
-        for n in input_lengths:
-            start = rng.randrange(0, len(source) - CHARS_PER_TOKEN * n)
-            prompts.append(source[start:start + CHARS_PER_TOKEN * n])
-        return prompts
+        starts = rng.sample(range(len(source) - CHARS_PER_TOKEN * longest), count)
+        return [source[start:start + CHARS_PER_TOKEN * n] for start, n in zip(starts, input_lengths)]
     tokens = tokenizer.encode(source)
-    while len(tokens) < 2 * longest + 16:  # a tokenizer that packs more than 4 characters a token
-        tokens += tokenizer.encode(" " + _text(rng, CHARS_PER_TOKEN * longest))
-    return [tokenizer.decode(tokens[start:start + n])
-            for n in input_lengths for start in [rng.randrange(0, len(tokens) - n)]]
+    while len(tokens) < span + 16:  # a tokenizer that packs more than 4 characters a token
+        tokens += tokenizer.encode(" " + _text(rng, CHARS_PER_TOKEN * span))
+    starts = rng.sample(range(len(tokens) - longest), count)
+    # Without the space a run may start with: read back, a leading space is a token or three of
+    # its own (SentencePiece's prefix), the same at the head of every such prompt.
+    return [tokenizer.decode(tokens[start:start + n]).lstrip() for start, n in zip(starts, input_lengths)]

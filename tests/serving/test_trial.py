@@ -17,7 +17,8 @@ def test_a_server_starts_serves_reports_and_is_stopped(tmp_path):
                                  concurrency=4)
     metrics = serve(trainable.spec, {"slots": 2}, str(tmp_path))
     assert metrics["requests_ok"] == 12 and metrics["request_errors"] == 0
-    assert metrics["output_tokens"] == 12 * 8 and metrics["input_tokens"] == 12 * 40  # the server's own counts
+    assert metrics["output_tokens"] == 12 * 8  # the server's own counts; a prompt a token more or less:
+    assert 12 * 39 <= metrics["input_tokens"] <= 12 * 40  # a run read back without a leading space
     assert metrics["throughput"] > 0 and metrics["request_throughput"] > 0
     assert 0 < metrics["ttft_p50_s"] <= metrics["ttft_p99_s"] <= metrics["e2el_p99_s"]
     assert 0 < metrics["tpot_mean_s"] and 0 < metrics["itl_p50_s"] and "goodput" not in metrics

@@ -22,10 +22,32 @@ def test_prompts_are_distinct_and_sized_by_the_tokenizer():
 
     chars = Tokenizer(lambda text: [ord(c) for c in text], lambda ids: "".join(map(chr, ids)))
     prompts = make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars)
-    assert [len(p) for p in prompts] == [100, 100, 7, 300] and prompts[0] != prompts[1]
+    assert all(n - 1 <= len(p) <= n for p, n in zip(prompts, [100, 100, 7, 300])) and prompts[0] != prompts[1]
+    assert not any(p[:1].isspace() for p in prompts)  # a leading space would read back as a token of its own
     assert make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars) == prompts
     estimated = make_prompts([100, 50], seed=0, tokenizer=None)
     assert [len(p) for p in estimated] == [400, 200]  # four characters a token, an estimate
+
+
+def test_no_prompt_of_a_load_shares_its_start_with_another_nor_a_load_with_another_load():
+    """A prefix cache (vLLM's and SGLang's by default, llama-server's slots) would answer a
+    prompt that repeats another's opening: 0.5 drew the starts with replacement (195 of 1000
+    D(512,128) prompts repeated one on the estimate path) and sent a scenario's prompts again at
+    each concurrency."""
+    from ray_graded_penalty.serving.trainable import server_trainable
+    from ray_graded_penalty.serving.trial import workload
+    from ray_graded_penalty.serving.workload import Tokenizer
+
+    words = Tokenizer(lambda text: text.split(" "), lambda ids: " ".join(ids))  # a token a word, as BPE does
+    for tokenizer, opening in ((words, 16), (None, 64)):  # 16 tokens: vLLM's block; 64 characters
+        prompts = make_prompts([512] * 1000, seed=0, tokenizer=tokenizer)
+        assert len({p[:opening] if tokenizer is None else " ".join(p.split(" ")[:opening]) for p in prompts}) == 1000
+    spec = server_trainable("server --port {port}", scenarios="D(64,8)", concurrency=[1, 4], requests=50,
+                            warmup=5, check_executable=False).spec
+    one, other = (workload(spec, plan, words) for plan in spec.loads)
+    bodies = [r.body for r in one[0] + one[1]], [r.body for r in other[0] + other[1]]
+    assert len(set(bodies[0]) | set(bodies[1])) == 110  # warmup and measured, both loads: none repeats
+    assert [r.body for r in workload(spec, spec.loads[0], words)[1]] == bodies[0][5:]  # the same in every trial
 
 
 def test_token_ids_are_read_from_each_servers_shape():
