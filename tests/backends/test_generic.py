@@ -23,9 +23,10 @@ def test_add_history_without_add_evaluated_point_says_it_cannot_warm_start():
         searcher.add_history(earlier_run(rows=3))
 
 
-def test_a_wrapped_searcher_places_each_failure_below_earlier_successes():
+def test_a_searcher_under_a_concurrency_limiter_gets_its_backend_and_each_failure_below_earlier_successes():
     inner = ConcurrencyLimiter(OptunaSearch(space=SPACE, metric="score", mode="max"), max_concurrent=4)
     searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
+    assert type(searcher._keeper).__name__ == "OptunaRankKeeper"  # keeper_for sees through the limiter
     drive(searcher, [("s", -3000.0), ("f", (10.0, "")), ("s", -2500.0), ("f", (600.0, "timeout"))])
     values = complete_values(searcher)
     assert len(values) == 4 and max(values[1], values[3]) < -3000.0
