@@ -5,6 +5,7 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty.backends import OptunaRankKeeper, keeper_for
 
 from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
 
@@ -26,7 +27,7 @@ def test_add_history_without_add_evaluated_point_says_it_cannot_warm_start():
 def test_a_searcher_under_a_concurrency_limiter_gets_its_backend_and_each_failure_below_earlier_successes():
     inner = ConcurrencyLimiter(OptunaSearch(space=SPACE, metric="score", mode="max"), max_concurrent=4)
     searcher = GradedPenaltySearcher(inner, trial_timeout_s=600)
-    assert type(searcher._keeper).__name__ == "OptunaRankKeeper"  # keeper_for sees through the limiter
+    assert isinstance(keeper_for(inner), OptunaRankKeeper)  # the limiter's base gets its backend
     drive(searcher, [("s", -3000.0), ("f", (10.0, "")), ("s", -2500.0), ("f", (600.0, "timeout"))])
     values = complete_values(searcher)
     assert len(values) == 4 and max(values[1], values[3]) < -3000.0
