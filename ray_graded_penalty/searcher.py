@@ -239,14 +239,19 @@ class GradedPenaltySearcher(Searcher):
         if trial_id not in self._book:  # told already, or never suggested (Tune's restart_errored)
             logger.debug("Trial %s reported, but it was told already or never suggested here; not told", trial_id)
             return
-        self._book.reported(trial_id, result)
+        finite = bool(self._metric and self._mode) and isinstance(self._ready().objectives.read(result), tuple)
+        # Its objectives and SLO metrics, kept while finite: a scheduler that stops a paused
+        # trial (HyperBand) completes it with no result, and it is told its last one.
+        kept = {name: result[name] for name in (*self._ready().objectives.metrics, *(s.metric for s in self.slos))
+                if name in result} if finite else None
+        self._book.reported(trial_id, result, kept)
         # Results without finite objectives are not passed on: OptunaSearch would raise a
         # KeyError for a missing one (ending the experiment), or report a NaN to Optuna. Nor
         # are a retry's: the inner searcher knows it under the first try's id, whose steps it has
         # heard (Optuna warns of each step reported twice); its final result is told as usual.
         if self._book.is_retry(trial_id):
             return
-        if self._metric and self._mode and isinstance(self._ready().objectives.read(result), tuple):
+        if finite:
             self.searcher.on_trial_result(self._book.inner_id(trial_id), result)
 
     def on_trial_complete(self, trial_id: str, result: Optional[Dict] = None, error: bool = False) -> None:

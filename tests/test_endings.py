@@ -251,3 +251,32 @@ def test_the_types_along_an_exception_s_chain_survive_ray_and_decide_its_class(r
     fit(raises_from_a_cause, searcher, tmp_path, 3, {"cause": tune.choice(["memory", "module", "none"])})
     graded = {o.config["cause"]: o.error_class for o in searcher.outcomes.values()}
     assert graded == {"memory": "oom", "module": "deploy", "none": "crash"}
+
+
+def score_each_iteration(config):
+    for i in range(1, 10):
+        report({"score": config["x"] * i})
+        time.sleep(0.05)
+
+
+def test_a_trial_hyperband_stops_while_paused_is_told_its_last_result_not_a_failure(ray_with_a_gpu, tmp_path):
+    """HyperBand pauses trials at its milestones and stops the worse ones while paused: Tune then
+    completes them with no result (TuneController.stop_trial). Each is told its last score."""
+    from ray.tune.schedulers import HyperBandScheduler
+
+    recorder = Recorder()
+    points = [{"x": x} for x in (0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.5)]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, points_to_evaluate=points)
+    reported = {}
+
+    class LastScores(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            reported[trial.trial_id] = result["score"]
+
+    grid = run(searcher, score_each_iteration, tmp_path, len(points), space={"x": tune.uniform(0, 1)},
+               callbacks=[searcher.callback, recorder, LastScores()],
+               scheduler=HyperBandScheduler(time_attr="training_iteration", max_t=9, reduction_factor=3))
+    stopped = [r for r in grid if r.metrics.get("training_iteration", 9) < 9]
+    assert stopped, "HyperBand stopped no trial early: nothing checked"
+    assert not any(o.failed for o in searcher.outcomes.values())  # 0.5 graded each as a timeout
+    assert {t: o.metric for t, o in searcher.outcomes.items()} == pytest.approx(reported)

@@ -219,6 +219,21 @@ def test_in_rays_order_the_callbacks_details_tell_the_failure_at_once():
     assert searcher.outcomes["a"].error_class == "oom"
 
 
+def test_a_trial_completed_with_no_result_is_told_its_last_finite_one():
+    """As Tune completes a trial a scheduler stopped while paused (result None, no error)."""
+    searcher = attached(make())
+    searcher.suggest("a")
+    searcher.trial_started("a")
+    searcher.on_trial_result("a", {"score": -7.0, "training_iteration": 1})
+    searcher.on_trial_result("a", {"score": float("nan"), "training_iteration": 2})  # not kept
+    searcher.on_trial_complete("a")
+    assert not searcher.outcomes["a"].failed and complete_values(searcher) == [-7.0]
+    searcher.suggest("b")
+    searcher.trial_started("b")
+    searcher.on_trial_complete("b")  # nothing reported: stopped before it reported the metric
+    assert searcher.outcomes["b"].failed
+
+
 def test_0_5s_trial_errored_with_a_text_and_a_class_is_told_with_a_deprecation_warning():
     searcher = attached(make())
     searcher.suggest("a")

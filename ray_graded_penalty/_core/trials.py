@@ -90,6 +90,9 @@ class TrialRecord:
     followers: List[str] = field(default_factory=list)
     stage: Optional[str] = None  # what failed, when the error says it (see judge.Evidence)
     progress: Optional[float] = None  # the furthest it reported, in [0, 1] (see TrialBook.reported)
+    #: Its objectives and SLO metrics in its last result whose objectives were finite: told when
+    #: Tune completes it with no result (a scheduler stopped it while paused).
+    last_result: Optional[Dict[str, Any]] = None
     #: Earlier tries of its configuration that failed transiently and were retried (see ``retry``).
     tries: int = 0
     #: A transient failure's record waiting for its retry to be suggested (see ``retry``), kept
@@ -172,14 +175,17 @@ class TrialBook:
         record = self.records.get(trial_id)
         return record.inner_id or trial_id if record is not None else trial_id
 
-    def reported(self, trial_id: str, result: Dict[str, Any]) -> None:
+    def reported(self, trial_id: str, result: Dict[str, Any], kept: Optional[Dict[str, Any]] = None) -> None:
         """A result it reported: its ``time_total_s``, and how far it got, the furthest of a
         ``progress`` in [0, 1] it reports itself and its ``training_iteration`` against the
         iterations Tune stops it at. A ``progress`` that is not a number in [0, 1] is not read
-        (one warning naming the trial): its clock grades it then."""
+        (one warning naming the trial): its clock grades it then. ``kept``: what of it to tell
+        if Tune completes the trial with no result (its objectives, when finite)."""
         record = self.records.get(trial_id)
         if record is None:
             return
+        if kept is not None:
+            record.last_result = dict(kept)
         if "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
         reached = [p for p in (record.progress, self._reported_progress(trial_id, result),
@@ -228,8 +234,8 @@ class TrialBook:
             record.ended_at = now
         if result and "time_total_s" in result:
             record.time_total_s = result["time_total_s"]
-        if not error:
-            return self._end(trial_id, now, result or {})
+        if not error:  # no result: Tune stopped it while paused or pending; its last one, if any
+            return self._end(trial_id, now, result or record.last_result or {})
         record.errored = True
         if record.details_known:
             return self._end(trial_id, now)
