@@ -83,6 +83,21 @@ def crash_region_share(searcher, trials=30):
     return hits
 
 
+class Recording(Searcher):
+    """A searcher that keeps what it is told and cannot rewrite it (as NevergradSearch, BayesOptSearch):
+    the generic backend's."""
+
+    def __init__(self):
+        super().__init__(metric="score", mode="max")
+        self.told = []
+
+    def suggest(self, trial_id):
+        return {"x": len(self.told) / 10}
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.told.append((trial_id, None if error else result["score"]))
+
+
 class NoHistorySearcher(Searcher):
     """A user's own searcher without add_evaluated_point: suggests the middle of the space."""
 

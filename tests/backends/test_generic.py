@@ -1,13 +1,13 @@
 """Any other Ray searcher: each failure is told below every success told before it."""
 
 import pytest
-from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search import ConcurrencyLimiter
 from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty import GradedPenaltySearcher
 from ray_graded_penalty.backends import OptunaRankKeeper, keeper_for
 
-from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, complete_values, drive, earlier_run
+from searcher_helpers import HISTORY_SPACE, SPACE, NoHistorySearcher, Recording, complete_values, drive, earlier_run
 
 
 @pytest.mark.parametrize("wrap", [lambda s: s, lambda s: ConcurrencyLimiter(s, max_concurrent=2)])
@@ -41,20 +41,6 @@ def test_a_repeater_is_refused_saying_what_to_do_instead():
     for inner in (Repeater(OptunaSearch(), repeat=3), ConcurrencyLimiter(Repeater(OptunaSearch(), repeat=2), 2)):
         with pytest.raises(ValueError, match="does not wrap a Repeater.*Repeat inside your trainable instead"):
             GradedPenaltySearcher(inner, trial_timeout_s=60)
-
-
-class Recording(Searcher):
-    """A searcher that keeps what it is told and cannot rewrite it (as NevergradSearch, BayesOptSearch)."""
-
-    def __init__(self):
-        super().__init__(metric="score", mode="max")
-        self.told = []
-
-    def suggest(self, trial_id):
-        return {"x": len(self.told) / 10}
-
-    def on_trial_complete(self, trial_id, result=None, error=False):
-        self.told.append((trial_id, None if error else result["score"]))
 
 
 def test_a_searcher_that_keeps_what_it_is_told_hears_every_failure_by_its_value():

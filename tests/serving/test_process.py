@@ -14,22 +14,30 @@ def test_exit_text_names_signals():
     assert exit_text(3) == "exit code 3"
 
 
-def test_a_server_dies_with_the_thread_that_launched_it(tmp_path):
-    """The launcher arms PR_SET_PDEATHSIG: the server goes when its launcher goes, even by SIGKILL."""
+def launched_from_another_process(argv, log):
+    """A process that starts ``argv`` (Python code for the list) as a server and sleeps: it, and
+    the server's pid (its group's) it printed."""
     import subprocess
     import textwrap
-    import time
 
     script = textwrap.dedent(f"""
         import sys, time
         from ray_graded_penalty.serving.process import Server, free_port
-        server = Server.start({TOY_COMMAND.split()!r}[:-1] + [str(free_port())], {str(tmp_path / 'server.log')!r})
+        server = Server.start({argv}, {log!r})
         print(server.pid, flush=True)
         time.sleep(600)
     """)
     launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    return launcher, int(launcher.stdout.readline())
+
+
+def test_a_server_dies_with_the_thread_that_launched_it(tmp_path):
+    """The launcher arms PR_SET_PDEATHSIG: the server goes when its launcher goes, even by SIGKILL."""
+    import time
+
+    launcher, pid = launched_from_another_process(f"{TOY_COMMAND.split()!r}[:-1] + [str(free_port())]",
+                                                  str(tmp_path / "server.log"))
     try:
-        pid = int(launcher.stdout.readline())
         deadline = time.monotonic() + 10
         while not server_pids(tmp_path) and time.monotonic() < deadline:  # the launcher's own line
             time.sleep(0.05)
@@ -67,20 +75,11 @@ def test_stop_ends_the_whole_process_group(tmp_path):
 def test_a_server_and_its_helper_die_with_the_thread_that_launched_them(tmp_path):
     """The launcher SIGKILLed, as the watchdog kills a trial's actor: no stop() runs, and a death
     signal of the server's own would not reach the helper it forked; its group goes."""
-    import subprocess
-    import textwrap
     import time
 
-    script = textwrap.dedent(f"""
-        import sys, time
-        from ray_graded_penalty.serving.process import Server
-        server = Server.start([sys.executable, "-c", {FORKS_A_HELPER!r}], {str(tmp_path / 'server.log')!r})
-        print(server.pid, flush=True)
-        time.sleep(600)
-    """)
-    launcher = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    launcher, pid = launched_from_another_process(f"[sys.executable, '-c', {FORKS_A_HELPER!r}]",
+                                                  str(tmp_path / "server.log"))
     try:
-        pid = int(launcher.stdout.readline())
         deadline = time.monotonic() + 20
         while len(group_members(pid)) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
