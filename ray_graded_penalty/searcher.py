@@ -239,11 +239,12 @@ class GradedPenaltySearcher(Searcher):
         if trial_id not in self._book:  # told already, or never suggested (Tune's restart_errored)
             logger.debug("Trial %s reported, but it was told already or never suggested here; not told", trial_id)
             return
-        finite = bool(self._metric and self._mode) and isinstance(self._ready().objectives.read(result), tuple)
+        objectives = self._ready().objectives if self._metric and self._mode else None
+        finite = objectives is not None and isinstance(objectives.read(result), tuple)
         # Its objectives and SLO metrics, kept while finite: a scheduler that stops a paused
         # trial (HyperBand) completes it with no result, and it is told its last one.
-        kept = {name: result[name] for name in (*self._ready().objectives.metrics, *(s.metric for s in self.slos))
-                if name in result} if finite else None
+        kept = {name: result[name] for name in (*objectives.metrics, *(s.metric for s in self.slos))
+                if name in result} if objectives is not None and finite else None
         self._book.reported(trial_id, result, kept)
         # Results without finite objectives are not passed on: OptunaSearch would raise a
         # KeyError for a missing one (ending the experiment), or report a NaN to Optuna. Nor

@@ -234,26 +234,23 @@ def test_a_trial_completed_with_no_result_is_told_its_last_finite_one():
     assert searcher.outcomes["b"].failed
 
 
-def test_0_5s_trial_errored_with_a_text_and_a_class_is_told_with_a_deprecation_warning():
+@pytest.mark.parametrize("call", [
+    lambda searcher: searcher.trial_errored("a", "RuntimeError: boom", "oom"),  # a text and a class
+    lambda searcher: searcher.trial_errored("a", error="RuntimeError: CUDA out of memory"),  # by keyword
+], ids=["positional", "keyword"])
+def test_0_5s_trial_errored_is_told_with_a_deprecation_warning(call):
     searcher = attached(make())
     searcher.suggest("a")
     searcher.trial_started("a")
     searcher.on_trial_complete("a", error=True)
     with pytest.warns(DeprecationWarning, match="0.7.*Evidence"):
-        searcher.trial_errored("a", "RuntimeError: boom", "oom")
+        call(searcher)
     assert complete_values(searcher) == [-1500.0]
     assert searcher.outcomes["a"].error_class == "oom"
 
 
-def test_0_5s_trial_errored_by_keyword_is_told_with_a_deprecation_warning():
+def test_trial_errored_refuses_evidence_and_0_5s_error_together_or_neither():
     searcher = attached(make())
-    searcher.suggest("a")
-    searcher.trial_started("a")
-    searcher.on_trial_complete("a", error=True)
-    with pytest.warns(DeprecationWarning, match="0.7.*Evidence"):
-        searcher.trial_errored("a", error="RuntimeError: CUDA out of memory")
-    assert complete_values(searcher) == [-1500.0]
-    assert searcher.outcomes["a"].error_class == "oom"
     with pytest.raises(TypeError, match="not both"):
         searcher.trial_errored("a", Evidence("x"), error="y")
     with pytest.raises(TypeError, match="needs the evidence"):

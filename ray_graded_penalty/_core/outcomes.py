@@ -188,11 +188,12 @@ class Objectives:
         """Check a searcher's ``metric`` and ``mode`` arguments, either of which may be left to
         ``TuneConfig``; returns whether they name several objectives."""
         several = isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple))
-        if metric is not None:
-            metric_names(metric)
         if metric is not None and mode is not None:
             Objectives.of(metric, mode)
-        elif several:
+            return several
+        if metric is not None:
+            metric_names(metric)
+        if several:
             raise ValueError(f"several objectives need both lists, metric=[...] and mode=[...]; "
                              f"got metric={metric!r}, mode={mode!r}")
         elif mode is not None:

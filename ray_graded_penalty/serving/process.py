@@ -5,8 +5,8 @@ the server runs in a process group of its own, and :meth:`Server.stop` signals t
 (SIGTERM, then SIGKILL); it is launched through ``launch.py``, which leads that group and
 SIGKILLs all of it, the server's own children too, when the thread that started it dies (the
 trial's actor killed by the watchdog included); and Ray itself ends what a worker started when
-the worker exits. A server that leaves its own
-process tree (a daemonizing launcher, a container started through a daemon) escapes all three:
+the worker exits. A server that leaves its own process tree (a daemonizing launcher, a
+container started through a daemon) escapes all three:
 stop such a server from the command itself (``docker run --rm`` in the foreground, say).
 
 Example:
@@ -56,28 +56,34 @@ def launched_pids(log_path: str) -> List[int]:
         return []
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie, already dead, does not count); Linux."""
+def _stat(pid: int) -> Optional[List[str]]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (state, ppid, pgrp, ...), or
+    None when it is gone; Linux."""
     try:
         with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+            return f.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
+
+
+#: The states of a process that has ended: a zombie, or dead.
+_ENDED = ("Z", "X")
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, already dead, does not count); Linux."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] not in _ENDED
 
 
 def group_members(pgid: int) -> List[int]:
     """The running processes (zombies left out) of process group ``pgid``: a server launched
     here, its launcher and whatever it started that stayed in its group; Linux."""
     found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
-                found.append(int(entry))
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        fields = _stat(int(entry))
+        if fields is not None and fields[0] not in _ENDED and fields[2] == str(pgid):
+            found.append(int(entry))
     return found
 
 
