@@ -24,6 +24,8 @@ Example:
     ...     def trial_started(self, trial_id): print("started", trial_id)
     ...     def trial_timed_out(self, trial_id, stage=None): print("timed out", trial_id, stage)
     ...     def trial_errored(self, trial_id, evidence): print("errored", trial_id, evidence.text)
+    ...     def trial_stopped(self, trial_id): print("stopped", trial_id)
+    ...     def search_ended(self): print("no more trials")
     ...     def experiment_ended(self): print("ended")
     ...     def already_told(self, trial_id): return False
     >>> isinstance(Printer(), TrialEvents)
@@ -35,7 +37,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Set, runtime_checkable
 
 from ray import cloudpickle, exceptions
 from ray.tune import Callback
@@ -77,6 +79,16 @@ class TrialEvents(Protocol):
         """The trial ended in an error (after its last retry); ``evidence`` is what killed it:
         its text, and its class or stage where the error itself says them."""
 
+    def trial_stopped(self, trial_id: str) -> None:
+        """Tune ended the trial itself with no result or error for its searcher: its time budget
+        or ``fail_fast`` stopped the run (``TuneController`` stops every trial then, silently),
+        or it could not start the trial's actor."""
+
+    def search_ended(self) -> None:
+        """Tune will start no more trials (its ``num_samples`` are all suggested, or it stopped
+        the search): what waits for a trial to come (a retry) must be told now, before Tune's
+        last save of the experiment."""
+
     def experiment_ended(self) -> None:
         """The run is over: whatever is still waiting must be told now."""
 
@@ -105,6 +117,9 @@ class GradedPenaltyCallback(Callback):
         self._reaper: TrialReaper = (
             TrialReaper() if timeout_s is None else TrialTimeout(timeout_s, on_timeout=self._timed_out)
         )
+        self._samples: Optional[int] = None  # how many trials Tune starts in all (its total num_samples)
+        self._unended: Set[str] = set()  # trials seen unfinished at a step's end, and not ended since
+        self._search_over = False
 
     def _timed_out(self, trial_id: str) -> None:
         # A stage only where there is one: TrialEvents written for 0.5 take the trial id alone.
@@ -125,6 +140,7 @@ class GradedPenaltyCallback(Callback):
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
+        self._samples, self._unended, self._search_over = total_num_samples, set(), False
         self._events.callback_attached()
         iterations = stop_iterations(stop)
         if iterations is not None:
@@ -153,12 +169,31 @@ class GradedPenaltyCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_complete(iteration, trials, trial, **info)
+        self._unended.discard(trial.trial_id)
         forget_stage(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_error(iteration, trials, trial, **info)
+        self._unended.discard(trial.trial_id)
         self._events.trial_errored(trial.trial_id, read_trial_error(trial))
         forget_stage(trial.trial_id)
+
+    def on_step_end(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
+        # Tune ends a trial without an event when it stops the whole run (its time budget,
+        # fail_fast: TuneController._stop_experiment_if_needed, TERMINATED), and then suggests no
+        # more; or when it cannot start its actor (ERROR). A trial ended before a restore was
+        # never seen unfinished by this callback.
+        stopped = [t for t in trials if t.status in ("TERMINATED", "ERROR") and t.trial_id in self._unended]
+        for trial in stopped:
+            self._unended.discard(trial.trial_id)
+            self._reaper.on_trial_complete(iteration, trials, trial)  # what its actors reserved goes too
+            self._events.trial_stopped(trial.trial_id)
+            forget_stage(trial.trial_id)
+        self._unended.update(t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR"))
+        run_stopped = any(t.status == "TERMINATED" for t in stopped)
+        if not self._search_over and (run_stopped or (self._samples is not None and len(trials) >= self._samples)):
+            self._search_over = True
+            self._events.search_ended()
 
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_experiment_end(trials, **info)

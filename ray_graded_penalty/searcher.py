@@ -131,6 +131,7 @@ class GradedPenaltySearcher(Searcher):
         if warm_start is not None and not self._keeper.takes_history:
             raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
+        self._search_over = False  # no trial will be suggested again (see search_ended)
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         enforce = check_flag("enforce_timeout", enforce_timeout)
@@ -215,6 +216,7 @@ class GradedPenaltySearcher(Searcher):
         logger.warning("The inner searcher suggested only configurations that have run already, %d times in a "
                        "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
                        "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)
+        self._search_over = True
         return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own signal, a str
 
     def _inner_gave_none(self) -> Optional[str]:
@@ -226,6 +228,7 @@ class GradedPenaltySearcher(Searcher):
             return None
         logger.warning("The inner searcher %s gave no configuration %d times in a row while no trial was running: "
                        "the search is taken as finished.", type(self.searcher).__name__, MAX_IDLE_NONES)
+        self._search_over = True
         return Searcher.FINISHED
 
     def _may_run(self, finished: List[TrialOutcome], running: List[str]) -> bool:
@@ -308,10 +311,19 @@ class GradedPenaltySearcher(Searcher):
             self._tell(self._book.errored(trial_id, evidence.text or "", time.time(), evidence.error_class,
                                           evidence.stage, evidence.types))
 
+    def trial_stopped(self, trial_id: str) -> None:
+        self._book.stopped(trial_id)
+        logger.info("Tune stopped trial %s with no result or error (its time budget or fail_fast ended the run): "
+                    "not told, as Ray tells its searchers nothing of it.", trial_id)
+
+    def search_ended(self) -> None:
+        self._search_over = True
+        for ending in self._book.unrun_retries(time.time()):  # no trial comes to retry them: told as they ended
+            self._tell(ending)
+
     def experiment_ended(self) -> None:
         self._tell_waiting()
-        for ending in self._book.unrun_retries(time.time()):  # no trial came to retry them: told as they ended
-            self._tell(ending)
+        self.search_ended()
 
     def already_told(self, trial_id: str) -> bool:
         return self._was_told(trial_id)
@@ -381,6 +393,8 @@ class GradedPenaltySearcher(Searcher):
         if decision.retry:  # the infrastructure's failure: its configuration runs again, nothing is told
             ledger.hold_for_retry(decision, told)
             self._book.retry(ending)
+            if self._search_over:  # no trial will come to run it
+                self.search_ended()
             return
         outcome = ledger.tell(decision, told, self._keeper, self.searcher, ending.inner_id)
         for inner_id in ending.followers:  # suggestions of the same configuration, made while it ran

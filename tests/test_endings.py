@@ -4,11 +4,13 @@ import os
 import signal
 import time
 
+import pandas as pd
 import pytest
 from ray import tune
 
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from ray_graded_penalty.compat import FailureConfig, RunConfig, report
+from ray_graded_penalty.report import failure_report
 
 from conftest import optuna_study, own_ray
 from tuner_helpers import Recorder, run, trial_ids
@@ -181,6 +183,55 @@ def test_retries_tell_the_final_outcome_once(ray_with_a_gpu, tmp_path, always_fa
             assert outcome.failed and outcome.error_class == "connection" and outcome.penalty == -800.0
         else:
             assert not outcome.failed and outcome.told == 5.0
+
+
+class NodeLost(RuntimeError):
+    error_class = "lost"  # the infrastructure's failure: its configuration runs again
+
+
+def lost_with_its_node(config):
+    raise NodeLost("the node was preempted")
+
+
+def test_a_transient_failure_whose_retry_never_ran_is_told_before_tunes_last_save(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
+    grid, _ = fit(lost_with_its_node, searcher, tmp_path, 1, {"x": tune.uniform(0, 1)})
+    (told,) = searcher.outcomes.values()  # no trial was left to retry it: told as it ended
+    assert told.failed and told.error_class == "lost" and searcher.retried == {}
+    (row,) = failure_report(grid).to_dict("records")
+    assert row["told"] == told.told and not row.get("retried", False)
+    after = GradedPenaltySearcher("optuna", trial_timeout_s=60)
+    after.restore_from_dir(grid.experiment_path)
+    assert after.outcomes == searcher.outcomes and after.retried == {}
+
+
+def lost_then_runs_long(config):
+    """Its node is lost on the first try; the retry would run for two minutes."""
+    marker = os.path.join(config["dir"], "tried")
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        raise NodeLost("the node was preempted")
+    time.sleep(120)
+    report({"score": 1.0})
+
+
+def test_a_retry_tunes_time_budget_cuts_off_is_not_told_and_its_first_try_is(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=300, seed=0)
+    started = time.monotonic()
+    grid, _ = fit(lost_then_runs_long, searcher, tmp_path, 3, {"x": tune.uniform(0, 1), "dir": str(tmp_path)},
+                  time_budget_s=15, max_concurrent_trials=1)
+    assert time.monotonic() - started < 100  # the budget, not the retry's two minutes
+    everything, errored = trial_ids(grid)
+    (first,), (retry,) = errored, everything - errored  # the budget ended the run before a third
+    (told,) = searcher.outcomes.values()
+    assert told.trial_id == first and told.failed and told.error_class == "lost"
+    assert searcher.retried == {} and searcher.get_state()["records"] == {}  # the cut-off retry: gone
+    rows = {row["trial_id"]: row for row in failure_report(grid).to_dict("records")}
+    assert rows[first]["told"] == told.told and pd.isna(rows[retry]["told"])
+    assert rows[retry]["status"] == "terminated"  # what Ray recorded: not told
+    after = GradedPenaltySearcher("optuna", trial_timeout_s=300)
+    after.restore_from_dir(grid.experiment_path)
+    assert after.outcomes == searcher.outcomes and after.get_state()["records"] == {}
 
 
 def fails_then_runs_long(config):

@@ -18,6 +18,8 @@ event                  what the record learns                      the trial can
 ``errored``            its end, error text and class: known        if ``errored``
 ``failure_given``      elapsed, error, class, timeout as given     yes
 ``waiting``            (errored trials whose details never came)   yes, with what is known
+``stopped``            Tune ended it with no result or error        never: the record goes
+                       (its time budget, ``fail_fast``)            (a retry's try: queued again)
 =====================  ==========================================  =========================
 
 Pure logic, no Ray import. Times are driver wall-clock seconds (``time.time()``): trials run
@@ -98,6 +100,9 @@ class TrialRecord:
     #: A transient failure's record waiting for its retry to be suggested (see ``retry``), kept
     #: under ``<trial_id>/retry``: its configuration counts as running.
     queued: bool = False
+    #: The trial its retry runs as, once suggested (see ``take_retry``): the record stays until
+    #: that trial is told, and is queued again if Tune stops it with no outcome.
+    taken_by: Optional[str] = None
 
     def elapsed(self, now: float, starts_reported: bool = False) -> float:
         """Seconds of real progress, from the best source available.
@@ -163,7 +168,8 @@ class TrialBook:
     def running(self, config: Dict[str, Any]) -> List[str]:
         """The unfinished trials of ``config`` (as :func:`config_key` compares them)."""
         key = config_key(config)
-        return [t for t, r in self.records.items() if r.config is not None and config_key(r.config) == key]
+        return [t for t, r in self.records.items()
+                if r.config is not None and r.taken_by is None and config_key(r.config) == key]
 
     def follow(self, trial_id: str, inner_id: str) -> None:
         """A suggestion (the inner searcher's ``inner_id``) of ``trial_id``'s configuration, to
@@ -288,10 +294,21 @@ class TrialBook:
         key = next((k for k, r in self.records.items() if r.queued), None)
         if key is None:
             return None
-        waiting = self.records.pop(key)
+        waiting = self.records[key]
+        waiting.queued, waiting.taken_by = False, trial_id
         self.records[trial_id] = TrialRecord(config=waiting.config, suggested_at=now, inner_id=waiting.inner_id,
-                                             followers=waiting.followers, tries=waiting.tries + 1)
+                                             followers=list(waiting.followers), tries=waiting.tries + 1)
         return waiting.config
+
+    def stopped(self, trial_id: str) -> None:
+        """Tune ended the trial itself, with no result or error for its searcher (its time budget
+        or ``fail_fast`` stopped the run): it is never told, as Ray tells its searchers nothing of
+        it, nor are its followers. A retry's earlier try is queued again: told as it ended if no
+        trial comes to run it (:meth:`unrun_retries`)."""
+        record = self.records.pop(trial_id, None)
+        earlier = next((r for r in self.records.values() if r.taken_by == trial_id), None)
+        if record is not None and earlier is not None:
+            earlier.queued, earlier.taken_by, earlier.followers = True, None, record.followers
 
     def unrun_retries(self, now: float) -> List[Ending]:
         """The transient failures whose retries were never suggested (the experiment ended):
@@ -308,6 +325,8 @@ class TrialBook:
 
     def _end(self, trial_id: str, now: float, result: Optional[Dict[str, Any]] = None) -> Ending:
         record = self.records.pop(trial_id)
+        for key in [k for k, r in self.records.items() if r.taken_by == trial_id]:  # its retry ran: done
+            del self.records[key]
         return Ending(trial_id, record.config, record.elapsed(now, starts_reported=self.callback_attached),
                       record.timeout_s, record.error, result, failed=result is None, error_class=record.error_class,
                       stage=record.stage, progress=record.progress, error_types=tuple(record.error_types),

@@ -138,8 +138,28 @@ def test_a_transient_failure_waits_for_its_retry_which_keeps_the_inner_id_and_fo
     assert not book.is_retry("a") and not book.is_retry("a/retry")  # it waits; it does not run yet
     assert book.take_retry("b", now=40.0) == {"x": 1} and book.take_retry("c", now=40.0) is None
     assert book.is_retry("b")
+    assert book.running({"x": 1}) == ["b"]  # the retry runs it now, once
     again = book.completed("b", {"score": 2.0}, False, now=50.0)
     assert (again.inner_id, again.followers, again.tries) == ("a", ("f1",), 1)
+    assert book.records == {}  # the first try's record went with its retry
+
+
+def test_a_trial_tune_stopped_is_dropped_and_a_retrys_first_try_waits_again():
+    book = TrialBook(600.0)
+    book.suggested("a", {"x": 1}, now=0.0)
+    book.suggested("s", {"x": 2}, now=0.0)
+    book.stopped("s")
+    book.stopped("never-suggested")
+    assert "s" not in book and book.running({"x": 2}) == []
+    book.retry(book.failure_given("a", 30.0, "node died", None, now=30.0, error_class="lost"))
+    book.take_retry("b", now=40.0)
+    book.follow("b", "f1")  # suggested again while its retry ran
+    book.stopped("b")  # Tune's time budget ended the run
+    assert "b" not in book and book.running({"x": 1}) == ["a/retry"]
+    [ending] = book.unrun_retries(now=99.0)
+    assert (ending.trial_id, ending.elapsed_s, ending.error_class, ending.followers, ending.tries) == (
+        "a", 30.0, "lost", ("f1",), 0)
+    assert book.records == {}
 
 
 def test_a_retry_never_taken_ends_as_its_failure_did():
