@@ -4,7 +4,7 @@ import pytest
 from ray.exceptions import RayTaskError
 
 from ray_graded_penalty import PenaltyPolicy
-from ray_graded_penalty.callback import describe_exception
+from ray_graded_penalty.callback import GradedPenaltyCallback, describe_exception
 
 from conftest import overridden_with_other_names
 
@@ -78,3 +78,52 @@ def test_every_method_of_rays_callback_it_overrides_keeps_rays_argument_names(na
     renamed, overridden = overridden_with_other_names(getattr(callback, name, None) or getattr(timeout, name), Callback)
     assert {"on_trial_start", "on_trial_error"} <= overridden
     assert renamed == []
+
+
+class Heard:
+    """A TrialEvents that writes down what it hears."""
+
+    def __init__(self):
+        self.heard = []
+
+    def callback_attached(self): pass
+    def stops_at_iteration(self, iterations): pass
+    def trial_started(self, trial_id): self.heard.append(("started", trial_id))
+    def trial_timed_out(self, trial_id, stage=None): self.heard.append(("timed out", trial_id))
+    def trial_errored(self, trial_id, evidence): self.heard.append(("errored", trial_id))
+    def trial_stopped(self, trial_id): self.heard.append(("stopped", trial_id))
+    def search_ended(self): self.heard.append(("search ended",))
+    def experiment_ended(self): self.heard.append(("ended",))
+    def already_told(self, trial_id): return False
+
+
+class FakeTrial:
+    def __init__(self, trial_id, status):
+        self.trial_id, self.status = trial_id, status
+
+
+def test_at_a_steps_end_it_reports_the_trials_tune_stopped_without_an_event_and_the_searchs_end():
+    heard, trials = Heard(), [FakeTrial("done-before-a-restore", "TERMINATED"), FakeTrial("a", "RUNNING"),
+                              FakeTrial("b", "PENDING")]
+    callback = GradedPenaltyCallback(heard, timeout_s=None)
+    callback.setup(total_num_samples=4)
+    callback.on_step_end(iteration=1, trials=trials)
+    trials[1].status = "TERMINATED"
+    callback.on_trial_complete(iteration=2, trials=trials, trial=trials[1])  # ended with its event
+    callback.on_step_end(iteration=2, trials=trials)
+    assert heard.heard == []
+    trials[2].status = "TERMINATED"  # Tune stopped the run: no event
+    callback.on_step_end(iteration=3, trials=trials)
+    callback.on_step_end(iteration=4, trials=trials)
+    assert heard.heard == [("stopped", "b"), ("search ended",)]
+
+
+def test_the_search_ends_at_the_step_tune_has_made_all_its_trials_in():
+    heard = Heard()
+    callback = GradedPenaltyCallback(heard, timeout_s=None)
+    callback.setup(total_num_samples=2)
+    callback.on_step_end(iteration=1, trials=[FakeTrial("a", "RUNNING")])
+    assert heard.heard == []
+    for iteration in (2, 3):
+        callback.on_step_end(iteration=iteration, trials=[FakeTrial("a", "RUNNING"), FakeTrial("b", "PENDING")])
+    assert heard.heard == [("search ended",)]

@@ -511,6 +511,19 @@ def test_a_retrys_intermediate_results_are_not_reported_twice_under_the_first_tr
     assert not [w for w in recwarn if "already reported" in str(w.message)]
 
 
+def test_once_no_trial_will_come_a_queued_retry_is_told_and_a_later_loss_at_once():
+    searcher = make()
+    searcher.suggest("a")
+    searcher.suggest("b")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.retried) == {"a"} and searcher.outcomes == {}
+    searcher.search_ended()  # the callback: Tune made all its trials
+    assert set(searcher.outcomes) == {"a"} and searcher.retried == {}
+    assert searcher.outcomes["a"].error_class == "lost" and complete_values(searcher) == [-1000.0]
+    searcher.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.outcomes) == {"a", "b"} and searcher.retried == {}
+
+
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
     searcher = make()
     config = searcher.suggest("a")
