@@ -9,6 +9,7 @@
 # distribution, which vendors it. Building llama-server took 9 minutes on 2 cores here; it is
 # done once. What it leaves in the directory:
 #   bin/llama-server   a static binary built for any x86-64 CPU (GGML_NATIVE=OFF)
+#   bin/llama-tokenize llama.cpp's tokenizer, for the tests (src/ keeps its vocabulary files)
 #   model.gguf         a random-weight llama model (no download; see make_model.py)
 # Point the example and the tests at it with RGP_LLAMA_HOME=<the directory> (the default is
 # the directory above).
@@ -36,6 +37,13 @@ if [ ! -x "$prefix/bin/llama-server" ]; then
         -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
     time cmake --build build --target llama-server -j "$jobs"
     cp build/bin/llama-server "$prefix/bin/llama-server"
+fi
+if [ ! -x "$prefix/bin/llama-tokenize" ] && [ -f build/build.ninja -o -f build/Makefile ]; then
+    # llama.cpp's tokenizer on its own (seconds, from what llama-server's build left): the tests
+    # read the package's estimated prompts with the real vocabularies llama.cpp ships for its own
+    # tests (models/ggml-vocab-*.gguf, kept under src/).
+    cmake --build build --target llama-tokenize -j "$jobs"
+    cp build/bin/llama-tokenize "$prefix/bin/llama-tokenize"
 fi
 "$prefix/bin/llama-server" --version 2>&1 | head -2
 

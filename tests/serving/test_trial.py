@@ -62,7 +62,7 @@ def test_a_server_without_a_whole_tokenizer_gets_estimated_prompts(tmp_path, cap
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
         metrics = serve(trainable.spec, {}, str(tmp_path))
     assert metrics["requests_ok"] == 3 and metrics["request_errors"] == 0  # it serves: a success
-    assert metrics["input_tokens"] == 3 * 40  # ten tokens estimated as forty characters: the toy counts 40
+    assert metrics["input_tokens"] == 3 * 60  # ten tokens estimated as sixty characters: the toy counts 60
     warned = [r.getMessage() for r in caplog.records if "characters per token" in r.getMessage()]
     assert len(warned) == 1 and f"has {says}:" in warned[0]  # one warning, never a failed trial
 
@@ -160,7 +160,9 @@ def test_a_searched_model_is_the_one_its_requests_name(tmp_path):
     failed)."""
     trainable = server_trainable(TOY_COMMAND + " --model {model}", scenarios="D(12,4)", requests=4, concurrency=2)
     metrics = serve(trainable.spec, {"model": "org/model-a"}, str(tmp_path))
-    assert metrics["requests_ok"] == 4 and metrics["input_tokens"] == 4 * 12  # sized by its tokenizer
+    # Sized by its tokenizer (a token a character; the estimate would send 72): a prompt that
+    # began with a space lost it, a token (make_prompts strips it).
+    assert metrics["requests_ok"] == 4 and 4 * 11 <= metrics["input_tokens"] <= 4 * 12
     fixed = server_trainable(TOY_COMMAND + " --model {model}", scenarios="D(12,4)", requests=4, concurrency=2,
                              model="org/model-b")
     assert serve(fixed.spec, {}, str(tmp_path))["requests_ok"] == 4

@@ -1,7 +1,10 @@
 """Workloads in tokens: seeded lengths per scenario, distinct prompts sized by the tokenizer."""
 
+import glob
+import os
+import statistics
 
-
+import pytest
 
 from ray_graded_penalty.serving.workload import make_prompts, parse_scenario, plan_lengths
 
@@ -26,7 +29,7 @@ def test_prompts_are_distinct_and_sized_by_the_tokenizer():
     assert not any(p[:1].isspace() for p in prompts)  # a leading space would read back as a token of its own
     assert make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars) == prompts
     estimated = make_prompts([100, 50], seed=0, tokenizer=None)
-    assert [len(p) for p in estimated] == [400, 200]  # four characters a token, an estimate
+    assert [len(p) for p in estimated] == [600, 300]  # six characters a token, an estimate
 
 
 def test_no_prompt_of_a_load_shares_its_start_with_another_nor_a_load_with_another_load():
@@ -57,3 +60,28 @@ def test_token_ids_are_read_from_each_servers_shape():
     assert _token_ids({"tokens": [{"id": 5, "piece": "a"}]}) == [5]  # llama.cpp with pieces
     assert _token_ids([{"id": 7, "text": "a", "start": 0, "stop": 1}]) == [7]  # TGI
     assert _token_ids({"count": 3}) is None and _token_ids(None) is None and _token_ids({"tokens": ["a"]}) is None
+
+
+LLAMA_HOME = os.environ.get("RGP_LLAMA_HOME", os.path.expanduser("~/.cache/ray-graded-penalty/llama.cpp"))
+TOKENIZE = os.path.join(LLAMA_HOME, "bin", "llama-tokenize")
+
+
+def vocabulary(name):
+    """llama.cpp's vocabulary-only test file of a real tokenizer, from the source setup.sh built."""
+    found = glob.glob(os.path.join(LLAMA_HOME, "src", "*", "vendor", "llama.cpp", "models", f"ggml-vocab-{name}.gguf"))
+    if not (found and os.path.exists(TOKENIZE)):
+        pytest.skip(f"llama.cpp's llama-tokenize and vocabularies are not in {LLAMA_HOME}: run "
+                    "`bash examples/llama_server/setup.sh`")
+    return found[0]
+
+
+# Llama 3's BPE, the vocabulary the estimate was chosen on, and three it was measured on after
+# (benchmarks/research/reading.md, "The prompt estimate, read by real tokenizers").
+@pytest.mark.parametrize("name", ["llama-bpe", "qwen2", "llama-spm", "gpt-2"])
+def test_prompts_sized_by_the_estimate_are_about_their_length_in_a_real_tokenizer(name):
+    from benchmarks.research.prompt_tokens import count_tokens
+
+    vocab, lengths = vocabulary(name), (128, 512, 2048)
+    read = [count_tokens(TOKENIZE, vocab, prompt) / n
+            for seed in range(3) for n, prompt in zip(lengths, make_prompts(lengths, seed, None))]
+    assert 0.95 <= statistics.median(read) <= 1.1, read
