@@ -283,6 +283,7 @@ class GradedPenaltySearcher(Searcher):
 
     def callback_attached(self) -> None:
         self._book.callback_attached = True
+        self._search_over = False  # a run starts (a restore's too): Tune suggests again
 
     def stops_at_iteration(self, iterations: int) -> None:
         self._book.stop_iterations = iterations

@@ -522,6 +522,9 @@ def test_once_no_trial_will_come_a_queued_retry_is_told_and_a_later_loss_at_once
     assert searcher.outcomes["a"].error_class == "lost" and complete_values(searcher) == [-1000.0]
     searcher.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
     assert set(searcher.outcomes) == {"a", "b"} and searcher.retried == {}
+    attached(searcher).suggest("c")  # a run starts again (Tuner.restore): trials will come
+    searcher.record_failure("c", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.retried) == {"c"}
 
 
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
