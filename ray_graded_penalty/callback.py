@@ -118,7 +118,8 @@ class GradedPenaltyCallback(Callback):
             TrialReaper() if timeout_s is None else TrialTimeout(timeout_s, on_timeout=self._timed_out)
         )
         self._samples: Optional[int] = None  # how many trials Tune starts in all (its total num_samples)
-        self._unended: Set[str] = set()  # trials seen unfinished at a step's end, and not ended since
+        self._heard: Set[str] = set()  # trials whose end was reported: with Tune's event, or as stopped
+        self._before: Optional[Set[str]] = None  # trials that had ended when this run began (a restore's)
         self._search_over = False
 
     def _timed_out(self, trial_id: str) -> None:
@@ -140,7 +141,7 @@ class GradedPenaltyCallback(Callback):
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
-        self._samples, self._unended, self._search_over = total_num_samples, set(), False
+        self._samples, self._heard, self._before, self._search_over = total_num_samples, set(), None, False
         self._events.callback_attached()
         iterations = stop_iterations(stop)
         if iterations is not None:
@@ -153,6 +154,8 @@ class GradedPenaltyCallback(Callback):
         self._reaper.set_state(state)
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
+        if self._before is None:
+            self._before = {t.trial_id for t in trials if t.status in _ENDED}
         self._reaper.on_step_begin(iteration, trials, **info)
 
     def on_trial_start(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
@@ -169,28 +172,30 @@ class GradedPenaltyCallback(Callback):
 
     def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_complete(iteration, trials, trial, **info)
-        self._unended.discard(trial.trial_id)
+        self._heard.add(trial.trial_id)
         forget_stage(trial.trial_id)
 
     def on_trial_error(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_error(iteration, trials, trial, **info)
-        self._unended.discard(trial.trial_id)
+        self._heard.add(trial.trial_id)
         self._events.trial_errored(trial.trial_id, read_trial_error(trial))
         forget_stage(trial.trial_id)
 
     def on_step_end(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
         # Tune ends a trial without an event when it stops the whole run (its time budget,
-        # fail_fast: TuneController._stop_experiment_if_needed, TERMINATED), and then suggests no
-        # more; or when it cannot start its actor (ERROR). A trial ended before a restore was
-        # never seen unfinished by this callback.
-        stopped = [t for t in trials if t.status in ("TERMINATED", "ERROR") and t.trial_id in self._unended]
+        # fail_fast: TuneController._stop_experiment_if_needed, TERMINATED), after which it
+        # suggests no more; when it cannot start its actor (ERROR); and, on a restore with
+        # resume_unfinished=False, before the first step. Trials that had ended when the run
+        # began are reported too (told ones are no news to the searcher), but say nothing of
+        # the search's end.
+        stopped = [t for t in trials if t.status in _ENDED and t.trial_id not in self._heard]
         for trial in stopped:
-            self._unended.discard(trial.trial_id)
+            self._heard.add(trial.trial_id)
             self._reaper.on_trial_complete(iteration, trials, trial)  # what its actors reserved goes too
             self._events.trial_stopped(trial.trial_id)
             forget_stage(trial.trial_id)
-        self._unended.update(t.trial_id for t in trials if t.status not in ("TERMINATED", "ERROR"))
-        run_stopped = any(t.status == "TERMINATED" for t in stopped)
+        before = self._before or set()
+        run_stopped = any(t.status == "TERMINATED" and t.trial_id not in before for t in stopped)
         if not self._search_over and (run_stopped or (self._samples is not None and len(trials) >= self._samples)):
             self._search_over = True
             self._events.search_ended()
@@ -198,6 +203,10 @@ class GradedPenaltyCallback(Callback):
     def on_experiment_end(self, trials: List["Trial"], **info: Any) -> None:
         self._reaper.on_experiment_end(trials, **info)
         self._events.experiment_ended()
+
+
+#: Tune's statuses of a trial that has ended.
+_ENDED = ("TERMINATED", "ERROR")
 
 
 # ----- Ray's errors ---------------------------------------------------------------------------------

@@ -195,9 +195,11 @@ class GradedPenaltySearcher(Searcher):
         inner_id, waiting = trial_id, False
         for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
             self._keeper.before_suggest()
-            config = self.searcher.suggest(inner_id)
+            config: Any = self.searcher.suggest(inner_id)  # a dict, None, or Ray's FINISHED (a str)
+            if config == Searcher.FINISHED:  # the inner searcher's own end (BayesOptSearch's patience)
+                self._search_over = True
             if not isinstance(config, dict):
-                return self._inner_gave_none() if config is None else config  # type: ignore[return-value]
+                return self._inner_gave_none() if config is None else config  # type: ignore[return-value]  # Ray's FINISHED, a str
             self._idle_nones = 0
             finished, running = told.finished(config), self._book.running(config)
             if self._may_run(finished, running):
@@ -313,9 +315,15 @@ class GradedPenaltySearcher(Searcher):
                                           evidence.stage, evidence.types))
 
     def trial_stopped(self, trial_id: str) -> None:
-        self._book.stopped(trial_id)
-        logger.info("Tune stopped trial %s with no result or error (its time budget or fail_fast ended the run): "
-                    "not told, as Ray tells its searchers nothing of it.", trial_id)
+        if trial_id not in self._book:  # told already (a restored run's ended trials are reported too)
+            return
+        ending = self._book.stopped(trial_id, time.time())
+        if ending is None:
+            logger.info("Tune stopped trial %s with no result or error (its time budget or fail_fast ended the run): "
+                        "not told, as Ray tells its searchers nothing of it.", trial_id)
+        self._tell(ending)
+        if self._search_over:  # a retry it ran goes back in the queue, and no trial will come for it
+            self.search_ended()
 
     def search_ended(self) -> None:
         self._search_over = True

@@ -103,19 +103,22 @@ class FakeTrial:
 
 
 def test_at_a_steps_end_it_reports_the_trials_tune_stopped_without_an_event_and_the_searchs_end():
-    heard, trials = Heard(), [FakeTrial("done-before-a-restore", "TERMINATED"), FakeTrial("a", "RUNNING"),
+    heard, trials = Heard(), [FakeTrial("ended-before-a-restore", "TERMINATED"), FakeTrial("a", "RUNNING"),
                               FakeTrial("b", "PENDING")]
     callback = GradedPenaltyCallback(heard, timeout_s=None)
-    callback.setup(total_num_samples=4)
+    callback.setup(total_num_samples=5)
+    callback.on_step_begin(iteration=1, trials=trials)
     callback.on_step_end(iteration=1, trials=trials)
+    assert heard.heard == [("stopped", "ended-before-a-restore")]  # no news if told; not the search's end
     trials[1].status = "TERMINATED"
     callback.on_trial_complete(iteration=2, trials=trials, trial=trials[1])  # ended with its event
     callback.on_step_end(iteration=2, trials=trials)
-    assert heard.heard == []
+    assert heard.heard == [("stopped", "ended-before-a-restore")]
     trials[2].status = "TERMINATED"  # Tune stopped the run: no event
+    trials.append(FakeTrial("c", "TERMINATED"))  # made and stopped within the same step
     callback.on_step_end(iteration=3, trials=trials)
     callback.on_step_end(iteration=4, trials=trials)
-    assert heard.heard == [("stopped", "b"), ("search ended",)]
+    assert heard.heard[1:] == [("stopped", "b"), ("stopped", "c"), ("search ended",)]
 
 
 def test_the_search_ends_at_the_step_tune_has_made_all_its_trials_in():

@@ -207,22 +207,36 @@ def test_a_transient_failure_whose_retry_never_ran_is_told_before_tunes_last_sav
 
 def lost_then_runs_long(config):
     """Its node is lost on the first try; the retry would run for two minutes."""
-    marker = os.path.join(config["dir"], "tried")
-    if not os.path.exists(marker):
-        open(marker, "w").close()
+    tried, running = os.path.join(config["dir"], "tried"), os.path.join(config["dir"], "retry-running")
+    if not os.path.exists(tried):
+        open(tried, "w").close()
         raise NodeLost("the node was preempted")
+    open(running, "w").close()
     time.sleep(120)
     report({"score": 1.0})
 
 
-def test_a_retry_tunes_time_budget_cuts_off_is_not_told_and_its_first_try_is(ray_with_a_gpu, tmp_path):
+class StopAllOnceTheRetryRuns(tune.Stopper):
+    """Stops the whole run as time_budget_s does (Tune's stop_all), once the retry is running."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __call__(self, trial_id, result):
+        return False
+
+    def stop_all(self):
+        return os.path.exists(self.marker)
+
+
+def test_a_retry_cut_off_when_tune_stops_the_run_is_not_told_and_its_first_try_is(ray_with_a_gpu, tmp_path):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=300, seed=0)
     started = time.monotonic()
     grid, _ = fit(lost_then_runs_long, searcher, tmp_path, 3, {"x": tune.uniform(0, 1), "dir": str(tmp_path)},
-                  time_budget_s=15, max_concurrent_trials=1)
-    assert time.monotonic() - started < 100  # the budget, not the retry's two minutes
+                  stop=StopAllOnceTheRetryRuns(str(tmp_path / "retry-running")), max_concurrent_trials=1)
+    assert time.monotonic() - started < 100  # stopped, not the retry's two minutes
     everything, errored = trial_ids(grid)
-    (first,), (retry,) = errored, everything - errored  # the budget ended the run before a third
+    (first,), (retry,) = errored, everything - errored  # the run stopped before a third
     (told,) = searcher.outcomes.values()
     assert told.trial_id == first and told.failed and told.error_class == "lost"
     assert searcher.retried == {} and searcher.get_state()["records"] == {}  # the cut-off retry: gone

@@ -527,6 +527,43 @@ def test_once_no_trial_will_come_a_queued_retry_is_told_and_a_later_loss_at_once
     assert set(searcher.retried) == {"c"}
 
 
+def test_a_retry_tune_cuts_off_after_the_search_ended_tells_its_first_try_at_once():
+    searcher = make()
+    config = searcher.suggest("a")
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert searcher.suggest("b") == config  # the retry, Tune's last trial
+    searcher.search_ended()
+    assert searcher.outcomes == {} and set(searcher.retried) == {"a"}  # it runs
+    searcher.trial_stopped("b")  # Tune's time budget ended the run
+    assert set(searcher.outcomes) == {"a"} and searcher.retried == {}
+    assert searcher.outcomes["a"].error_class == "lost" and complete_values(searcher) == [-1000.0]
+
+
+class PointsThenFinished(Searcher):
+    """Two configurations, then its own end (as BayesOptSearch's ``patience``)."""
+
+    def __init__(self):
+        super().__init__(metric="score", mode="max")
+        self.asked = 0
+
+    def suggest(self, trial_id):
+        self.asked += 1
+        return {"x": self.asked / 10} if self.asked <= 2 else Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+
+def test_once_the_inner_searcher_finished_a_later_loss_is_told_at_once():
+    searcher = GradedPenaltySearcher(PointsThenFinished(), trial_timeout_s=600)
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    searcher.suggest("a")
+    searcher.suggest("b")
+    assert searcher.suggest("c") == Searcher.FINISHED  # Tune asks no more
+    searcher.record_failure("a", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.outcomes) == {"a"} and searcher.retried == {}
+
+
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
     searcher = make()
     config = searcher.suggest("a")

@@ -19,7 +19,8 @@ event                  what the record learns                      the trial can
 ``failure_given``      elapsed, error, class, timeout as given     yes
 ``waiting``            (errored trials whose details never came)   yes, with what is known
 ``stopped``            Tune ended it with no result or error        never: the record goes
-                       (its time budget, ``fail_fast``)            (a retry's try: queued again)
+                       (its time budget, ``fail_fast``)            (a retry's try: queued again;
+                                                                   errored: with what is known)
 =====================  ==========================================  =========================
 
 Pure logic, no Ray import. Times are driver wall-clock seconds (``time.time()``): trials run
@@ -300,15 +301,22 @@ class TrialBook:
                                              followers=list(waiting.followers), tries=waiting.tries + 1)
         return waiting.config
 
-    def stopped(self, trial_id: str) -> None:
+    def stopped(self, trial_id: str, now: float) -> Optional[Ending]:
         """Tune ended the trial itself, with no result or error for its searcher (its time budget
         or ``fail_fast`` stopped the run): it is never told, as Ray tells its searchers nothing of
         it, nor are its followers. A retry's earlier try is queued again: told as it ended if no
-        trial comes to run it (:meth:`unrun_retries`)."""
-        record = self.records.pop(trial_id, None)
+        trial comes to run it (:meth:`unrun_retries`). One that errored and waits for its details
+        (a restored run's) is told now with what is known."""
+        record = self.records.get(trial_id)
+        if record is None:
+            return None
+        if record.errored:
+            return self._end_without_details(trial_id, now)
+        del self.records[trial_id]
         earlier = next((r for r in self.records.values() if r.taken_by == trial_id), None)
-        if record is not None and earlier is not None:
+        if earlier is not None:
             earlier.queued, earlier.taken_by, earlier.followers = True, None, record.followers
+        return None
 
     def unrun_retries(self, now: float) -> List[Ending]:
         """The transient failures whose retries were never suggested (the experiment ended):

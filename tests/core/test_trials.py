@@ -148,18 +148,25 @@ def test_a_trial_tune_stopped_is_dropped_and_a_retrys_first_try_waits_again():
     book = TrialBook(600.0)
     book.suggested("a", {"x": 1}, now=0.0)
     book.suggested("s", {"x": 2}, now=0.0)
-    book.stopped("s")
-    book.stopped("never-suggested")
+    assert book.stopped("s", now=10.0) is None and book.stopped("never-suggested", now=10.0) is None
     assert "s" not in book and book.running({"x": 2}) == []
     book.retry(book.failure_given("a", 30.0, "node died", None, now=30.0, error_class="lost"))
     book.take_retry("b", now=40.0)
     book.follow("b", "f1")  # suggested again while its retry ran
-    book.stopped("b")  # Tune's time budget ended the run
+    assert book.stopped("b", now=60.0) is None  # Tune's time budget ended the run
     assert "b" not in book and book.running({"x": 1}) == ["a/retry"]
     [ending] = book.unrun_retries(now=99.0)
     assert (ending.trial_id, ending.elapsed_s, ending.error_class, ending.followers, ending.tries) == (
         "a", 30.0, "lost", ("f1",), 0)
     assert book.records == {}
+
+
+def test_a_stopped_trial_that_errored_and_waits_for_its_details_is_told_with_what_is_known():
+    book = book_with("t")
+    book.started("t", 110.0)
+    assert book.completed("t", None, True, now=130.0) is None  # Ray said it errored; no details yet
+    ending = book.stopped("t", now=500.0)  # a restored run: Tune had ended it
+    assert ending is not None and ending.failed and ending.elapsed_s == 20.0 and "t" not in book
 
 
 def test_a_retry_never_taken_ends_as_its_failure_did():
@@ -169,3 +176,4 @@ def test_a_retry_never_taken_ends_as_its_failure_did():
     [ending] = book.unrun_retries(now=99.0)
     assert (ending.trial_id, ending.elapsed_s, ending.error_class, ending.final) == ("a", 30.0, "lost", True)
     assert book.records == {}
+
