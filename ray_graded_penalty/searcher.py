@@ -319,8 +319,9 @@ class GradedPenaltySearcher(Searcher):
             return
         ending = self._book.stopped(trial_id, time.time())
         if ending is None:
-            logger.info("Tune stopped trial %s with no result or error (its time budget or fail_fast ended the run): "
-                        "not told, as Ray tells its searchers nothing of it.", trial_id)
+            logger.info("Tune ended trial %s itself, with no result or error for its searcher (its time budget or "
+                        "fail_fast stopped the run, or its actor could not start): not told, as Ray tells its "
+                        "searchers nothing of it.", trial_id)
         self._tell(ending)
         if self._search_over:  # a retry it ran goes back in the queue, and no trial will come for it
             self.search_ended()
