@@ -22,6 +22,7 @@ Example:
     ...     def callback_attached(self): print("attached")
     ...     def stops_at_iteration(self, iterations): print("stops at", iterations)
     ...     def trial_started(self, trial_id): print("started", trial_id)
+    ...     def trial_resumed(self, trial_id): print("resumed", trial_id)
     ...     def trial_timed_out(self, trial_id, stage=None): print("timed out", trial_id, stage)
     ...     def trial_errored(self, trial_id, evidence): print("errored", trial_id, evidence.text)
     ...     def trial_stopped(self, trial_id): print("stopped", trial_id)
@@ -70,6 +71,10 @@ class TrialEvents(Protocol):
 
     def trial_started(self, trial_id: str) -> None:
         """The trial started RUNNING (again, for a retry: its last attempt is what counts)."""
+
+    def trial_resumed(self, trial_id: str) -> None:
+        """The trial runs again after a pause (a scheduler's: HyperBand, PBT): how far it got
+        stays, and its clock counts what it ran before."""
 
     def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
         """The watchdog is about to end the trial: it ran past its timeout, in ``stage`` where the
@@ -120,6 +125,8 @@ class GradedPenaltyCallback(Callback):
         self._samples: Optional[int] = None  # how many trials Tune starts in all (its total num_samples)
         self._heard: Set[str] = set()  # trials whose end was reported: with Tune's event, or as stopped
         self._before: Optional[Set[str]] = None  # trials that had ended when this run began (a restore's)
+        self._started: Set[str] = set()  # trials started in this run
+        self._recovering: Set[str] = set()  # trials Tune starts again after a failure (max_failures)
         self._search_over = False
 
     def _timed_out(self, trial_id: str) -> None:
@@ -142,6 +149,7 @@ class GradedPenaltyCallback(Callback):
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
         self._samples, self._heard, self._before, self._search_over = total_num_samples, set(), None, False
+        self._started, self._recovering = set(), set()
         self._events.callback_attached()
         iterations = stop_iterations(stop)
         if iterations is not None:
@@ -165,10 +173,17 @@ class GradedPenaltyCallback(Callback):
                            "ending it, without a retry.", trial.trial_id)
             self._reaper.end(trial, retry=False)
             return
-        self._events.trial_started(trial.trial_id)
+        # Started before in this run and not after a failure: a scheduler had paused it.
+        if trial.trial_id in self._started and trial.trial_id not in self._recovering:
+            self._events.trial_resumed(trial.trial_id)
+        else:
+            self._events.trial_started(trial.trial_id)
+        self._started.add(trial.trial_id)
+        self._recovering.discard(trial.trial_id)
 
     def on_trial_recover(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_recover(iteration, trials, trial, **info)
+        self._recovering.add(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_complete(iteration, trials, trial, **info)

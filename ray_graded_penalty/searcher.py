@@ -293,6 +293,9 @@ class GradedPenaltySearcher(Searcher):
     def trial_started(self, trial_id: str) -> None:
         self._book.started(trial_id, time.time())
 
+    def trial_resumed(self, trial_id: str) -> None:
+        self._book.resumed(trial_id, time.time())
+
     def trial_timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
         self._book.timed_out(trial_id, stage)
 

@@ -89,6 +89,7 @@ class Heard:
     def callback_attached(self): pass
     def stops_at_iteration(self, iterations): pass
     def trial_started(self, trial_id): self.heard.append(("started", trial_id))
+    def trial_resumed(self, trial_id): self.heard.append(("resumed", trial_id))
     def trial_timed_out(self, trial_id, stage=None): self.heard.append(("timed out", trial_id))
     def trial_errored(self, trial_id, evidence): self.heard.append(("errored", trial_id))
     def trial_stopped(self, trial_id): self.heard.append(("stopped", trial_id))
@@ -100,6 +101,18 @@ class Heard:
 class FakeTrial:
     def __init__(self, trial_id, status):
         self.trial_id, self.status = trial_id, status
+
+
+def test_a_start_after_a_pause_is_a_resume_and_one_after_a_failure_a_start():
+    heard, trial = Heard(), FakeTrial("a", "RUNNING")
+    callback = GradedPenaltyCallback(heard, timeout_s=None)
+    callback.setup(total_num_samples=5)
+    callback.on_trial_start(iteration=1, trials=[trial], trial=trial)
+    callback.on_trial_start(iteration=2, trials=[trial], trial=trial)  # a scheduler had paused it
+    callback.on_trial_recover(iteration=3, trials=[trial], trial=trial)  # it failed; Tune runs it again
+    callback.on_trial_start(iteration=4, trials=[trial], trial=trial)
+    callback.on_trial_start(iteration=5, trials=[trial], trial=trial)
+    assert heard.heard == [("started", "a"), ("resumed", "a"), ("started", "a"), ("resumed", "a")]
 
 
 def test_at_a_steps_end_it_reports_the_trials_tune_stopped_without_an_event_and_the_searchs_end():

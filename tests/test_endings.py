@@ -345,3 +345,28 @@ def test_a_trial_hyperband_stops_while_paused_is_told_its_last_result_not_a_fail
     assert stopped, "HyperBand stopped no trial early: nothing checked"
     assert not any(o.failed for o in searcher.outcomes.values())  # 0.5 graded each as a timeout
     assert {t: o.metric for t, o in searcher.outcomes.items()} == pytest.approx(reported)
+
+
+def fails_when_resumed(config):
+    """Reports each iteration; started again after HyperBand paused it, it fails at once (as a
+    restore that runs out of memory)."""
+    marker = os.path.join(config["dir"], f"started-{config['x']}")
+    if os.path.exists(marker):
+        raise RuntimeError("CUDA out of memory while restoring")
+    open(marker, "w").close()
+    for i in range(1, 10):
+        report({"score": config["x"] * i, "progress": i / 9})
+        time.sleep(0.05)
+
+
+def test_a_trial_that_fails_when_hyperband_resumes_it_keeps_how_far_it_got(ray_with_a_gpu, tmp_path):
+    from ray.tune.schedulers import HyperBandScheduler
+
+    points = [{"x": x} for x in (0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.4, 0.6, 0.5)]
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, points_to_evaluate=points)
+    run(searcher, fails_when_resumed, tmp_path, len(points), space={"x": tune.uniform(0, 1), "dir": str(tmp_path)},
+        scheduler=HyperBandScheduler(time_attr="training_iteration", max_t=9, reduction_factor=3))
+    resumed = [o for o in searcher.outcomes.values() if o.failed]
+    assert resumed, "HyperBand resumed no trial: nothing checked"
+    for outcome in resumed:  # it had reported its milestone's progress (3 of 9) before its pause
+        assert outcome.error_class == "oom" and outcome.completion == pytest.approx(3 / 9), outcome

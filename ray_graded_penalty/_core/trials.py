@@ -11,6 +11,7 @@ event                  what the record learns                      the trial can
 ``suggested``          its config; the time                        no
 ``reported``           its ``time_total_s``; how far it got        no
 ``started``            a start (a retry starts over: clean slate)  no
+``resumed``            a start after a pause (progress stays)      no
 ``timed_out``          elapsed = the timeout, class "timeout"      no
 ``completed`` (ok)     its end and result                          yes, with its result
 ``completed`` (error)  ``errored``                                 if ``details_known``, or no
@@ -18,7 +19,7 @@ event                  what the record learns                      the trial can
 ``errored``            its end, error text and class: known        if ``errored``
 ``failure_given``      elapsed, error, class, timeout as given     yes
 ``waiting``            (errored trials whose details never came)   yes, with what is known
-``stopped``            Tune ended it with no result or error        never: the record goes
+``stopped``            Tune ended it with no result or error       never: the record goes
                        (its time budget, ``fail_fast``)            (a retry's try: queued again;
                                                                    errored: with what is known)
 =====================  ==========================================  =========================
@@ -224,6 +225,13 @@ class TrialBook:
             record.ended_at = record.elapsed_s = record.error = record.error_class = record.stage = None
             record.progress = None
             record.timed_out = record.details_known = False
+
+    def resumed(self, trial_id: str, now: float) -> None:
+        """The trial runs again after a scheduler paused it: how far it got stays, and its clock
+        counts the seconds it ran before (its own ``time_total_s``) and those from now."""
+        record = self.records.get(trial_id)
+        if record is not None:
+            record.started_at = now - (record.time_total_s or 0.0)
 
     def timed_out(self, trial_id: str, stage: Optional[str] = None) -> None:
         """The watchdog ends the trial, in ``stage`` where it published one (a served trial whose

@@ -64,6 +64,16 @@ def test_progress_without_the_callback_comes_from_the_trial_or_the_suggestion():
     assert book.waiting(now=160.0)[0].elapsed_s == 50.0  # since the suggestion, to its end
 
 
+def test_a_resumed_trial_keeps_how_far_it_got_and_the_seconds_it_ran():
+    book = book_with("t")
+    book.started("t", 110.0)
+    book.reported("t", {"progress": 0.4, "time_total_s": 30.0})
+    book.resumed("t", now=500.0)  # a scheduler had paused it
+    assert book.records["t"].progress == 0.4 and book.records["t"].elapsed(505.0, starts_reported=True) == 35.0
+    book.started("t", 600.0)  # a retry after a failure starts over
+    assert book.records["t"].progress is None
+
+
 def test_a_trial_that_never_started_made_no_progress():
     book = book_with()
     book.completed("t", None, error=True, now=150.0)
