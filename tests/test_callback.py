@@ -1,4 +1,5 @@
-"""The error a trial is graded by is the one that really failed, under Ray's and Ray Train's wrappers."""
+"""What the callback reports: the error a trial is graded by (the one that really failed, under Ray's and
+Ray Train's wrappers), resumes against starts, and what Tune ends without an event."""
 
 import pytest
 from ray.exceptions import RayTaskError
