@@ -204,12 +204,13 @@ class GradedPenaltyCallback(Callback):
         # began are reported too (told ones are no news to the searcher), but say nothing of
         # the search's end.
         stopped = [t for t in trials if t.status in _ENDED and t.trial_id not in self._heard]
+        before = self._before or set()
         for trial in stopped:
             self._heard.add(trial.trial_id)
-            self._reaper.on_trial_complete(iteration, trials, trial)  # what its actors reserved goes too
+            if trial.trial_id not in before:  # ended in this run: what its actors reserved goes too
+                self._reaper.on_trial_complete(iteration, trials, trial)
+                forget_stage(trial.trial_id)
             self._events.trial_stopped(trial.trial_id)
-            forget_stage(trial.trial_id)
-        before = self._before or set()
         run_stopped = any(t.status == "TERMINATED" and t.trial_id not in before for t in stopped)
         if not self._search_over and (run_stopped or (self._samples is not None and len(trials) >= self._samples)):
             self._search_over = True

@@ -196,10 +196,11 @@ class GradedPenaltySearcher(Searcher):
         for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
             self._keeper.before_suggest()
             config: Any = self.searcher.suggest(inner_id)  # a dict, None, or Ray's FINISHED (a str)
-            if config == Searcher.FINISHED:  # the inner searcher's own end (BayesOptSearch's patience)
+            if config is None:
+                return self._inner_gave_none()  # type: ignore[return-value]  # FINISHED, a str, after long idleness
+            if not isinstance(config, dict):  # FINISHED: the inner searcher's own end (BayesOptSearch's patience)
                 self._search_over = True
-            if not isinstance(config, dict):
-                return self._inner_gave_none() if config is None else config  # type: ignore[return-value]  # Ray's FINISHED, a str
+                return config
             self._idle_nones = 0
             finished, running = told.finished(config), self._book.running(config)
             if self._may_run(finished, running):
