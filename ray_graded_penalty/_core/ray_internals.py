@@ -68,33 +68,44 @@ def actor_id(actor: Any) -> str:
     return actor._actor_id.hex()
 
 
+def _tables() -> Any:
+    """Ray's connected reader of the GCS tables (``GlobalStateAccessor``): its name and the way it
+    connects changed after 2.30."""
+    from ray._private import state
+
+    tables: Any = state.state  # untyped
+    if hasattr(tables, "_connect_and_get_accessor"):
+        return tables._connect_and_get_accessor()
+    tables._check_connected()
+    return tables.global_state_accessor
+
+
 def actor_tree(root_id: str) -> Dict[str, bool]:
     """``root_id`` and every actor it started, and theirs (id -> alive), from the GCS tables.
 
     A trial that runs a Ray Train trainer (``trainer.fit()`` in a function trainable, Train V2)
     starts a controller actor, which starts the workers and reserves their resources in a
-    placement group of its own. Who started an actor is its owner; this follows owners down
-    from the trial's actor (no state API, so ``ray[tune]`` alone is enough). Detached actors
-    are not a trial's to end.
+    placement group of its own. Who started an actor is its owner, the worker process that
+    runs the parent: this follows owners down from the trial's actor by the worker's id (not
+    its address: a worker that died leaves its port to the next one on the node). No state
+    API, so ``ray[tune]`` alone is enough. Detached actors are not a trial's to end.
     """
-    from ray._private import state
+    from ray.core.generated import gcs_pb2
 
-    actors = state.actors()
+    table: Any = getattr(gcs_pb2, "ActorTableData")  # generated, without stubs
+    actors = {r.actor_id.hex(): r for r in (table.FromString(raw) for raw in _tables().get_actor_table(None, None))}
     if root_id not in actors:
         return {}
-
-    def address(info: Dict[str, Any], key: str) -> tuple:
-        where = info.get(key) or {}
-        return where.get("IPAddress"), where.get("Port")
-
     found, frontier = {root_id}, [root_id]
     while frontier:
-        parent = address(actors[frontier.pop()], "Address")
-        for child, info in actors.items():
-            if child not in found and not info.get("IsDetached") and address(info, "OwnerAddress") == parent:
+        worker = actors[frontier.pop()].address.worker_id
+        if not worker:  # not placed yet: it started nothing
+            continue
+        for child, record in actors.items():
+            if child not in found and not record.is_detached and record.owner_address.worker_id == worker:
                 found.add(child)
                 frontier.append(child)
-    return {i: actors[i].get("State") != "DEAD" for i in found}
+    return {i: actors[i].state != table.DEAD for i in found}
 
 
 def live_actors() -> Dict[str, str]:
@@ -107,13 +118,10 @@ def live_actors() -> Dict[str, str]:
 def _held_placement_groups() -> List[Any]:
     """The GCS record (``PlacementGroupTableData``) of every placement group neither removed
     nor detached: those an owner's death can leave holding resources."""
-    from ray._private import state
     from ray.core.generated import gcs_pb2
 
-    tables: Any = state.state  # untyped: the accessor's name changed after 2.30
-    accessor = getattr(tables, "_global_state_accessor", None) or tables.global_state_accessor
     group_table: Any = getattr(gcs_pb2, "PlacementGroupTableData")  # generated, without stubs
-    records = (group_table.FromString(raw) for raw in accessor.get_placement_group_table())
+    records = (group_table.FromString(raw) for raw in _tables().get_placement_group_table())
     return [r for r in records if not r.is_detached and r.state != group_table.REMOVED]
 
 

@@ -70,3 +70,44 @@ def test_a_stage_published_in_a_trial_is_read_by_the_driver_and_forgotten(local_
     assert published_stage("trial_x") == "start"
     forget_stage("trial_x")
     assert published_stage("trial_x") is None
+
+
+class _Tables:
+    """Ray's GCS table reader, answering with actor records made here."""
+
+    def __init__(self, records):
+        self._records = [r.SerializeToString() for r in records]
+
+    def get_actor_table(self, job_id, state_name):
+        return list(self._records)
+
+
+def test_the_actor_tree_follows_the_owner_s_worker_not_its_port(monkeypatch):
+    """A worker that died leaves its port to the next worker on the node: an actor another trial's
+    worker started there is not in the tree of the trial whose actor ran there before."""
+    from ray._private import state
+    from ray.core.generated import common_pb2, gcs_pb2
+
+    def actor(n, worker, port, owner_worker, owner_port, alive):
+        return gcs_pb2.ActorTableData(
+            actor_id=bytes([n]) * 16, class_name=f"A{n}", job_id=b"\x01\x00\x00\x00",
+            state=gcs_pb2.ActorTableData.ALIVE if alive else gcs_pb2.ActorTableData.DEAD,
+            address=common_pb2.Address(ip_address="10.0.0.1", port=port, worker_id=worker),
+            owner_address=common_pb2.Address(ip_address="10.0.0.1", port=owner_port, worker_id=owner_worker))
+
+    old, new, driver = b"\x0a" * 28, b"\x0b" * 28, b"\x0c" * 28
+    records = [
+        actor(1, old, 10002, driver, 50000, alive=False),  # the ended trial's actor, on port 10002
+        actor(2, b"\x0d" * 28, 10003, old, 10002, alive=False),  # what it started: died with it
+        actor(3, new, 10002, driver, 50000, alive=True),  # the next trial's actor, on the same port
+        actor(4, b"\x0e" * 28, 10004, new, 10002, alive=True),  # what that one started
+    ]
+    tables = _Tables(records)
+    name = "_global_state_accessor" if hasattr(state.state, "_global_state_accessor") else "global_state_accessor"
+    monkeypatch.setattr(state.state, name, tables)
+    monkeypatch.setattr(state.state, "_check_connected", lambda: None, raising=False)
+    ended = (bytes([1]) * 16).hex()
+    assert ray_internals.actor_tree(ended) == {ended: False, (bytes([2]) * 16).hex(): False}
+    running = (bytes([3]) * 16).hex()
+    assert ray_internals.actor_tree(running) == {running: True, (bytes([4]) * 16).hex(): True}
+    assert ray_internals.actor_tree((bytes([9]) * 16).hex()) == {}
