@@ -142,3 +142,13 @@ def test_seeds_are_paired_only_where_both_ran():
 
     assert paired_counts([1.0, 2.0, 3.0, 0.0], [2.0, 2.0]) == (1, 0, 1)
     assert paired_counts([1.0, 2.0], [2.0, 1.0, 0.0]) == (1, 1, 0)
+
+
+def test_the_callback_steps_benchmark_times_the_callback_and_tune_s_scan(tmp_path):
+    from benchmarks.callback_steps import main
+
+    out = tmp_path / "steps.json"
+    assert main(["--trials", "20,40", "--running", "4", "--steps", "3", "--out", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["trials"], r["running"]) for r in rows] == [(20, 4), (40, 4)]
+    assert all(r["ms_per_step"] > 0 and r["tune_is_finished_ms"] > 0 for r in rows)
