@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 34's last cells: GPSampler on welded_beam, bare and wrapped, one seed a file, so that
+# the cells grow across sessions (a wrapped run there tells the GP about 1,000 trials and takes
+# 12 to 54 minutes on one core). Resumable: a cell whose file exists is skipped.
+#   bash benchmarks/research/welded_gp.sh 2    # two cells at once; `touch <out>/STOP` ends it
+#                                              # after the cells running finish
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out=benchmarks/research/welded_gp
+claims=${TMPDIR:-/tmp}/welded_gp_claims
+mkdir -p "$claims"
+worker() {
+    for w in 16 1; do
+        for s in $(seq 0 19); do
+            for side in bare wrapped; do
+                f="$out/${side}_w${w}_s${s}.json"
+                [ -e "$out/STOP" ] && return
+                [ -e "$f" ] && continue
+                mkdir "$claims/${side}_w${w}_s${s}" 2>/dev/null || continue
+                PYTHONPATH=. python -m benchmarks.research.gp_told --methods "$side:gp" --problems welded_beam \
+                    --workers "$w" --first-seed "$s" --seeds 1 --processes 1 --out "$f.part" \
+                    && mv "$f.part" "$f"
+                echo "$(date -u +%H:%M) $f $?"
+            done
+        done
+    done
+}
+for _ in $(seq "${1:-1}"); do worker & done
+wait
