@@ -45,12 +45,13 @@ def count_tokens(tokenize: str, vocab: str, text: str) -> int:
     return len(json.loads(ids))
 
 
-def measure(tokenize: str, vocab: str) -> Dict[str, Any]:
-    """The word list's characters a token, and each estimated prompt's tokens per token asked."""
+def measure(tokenize: str, vocab: str, chars_per_token: int) -> Dict[str, Any]:
+    """The word list's characters a token, and each estimated prompt's tokens per token asked,
+    with prompts sized at ``chars_per_token``."""
     ratios: List[float] = []
     chars = tokens = 0
     for seed in SEEDS:
-        for n, prompt in zip(LENGTHS, workload.make_prompts(LENGTHS, seed, None)):
+        for n, prompt in zip(LENGTHS, workload.make_prompts(LENGTHS, seed, None, chars_per_token=chars_per_token)):
             read = count_tokens(tokenize, vocab, prompt)
             ratios.append(read / n)
             chars, tokens = chars + len(prompt), tokens + read
@@ -66,7 +67,6 @@ def main(argv: List[str]) -> int:
                         help="the estimate to size the prompts by (default: the package's)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
-    workload.CHARS_PER_TOKEN = args.chars_per_token
     tokenize = os.path.join(args.llama_src, "build", "bin", "llama-tokenize")
     found = sorted(glob.glob(os.path.join(args.llama_src, "*", "vendor", "llama.cpp", "models", "ggml-vocab-*.gguf")))
     names = {os.path.basename(p)[len("ggml-vocab-"):-len(".gguf")]: p for p in found}
@@ -74,14 +74,14 @@ def main(argv: List[str]) -> int:
     started, rows = time.time(), {}
     for name in wanted:
         try:
-            rows[name] = measure(tokenize, names[name])
+            rows[name] = measure(tokenize, names[name], args.chars_per_token)
         except subprocess.CalledProcessError as e:  # a vocabulary this build cannot read
             rows[name] = {"error": (e.stderr or "").strip().splitlines()[-1:]}
         print(name, json.dumps(rows[name]), flush=True)
     with open(args.out, "w") as f:
         json.dump({"command": "python -m benchmarks.research.prompt_tokens " + " ".join(argv),
                    "date": time.strftime("%Y-%m-%d"), "s": round(time.time() - started, 1),
-                   "chars_per_token_assumed": workload.CHARS_PER_TOKEN, "lengths": LENGTHS, "seeds": len(SEEDS),
+                   "chars_per_token_assumed": args.chars_per_token, "lengths": LENGTHS, "seeds": len(SEEDS),
                    "vocabs": rows}, f, indent=1)
     return 0
 

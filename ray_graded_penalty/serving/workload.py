@@ -183,22 +183,24 @@ def _text(rng: random.Random, chars: int) -> str:
     return " ".join(words)
 
 
-def make_prompts(input_lengths: Sequence[int], seed: Union[int, str], tokenizer: Optional[Tokenizer]) -> List[str]:
+def make_prompts(input_lengths: Sequence[int], seed: Union[int, str], tokenizer: Optional[Tokenizer], *,
+                 chars_per_token: int = CHARS_PER_TOKEN) -> List[str]:
     """One prompt per input length: a run of that many tokens of a seeded text, each starting
     where no other does, so that no prompt is a prefix cache's hit for another (0.5 drew the
-    starts with replacement: a share of a load's prompts repeated one exactly)."""
+    starts with replacement: a share of a load's prompts repeated one exactly). Without a
+    ``tokenizer``, a token is ``chars_per_token`` characters."""
     rng = random.Random(seed)
     if not input_lengths:
         return []
     longest, count = max(input_lengths), len(input_lengths)
     span = longest + count  # room for a start per prompt, each followed by the longest prompt
-    source = _text(rng, CHARS_PER_TOKEN * (span + 64))
+    source = _text(rng, chars_per_token * (span + 64))
     if tokenizer is None:  # sized by the estimate (server_tokenizer warned, once per deployment)
-        starts = rng.sample(range(len(source) - CHARS_PER_TOKEN * longest), count)
-        return [source[start:start + CHARS_PER_TOKEN * n] for start, n in zip(starts, input_lengths)]
+        starts = rng.sample(range(len(source) - chars_per_token * longest), count)
+        return [source[start:start + chars_per_token * n] for start, n in zip(starts, input_lengths)]
     tokens = tokenizer.encode(source)
     while len(tokens) < span + 16:  # a tokenizer that packs more characters a token than the estimate
-        tokens += tokenizer.encode(" " + _text(rng, CHARS_PER_TOKEN * span))
+        tokens += tokenizer.encode(" " + _text(rng, chars_per_token * span))
     starts = rng.sample(range(len(tokens) - longest), count)
     # Without the space a run may start with: read back, a leading space is a token or three of
     # its own (SentencePiece's prefix), the same at the head of every such prompt.
