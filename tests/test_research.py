@@ -118,3 +118,29 @@ def test_grade_weights_tables_come_from_several_recorded_files(tmp_path, capsys)
     out = capsys.readouterr().out
     assert "| 1 | spring | 1.5 | 2 (1.33x) | 1.25 (0.83x) | 1/0/1, p 1 | 2/0/0, p 0.5 |" in out
     assert "| 1 | gpu | 1/2, 0.750 | 2/2, 0.000 | 1/0/1, p 1 |" in out  # seeds at the best, mean regret
+
+
+def test_the_welded_beam_gp_cells_pair_the_seeds_both_sides_finished(tmp_path):
+    import json
+
+    from benchmarks.research.welded_gp import main, regrets, rows
+
+    def cell(side, workers, seed, regret):
+        summary = {"welded_beam": {str(workers): {f"{side}:gp": {"regret_by_seed@1": [regret]}}}}
+        path = tmp_path / f"{side}_w{workers}_s{seed}.json"
+        path.write_text(json.dumps({"summaries": summary, "date": "2026-12-06", "s": 1.0, "optuna": "5.0.0"}))
+
+    for seed, (bare, wrapped) in enumerate([(2.7, 1.5), (2.4, 4.2), (6.1, 6.1)]):
+        cell("bare", 16, seed, bare)
+        cell("wrapped", 16, seed, wrapped)
+    cell("bare", 16, 3, 2.2)  # its wrapped side still running: not counted
+    (tmp_path / "wrapped_w16_s3.json.part").write_text("{")
+    cell("bare", 1, 0, 2.7)  # no wrapped seed at W = 1 yet: no row
+    [row] = rows(regrets(str(tmp_path)))
+    assert (row["workers"], row["seeds"], row["better"], row["worse"], row["level"]) == (16, [0, 1, 2], 1, 1, 1)
+    assert row["regret_by_seed_bare"] == [2.7, 2.4, 6.1] and row["regret_by_seed_wrapped"] == [1.5, 4.2, 6.1]
+    record = tmp_path / "record.json"
+    record.write_text(json.dumps({"runs": [], "rows": [{"searcher": "gp", "problem": "welded_beam", "workers": 16}]}))
+    assert main(["--folder", str(tmp_path), "--into", str(record), "--note", "three seeds"]) == 0
+    written = json.loads(record.read_text())
+    assert [r["better"] for r in written["rows"]] == [1] and written["runs"][0]["searchers"] == "three seeds"
