@@ -7,7 +7,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=benchmarks/research/welded_gp
-claims=${TMPDIR:-/tmp}/welded_gp_claims
+claims=${TMPDIR:-/tmp}/welded_gp_claims  # a cell's worker claims it here; run one script at a time:
+rm -rf "$claims" "$out"/*.part             # a cell cut off by an earlier run starts again
 mkdir -p "$claims"
 worker() {
     for w in 16 1; do
