@@ -123,7 +123,7 @@ def test_grade_weights_tables_come_from_several_recorded_files(tmp_path, capsys)
 def test_the_welded_beam_gp_cells_pair_the_seeds_both_sides_finished(tmp_path):
     import json
 
-    from benchmarks.research.welded_gp import main, regrets, rows
+    from benchmarks.research.welded_gp import _files, main, regrets, rows
 
     def cell(side, workers, seed, regret):
         summary = {"welded_beam": {str(workers): {f"{side}:gp": {"regret_by_seed@1": [regret]}}}}
@@ -136,7 +136,7 @@ def test_the_welded_beam_gp_cells_pair_the_seeds_both_sides_finished(tmp_path):
     cell("bare", 16, 3, 2.2)  # its wrapped side still running: not counted
     (tmp_path / "wrapped_w16_s3.json.part").write_text("{")
     cell("bare", 1, 0, 2.7)  # no wrapped seed at W = 1 yet: no row
-    [row] = rows(regrets(str(tmp_path)))
+    [row] = rows(regrets(_files(str(tmp_path))))
     assert (row["workers"], row["seeds"], row["better"], row["worse"], row["level"]) == (16, [0, 1, 2], 1, 1, 1)
     assert row["regret_by_seed_bare"] == [2.7, 2.4, 6.1] and row["regret_by_seed_wrapped"] == [1.5, 4.2, 6.1]
     record = tmp_path / "record.json"

@@ -34,10 +34,10 @@ def _files(folder: str) -> List[Tuple[str, int, int, Dict[str, Any]]]:
     return found
 
 
-def regrets(folder: str = HERE) -> Dict[int, Dict[str, Dict[int, float]]]:
-    """W -> side -> seed -> the regret at the end of the budget, from the files in ``folder``."""
+def regrets(files: List[Tuple[str, int, int, Dict[str, Any]]]) -> Dict[int, Dict[str, Dict[int, float]]]:
+    """W -> side -> seed -> the regret at the end of the budget, from ``files`` (:func:`_files`)."""
     found: Dict[int, Dict[str, Dict[int, float]]] = {}
-    for side, workers, seed, data in _files(folder):
+    for side, workers, seed, data in files:
         summary = data["summaries"]["welded_beam"][str(workers)][f"{side}:gp"]
         found.setdefault(workers, {}).setdefault(side, {})[seed] = float(summary["regret_by_seed@1"][0])
     return found
@@ -61,14 +61,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--into", default=None, help="the record whose welded_beam GP cells these replace")
     parser.add_argument("--note", default=None)
     args = parser.parse_args(argv)
-    found = rows(regrets(args.folder))
+    files = _files(args.folder)
+    found = rows(regrets(files))
     for row in found:
         print(f"W = {row['workers']}: seeds {row['seeds']}")
     print(table(found))
     if args.into:
         if not args.note:
             parser.error("--into needs --note: what the run was, as RESULTS.md lists it")
-        files = _files(args.folder)
         run = {"command": "bash benchmarks/research/welded_gp.sh 2 (one gp_told run a seed and side)",
                "date": max(d["date"] for *_, d in files), "s": sum(d["s"] for *_, d in files),
                "optuna": files[-1][3]["optuna"], "rows": [{k: v for k, v in r.items() if k != "seeds"} for r in found]}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 34's last cells: GPSampler on welded_beam, bare and wrapped, one seed a file, so that
-# the cells grow across sessions (a wrapped run there tells the GP about 1,000 trials and takes
-# 12 to 54 minutes on one core). Resumable: a cell whose file exists is skipped.
+# the cells grow across sessions (a wrapped run there tells the GP up to about 1,200 trials and
+# took 3 to 111 minutes of wall time here, 2026-12-06). Resumable: a cell whose file exists is skipped.
 #   bash benchmarks/research/welded_gp.sh 2    # two cells at once; `touch <out>/STOP` ends it
 #                                              # after the cells running finish
 set -uo pipefail
