@@ -132,6 +132,8 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
         self._search_over = False  # no trial will be suggested again (see search_ended)
+        self._finished = False  # it answered FINISHED in this run (saved: Tune, restored, asks no more)
+        self._restored = False  # set_state ran since the last run started
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         enforce = check_flag("enforce_timeout", enforce_timeout)
@@ -199,7 +201,7 @@ class GradedPenaltySearcher(Searcher):
             if config is None:
                 return self._inner_gave_none()  # type: ignore[return-value]  # FINISHED, a str, after long idleness
             if not isinstance(config, dict):  # FINISHED: the inner searcher's own end (BayesOptSearch's patience)
-                self._search_over = True
+                self._finish()
                 return config
             self._idle_nones = 0
             finished, running = told.finished(config), self._book.running(config)
@@ -219,8 +221,7 @@ class GradedPenaltySearcher(Searcher):
         logger.warning("The inner searcher suggested only configurations that have run already, %d times in a "
                        "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
                        "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)
-        self._search_over = True
-        return Searcher.FINISHED  # type: ignore[return-value]  # Ray's own signal, a str
+        return self._finish()  # type: ignore[return-value]  # Ray's own signal, a str
 
     def _inner_gave_none(self) -> Optional[str]:
         """None from the inner searcher, passed on; but with no trial outstanding nothing can
@@ -231,7 +232,11 @@ class GradedPenaltySearcher(Searcher):
             return None
         logger.warning("The inner searcher %s gave no configuration %d times in a row while no trial was running: "
                        "the search is taken as finished.", type(self.searcher).__name__, MAX_IDLE_NONES)
-        self._search_over = True
+        return self._finish()
+
+    def _finish(self) -> str:
+        """Ray's FINISHED, answered: Tune asks no more in this run, nor after a restore of it."""
+        self._search_over = self._finished = True
         return Searcher.FINISHED
 
     def _may_run(self, finished: List[TrialOutcome], running: List[str]) -> bool:
@@ -286,7 +291,10 @@ class GradedPenaltySearcher(Searcher):
 
     def callback_attached(self) -> None:
         self._book.callback_attached = True
-        self._search_over = False  # a run starts (a restore's too): Tune suggests again
+        # A run starts: Tune suggests again, unless it restores a run in which this searcher had
+        # answered FINISHED (Tune saves that it did, and asks no more).
+        self._search_over = self._finished = self._restored and self._finished
+        self._restored = False
 
     def stops_at_iteration(self, iterations: int) -> None:
         self._book.stop_iterations = iterations
@@ -403,12 +411,12 @@ class GradedPenaltySearcher(Searcher):
     def _tell(self, ending: Optional[Ending]) -> None:
         if ending is None:  # still waiting for the rest of its details
             return
+        if self._search_over:  # no trial will come to run it again: told as it ended
+            ending = ending._replace(final=True)
         told, decision = self._ready(), decide(ending, self._rules())
         if decision.retry:  # the infrastructure's failure: its configuration runs again, nothing is told
             ledger.hold_for_retry(decision, told)
             self._book.retry(ending)
-            if self._search_over:  # no trial will come to run it
-                self.search_ended()
             return
         outcome = ledger.tell(decision, told, self._keeper, self.searcher, ending.inner_id)
         for inner_id in ending.followers:  # suggestions of the same configuration, made while it ran
@@ -437,7 +445,7 @@ class GradedPenaltySearcher(Searcher):
         return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
             self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config,
-            self.retries, self.transient))
+            self.retries, self.transient, self._finished))
 
     def set_state(self, state: Dict[str, Any]) -> None:  # Ray's name for the argument, though it hides the module
         """Load what :meth:`get_state` returned, in this release or an earlier one."""
@@ -447,6 +455,7 @@ class GradedPenaltySearcher(Searcher):
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
         self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
         self.runs_per_config, self.retries, self.transient = saved.runs_per_config, saved.retries, saved.transient
+        self._finished, self._restored = saved.finished, True
         self._keeper.set_state(saved.keeper)
 
     def save(self, checkpoint_path: str) -> None:

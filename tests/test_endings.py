@@ -1,12 +1,14 @@
 """Every way a trial can end is graded: hangs, killed workers, failing setups, retries."""
 
 import os
+import pickle
 import signal
 import time
 
 import pandas as pd
 import pytest
 from ray import tune
+from ray.tune.search import Searcher
 
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from ray_graded_penalty.compat import FailureConfig, RunConfig, report
@@ -246,6 +248,71 @@ def test_a_retry_cut_off_when_tune_stops_the_run_is_not_told_and_its_first_try_i
     after = GradedPenaltySearcher("optuna", trial_timeout_s=300)
     after.restore_from_dir(grid.experiment_path)
     assert after.outcomes == searcher.outcomes and after.get_state()["records"] == {}
+
+
+class TwoPointsThenFinished(Searcher):
+    """Two configurations, then its own end (as BayesOptSearch's ``patience``), marked in ``dir``."""
+
+    def __init__(self, dir):
+        super().__init__(metric="score", mode="max")
+        self.asked, self.dir = 0, dir
+
+    def suggest(self, trial_id):
+        self.asked += 1
+        if self.asked <= 2:
+            return {"x": self.asked / 10}
+        open(os.path.join(self.dir, "finished"), "w").close()
+        return Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+    def save(self, checkpoint_path):
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.asked, f)
+
+    def restore(self, checkpoint_path):
+        with open(checkpoint_path, "rb") as f:
+            self.asked = pickle.load(f)
+
+
+def runs_until_interrupted_then_is_lost(config):
+    """x = 0.1 succeeds; x = 0.2 runs until the run is interrupted, and its node is lost when
+    the restored run starts it again."""
+    if config["x"] < 0.15:
+        report({"score": 1.0})
+        return
+    running = os.path.join(config["dir"], "running")
+    if not os.path.exists(running):
+        open(running, "w").close()
+        time.sleep(10**6)  # until the run is interrupted (or the watchdog ends it: then not told as lost)
+    raise NodeLost("the node was preempted")
+
+
+class InterruptOnceFinished(tune.Callback):
+    """Ctrl+C, once the inner searcher answered FINISHED and the trial at x = 0.2 runs."""
+
+    def __init__(self, dir):
+        self.finished, self.running = os.path.join(dir, "finished"), os.path.join(dir, "running")
+
+    def on_step_end(self, iteration, trials, **info):
+        if os.path.exists(self.finished) and os.path.exists(self.running):
+            os.remove(self.finished)  # once: the restored run has this callback too
+            os.kill(os.getpid(), signal.SIGINT)  # Tune saves the experiment and ends the run
+
+
+def test_restored_after_its_searcher_finished_a_lost_trial_is_told_before_tunes_last_save(ray_with_a_gpu,
+                                                                                           tmp_path):
+    searcher = GradedPenaltySearcher(TwoPointsThenFinished(str(tmp_path)), trial_timeout_s=300)
+    grid = run(searcher, runs_until_interrupted_then_is_lost, tmp_path, 5, space={"dir": str(tmp_path)},
+               callbacks=[searcher.callback, InterruptOnceFinished(str(tmp_path))])
+    assert [o.told for o in searcher.outcomes.values()] == [1.0]  # x = 0.2 was interrupted
+    restored = tune.Tuner.restore(grid.experiment_path, trainable=runs_until_interrupted_then_is_lost)
+    restored.fit()
+    after = GradedPenaltySearcher(TwoPointsThenFinished(str(tmp_path)), trial_timeout_s=300)
+    after.restore_from_dir(grid.experiment_path)  # what Tune saved last: no trial came to retry it
+    assert sorted(o.error_class or "success" for o in after.outcomes.values()) == ["lost", "success"]
+    assert after.retried == {}
 
 
 def fails_then_runs_long(config):

@@ -564,6 +564,35 @@ def test_once_the_inner_searcher_finished_a_later_loss_is_told_at_once():
     assert set(searcher.outcomes) == {"a"} and searcher.retried == {}
 
 
+def finished_with_b_running():
+    """A searcher in a run: its inner searcher answered FINISHED while trial ``b`` still runs."""
+    searcher = attached(GradedPenaltySearcher(PointsThenFinished(), trial_timeout_s=600))
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    searcher.suggest("a")
+    searcher.suggest("b")
+    assert searcher.suggest("c") == Searcher.FINISHED
+    searcher.on_trial_complete("a", result={"score": 0.5})
+    return searcher
+
+
+def test_restored_after_it_answered_finished_a_later_loss_is_told_at_once():
+    saved = finished_with_b_running().get_state()
+    after = GradedPenaltySearcher(PointsThenFinished(), trial_timeout_s=600)
+    after.set_state(saved)
+    attached(after)  # Tune restores the searcher, then starts its callbacks; it asks for no trial
+    after.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(after.outcomes) == {"a", "b"} and after.retried == {}
+    assert after.outcomes["b"].error_class == "lost"
+
+
+def test_reused_in_a_new_run_after_it_answered_finished_a_loss_is_retried():
+    searcher = finished_with_b_running()
+    attached(searcher)  # a new Tuner with the same searcher: Tune asks it again
+    searcher.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.outcomes) == {"a"} and set(searcher.retried) == {"b"}
+    assert searcher.get_state()["finished"] is False
+
+
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
     searcher = make()
     config = searcher.suggest("a")

@@ -69,6 +69,7 @@ class SavedState(NamedTuple):
     runs_per_config: Optional[int] = 1  # how often one configuration may run (None: unchecked, as before 0.6)
     retries: int = 1  # how often a configuration runs again after a transient failure
     transient: Tuple[str, ...] = ErrorClass.TRANSIENT  # the classes that are the infrastructure's
+    finished: bool = False  # it answered Ray's FINISHED in this run: Tune, restored, asks no more
 
     def __eq__(self, other: object) -> bool:  # a Ledger has no equality of its own: compare data
         return isinstance(other, SavedState) and to_data(self) == to_data(other)
@@ -99,6 +100,7 @@ def to_data(saved: SavedState) -> Dict[str, Any]:
         "warm_start": [{**dataclasses.asdict(p), "kind": p.kind.value} for p in saved.warm_start],
         "runs_per_config": saved.runs_per_config,
         "retries": saved.retries, "transient": list(saved.transient),
+        "finished": saved.finished,
     }
 
 
@@ -116,6 +118,7 @@ def from_data(data: Dict[str, Any]) -> SavedState:
         warm_start=tuple(PastTrial(**{**p, "kind": Kind(p["kind"])}) for p in data["warm_start"]),
         runs_per_config=data.get("runs_per_config", 1),
         retries=data.get("retries", 0), transient=tuple(data.get("transient", ())),  # none before 0.6
+        finished=data.get("finished", False),
     )
 
 
