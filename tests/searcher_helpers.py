@@ -1,6 +1,7 @@
 """Shared by the tests that drive the searcher directly (no Ray loop): a space, a searcher on it,
 event sequences, and an earlier run to warm-start from."""
 
+import pickle
 import random
 
 import optuna
@@ -125,3 +126,31 @@ class OnePointThenNone(Searcher):
 
     def on_trial_complete(self, trial_id, result=None, error=False):
         pass
+
+
+class PointsThenFinished(Searcher):
+    """Two configurations, then its own end (as BayesOptSearch's ``patience``); with ``marker``,
+    a file it creates when it answers FINISHED (a test's callback in a real run sees it)."""
+
+    def __init__(self, marker=None):
+        super().__init__(metric="score", mode="max")
+        self.asked, self.marker = 0, marker
+
+    def suggest(self, trial_id):
+        self.asked += 1
+        if self.asked <= 2:
+            return {"x": self.asked / 10}
+        if self.marker is not None:
+            open(self.marker, "w").close()
+        return Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        pass
+
+    def save(self, checkpoint_path):
+        with open(checkpoint_path, "wb") as f:
+            pickle.dump(self.asked, f)
+
+    def restore(self, checkpoint_path):
+        with open(checkpoint_path, "rb") as f:
+            self.asked = pickle.load(f)

@@ -1,20 +1,19 @@
 """Every way a trial can end is graded: hangs, killed workers, failing setups, retries."""
 
 import os
-import pickle
 import signal
 import time
 
 import pandas as pd
 import pytest
 from ray import tune
-from ray.tune.search import Searcher
 
 from ray_graded_penalty import GradedPenaltySearcher, TrialTimeout
 from ray_graded_penalty.compat import FailureConfig, RunConfig, report
 from ray_graded_penalty.report import failure_report
 
 from conftest import optuna_study, own_ray
+from searcher_helpers import PointsThenFinished
 from tuner_helpers import Recorder, run, trial_ids
 
 pytestmark = pytest.mark.ray
@@ -250,32 +249,6 @@ def test_a_retry_cut_off_when_tune_stops_the_run_is_not_told_and_its_first_try_i
     assert after.outcomes == searcher.outcomes and after.get_state()["records"] == {}
 
 
-class TwoPointsThenFinished(Searcher):
-    """Two configurations, then its own end (as BayesOptSearch's ``patience``), marked in ``dir``."""
-
-    def __init__(self, dir):
-        super().__init__(metric="score", mode="max")
-        self.asked, self.dir = 0, dir
-
-    def suggest(self, trial_id):
-        self.asked += 1
-        if self.asked <= 2:
-            return {"x": self.asked / 10}
-        open(os.path.join(self.dir, "finished"), "w").close()
-        return Searcher.FINISHED
-
-    def on_trial_complete(self, trial_id, result=None, error=False):
-        pass
-
-    def save(self, checkpoint_path):
-        with open(checkpoint_path, "wb") as f:
-            pickle.dump(self.asked, f)
-
-    def restore(self, checkpoint_path):
-        with open(checkpoint_path, "rb") as f:
-            self.asked = pickle.load(f)
-
-
 def runs_until_interrupted_then_is_lost(config):
     """x = 0.1 succeeds; x = 0.2 runs until the run is interrupted, and its node is lost when
     the restored run starts it again."""
@@ -303,13 +276,13 @@ class InterruptOnceFinished(tune.Callback):
 
 def test_restored_after_its_searcher_finished_a_lost_trial_is_told_before_tunes_last_save(ray_with_a_gpu,
                                                                                            tmp_path):
-    searcher = GradedPenaltySearcher(TwoPointsThenFinished(str(tmp_path)), trial_timeout_s=300)
+    searcher = GradedPenaltySearcher(PointsThenFinished(str(tmp_path / "finished")), trial_timeout_s=300)
     grid = run(searcher, runs_until_interrupted_then_is_lost, tmp_path, 5, space={"dir": str(tmp_path)},
                callbacks=[searcher.callback, InterruptOnceFinished(str(tmp_path))])
     assert [o.told for o in searcher.outcomes.values()] == [1.0]  # x = 0.2 was interrupted
     restored = tune.Tuner.restore(grid.experiment_path, trainable=runs_until_interrupted_then_is_lost)
     restored.fit()
-    after = GradedPenaltySearcher(TwoPointsThenFinished(str(tmp_path)), trial_timeout_s=300)
+    after = GradedPenaltySearcher(PointsThenFinished(str(tmp_path / "finished")), trial_timeout_s=300)
     after.restore_from_dir(grid.experiment_path)  # what Tune saved last: no trial came to retry it
     assert sorted(o.error_class or "success" for o in after.outcomes.values()) == ["lost", "success"]
     assert after.retried == {}

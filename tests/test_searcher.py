@@ -18,7 +18,16 @@ from ray_graded_penalty.callback import Evidence  # where a user extending the s
 from ray_graded_penalty.searcher import MAX_IDLE_NONES
 
 from conftest import hyperopt_done_trials, optuna_study, overridden_with_other_names
-from searcher_helpers import SPACE, OnePointThenNone, complete_values, drive, make, outcomes, ranks_below
+from searcher_helpers import (
+    SPACE,
+    OnePointThenNone,
+    PointsThenFinished,
+    complete_values,
+    drive,
+    make,
+    outcomes,
+    ranks_below,
+)
 
 
 def test_a_success_reaches_the_study_unchanged():
@@ -537,21 +546,6 @@ def test_a_retry_tune_cuts_off_after_the_search_ended_tells_its_first_try_at_onc
     searcher.trial_stopped("b")  # Tune's time budget ended the run
     assert set(searcher.outcomes) == {"a"} and searcher.retried == {}
     assert searcher.outcomes["a"].error_class == "lost" and complete_values(searcher) == [-1000.0]
-
-
-class PointsThenFinished(Searcher):
-    """Two configurations, then its own end (as BayesOptSearch's ``patience``)."""
-
-    def __init__(self):
-        super().__init__(metric="score", mode="max")
-        self.asked = 0
-
-    def suggest(self, trial_id):
-        self.asked += 1
-        return {"x": self.asked / 10} if self.asked <= 2 else Searcher.FINISHED
-
-    def on_trial_complete(self, trial_id, result=None, error=False):
-        pass
 
 
 def test_once_the_inner_searcher_finished_a_later_loss_is_told_at_once():
