@@ -132,8 +132,7 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
         self._search_over = False  # no trial will be suggested again (see search_ended)
-        self._finished = False  # it answered FINISHED in this run (saved: Tune, restored, asks no more)
-        self._restored = False  # set_state ran since the last run started
+        self._finished = False  # it answered FINISHED and was not asked since (saved: Tune, restored, asks no more)
         self._ledger: Optional[ledger.Ledger] = None
         self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
         enforce = check_flag("enforce_timeout", enforce_timeout)
@@ -190,6 +189,7 @@ class GradedPenaltySearcher(Searcher):
 
     def suggest(self, trial_id: str) -> Optional[Dict]:
         told = self._ready()
+        self._search_over = self._finished = False  # asked: the search goes on (a new run's, after FINISHED)
         self._tell_waiting()
         retry = self._book.take_retry(trial_id, time.time())
         if retry is not None:  # a configuration whose last try failed transiently runs again first
@@ -291,10 +291,9 @@ class GradedPenaltySearcher(Searcher):
 
     def callback_attached(self) -> None:
         self._book.callback_attached = True
-        # A run starts: Tune suggests again, unless it restores a run in which this searcher had
-        # answered FINISHED (Tune saves that it did, and asks no more).
-        self._search_over = self._finished = self._restored and self._finished
-        self._restored = False
+        # A run starts. Tune restoring a run in which this searcher had answered FINISHED asks no
+        # more (it saves that the search finished); in a new run it asks at once (see suggest).
+        self._search_over, self._idle_nones = self._finished, 0
 
     def stops_at_iteration(self, iterations: int) -> None:
         self._book.stop_iterations = iterations
@@ -448,15 +447,30 @@ class GradedPenaltySearcher(Searcher):
             self.retries, self.transient, self._finished))
 
     def set_state(self, state: Dict[str, Any]) -> None:  # Ray's name for the argument, though it hides the module
-        """Load what :meth:`get_state` returned, in this release or an earlier one."""
+        """Load what :meth:`get_state` returned, in this release or an earlier one. Its settings
+        replace this searcher's (a warning names those that differ), the watchdog's timeout too."""
         saved = from_data(state)
+        self._warn_replaced(saved)
         self._metric, self._mode = saved.metric, saved.mode  # type: ignore[assignment]  # lists: several
         self.trial_timeout_s, self.policy, self.slos = saved.trial_timeout_s, saved.policy, saved.slos
         self._book.timeout_s, self._book.records = self.trial_timeout_s, saved.records
         self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
         self.runs_per_config, self.retries, self.transient = saved.runs_per_config, saved.retries, saved.transient
-        self._finished, self._restored = saved.finished, True
+        self._search_over = self._finished = saved.finished
+        self._idle_nones = 0
         self._keeper.set_state(saved.keeper)
+        if self.callback.timeout is not None:
+            self.callback.timeout.timeout_s = self.trial_timeout_s
+
+    def _warn_replaced(self, saved: state.SavedState) -> None:
+        ours = {"trial_timeout_s": self.trial_timeout_s, "policy": self.policy, "slos": self.slos,
+                "runs_per_config": self.runs_per_config, "retries": self.retries, "transient": self.transient}
+        if self._metric is not None:
+            ours.update(metric=self._metric, mode=self._mode)
+        replaced = [f"{name}={getattr(saved, name)!r} (was {value!r})" for name, value in ours.items()
+                    if value != getattr(saved, name)]
+        if replaced:
+            logger.warning("The restored state's settings replace this searcher's: %s.", "; ".join(replaced))
 
     def save(self, checkpoint_path: str) -> None:
         """Save this searcher and its inner searcher together, atomically, to one file."""

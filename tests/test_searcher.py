@@ -581,10 +581,70 @@ def test_restored_after_it_answered_finished_a_later_loss_is_told_at_once():
 
 def test_reused_in_a_new_run_after_it_answered_finished_a_loss_is_retried():
     searcher = finished_with_b_running()
-    attached(searcher)  # a new Tuner with the same searcher: Tune asks it again
-    searcher.record_failure("b", elapsed_s=30.0, error=LOST, error_class="lost")
-    assert set(searcher.outcomes) == {"a"} and set(searcher.retried) == {"b"}
+    searcher.on_trial_complete("b", result={"score": 0.7})
+    searcher.searcher.points = 4  # it has one more configuration in the next run (asked 3 times so far)
+    attached(searcher).suggest("c")  # a new Tuner with the same searcher: Tune asks it at once
     assert searcher.get_state()["finished"] is False
+    searcher.record_failure("c", elapsed_s=30.0, error=LOST, error_class="lost")
+    assert set(searcher.outcomes) == {"a", "b"} and set(searcher.retried) == {"c"}
+
+
+def test_a_searcher_that_ran_before_restores_as_a_new_one_does(tmp_path, caplog):
+    checkpoint = make(retries=1)  # a run where most trials failed
+    for i in range(12):
+        config = checkpoint.suggest(f"y{i}")
+        if i in (3, 7):
+            checkpoint.on_trial_complete(f"y{i}", result={"score": config["x"]})
+        else:
+            checkpoint.record_failure(f"y{i}", elapsed_s=5.0, error="boom")
+    checkpoint.save(str(tmp_path / "y.pkl"))
+    used = make(retries=3)  # it ran another experiment to its end first: every trial a success
+    for i in range(12):
+        used.on_trial_complete(f"x{i}", result={"score": used.suggest(f"x{i}")["x"]})
+    used.suggest("x-pending")
+    used.experiment_ended()
+    new = make(retries=1)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        for searcher in (used, new):
+            searcher.restore(str(tmp_path / "y.pkl"))
+    (replaced,) = [r.getMessage() for r in caplog.records if "replace this searcher's" in r.getMessage()]
+    assert "retries=1 (was 3)" in replaced  # used's own setting: the checkpoint's wins, said once
+
+    def go_on(searcher):  # trials at once: TPE's good group counts the successes among them
+        configs = [searcher.suggest(f"z{i}") for i in range(4)]
+        searcher.record_failure("z0", elapsed_s=3.0, error=LOST, error_class="lost")
+        return configs, sorted(searcher.retried)
+
+    assert go_on(used) == go_on(new)
+    assert go_on(used)[1] == ["z0"]  # retried: the last run's end does not hold after a restore
+
+
+def test_after_many_nones_a_new_run_starts_with_its_own_count():
+    searcher = attached(GradedPenaltySearcher(OnePointThenNone(), trial_timeout_s=600))
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    searcher.on_trial_complete("a", result={"score": searcher.suggest("a")["x"]})
+    answers = [searcher.suggest(f"n{i}") for i in range(MAX_IDLE_NONES)]
+    assert answers[-1] == Searcher.FINISHED
+    attached(searcher)  # a new run with the same searcher
+    assert searcher.suggest("next") is None  # one None, not the last run's count
+
+
+def test_a_state_loaded_twice_is_shared_by_neither():
+    def one_choice():
+        searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
+        searcher.set_search_properties("score", "max", {"x": tune.choice([0])})
+        return searcher
+
+    running = one_choice()
+    running.suggest("a")
+    state = running.get_state()
+    first, second = one_choice(), one_choice()
+    for searcher in (first, second):
+        searcher.set_state(state)
+    before = repr(state)
+    assert first.suggest("b") is None  # the one configuration again: it waits for a's outcome
+    assert first.get_state()["records"]["a"]["followers"] != []
+    assert repr(state) == before and second.get_state()["records"]["a"]["followers"] == []
 
 
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():

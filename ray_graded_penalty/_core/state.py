@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import glob
 import logging
@@ -105,8 +106,9 @@ def to_data(saved: SavedState) -> Dict[str, Any]:
 
 
 def from_data(data: Dict[str, Any]) -> SavedState:
-    """The state ``data`` describes, from this release or, migrated, an earlier one."""
-    data = legacy.migrate(data)
+    """The state ``data`` describes, from this release or, migrated, an earlier one; shares
+    nothing with ``data``."""
+    data = copy.deepcopy(legacy.migrate(data))  # plain data by now
     return SavedState(
         metric=data["metric"], mode=data["mode"],
         trial_timeout_s=data["trial_timeout_s"],

@@ -131,3 +131,4 @@ class HyperOptRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._tids = dict(state.get("tids", {}))
+        self._seen = set()  # of the trials before: a restore replaces them

@@ -398,6 +398,7 @@ class OptunaRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._ids = dict(state.get("ids", {}))
+        self._feasible, self._seen = {}, set()  # of the study before: a restore replaces it
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then

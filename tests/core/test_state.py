@@ -116,3 +116,20 @@ def test_retries_and_transient_classes_are_kept_and_a_state_from_before_them_ret
     assert (state.from_data(data).retries, state.from_data(data).transient) == (2, ("lost", "connection"))
     del data["retries"], data["transient"]
     assert (state.from_data(data).retries, state.from_data(data).transient) == (0, ())
+
+
+def test_a_restored_timeout_is_the_watchdogs_too_and_replaced_settings_are_named(tmp_path, caplog):
+    saved = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="s", mode="max")
+    saved.set_search_properties("s", "max", {"x": tune.uniform(0, 1)})
+    saved.save(str(tmp_path / "s.pkl"))
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, retries=3, metric="s", mode="max")
+    searcher.set_search_properties("s", "max", {"x": tune.uniform(0, 1)})
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        searcher.restore(str(tmp_path / "s.pkl"))
+    assert searcher.trial_timeout_s == searcher.callback.timeout.timeout_s == 60
+    (message,) = [r.getMessage() for r in caplog.records if r.name.startswith("ray_graded_penalty")]
+    assert "trial_timeout_s=60.0 (was 600.0)" in message and "retries=1 (was 3)" in message
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        searcher.restore(str(tmp_path / "s.pkl"))  # the same settings: nothing to say
+    assert not [r for r in caplog.records if r.name.startswith("ray_graded_penalty")]
