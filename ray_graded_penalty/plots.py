@@ -14,7 +14,14 @@ from typing import Sequence
 import pandas as pd
 
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind
-from ray_graded_penalty.report import CONFIG_PREFIX, VALUE_PREFIX, config_columns, objective_columns, pareto_front
+from ray_graded_penalty.report import (
+    CONFIG_PREFIX,
+    VALUE_PREFIX,
+    config_columns,
+    objective_columns,
+    parameter_values,
+    pareto_front,
+)
 
 
 def plot_report(report: pd.DataFrame, out_dir: str) -> list:
@@ -41,11 +48,9 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
         f".{m}": report[VALUE_PREFIX + m].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
         for m in objectives}
     for column in config_columns(report):
-        values = report[column]
+        values = parameter_values(report, column)
         if values.nunique() < 2:
             continue
-        if not pd.api.types.is_numeric_dtype(values):
-            values = values.astype(str)
         name = column[len(CONFIG_PREFIX):]
         for suffix, shown in scores.items():
             fig, ax = plt.subplots(figsize=(7, 4.5))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import ast
 import glob
+import logging
 import math
 import os
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
@@ -46,7 +47,12 @@ from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, Past
 from ray_graded_penalty.callback import read_error_file
 
 #: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
+logger = logging.getLogger(__name__)
+
 ERROR_CLASSES = ErrorClass.ALL
+#: The columns every failure report has (one without trials too).
+REPORT_COLUMNS = ("trial_id", "order", "status", "value", "penalty", "told", "elapsed_s", "timeout_s",
+                  "completion", "error_class", "error")
 CONFIG_PREFIX, SLO_PREFIX, MISS_PREFIX, VALUE_PREFIX = "config/", "slo/", "slo_miss/", "value/"
 
 
@@ -157,7 +163,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         else:  # not told by this package's searcher: what Ray recorded
             failed = trial.status == "ERROR"
             value = last.get(metric) if metric else None
-            error = first_line(read_error_file(trial.error_file)) if failed else ""
+            error = _recorded_error(trial) if failed else ""
             row.update(
                 status=(Kind.FAILURE.value if failed
                         else trial.status.lower() if value is None else Kind.SUCCESS.value),
@@ -168,7 +174,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         if retried:
             row["retried"] = was_retried
         rows.append(row)
-    report = pd.DataFrame(rows)
+    report = pd.DataFrame(rows, columns=None if rows else list(REPORT_COLUMNS))
     modes = searcher_state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
@@ -179,8 +185,26 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     return report
 
 
+def _recorded_error(trial: Any) -> str:
+    """The exception line of the last failure Ray recorded for ``trial`` in the experiment
+    directory (its ``error.txt``: Ray's header, the traceback, then the exception), read
+    without a Ray session (``Trial.error_file`` needs one)."""
+    name = trial.run_metadata.error_filename
+    text = read_error_file(os.path.join(trial.path, name)) if trial.path and name else ""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+    return first_line(lines[-1]) if lines else ""
+
+
 def config_columns(report: pd.DataFrame) -> list:
     return [c for c in report.columns if c.startswith(CONFIG_PREFIX)]
+
+
+def parameter_values(report: pd.DataFrame, column: str) -> pd.Series:
+    """A config column as the summary and the plots group it: numbers as they are; anything
+    else as text, a None (or no value) and a list choice included: None is a value of its own,
+    and a list is not hashable."""
+    values = report[column]
+    return values if pd.api.types.is_numeric_dtype(values) else values.map(lambda v: str(None if _missing(v) else v))
 
 
 def slo_columns(report: pd.DataFrame) -> list:
@@ -204,13 +228,13 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     by_class["share_of_all_trials"] = by_class["trials"] / max(1, len(report))
     by_parameter = {}
     for column in config_columns(report):
-        values = report[column]
+        values = parameter_values(report, column)
         if values.nunique() < 2:
             continue  # a constant, not a parameter
         numeric = pd.api.types.is_numeric_dtype(values)
         # Few distinct values (a choice of tensor-parallel degrees) keep their own rows.
         few = values.nunique() <= (2 * bins if pd.api.types.is_integer_dtype(values) else bins)
-        key = pd.cut(values, bins=bins) if numeric and not few else (values if numeric else values.astype(str))
+        key = pd.cut(values, bins=bins) if numeric and not few else values
         missed = report["status"] == Kind.SLO_MISS.value
         grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
         columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))
@@ -305,13 +329,13 @@ STATUSES = {Kind.SUCCESS.value: Kind.SUCCESS, Kind.SLO_MISS.value: Kind.SLO_MISS
 HistorySource = Union[str, os.PathLike, pd.DataFrame]
 
 
-def _frame(source: HistorySource) -> pd.DataFrame:
+def _frame(source: HistorySource, metric: Optional[str]) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
     if isinstance(source, (str, os.PathLike)):
         path = os.path.expanduser(os.fspath(source))
         if os.path.isdir(path):
-            return failure_report(path)
+            return failure_report(path, metric=metric)
         if path.endswith(".csv") and os.path.isfile(path):
             return pd.read_csv(path)
         raise ValueError(f"history source {path!r} is neither an experiment directory nor a .csv file")
@@ -354,14 +378,25 @@ def _finite(where: str, kind: Kind, name: str, value: Any, positive: bool = Fals
     return float(value)
 
 
-def read_history(source: HistorySource) -> List[PastTrial]:
-    """Parse and check ``source``; a malformed row is refused with an error naming it."""
-    frame = _frame(source)
+def read_history(source: HistorySource, metric: Optional[str] = None) -> List[PastTrial]:
+    """Parse and check ``source``; a malformed row is refused with an error naming it.
+
+    ``metric``: the objective to read. A report of several objectives has one column for each
+    (``value/<metric>``) and needs it; a run without this package's searcher (an experiment
+    directory) has its successes' values read from it.
+    """
+    frame = _frame(source, metric)
     config_columns = [c for c in frame.columns if str(c).startswith(CONFIG_PREFIX)]
     if not config_columns:
         raise ValueError(
             f"history has no config columns (named 'config/<parameter>'); columns: {list(frame.columns)}"
         )
+    objectives = [str(c)[len(VALUE_PREFIX):] for c in frame.columns if str(c).startswith(VALUE_PREFIX)]
+    if objectives:  # several: 'value' is the first one's
+        if metric not in objectives:
+            raise ValueError(f"history has several objectives {objectives}: a warm start takes one; "
+                             f"got metric={metric!r} (pass the searcher one of them as metric=)")
+        frame = frame.assign(value=frame[VALUE_PREFIX + metric])
     trials = []
     for index, row in frame.iterrows():
         where = f"history row {index}"
@@ -395,6 +430,10 @@ def read_history(source: HistorySource) -> List[PastTrial]:
         trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
                                 error="" if _missing(error) else str(error),
                                 error_class=str(error_class) if known else None))
+    if len(frame) and not trials:
+        statuses = sorted({str(v) for v in frame["status"]}) if "status" in frame.columns else []
+        logger.warning("No trial of the history could be told (statuses %s): a run without this package's "
+                       "searcher needs the searcher's metric to read its successes.", statuses)
     return trials
 
 

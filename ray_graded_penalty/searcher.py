@@ -134,7 +134,8 @@ class GradedPenaltySearcher(Searcher):
         self._search_over = False  # no trial will be suggested again (see search_ended)
         self._finished = False  # it answered FINISHED and was not asked since (saved: Tune, restored, asks no more)
         self._ledger: Optional[ledger.Ledger] = None
-        self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(warm_start)
+        self._warm_start: List[PastTrial] = [] if warm_start is None else read_history(
+            warm_start, metric if isinstance(metric, str) else None)
         enforce = check_flag("enforce_timeout", enforce_timeout)
         self.callback = GradedPenaltyCallback(self, self.trial_timeout_s if enforce else None)
 
@@ -433,7 +434,9 @@ class GradedPenaltySearcher(Searcher):
         :func:`~ray_graded_penalty.report.failure_report` has them). Needs the search space:
         call it once Tune set it, or pass ``warm_start=``.
         """
-        return ledger.tell_history(read_history(source), self._ready(), self._rules(), self._keeper)
+        told = self._ready()
+        metric = told.objectives.metrics[0] if len(told.objectives.metrics) == 1 else None
+        return ledger.tell_history(read_history(source, metric), told, self._rules(), self._keeper)
 
     # ----- checkpointing ---------------------------------------------------------------------
 

@@ -360,3 +360,65 @@ def test_a_report_0_5_wrote_for_a_nested_space_warm_starts_a_search(backend):
     flat = GradedPenaltySearcher(backend, trial_timeout_s=60, warm_start=REPORT_0_5, metric="score", mode="max")
     with pytest.raises(ValueError, match=r"parameters \['nested/y', 'x'\] do not match the search space's \['x'\]"):
         flat.set_search_properties(None, None, {"x": tune.uniform(0, 1)})
+
+
+# ----- reports of unusual runs, read without Ray ---------------------------------------------------
+
+
+def test_a_failure_ray_recorded_is_read_from_the_experiment_directory_without_a_ray_session(tmp_path):
+    from types import SimpleNamespace
+
+    from ray_graded_penalty.report import _recorded_error
+
+    data = os.path.join(os.path.dirname(__file__), "data", "ray_error.txt")  # Ray 2.x wrote it
+    (tmp_path / "error.txt").write_bytes(open(data, "rb").read())
+    trial = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename="error.txt"))
+    assert _recorded_error(trial) == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert _recorded_error(SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename=None))) == ""
+
+
+def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
+    from ray_graded_penalty.plots import plot_report
+
+    report = pd.DataFrame({
+        "trial_id": list("abcd"), "order": range(4), "status": ["success", "failure", "success", "failure"],
+        "value": [1.0, None, 2.0, None], "penalty": [None, -800.0, None, -900.0],
+        "error_class": [None, "oom", None, "oom"], "completion": [None, 0.5, None, 0.2],
+        "config/shape": [[1, 2], [3, 4], [1, 2], [3, 4]], "config/quant": [None, "awq", None, "awq"],
+    })
+    report.attrs.update(mode="max", mode_from="the caller")
+    summary = summarize(report)
+    assert set(summary["by_parameter"]) == {"shape", "quant"}
+    assert list(summary["by_parameter"]["quant"].index) == ["None", "awq"]
+    assert summary["by_parameter"]["shape"]["failure_rate"].to_dict() == {"[1, 2]": 0.0, "[3, 4]": 1.0}
+    assert "best success" in format_summary(report, summary)
+    pytest.importorskip("matplotlib")
+    written = {os.path.basename(p) for p in plot_report(report, str(tmp_path))}
+    assert {"by_shape.png", "by_quant.png"} <= written
+
+
+def test_a_report_of_no_trials_is_summarized():
+    from ray_graded_penalty.report import REPORT_COLUMNS
+
+    report = pd.DataFrame(columns=list(REPORT_COLUMNS))  # what failure_report gives for a run without trials
+    summary = summarize(report)
+    assert summary["best_kind"] == "none" and summary["by_parameter"] == {}
+    format_summary(report, summary)
+
+
+def test_a_warm_start_from_two_objectives_reads_the_one_it_is_given():
+    two = pd.DataFrame({"config/x": [0.1, 0.2], "status": ["success", "success"], "value": [1.0, 3.0],
+                        "value/a": [1.0, 3.0], "value/b": [5.0, 0.5]})
+    assert [t.value for t in read_history(two, metric="b")] == [5.0, 0.5]
+    with pytest.raises(ValueError, match=r"several objectives \['a', 'b'\].*metric=None"):
+        read_history(two)
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="b", mode="min", warm_start=two)
+    searcher.set_search_properties("b", "min", {"x": tune.uniform(0, 1)})
+    assert searcher.best.metric == 0.5
+
+
+def test_a_history_with_nothing_to_tell_is_warned_of(caplog):
+    plain = pd.DataFrame({"config/x": [0.1, 0.2], "status": ["terminated", "terminated"], "value": [None, None]})
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        assert read_history(plain) == []
+    assert any("needs the searcher's metric" in r.getMessage() for r in caplog.records)
