@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import ast
+import dataclasses
 import glob
 import logging
 import math
@@ -337,9 +338,64 @@ def _frame(source: HistorySource, metric: Optional[str]) -> pd.DataFrame:
         if os.path.isdir(path):
             return failure_report(path, metric=metric)
         if path.endswith(".csv") and os.path.isfile(path):
-            return pd.read_csv(path)
+            return _read_csv(path)
         raise ValueError(f"history source {path!r} is neither an experiment directory nor a .csv file")
     raise TypeError(f"history must be a DataFrame, a .csv path or an experiment directory, got {type(source).__name__}")
+
+
+#: What a CSV cell that holds no value reads as, outside the config columns (pandas' own list).
+_NO_VALUE = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+             "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
+
+
+def _read_csv(path: str) -> pd.DataFrame:
+    """A report's CSV; in the config columns only an empty cell (a None) holds no value, so that
+    a choice of "None", "NA" or "null" stays the text it is."""
+    columns = pd.read_csv(path, nrows=0).columns
+    return pd.read_csv(path, keep_default_na=False, na_values={
+        c: [""] if str(c).startswith(CONFIG_PREFIX) else list(_NO_VALUE) for c in columns})
+
+
+def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial]:
+    """``trials`` with each value of a choice in ``space`` (Tune's, ``tune.choice``) as the
+    choice itself: a report's CSV reads ``"16"`` back as 16, ``2048`` of a mixed choice as
+    ``"2048"``, a tuple as the text of a list, a None as no value. A parameter with no value is
+    refused, naming it, unless None is one of its choices."""
+    from ray.tune.search.sample import Categorical
+    from ray.tune.utils import flatten_dict
+
+    choices = {name: list(domain.categories) for name, domain in flatten_dict(dict(space or {})).items()
+               if isinstance(domain, Categorical)}
+    fitted = []
+    for n, past in enumerate(trials):
+        config = {name: _as_choice(value, choices[name]) if name in choices else value
+                  for name, value in past.config.items()}
+        missing = [name for name, value in config.items() if _missing(value) and None not in choices.get(name, ())]
+        if missing:
+            raise ValueError(f"history trial {n}: no value for parameter(s) {missing}")
+        fitted.append(dataclasses.replace(past, config=config))
+    return fitted
+
+
+def _as_choice(value: Any, categories: List[Any]) -> Any:
+    """The category ``value`` stands for, or ``value`` when none matches."""
+    for category in categories:  # the same, type included (True is not 1)
+        if type(category) is type(value) and category == value:
+            return category
+    if _missing(value):
+        return None if None in categories else value
+    text = str(value)
+    for category in categories:
+        if isinstance(category, (list, tuple)):
+            if isinstance(value, (list, tuple)) and list(category) == list(value):
+                return category
+            if text in (str(list(category)), str(tuple(category))):
+                return category
+        elif not isinstance(category, bool) and not isinstance(value, bool) and category == value:
+            return category  # 1 for 1.0
+        elif str(category) == text:
+            return category  # "16" for 16, 2048 for "2048", None for "None"
+    return value
 
 
 def _flat_config(config: Dict[str, Any]) -> Dict[str, Any]:
@@ -406,9 +462,7 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
         if "retried" in frame.columns and _plain(row.get("retried")) is True:
             continue  # the infrastructure's failure: its configuration's retry is in the history
         config = _flat_config({c[len(CONFIG_PREFIX):]: _plain(row[c]) for c in config_columns})
-        missing = [name for name, v in config.items() if _missing(v)]
-        if missing:
-            raise ValueError(f"{where}: no value for parameter(s) {missing}")
+        config = {name: None if _missing(v) else v for name, v in config.items()}  # a None choice (onto_space)
         value = _plain(row.get("value"))
         kind = STATUSES[str(status)] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
         if kind is Kind.SUCCESS:

@@ -31,7 +31,7 @@ from ray_graded_penalty._core.trials import Ending, TrialBook, stop_iterations
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.policy import PenaltyPolicy
-from ray_graded_penalty.report import HistorySource, read_history
+from ray_graded_penalty.report import HistorySource, onto_space, read_history
 from ray_graded_penalty.slo import SLO, check_slos
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -131,6 +131,7 @@ class GradedPenaltySearcher(Searcher):
         if warm_start is not None and not self._keeper.takes_history:
             raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
+        self._space: Dict[str, Any] = {}  # Tune's search space (its choices: see report.onto_space)
         self._search_over = False  # no trial will be suggested again (see search_ended)
         self._finished = False  # it answered FINISHED and was not asked since (saved: Tune, restored, asks no more)
         self._ledger: Optional[ledger.Ledger] = None
@@ -180,8 +181,9 @@ class GradedPenaltySearcher(Searcher):
             self._book.in_tunes_loop = True
             self._book.stop_iterations = stop_iterations(spec.get("stop"))
         accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
+        self._space = config
         if self._warm_start:
-            warm, self._warm_start = self._warm_start, []
+            warm, self._warm_start = onto_space(self._warm_start, config), []
             ledger.tell_history(warm, self._ready(), self._rules(), self._keeper)
         return accepted
 
@@ -436,7 +438,8 @@ class GradedPenaltySearcher(Searcher):
         """
         told = self._ready()
         metric = told.objectives.metrics[0] if len(told.objectives.metrics) == 1 else None
-        return ledger.tell_history(read_history(source, metric), told, self._rules(), self._keeper)
+        history = onto_space(read_history(source, metric), self._space)
+        return ledger.tell_history(history, told, self._rules(), self._keeper)
 
     # ----- checkpointing ---------------------------------------------------------------------
 

@@ -266,7 +266,6 @@ def test_rows_that_did_not_finish_are_skipped():
          "history row 1: elapsed_s must be a number"),
         (pd.DataFrame({"config/x": [0.1], "status": ["success"], "value": [math.inf]}),
          "history row 0: a success needs a finite 'value'"),
-        (pd.DataFrame({"config/x": [None], "value": [1.0]}), r"history row 0: no value for parameter\(s\) \['x'\]"),
         (pd.DataFrame({"config/x": [0.1], "elapsed_s": [-3.0]}), "history row 0: elapsed_s must not be negative"),
         (pd.DataFrame({"config/x": [0.1], "elapsed_s": [3.0], "timeout_s": [0]}),
          "history row 0: timeout_s must be a positive"),
@@ -422,3 +421,39 @@ def test_a_history_with_nothing_to_tell_is_warned_of(caplog):
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):
         assert read_history(plain) == []
     assert any("needs the searcher's metric" in r.getMessage() for r in caplog.records)
+
+
+CHOICES = {"tp": tune.choice(["8", "16"]), "batch": tune.choice([2048, "auto"]), "quant": tune.choice([None, "awq"]),
+           "kv": tune.choice(["None", "NA", "fp8"]), "shape": tune.choice([(1, 2), (3, 4)]),
+           "eager": tune.choice([True, False]), "lr": tune.uniform(0, 1)}
+ROWS = [  # as the trials ran: one row a trial
+    {"tp": "8", "batch": 2048, "quant": None, "kv": "None", "shape": (1, 2), "eager": True, "lr": 0.25},
+    {"tp": "16", "batch": "auto", "quant": "awq", "kv": "NA", "shape": (3, 4), "eager": False, "lr": 0.5},
+    {"tp": "16", "batch": 2048, "quant": None, "kv": "fp8", "shape": (3, 4), "eager": True, "lr": 0.75},
+]
+
+
+@pytest.mark.parametrize("through", ["csv", "frame"])
+def test_a_warm_start_gives_the_inner_searcher_each_choice_as_it_is_in_the_space(tmp_path, through):
+    frame = pd.DataFrame([{**{f"config/{k}": list(v) if isinstance(v, tuple) else v for k, v in row.items()},
+                           "status": "success", "value": float(i)} for i, row in enumerate(ROWS)])
+    source = frame  # a report read from an experiment directory: a tuple as Ray's JSON gives it, a list
+    if through == "csv":
+        frame.to_csv(tmp_path / "report.csv", index=False)
+        source = str(tmp_path / "report.csv")
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="score", mode="max", warm_start=source)
+    searcher.set_search_properties("score", "max", CHOICES)
+    told = [t.params for t in optuna_study(searcher).trials]
+    assert len(told) == 3
+    for params, row in zip(told, ROWS):
+        assert {k: v for k, v in params.items()} == row  # Optuna's params are the space's own values
+        assert [type(params[k]) for k in row] == [type(v) for v in row.values()]
+
+
+def test_a_parameter_without_a_value_is_refused_unless_none_is_a_choice():
+    frame = pd.DataFrame({"config/tp": ["8", None], "config/quant": [None, None], "status": "success",
+                          "value": [1.0, 2.0]})
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="score", mode="max", warm_start=frame)
+    with pytest.raises(ValueError, match=r"history trial 1: no value for parameter\(s\) \['tp'\]"):
+        searcher.set_search_properties("score", "max", {"tp": tune.choice(["8", "16"]),
+                                                        "quant": tune.choice([None, "awq"])})
