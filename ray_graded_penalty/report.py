@@ -162,9 +162,12 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                 row[SLO_PREFIX + slo.metric] = value
                 row[MISS_PREFIX + slo.metric] = None if value is None else slo.miss(value)
         else:  # not told by this package's searcher: what Ray recorded
-            failed = trial.status == "ERROR"
             value = last.get(metric) if metric else None
-            error = _recorded_error(trial) if failed else ""
+            # A NaN or an infinity is no success (the searcher grades it a crash, as Ray's own
+            # searchers cannot use it): a failure, said in the words the searcher would use.
+            read = Objectives((metric,), ("max",)).read(last) if metric and value is not None else None
+            failed = trial.status == "ERROR" or isinstance(read, str)
+            error = _recorded_error(trial) if trial.status == "ERROR" else read if isinstance(read, str) else ""
             row.update(
                 status=(Kind.FAILURE.value if failed
                         else trial.status.lower() if value is None else Kind.SUCCESS.value),

@@ -164,12 +164,23 @@ def test_a_min_run_names_its_best_from_the_searchers_saved_mode(local_ray, tmp_p
     assert "mode 'min', from the searcher's saved state" in format_summary(report, summary)
 
 
+def score_is_x_but_nan_at_05_and_oom_at_03(config):
+    if config["x"] == 0.3:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    report({"score": math.nan if config["x"] == 0.5 else config["x"]})
+
+
 def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mode(local_ray, tmp_path):
     from ray.tune.search.optuna import OptunaSearch
 
-    points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}]
-    grid = run(OptunaSearch(points_to_evaluate=points), score_is_x, tmp_path, num_samples=3, callbacks=[],
-               mode="min", space={"x": tune.uniform(0, 1)})
+    points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}, {"x": 0.5}, {"x": 0.3}]
+    grid = run(OptunaSearch(points_to_evaluate=points), score_is_x_but_nan_at_05_and_oom_at_03, tmp_path,
+               num_samples=5, callbacks=[], mode="min", space={"x": tune.uniform(0, 1)})
+    rows = {row["config/x"]: row for row in failure_report(grid, metric="score").to_dict("records")}
+    assert (rows[0.5]["status"], rows[0.5]["error_class"]) == ("failure", "crash")  # a NaN is no success
+    assert rows[0.5]["error"] == "non-finite objective score=nan"
+    assert (rows[0.3]["status"], rows[0.3]["error_class"]) == ("failure", "crash")  # not graded: no class
+    assert rows[0.3]["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"  # not Ray's header
     unknown = summarize(failure_report(grid, metric="score"))
     assert unknown["best_kind"] == "no mode" and unknown["best"] is None
     told = failure_report(grid, metric="score", mode="min")
@@ -179,6 +190,7 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
     done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", grid.experiment_path,
                            "--metric", "score", "--mode", "min"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "mode 'min', from the caller" in done.stdout, done.stderr[-2000:]
+    assert "2 failed" in done.stdout  # read without a Ray session: the error files from the directory
 
 
 def two_latencies(config):
