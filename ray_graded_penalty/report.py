@@ -47,9 +47,9 @@ from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
 from ray_graded_penalty.callback import read_error_file
 
-#: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
 logger = logging.getLogger(__name__)
 
+#: The error classes a report counts, in order: the built-in ones (:class:`ErrorClass`).
 ERROR_CLASSES = ErrorClass.ALL
 #: The columns every failure report has (one without trials too).
 REPORT_COLUMNS = ("trial_id", "order", "status", "value", "penalty", "told", "elapsed_s", "timeout_s",
