@@ -371,13 +371,30 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
                if isinstance(domain, Categorical)}
     fitted = []
     for n, past in enumerate(trials):
+        config = _chosen_dicts(past.config, choices)
         config = {name: _as_choice(value, choices[name]) if name in choices else value
-                  for name, value in past.config.items()}
+                  for name, value in config.items()}
         missing = [name for name, value in config.items() if _missing(value) and None not in choices.get(name, ())]
         if missing:
             raise ValueError(f"history trial {n}: no value for parameter(s) {missing}")
         fitted.append(dataclasses.replace(past, config=config))
     return fitted
+
+
+def _chosen_dicts(config: Dict[str, Any], choices: Dict[str, List[Any]]) -> Dict[str, Any]:
+    """``config`` with a chosen dict back under its choice's name: Tune flattens the dict a
+    ``tune.choice`` of dicts chose as it flattens a nested space (``p/a``, ``p/b`` for ``p``)."""
+    from ray.tune.utils import flatten_dict
+
+    config = dict(config)
+    for name, categories in choices.items():
+        prefix = name + "/"
+        keys = [k for k in config if k.startswith(prefix)]
+        if name in config or not keys or not any(isinstance(c, dict) for c in categories):
+            continue
+        chosen = {k[len(prefix):]: config.pop(k) for k in keys}
+        config[name] = next((c for c in categories if isinstance(c, dict) and flatten_dict(c) == chosen), chosen)
+    return config
 
 
 def _as_choice(value: Any, categories: List[Any]) -> Any:

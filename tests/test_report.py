@@ -469,3 +469,12 @@ def test_a_parameter_without_a_value_is_refused_unless_none_is_a_choice():
     with pytest.raises(ValueError, match=r"history trial 1: no value for parameter\(s\) \['tp'\]"):
         searcher.set_search_properties("score", "max", {"tp": tune.choice(["8", "16"]),
                                                         "quant": tune.choice([None, "awq"])})
+
+
+def test_a_warm_start_gives_back_a_chosen_dict_that_tune_flattened():
+    frame = pd.DataFrame({"config/p/a": [1, 3], "config/p/b": ["x", "y"], "config/lr": [0.1, 0.2],
+                          "status": "success", "value": [1.0, 2.0]})  # as failure_report writes it
+    space = {"p": tune.choice([{"a": 1, "b": "x"}, {"a": 3, "b": "y"}]), "lr": tune.uniform(0, 1)}
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="score", mode="max", warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    assert [t.params["p"] for t in optuna_study(searcher).trials] == [{"a": 1, "b": "x"}, {"a": 3, "b": "y"}]
