@@ -125,7 +125,8 @@ class GradedPenaltyCallback(Callback):
         self._samples: Optional[int] = None  # how many trials Tune starts in all (its total num_samples)
         self._heard: Set[str] = set()  # trials whose end was reported: with Tune's event, or as stopped
         self._before: Optional[Set[str]] = None  # trials that had ended when this run began (a restore's)
-        self._started: Set[str] = set()  # trials started in this run
+        self._started: Set[str] = set()  # trials started in this run, or before it was restored
+        self._restored: Set[str] = set()  # those started before the restore, until setup takes them
         self._recovering: Set[str] = set()  # trials Tune starts again after a failure (max_failures)
         self._search_over = False
 
@@ -149,17 +150,20 @@ class GradedPenaltyCallback(Callback):
               total_num_samples: Optional[int] = None, **info: Any) -> None:
         self._reaper.setup()
         self._samples, self._heard, self._before, self._search_over = total_num_samples, set(), None, False
-        self._started, self._recovering = set(), set()
+        # Tune restores the callback's state before its setup: a trial started before the restore
+        # and started again resumes (how far it got stays), as after a scheduler's pause.
+        self._started, self._recovering, self._restored = self._restored, set(), set()
         self._events.callback_attached()
         iterations = stop_iterations(stop)
         if iterations is not None:
             self._events.stops_at_iteration(iterations)
 
     def get_state(self) -> Optional[Dict[str, Any]]:
-        return self._reaper.get_state()
+        return {**(self._reaper.get_state() or {}), "started": sorted(self._started)}
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._reaper.set_state(state)
+        self._restored = set(state.get("started", []))  # saved by 0.6 on; before, none
 
     def on_step_begin(self, iteration: int, trials: List["Trial"], **info: Any) -> None:
         if self._before is None:

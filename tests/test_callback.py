@@ -116,6 +116,23 @@ def test_a_start_after_a_pause_is_a_resume_and_one_after_a_failure_a_start():
     assert heard.heard == [("started", "a"), ("resumed", "a"), ("started", "a"), ("resumed", "a")]
 
 
+def test_a_trial_started_before_a_restore_resumes_when_tune_starts_it_again():
+    before, trial = GradedPenaltyCallback(Heard(), timeout_s=None), FakeTrial("a", "RUNNING")
+    before.setup(total_num_samples=5)
+    before.on_trial_start(iteration=1, trials=[trial], trial=trial)
+    saved = before.get_state()  # Tune saves it with the experiment
+    heard = Heard()
+    restored = GradedPenaltyCallback(heard, timeout_s=None)
+    restored.set_state(saved)  # Tune restores the state, then sets the callback up
+    restored.setup(total_num_samples=5)
+    other = FakeTrial("b", "RUNNING")
+    for t in (trial, other):
+        restored.on_trial_start(iteration=1, trials=[trial, other], trial=t)
+    restored.setup(total_num_samples=5)  # the same callback in a new run: no trial started in it
+    restored.on_trial_start(iteration=1, trials=[trial], trial=trial)
+    assert heard.heard == [("resumed", "a"), ("started", "b"), ("started", "a")]
+
+
 def test_at_a_steps_end_it_reports_the_trials_tune_stopped_without_an_event_and_the_searchs_end():
     heard, trials = Heard(), [FakeTrial("ended-before-a-restore", "TERMINATED"), FakeTrial("a", "RUNNING"),
                               FakeTrial("b", "PENDING")]

@@ -288,6 +288,43 @@ def test_restored_after_its_searcher_finished_a_lost_trial_is_told_before_tunes_
     assert after.retried == {}
 
 
+def half_way_when_interrupted(config):
+    """Reports it got half way and runs on until the run is interrupted; started again by the
+    restored run (from the beginning: it has no checkpoint), it runs out of memory at once."""
+    started = os.path.join(config["dir"], "started")
+    if os.path.exists(started):
+        raise RuntimeError("CUDA out of memory while restoring")
+    open(started, "w").close()
+    report({"score": 1.0, "progress": 0.5})
+    time.sleep(10**6)
+
+
+class InterruptAtAResult(tune.Callback):
+    """Ctrl+C once a trial reported (after its searcher heard it), in the first run only."""
+
+    def __init__(self, dir):
+        self.once = os.path.join(dir, "interrupt")
+        open(self.once, "w").close()
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if os.path.exists(self.once):
+            os.remove(self.once)
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_trial_started_before_a_restore_keeps_how_far_it_got(ray_with_a_gpu, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=300, seed=0)
+    grid = run(searcher, half_way_when_interrupted, tmp_path, 1,
+               space={"x": tune.uniform(0, 1), "dir": str(tmp_path)},
+               callbacks=[searcher.callback, InterruptAtAResult(str(tmp_path))])
+    assert searcher.outcomes == {}  # interrupted while it ran
+    tune.Tuner.restore(grid.experiment_path, trainable=half_way_when_interrupted).fit()
+    after = GradedPenaltySearcher("optuna", trial_timeout_s=300)
+    after.restore_from_dir(grid.experiment_path)
+    (told,) = after.outcomes.values()
+    assert told.error_class == "oom" and told.completion == pytest.approx(0.5)  # not from the restart's clock
+
+
 def fails_then_runs_long(config):
     """Fails at once, its retries too; run again after them (a restore), it would hold its GPU
     for a minute."""
