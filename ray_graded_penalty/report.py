@@ -36,16 +36,17 @@ import glob
 import logging
 import math
 import os
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import pandas as pd
 
 from ray_graded_penalty._core import state
 from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
-from ray_graded_penalty._core.judge import first_line
+from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
-from ray_graded_penalty.callback import read_error_file
+from ray_graded_penalty.callback import read_error_file, read_recorded_error
+from ray_graded_penalty.policy import PenaltyPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -167,13 +168,14 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             # searchers cannot use it): a failure, said in the words the searcher would use.
             read = Objectives((metric,), ("max",)).read(last) if metric and value is not None else None
             failed = trial.status == "ERROR" or isinstance(read, str)
-            error = _recorded_error(trial) if trial.status == "ERROR" else read if isinstance(read, str) else ""
+            recorded = _recorded_failure(trial) if trial.status == "ERROR" else None
+            error = recorded[1] if recorded else read if isinstance(read, str) else ""
             row.update(
                 status=(Kind.FAILURE.value if failed
                         else trial.status.lower() if value is None else Kind.SUCCESS.value),
                 value=value, penalty=None, told=None,
                 elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
-                error_class=error_class(None, error, failed), error=error,
+                error_class=error_class(recorded[0] if recorded else None, error, failed), error=error,
             )
         if retried:
             row["retried"] = was_retried
@@ -189,14 +191,17 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     return report
 
 
-def _recorded_error(trial: Any) -> str:
-    """The exception line of the last failure Ray recorded for ``trial`` in the experiment
-    directory (its ``error.txt``: Ray's header, the traceback, then the exception), read
-    without a Ray session (``Trial.error_file`` needs one)."""
-    name = trial.run_metadata.error_filename
-    text = read_error_file(os.path.join(trial.path, name)) if trial.path and name else ""
+def _recorded_failure(trial: Any) -> Tuple[str, str]:
+    """The class of the last failure Ray recorded for ``trial`` in the experiment directory, as
+    the default policy would grade it, and its exception line (the ``error.txt`` is Ray's header,
+    the traceback, then the exception). Read without a Ray session (``Trial.error_file``
+    needs one)."""
+    names = (trial.run_metadata.error_filename, getattr(trial.run_metadata, "pickled_error_filename", None))
+    text_path, pickled_path = (os.path.join(trial.path, name) if trial.path and name else None for name in names)
+    text = read_error_file(text_path)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
-    return first_line(lines[-1]) if lines else ""
+    line = first_line(lines[-1]) if lines else ""
+    return classify(read_recorded_error(text_path, pickled_path), PenaltyPolicy()), line
 
 
 def config_columns(report: pd.DataFrame) -> list:

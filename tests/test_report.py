@@ -179,7 +179,7 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
     rows = {row["config/x"]: row for row in failure_report(grid, metric="score").to_dict("records")}
     assert (rows[0.5]["status"], rows[0.5]["error_class"]) == ("failure", "crash")  # a NaN is no success
     assert rows[0.5]["error"] == "non-finite objective score=nan"
-    assert (rows[0.3]["status"], rows[0.3]["error_class"]) == ("failure", "crash")  # not graded: no class
+    assert (rows[0.3]["status"], rows[0.3]["error_class"]) == ("failure", "oom")  # as the default policy reads it
     assert rows[0.3]["error"] == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"  # not Ray's header
     unknown = summarize(failure_report(grid, metric="score"))
     assert unknown["best_kind"] == "no mode" and unknown["best"] is None
@@ -379,13 +379,15 @@ def test_a_report_0_5_wrote_for_a_nested_space_warm_starts_a_search(backend):
 def test_a_failure_ray_recorded_is_read_from_the_experiment_directory_without_a_ray_session(tmp_path):
     from types import SimpleNamespace
 
-    from ray_graded_penalty.report import _recorded_error
+    from ray_graded_penalty.report import _recorded_failure
 
     data = os.path.join(os.path.dirname(__file__), "data", "ray_error.txt")  # Ray 2.x wrote it
     (tmp_path / "error.txt").write_bytes(open(data, "rb").read())
-    trial = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename="error.txt"))
-    assert _recorded_error(trial) == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
-    assert _recorded_error(SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename=None))) == ""
+    trial = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename="error.txt",
+                                                                             pickled_error_filename=None))
+    assert _recorded_failure(trial) == ("oom", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    nothing = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename=None))
+    assert _recorded_failure(nothing)[1] == ""
 
 
 def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
