@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 import pandas as pd
 
 from ray_graded_penalty._core import state
-from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout
+from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_timeout, real_number
 from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
@@ -452,11 +452,11 @@ def _missing(value: Any) -> bool:
 
 
 def _finite(where: str, kind: Kind, name: str, value: Any, positive: bool = False) -> float:
-    ok = not _missing(value) and isinstance(value, (int, float)) and math.isfinite(value)
-    if not ok or (positive and value <= 0):
+    number = None if _missing(value) else real_number(value)
+    if number is None or not math.isfinite(number) or (positive and number <= 0):
         what = "a success" if kind is Kind.SUCCESS else "an SLO miss"
         raise ValueError(f"{where}: {what} needs a {'positive' if positive else 'finite'} {name!r}, got {value!r}")
-    return float(value)
+    return number
 
 
 def read_history(source: HistorySource, metric: Optional[str] = None) -> List[PastTrial]:

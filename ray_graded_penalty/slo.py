@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from ray_graded_penalty._core.checks import finite_number
+from ray_graded_penalty._core.checks import finite_number, real_number
 from ray_graded_penalty._core.outcomes import Severity
 
 
@@ -132,19 +132,20 @@ def judge(slos: Iterable[SLO], result: Mapping[str, Any]) -> Verdict:
     total = 0.0
     for slo in slos:
         value = result.get(slo.metric)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+        number = real_number(value)
+        if number is None or not math.isfinite(number):
             values[slo.metric] = None
             return Verdict(total, misses, values, failure=(
                 f"SLO missed: {slo.describe()}, but the result has no finite {slo.metric!r} "
                 f"(got {value!r})"
             ))
-        values[slo.metric] = float(value)
-        miss = slo.miss(float(value))
+        values[slo.metric] = number
+        miss = slo.miss(number)
         if miss == 0.0:
             continue
         if slo.fail_ratio is not None and miss >= slo.fail_ratio:
             return Verdict(total, misses, values, failure=(
-                f"SLO missed: {slo.describe()} at {value:g} ({miss:.0%} over, "
+                f"SLO missed: {slo.describe()} at {number:g} ({miss:.0%} over, "
                 f"fail_ratio {slo.fail_ratio:.0%})"
             ))
         misses[slo.metric] = miss

@@ -3,6 +3,7 @@
 import logging
 import math
 
+import numpy as np
 import optuna
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -154,6 +155,13 @@ def test_a_result_without_an_slo_metric_is_a_failure_with_a_warning_naming_it(ca
         searcher.on_trial_complete("a", result={"score": 1.0})
     assert searcher.outcomes["a"].failed and searcher.outcomes["a"].error_class == "slo"
     assert any("'p99'" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_numpy_s_numbers_are_read_as_numbers():
+    met = judge([P99], {"p99": np.float32(0.25)})
+    assert met.failure is None and met.total_miss == 0.0 and met.values == {"p99": 0.25}
+    missed = judge([P99], {"p99": np.float64(0.75)})
+    assert missed.failure is None and missed.total_miss == pytest.approx(0.5)
 
 
 def test_an_slo_miss_is_logged_with_its_value_and_bound(caplog):

@@ -1,10 +1,12 @@
 """Real Ray Tune runs: trials that raise and succeed reach the inner model exactly once."""
 
+import numpy as np
 import pytest
 from ray.tune.search.optuna import OptunaSearch
 
-from ray_graded_penalty import GradedPenaltySearcher
+from ray_graded_penalty import SLO, GradedPenaltySearcher
 from ray_graded_penalty.backends.optuna import violation
+from ray_graded_penalty.compat import report
 
 from conftest import hyperopt_done_trials, optuna_study
 from searcher_helpers import OnePointThenNone
@@ -155,3 +157,19 @@ def test_an_inner_searcher_that_stops_proposing_ends_the_run_rather_than_hanging
     grid = run(searcher, oom_above_06, tmp_path, 5)
     assert len(grid) == 1 and not grid.errors
     assert [o.config for o in searcher.outcomes.values()] == [{"x": 0.5}]
+
+
+def reports_numpy_numbers(config):
+    """What a trainable that averages float32 arrays reports: numpy scalars, not floats."""
+    x = np.float32(config["x"])
+    for step in (1, 2):
+        report({"score": np.mean(np.array([x, x], dtype=np.float32)), "p99": x, "progress": np.float32(step / 2)})
+
+
+def test_numpy_numbers_a_trial_reports_are_a_success(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0, slos=[SLO("p99", max=2.0)])
+    grid = run(searcher, reports_numpy_numbers, tmp_path, 3)
+    assert len(grid) == 3 and not grid.errors
+    outcomes = list(searcher.outcomes.values())
+    assert len(outcomes) == 3 and not any(o.failed for o in outcomes), outcomes  # 0.6.0.dev: each a failure
+    assert sorted(o.metric for o in outcomes) == pytest.approx(sorted(r.config["x"] for r in grid), rel=1e-6)

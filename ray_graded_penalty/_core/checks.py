@@ -6,6 +6,7 @@ Pure logic, no import.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Collection, Dict, Optional, Sequence, Tuple
 
 MODES: Tuple[str, ...] = ("max", "min")
@@ -18,13 +19,22 @@ def check_mode(mode: object) -> str:
     return str(mode)
 
 
+def real_number(value: object) -> Optional[float]:
+    """``value`` as a float if it is a real number, numpy's scalars included (``np.float32``,
+    ``np.int64``: what a trainable's ``np.mean`` reports), but not a bool; else None."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value)
+
+
 def finite_number(name: str, value: object) -> float:
     """``value`` as a float if it is a finite number (not a bool), else a TypeError or ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    number = real_number(value)
+    if number is None:
         raise TypeError(f"{name} must be a number, got {value!r}")
-    if not math.isfinite(value):
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return number
 
 
 def check_timeout(name: str, timeout_s: object) -> float:

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Dict, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
-from ray_graded_penalty._core.checks import check_mode
+from ray_graded_penalty._core.checks import check_mode, real_number
 
 
 class Kind(str, Enum):
@@ -211,9 +211,10 @@ class Objectives:
             value = (result or {}).get(metric)
             if value is None:
                 return f"objective {metric!r} missing from the result"
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            number = real_number(value)
+            if number is None or not math.isfinite(number):
                 return f"non-finite objective {metric}={value!r}"
-            values.append(float(value))
+            values.append(number)
         return tuple(values)
 
     def signed(self, values: Sequence[float]) -> Tuple[float, ...]:

@@ -34,6 +34,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
+from ray_graded_penalty._core.checks import real_number
 from ray_graded_penalty._core.outcomes import ErrorClass, config_key
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -204,8 +205,9 @@ class TrialBook:
         if "progress" not in result:
             return None
         value = result["progress"]
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
-            return float(value)
+        number = real_number(value)
+        if number is not None and 0.0 <= number <= 1.0:
+            return number
         if trial_id not in self._warned_progress:
             self._warned_progress.add(trial_id)
             logger.warning("Trial %s reported progress=%r, not a number in [0, 1]: not read; its time "

@@ -2,9 +2,17 @@
 
 import math
 
+import numpy as np
 import pytest
 
-from ray_graded_penalty._core.checks import check_elapsed, check_failure, check_mode, check_timeout, finite_number
+from ray_graded_penalty._core.checks import (
+    check_elapsed,
+    check_failure,
+    check_mode,
+    check_timeout,
+    finite_number,
+    real_number,
+)
 
 
 def test_a_mode_is_max_or_min():
@@ -22,6 +30,12 @@ def test_a_mode_is_max_or_min():
 def test_a_finite_number_and_nothing_else(value, error, message):
     with pytest.raises(error, match=message):
         finite_number("x", value)
+
+
+def test_numpy_s_numbers_are_numbers_and_its_bools_and_arrays_are_not():
+    assert finite_number("x", np.float32(0.5)) == 0.5 and check_timeout("t", np.int64(600)) == 600.0
+    assert [real_number(v) for v in (np.float16(2), np.uint8(3), 4, 0.25)] == [2.0, 3.0, 4.0, 0.25]
+    assert [real_number(v) for v in (np.bool_(True), True, np.array([0.5]), "1", None)] == [None] * 5
 
 
 def test_seconds_are_positive_timeouts_and_non_negative_elapsed_times():

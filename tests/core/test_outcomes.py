@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from ray_graded_penalty._core.outcomes import (
@@ -63,6 +64,9 @@ def test_reading_a_result_says_why_it_cannot_be_used():
     assert two.read({"throughput": 3}) == "objective 'latency' missing from the result"
     assert two.read({"throughput": math.nan, "latency": 1.0}) == "non-finite objective throughput=nan"
     assert two.read({"throughput": True, "latency": 1.0}) == "non-finite objective throughput=True"
+    # what a trainable's np.mean of float32 values reports is a number (0.6 and earlier: a failure)
+    assert two.read({"throughput": np.float32(0.5), "latency": np.int64(2)}) == (0.5, 2.0)
+    assert two.read({"throughput": np.float32("nan"), "latency": 1.0}).startswith("non-finite objective throughput=")
 
 
 def test_values_turn_and_dominate_in_each_objective_s_direction():
