@@ -60,6 +60,11 @@ class Command(NamedTuple):
         taken = sorted(set(fixed) & set(PROVIDED))
         if taken:
             raise ValueError(f"{taken} are filled in for each trial and cannot be given as fixed values")
+        if os.sep in words[0] and not os.path.isabs(words[0]) and "{" not in words[0]:
+            # Tune runs each trial in its own directory: the path is the driver's, made absolute
+            here = os.path.abspath(words[0])
+            if os.access(here, os.X_OK):
+                words = (here, *words[1:])
         if check_executable and "{" not in words[0]:
             found = shutil.which(words[0]) if os.sep not in words[0] else (
                 words[0] if os.access(words[0], os.X_OK) else None

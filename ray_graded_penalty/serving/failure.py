@@ -20,7 +20,8 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence, Tuple
+import re
+from typing import TYPE_CHECKING, List, Optional, Sequence, Tuple
 
 from ray_graded_penalty._core.legacy import gone_names
 
@@ -28,6 +29,30 @@ from ray_graded_penalty._core.legacy import gone_names
 HEADLINES = {"start": "deploy failed", "ready": "deploy failed", "load": "the server failed under load"}
 #: How many of the server's distinct error answers the message quotes.
 ANSWERS_QUOTED = 5
+#: A log line's level, as servers print it near the line's start: vLLM's ``INFO 06-26 16:55:22
+#: [file.py:12]`` and ``(EngineCore pid=258) INFO gpu_worker.py:440``, uvicorn's ``INFO:``,
+#: Python logging's ``... - INFO - ...``, TGI's ``... INFO text_generation_launcher``.
+_LEVEL = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
+#: The levels whose lines say, by the server's own account, that nothing went wrong.
+_INFORMATIONAL = ("DEBUG", "INFO")
+
+
+def informational(line: str) -> bool:
+    """Whether ``line`` is one the server logged at an informational level (its first level word,
+    in its first 60 characters, is INFO or DEBUG). Such lines name memory as a matter of course
+    (vLLM's ``Available KV cache memory: 0.56 GiB`` at every start): quoted, the classifier would
+    read any failure after them as out of memory.
+
+    Example:
+        >>> informational("(EngineCore pid=258) INFO gpu_worker.py:440 Available KV cache memory: 0.56 GiB")
+        True
+        >>> informational("(EngineCore pid=258) ERROR core.py:412] No available memory for the cache blocks")
+        False
+        >>> informational("torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB")
+        False
+    """
+    level = _LEVEL.search(line[:60])
+    return level is not None and level.group(1) in _INFORMATIONAL
 
 
 class ServerError(RuntimeError):
@@ -57,12 +82,16 @@ def failure(stage: str, what: str, log_lines: Sequence[str], answers: Sequence[s
             exit_code: Optional[int] = None) -> ServerError:
     """The error for a trial that failed at ``stage``: ``what`` happened; the server logged
     ``log_lines`` (its last lines), answered ``answers`` (its error responses) and exited with
-    ``exit_code`` (None: it had not)."""
+    ``exit_code`` (None: it had not). The message quotes the log lines but its informational
+    ones (:func:`informational`), which the error's ``log_lines`` keep."""
     if stage not in HEADLINES:
         raise ValueError(f"stage must be one of {sorted(HEADLINES)}, got {stage!r}")
     message = f"{HEADLINES[stage]}: {what}"
-    if log_lines:
-        message += "\nlast server log lines:\n" + "\n".join(log_lines)
+    quoted_lines: List[str] = [line for line in log_lines if not informational(line)]
+    if quoted_lines:
+        message += "\nlast server log lines:\n" + "\n".join(quoted_lines)
+    if len(quoted_lines) < len(log_lines):
+        message += f"\n({len(log_lines) - len(quoted_lines)} informational log lines left out: see log_lines)"
     quoted = list(dict.fromkeys(a.strip()[:300] for a in answers if a.strip()))[:ANSWERS_QUOTED]
     if quoted:
         message += "\nthe server answered:\n" + "\n".join(quoted)

@@ -175,8 +175,10 @@ class Server:
                     raise
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline:
-                if self.wait(0.05) is not None and not _group_alive(self.pid):
-                    break
+                if self.wait(0.05) is not None:  # the launcher is reaped: wait() returns at once now
+                    if not _group_alive(self.pid):
+                        break
+                    time.sleep(0.05)  # others of its group are ending (a vLLM engine core)
         return self.poll()
 
 

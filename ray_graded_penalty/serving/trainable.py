@@ -37,6 +37,11 @@ def _positive(name: str, value: Any, integer: bool = False) -> Any:
 def _unknown(fixed: Mapping[str, Any], command: Command) -> None:
     """Refuse a keyword that is neither an argument nor a field of the command (a typo)."""
     known = set(inspect.signature(server_trainable).parameters) - {"command", "fixed"}
+    shared = sorted(set(command.fields) & known)
+    if shared:
+        warnings.warn(f"the command's fields {shared} are also server_trainable's arguments: each takes the trial's "
+                      f"config value, never the argument's; rename the field (such as {{server_{shared[0]}}}) and "
+                      f"pass it as a keyword to fix its value", stacklevel=3)
     unknown = sorted(set(fixed) - set(command.fields) - {"model"})
     if unknown:
         hints = [f"{name!r} (did you mean {close[0]!r}?)" if close else repr(name) for name in unknown
@@ -83,6 +88,8 @@ def server_trainable(
     Args:
         command: The server's command line; ``{name}`` fields take the trial's config values,
             ``fixed`` values, ``{port}`` (required: a free port per trial) and ``{host}``.
+            Tune runs each trial in its own directory: give the paths in it as absolute paths
+            (a relative path of the program, found here, is made absolute).
         scenarios: The workload in tokens, one scenario or a list
             (:mod:`~ray_graded_penalty.serving.workload`): ``"D(512,128)"`` (the default),
             ``"N(480,240)/(300,150)"``, ``"U(64,512)/(16,256)"``. Every request gets its own
@@ -122,7 +129,7 @@ def server_trainable(
 
     Example:
         >>> trainable = server_trainable(
-        ...     "llama-server -m {model} --port {port} -np {slots}", model="model.gguf",
+        ...     "llama-server -m {model} --port {port} -np {slots}", model="/models/model.gguf",
         ...     scenarios="D(512,128)", concurrency=[1, 2], requests=32, check_executable=False)
         >>> [load.name for load in trainable.spec.loads]
         ['D(512,128) c=1', 'D(512,128) c=2']

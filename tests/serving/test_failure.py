@@ -25,6 +25,30 @@ def test_failure_texts_grade_by_the_servers_own_words():
         failure("warmup", "x", [])
 
 
+#: vLLM's start-up lines, as a user captured them from a real server (its `docker logs`): they
+#: name KV cache memory at every start.
+VLLM_STARTED = [
+    "(EngineCore pid=258) INFO gpu_model_runner.py:4879 Model loading took 2.89 GiB memory and 60.297843 seconds",
+    "(EngineCore pid=258) INFO gpu_worker.py:440 Available KV cache memory: 0.56 GiB",
+    "(EngineCore pid=258) INFO kv_cache_utils.py:1708 GPU KV cache size: 20,992 tokens",
+    "(EngineCore pid=258) INFO kv_events.py:329 Starting ZMQ publisher thread",
+]
+
+
+def test_a_servers_informational_lines_do_not_make_a_failure_out_of_memory():
+    hang = failure("ready", "the server was not ready within ready_timeout_s=120 (/health: ConnectionRefusedError)",
+                   VLLM_STARTED)
+    assert graded_as(hang) == "deploy"  # 0.6.0.dev: oom, from "Available KV cache memory"
+    assert hang.log_lines == tuple(VLLM_STARTED) and "4 informational log lines left out" in str(hang)
+    assert "Available KV cache memory" not in str(hang)
+    crash = failure("load", "the server exited (signal SIGSEGV) during the load", VLLM_STARTED + ["Segmentation fault"])
+    assert graded_as(crash) == "crash" and str(crash).splitlines()[2] == "Segmentation fault"
+    no_room = failure("start", "the server exited (exit code 1)", VLLM_STARTED + [
+        "(EngineCore_DP0 pid=48217) ERROR core.py:412] No available memory for the cache blocks. Try increasing "
+        "gpu_memory_utilization when initializing the engine."])
+    assert graded_as(no_room) == "oom"  # the server's own error line names it: read
+
+
 def test_a_server_error_survives_pickling_with_its_stage():
     error = pickle.loads(pickle.dumps(failure("load", "it died", ["x"])))
     assert isinstance(error, ServerError) and error.stage == "load" and "it died" in str(error)

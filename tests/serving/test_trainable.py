@@ -51,6 +51,12 @@ def test_bad_arguments_are_refused_naming_them(kwargs, match):
         server_trainable(**kwargs)
 
 
+def test_a_command_field_named_as_an_argument_is_warned_of_at_construction():
+    with pytest.warns(UserWarning, match=r"fields \['seed'\] are also server_trainable's arguments"):
+        trainable = server_trainable(TOY_COMMAND + " --seed {seed}", seed=0)
+    assert trainable.spec.command.needs == ("seed",)  # each trial's config gives it, not seed=0
+
+
 def test_a_parameter_nobody_gives_is_named_before_any_server_starts(tmp_path):
     trainable = server_trainable(TOY_COMMAND + " --slots {slots}")
     assert trainable.spec.command.needs == ("slots",)
