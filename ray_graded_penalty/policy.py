@@ -138,7 +138,13 @@ TierLike = Union[Tier, Tuple[float, float]]
 ModifierLike = Union[ErrorModifier, Tuple[str, Sequence[str], float]]
 
 
+def _a_list(value: object) -> bool:
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes))
+
+
 def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
+    if not _a_list(tiers):
+        raise TypeError(f"tiers must be a list of Tier or (start, magnitude) pairs, got {tiers!r}")
     result = []
     for i, tier in enumerate(tiers):
         if not isinstance(tier, Tier):
@@ -175,6 +181,8 @@ def _as_tiers(tiers: Iterable[TierLike]) -> Tuple[Tier, ...]:
 
 
 def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...]:
+    if not _a_list(modifiers):
+        raise TypeError(f"modifiers must be a list of ErrorModifier or (name, keywords, factor), got {modifiers!r}")
     result = []
     for i, modifier in enumerate(modifiers):
         parts: Any = modifier

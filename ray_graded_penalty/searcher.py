@@ -22,7 +22,7 @@ from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
 
 from ray_graded_penalty._core import ledger, state
-from ray_graded_penalty._core.checks import check_failure, check_flag, check_retries, check_timeout
+from ray_graded_penalty._core.checks import check_failure, check_flag, check_retries, check_timeout, finite_number
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
 from ray_graded_penalty._core.ray_internals import set_search_properties
@@ -278,7 +278,9 @@ class GradedPenaltySearcher(Searcher):
     def add_evaluated_point(self, parameters: Dict, value: float, error: bool = False, pruned: bool = False,
                             intermediate_values: Optional[List[float]] = None) -> None:
         """Pass a point evaluated elsewhere to the inner searcher (Ray's ``Searcher`` API); a
-        success counts for the placement: no failure is told above it."""
+        success counts for the placement: no failure is told above it, so its value must be finite."""
+        if not (error or pruned):
+            finite_number("value", value)
         self.searcher.add_evaluated_point(parameters, value, error=error, pruned=pruned,
                                        intermediate_values=intermediate_values)
         if not (error or pruned):  # one objective, as Ray's API takes one value

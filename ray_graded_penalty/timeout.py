@@ -199,6 +199,8 @@ class TrialTimeout(TrialReaper):
     def __init__(self, timeout_s: float, on_timeout: Optional[Callable[[str], None]] = None) -> None:
         super().__init__()
         self.timeout_s = check_timeout("timeout_s", timeout_s)
+        if on_timeout is not None and not callable(on_timeout):
+            raise TypeError(f"on_timeout must be a function of the trial id, or None; got {on_timeout!r}")
         self._on_timeout = on_timeout
         self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
         self._stopped: Set[str] = set()

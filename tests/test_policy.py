@@ -88,6 +88,7 @@ def test_custom_policy_from_plain_tuples():
         ([(0.0, math.nan)], "must be finite"),
         ([(0.0, 10.0), (1.5, 1.0)], r"in \[0, 1\]"),
         (["oops"], r"tiers\[0\] must be a Tier"),
+        (None, r"tiers must be a list of Tier or \(start, magnitude\) pairs, got None"),
     ],
 )
 def test_malformed_tiers_are_refused_at_construction(tiers, message):
@@ -106,6 +107,7 @@ def test_malformed_tiers_are_refused_at_construction(tiers, message):
         ([("", ["oom"], 1.5)], "non-empty string"),
         ([("a", ["x"], 1.0), ("a", ["y"], 2.0)], "unique"),
         ([("a", ["x"])], "triple"),
+        (None, "modifiers must be a list of ErrorModifier or"),
     ],
 )
 def test_malformed_modifiers_are_refused_at_construction(modifiers, message):

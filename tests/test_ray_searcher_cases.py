@@ -8,6 +8,7 @@ promise on top: a success the inner searcher was given directly ranks above ever
 later.
 """
 
+import math
 from copy import deepcopy
 
 import numpy as np
@@ -145,6 +146,8 @@ def test_evaluated_rewards_and_points_reach_the_inner_study_in_their_states():
             searcher.add_evaluated_point(POINT, 1.0, intermediate_values=[0.8, 0.9], error=True)
         states = [TrialState.COMPLETE, TrialState.PRUNED]
     searcher.add_evaluated_point(POINT, 1.0, intermediate_values=[0.8, 0.9], pruned=True)
+    with pytest.raises(ValueError, match="value must be finite, got -inf"):  # no failure could be told below it
+        searcher.add_evaluated_point(POINT, -math.inf)
     assert [t.state for t in study.trials] == states
     assert isinstance(searcher.suggest("1"), dict)
 

@@ -14,7 +14,7 @@ import ray
 from ray.util.placement_group import placement_group, remove_placement_group
 
 from ray_graded_penalty._core import ray_internals
-from ray_graded_penalty.timeout import TrialReaper
+from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
 from conftest import own_ray
 
@@ -93,3 +93,9 @@ def test_the_reaper_removes_what_ray_left_after_a_dead_creator_and_nothing_alive
     assert ray.util.placement_group_table(own)["state"] != "REMOVED"
     remove_placement_group(own)
     ray.kill(holder)
+
+
+def test_an_on_timeout_that_cannot_be_called_is_refused_at_construction():
+    """Called at a timeout, it would raise before the hung trial's actor is ended."""
+    with pytest.raises(TypeError, match="on_timeout must be a function of the trial id, or None; got 'print'"):
+        TrialTimeout(1.0, on_timeout="print")

@@ -131,10 +131,12 @@ class GoodGroupSize:
     """
 
     def __init__(self, share: float = 0.1, cap: int = 25, base: Optional[Callable[[int], int]] = None) -> None:
-        if not 0 < share <= 1:
-            raise ValueError(f"share must be in (0, 1], got {share!r}")
-        if cap < 1:
-            raise ValueError(f"cap must be at least 1, got {cap!r}")
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 < share <= 1:
+            raise ValueError(f"share must be a number in (0, 1], got {share!r}")
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1:
+            raise ValueError(f"cap must be a whole number, at least 1, got {cap!r}")
+        if base is not None and not callable(base):
+            raise TypeError(f"base must be a function of the number of trials (TPE's gamma), or None; got {base!r}")
         self.share = share
         self.cap = cap
         self.base = base

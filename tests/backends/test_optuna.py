@@ -94,9 +94,17 @@ def test_without_a_success_it_is_tpes_own_split_among_the_failures():
     assert size(200) == 20
 
 
-@pytest.mark.parametrize("kwargs", [{"share": 0}, {"share": 1.5}, {"cap": 0}])
-def test_bad_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"share": 0}, ValueError, r"share must be a number in \(0, 1\], got 0"),
+    ({"share": 1.5}, ValueError, "share must be"),
+    ({"share": "0.1"}, ValueError, "share must be a number in"),
+    ({"share": True}, ValueError, "share must be"),
+    ({"cap": 0}, ValueError, "cap must be a whole number, at least 1, got 0"),
+    ({"cap": 2.5}, ValueError, "cap must be a whole number, at least 1, got 2.5"),  # Optuna failed at trial 22
+    ({"base": "x"}, TypeError, "base must be a function"),
+])
+def test_bad_settings_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
         GoodGroupSize(**kwargs)
 
 
