@@ -117,8 +117,10 @@ class GradedPenaltySearcher(Searcher):
         self.runs_per_config = runs_per_config
         self.retries, self.transient = check_retries(retries, transient, self._failure_classes())
         self.searcher = inner_searcher(searcher, seed=seed, points_to_evaluate=points_to_evaluate)
-        metric, mode = metric or self.searcher.metric, mode or self.searcher.mode
+        metric = self.searcher.metric if metric is None else metric  # "" or []: refused, not replaced
+        mode = self.searcher.mode if mode is None else mode
         several = Objectives.check_args(metric, mode)
+        metric, mode = (list(m) if isinstance(m, tuple) else m for m in (metric, mode))  # Ray's Searcher takes lists
         if several and is_hyperopt(self.searcher):
             raise ValueError(f"the HyperOpt backend takes one objective (HyperOpt's TPE minimizes one loss); "
                              f"got metric={metric!r}: use the Optuna backend for several objectives")

@@ -148,6 +148,10 @@ def test_outcomes_read_earlier_do_not_change_when_later_trials_move_them():
         (("optuna",), dict(trial_timeout_s=60, policy={"tiers": []}), TypeError, "PenaltyPolicy"),
         (("optuna",), dict(trial_timeout_s=60, metric=5, mode="max"), ValueError, "metric must be a metric name.*5"),
         (("optuna",), dict(trial_timeout_s=60, metric=5), ValueError, "metric must be a metric name.*5"),
+        (("optuna",), dict(trial_timeout_s=60, metric="m", mode=["max"]), ValueError,
+         r"both names or both lists.*metric='m', mode=\['max'\]"),  # was Ray's bare AssertionError
+        (("optuna",), dict(trial_timeout_s=60, metric="", mode="max"), ValueError, "metric must be a metric name"),
+        (("optuna",), dict(trial_timeout_s=60, metric="m", mode=""), ValueError, "mode must be 'max' or 'min'"),
         (("optuna",), dict(trial_timeout_s=60, points_to_evaluate={"x": 0.5}), TypeError,
          r"points_to_evaluate must be a list of configurations.*\{'x': 0.5\}"),
         (("optuna",), dict(trial_timeout_s=60, points_to_evaluate=[0.5]), TypeError, "each a dict"),
@@ -160,6 +164,11 @@ def test_outcomes_read_earlier_do_not_change_when_later_trials_move_them():
 def test_bad_construction_gets_a_clear_error(args, kwargs, error, message):
     with pytest.raises(error, match=message):
         GradedPenaltySearcher(*args, **kwargs)
+
+
+def test_several_objectives_may_be_given_as_tuples():
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric=("a", "b"), mode=("max", "min"))
+    assert (searcher.metric, searcher.mode) == (["a", "b"], ["max", "min"])  # Ray's Searcher refused the tuples
 
 
 def test_seed_with_a_searcher_instance_is_refused():

@@ -189,6 +189,9 @@ class Objectives:
         ``TuneConfig``; returns whether they name several objectives."""
         several = isinstance(metric, (list, tuple)) or isinstance(mode, (list, tuple))
         if metric is not None and mode is not None:
+            if isinstance(mode, (list, tuple)) and not isinstance(metric, (list, tuple)):  # Ray's Searcher asserts it
+                raise ValueError(f"metric and mode are both names or both lists (several objectives); got "
+                                 f"metric={metric!r}, mode={mode!r}")
             Objectives.of(metric, mode)
             return several
         if metric is not None:
