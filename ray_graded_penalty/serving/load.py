@@ -116,6 +116,8 @@ async def _open(host: str, port: int, requests: Sequence[Request], spec: LoadSpe
     arrival = start
     for request, gap in zip(requests, arrival_gaps(len(requests), spec.request_rate, spec.burstiness, spec.seed)):
         arrival += gap
+        if spec.duration_s is not None and arrival - start >= spec.duration_s:
+            break  # it would arrive after the load's end: not waited for
         delay = arrival - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 from ray_graded_penalty import compat
 from ray_graded_penalty.serving.command import Command
-from ray_graded_penalty.serving.load import LoadSpec
+from ray_graded_penalty.serving.load import LoadSpec, arrival_gaps
 from ray_graded_penalty.serving.metrics import COMBINE, Goodput
 from ray_graded_penalty.serving.plan import plan_loads
 from ray_graded_penalty.serving.trial import ENDPOINTS, ServeSpec, serve
@@ -48,6 +48,21 @@ def _unknown(fixed: Mapping[str, Any], command: Command) -> None:
                  for close in [difflib.get_close_matches(name, sorted(known | set(command.fields)), n=1)]]
         raise ValueError(f"server_trainable got {', '.join(hints)}: neither an argument of server_trainable "
                          f"nor a field of the command (fields: {list(command.fields)})")
+
+
+def _check_first_arrivals(spec: ServeSpec) -> None:
+    """Refuse an open loop whose ``duration_s`` ends before its first request arrives: it would
+    measure nothing, in every trial (the arrivals are the same in each: seeded)."""
+    if spec.load.duration_s is None:
+        return
+    for plan in spec.loads:
+        if plan.request_rate is None:
+            continue
+        first = arrival_gaps(1, plan.request_rate, spec.load.burstiness, spec.load.seed)[0]
+        if first >= spec.load.duration_s:
+            raise ValueError(f"duration_s={spec.load.duration_s:g} ends the load {plan.name} before its first "
+                             f"request arrives ({first:.2f} s after its start, seed={spec.load.seed}): give a longer "
+                             f"duration_s or a higher request_rate")
 
 
 def _optional_positive(name: str, value: Any, integer: bool = False) -> Any:
@@ -199,6 +214,7 @@ def server_trainable(
         env={str(k): str(v) for k, v in (env or {}).items()},
         stop_grace_s=_positive("stop_grace_s", stop_grace_s),
     )
+    _check_first_arrivals(spec)
 
     def serve_trial(config: Dict[str, Any]) -> None:
         compat.report(serve(spec, config, compat.trial_dir()))

@@ -40,6 +40,8 @@ from serving_helpers import TOY_COMMAND
     ({"command": TOY_COMMAND, "scenarios": "N(1,2)/(3)"}, r"scenario 'N\(1,2\)/\(3\)' is not one of"),
     ({"command": TOY_COMMAND, "scenarios": "D(0,8)"}, "at least 1"),
     ({"command": TOY_COMMAND, "duration_s": 0}, "duration_s must be a positive number"),
+    ({"command": TOY_COMMAND, "request_rate": 0.5, "duration_s": 2},
+     r"duration_s=2 ends the load D\(512,128\) rps=0.5 before its first request arrives \(3.72 s"),
     ({"command": TOY_COMMAND, "endpoint": "embeddings"}, r"endpoint must be one of \['chat', 'completions'\]"),
     ({"command": TOY_COMMAND, "max_error_share": 1.5}, r"max_error_share must be in \[0, 1\], got 1.5"),
     ({"command": TOY_COMMAND, "health_path": "health"}, "health_path must be a path"),
