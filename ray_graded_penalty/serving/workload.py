@@ -203,5 +203,7 @@ def make_prompts(input_lengths: Sequence[int], seed: Union[int, str], tokenizer:
         tokens += tokenizer.encode(" " + _text(rng, chars_per_token * span))
     starts = rng.sample(range(len(tokens) - longest), count)
     # Without the space a run may start with: read back, a leading space is a token or three of
-    # its own (SentencePiece's prefix), the same at the head of every such prompt.
-    return [tokenizer.decode(tokens[start:start + n]).lstrip() for start, n in zip(starts, input_lengths)]
+    # its own (SentencePiece's prefix), the same at the head of every such prompt. A run that is
+    # only spaces (one token, of a tokenizer with a token per character) stays: never empty.
+    runs = [tokenizer.decode(tokens[start:start + n]) for start, n in zip(starts, input_lengths)]
+    return [run.lstrip() or run for run in runs]

@@ -27,6 +27,8 @@ def test_prompts_are_distinct_and_sized_by_the_tokenizer():
     prompts = make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars)
     assert all(n - 1 <= len(p) <= n for p, n in zip(prompts, [100, 100, 7, 300])) and prompts[0] != prompts[1]
     assert not any(p[:1].isspace() for p in prompts)  # a leading space would read back as a token of its own
+    ones = make_prompts([1] * 50, seed=0, tokenizer=chars)  # N(...) and U(...) truncate lengths at 1
+    assert all(len(p) == 1 for p in ones) and any(p.isspace() for p in ones)  # a space stays: never empty
     assert make_prompts([100, 100, 7, 300], seed=0, tokenizer=chars) == prompts
     estimated = make_prompts([100, 50], seed=0, tokenizer=None)
     assert [len(p) for p in estimated] == [600, 300]  # six characters a token, an estimate
