@@ -21,7 +21,9 @@ def test_a_server_starts_serves_reports_and_is_stopped(tmp_path):
     assert 12 * 39 <= metrics["input_tokens"] <= 12 * 40  # a run read back without a leading space
     assert metrics["throughput"] > 0 and metrics["request_throughput"] > 0
     assert 0 < metrics["ttft_p50_s"] <= metrics["ttft_p99_s"] <= metrics["e2el_p99_s"]
-    assert 0 < metrics["tpot_mean_s"] and 0 < metrics["itl_p50_s"] and "goodput" not in metrics
+    # a loaded machine may deliver two tokens in one read (a gap of 0): the median may be 0, not all
+    assert 0 < metrics["tpot_mean_s"] and 0 <= metrics["itl_p50_s"] and 0 < metrics["itl_p99_s"]
+    assert "goodput" not in metrics
     assert metrics["ready_s"] > 0 and "loads" not in metrics
     assert len(server_pids(tmp_path)) == 1 and running_servers(tmp_path) == []
 
