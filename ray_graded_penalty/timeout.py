@@ -115,6 +115,9 @@ class TrialReaper(Callback):
         self._ended(trial)
 
     def on_step_begin(self, iteration: int, trials: List[Any], **info: Any) -> None:
+        for trial in trials:  # a scheduler paused it: Tune stopped its actor, with no event
+            if trial.status == "PAUSED" and trial.trial_id in self._roots:
+                self._ended(trial)
         for trial in list(self._to_end.values()):
             if trial.status in ("TERMINATED", "ERROR"):
                 del self._to_end[trial.trial_id]

@@ -95,6 +95,39 @@ def test_the_reaper_removes_what_ray_left_after_a_dead_creator_and_nothing_alive
     ray.kill(holder)
 
 
+class PausedTrial:
+    """A trial as the reaper sees it: its id, status and actor (``temporary_state.ray_actor``)."""
+
+    def __init__(self, actor):
+        self.trial_id, self.status = "paused", "RUNNING"
+        self.temporary_state = type("State", (), {"ray_actor": actor})()
+
+
+def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, monkeypatch):
+    """HyperBand or PBT pause a trial: Tune stops its actor without a callback event, and the
+    groups that actor reserved stayed (until the trial ended; held through its pause)."""
+    import ray_graded_penalty.timeout as timeout
+
+    monkeypatch.setattr(timeout, "SWEEPS_S", (0.0,))
+    holder = Holder.remote()
+    group = ray.get(holder.reserve.remote())
+    trial, reaper = PausedTrial(holder), TrialReaper()
+    reaper.setup()
+    reaper.on_trial_start(1, [trial], trial)
+    ray.kill(holder)  # as Tune stops a paused trial's actor
+    trial.status, trial.temporary_state.ray_actor = "PAUSED", None
+
+    def held():
+        return [g for g in ray.util.placement_group_table().values()
+                if g["placement_group_id"] == group and g["state"] != "REMOVED"]
+
+    deadline = time.time() + 30
+    while held() and time.time() < deadline:
+        reaper.on_step_begin(2, [trial])
+        time.sleep(0.5)
+    assert held() == []
+
+
 def test_an_on_timeout_that_cannot_be_called_is_refused_at_construction():
     """Called at a timeout, it would raise before the hung trial's actor is ended."""
     with pytest.raises(TypeError, match="on_timeout must be a function of the trial id, or None; got 'print'"):
