@@ -21,7 +21,8 @@ event                  what the record learns                      the trial can
 ``waiting``            (errored trials whose details never came)   yes, with what is known
 ``stopped``            Tune ended it with no result or error       never: the record goes
                        (its time budget, ``fail_fast``)            (a retry's try: queued again;
-                                                                   errored: with what is known)
+                                                                   errored: with what is known;
+                                                                   timed out: as a timeout)
 =====================  ==========================================  =========================
 
 Pure logic, no Ray import. Times are driver wall-clock seconds (``time.time()``): trials run
@@ -316,10 +317,13 @@ class TrialBook:
         or ``fail_fast`` stopped the run): it is never told, as Ray tells its searchers nothing of
         it, nor are its followers. A retry's earlier try is queued again: told as it ended if no
         trial comes to run it (:meth:`unrun_retries`). One that errored and waits for its details
-        (a restored run's) is told now with what is known."""
+        (a restored run's) is told now with what is known; one the watchdog ended (Tune stopped
+        the run before the ended actor's error came) as the timeout it was."""
         record = self.records.get(trial_id)
         if record is None:
             return None
+        if record.timed_out:
+            return self._end(trial_id, now)
         if record.errored:
             return self._end_without_details(trial_id, now)
         del self.records[trial_id]

@@ -179,6 +179,15 @@ def test_a_stopped_trial_that_errored_and_waits_for_its_details_is_told_with_wha
     assert ending is not None and ending.failed and ending.elapsed_s == 20.0 and "t" not in book
 
 
+def test_a_trial_the_watchdog_ended_is_told_as_a_timeout_when_tune_stops_the_run_before_its_error():
+    book = book_with("t")
+    book.started("t", 110.0)
+    book.timed_out("t")  # its actor is ended; Tune's time budget stops the run before the error comes
+    ending = book.stopped("t", now=175.0)
+    assert ending is not None and ending.failed and ending.error_class == "timeout" and ending.elapsed_s == 60.0
+    assert "t" not in book
+
+
 def test_a_retry_never_taken_ends_as_its_failure_did():
     book = TrialBook(600.0)
     book.suggested("a", {"x": 1}, now=0.0)
