@@ -244,7 +244,10 @@ class TrialTimeout(TrialReaper):
             self._stopped.add(trial_id)
             logger.warning("Trial %s ran %.1fs, past its timeout of %gs: ending its actor.",
                            trial_id, now - started, self.timeout_s)
-            if self._on_timeout is not None:
-                self._on_timeout(trial_id)
+            try:
+                if self._on_timeout is not None:
+                    self._on_timeout(trial_id)
+            except Exception:  # the hung trial is ended whatever the callback did
+                logger.exception("on_timeout raised for trial %s; its actor is ended all the same.", trial_id)
             self.end(trial)
         super().on_step_begin(iteration, trials, **info)

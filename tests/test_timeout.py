@@ -128,6 +128,23 @@ def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, m
     assert held() == []
 
 
+def test_a_hung_trial_is_ended_even_when_on_timeout_raises(two_cpus, caplog):
+    def fails(trial_id):
+        raise RuntimeError("the user's callback failed")
+
+    holder = Holder.remote()
+    ray.get(holder.reserve.remote())
+    trial, watchdog = PausedTrial(holder), TrialTimeout(0.01, on_timeout=fails)
+    watchdog.setup()
+    watchdog.on_trial_start(1, [trial], trial)
+    time.sleep(0.05)
+    with caplog.at_level("ERROR", logger="ray_graded_penalty"):
+        watchdog.on_step_begin(2, [trial])  # Tune's loop goes on: no exception
+    with pytest.raises(ray.exceptions.RayActorError):
+        ray.get(holder.reserve.remote(), timeout=30)
+    assert any("on_timeout raised for trial paused" in r.getMessage() for r in caplog.records)
+
+
 def test_an_on_timeout_that_cannot_be_called_is_refused_at_construction():
     """Called at a timeout, it would raise before the hung trial's actor is ended."""
     with pytest.raises(TypeError, match="on_timeout must be a function of the trial id, or None; got 'print'"):

@@ -10,7 +10,10 @@ got where the driver's watchdog can read it (Ray's internal key-value store, clu
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Dict, Iterable, List, Optional
+
+logger = logging.getLogger("ray_graded_penalty")
 
 
 def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, **spec: Any) -> bool:
@@ -188,18 +191,26 @@ def publish_stage(trial_id: str, stage: str) -> None:
 
 
 def published_stage(trial_id: str) -> Optional[str]:
-    """The stage ``trial_id`` last published, or None."""
+    """The stage ``trial_id`` last published, or None (also when the store cannot be read: the
+    callback's events must never stop Tune's loop)."""
     from ray.experimental import internal_kv
 
-    if not internal_kv._internal_kv_initialized():
+    try:
+        if not internal_kv._internal_kv_initialized():
+            return None
+        value = internal_kv._internal_kv_get(f"stage:{trial_id}", namespace=_NAMESPACE)
+    except Exception:
+        logger.warning("Could not read the stage trial %s published.", trial_id, exc_info=True)
         return None
-    value = internal_kv._internal_kv_get(f"stage:{trial_id}", namespace=_NAMESPACE)
     return value.decode() if value else None
 
 
 def forget_stage(trial_id: str) -> None:
-    """Remove what ``trial_id`` published, once it has ended."""
+    """Remove what ``trial_id`` published, once it has ended; never raises (see :func:`published_stage`)."""
     from ray.experimental import internal_kv
 
-    if internal_kv._internal_kv_initialized():
-        internal_kv._internal_kv_del(f"stage:{trial_id}", namespace=_NAMESPACE)
+    try:
+        if internal_kv._internal_kv_initialized():
+            internal_kv._internal_kv_del(f"stage:{trial_id}", namespace=_NAMESPACE)
+    except Exception:
+        logger.warning("Could not remove the stage trial %s published.", trial_id, exc_info=True)
