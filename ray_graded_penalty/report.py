@@ -45,6 +45,7 @@ from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_tim
 from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
+from ray_graded_penalty._core.ray_internals import error_file_paths
 from ray_graded_penalty.callback import read_error_file, read_recorded_error
 from ray_graded_penalty.policy import PenaltyPolicy
 
@@ -196,8 +197,7 @@ def _recorded_failure(trial: Any) -> Tuple[str, str]:
     the default policy would grade it, and its exception line (the ``error.txt`` is Ray's header,
     the traceback, then the exception). Read without a Ray session (``Trial.error_file``
     needs one)."""
-    names = (trial.run_metadata.error_filename, getattr(trial.run_metadata, "pickled_error_filename", None))
-    text_path, pickled_path = (os.path.join(trial.path, name) if trial.path and name else None for name in names)
+    text_path, pickled_path = error_file_paths(trial)
     text = read_error_file(text_path)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
     line = first_line(lines[-1]) if lines else ""

@@ -11,7 +11,8 @@ got where the driver's watchdog can read it (Ray's internal key-value store, clu
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, Iterable, List, Optional
+import os
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -58,6 +59,15 @@ def trial_actor(trial: Any) -> Any:
     """The Ray actor running ``trial`` (a ``ray.tune.experiment.Trial``), or None."""
     state = getattr(trial, "temporary_state", None)
     return getattr(state, "ray_actor", None)
+
+
+def error_file_paths(trial: Any) -> Tuple[Optional[str], Optional[str]]:
+    """The paths of the ``error.txt`` and the pickled exception Ray recorded for ``trial`` in its
+    experiment directory, None where there is none; without a Ray session (``Trial.error_file``
+    needs one). Its run metadata's class is private."""
+    names = (trial.run_metadata.error_filename, getattr(trial.run_metadata, "pickled_error_filename", None))
+    text, pickled = (os.path.join(trial.path, name) if trial.path and name else None for name in names)
+    return text, pickled
 
 
 def forbid_retries(trial: Any) -> None:
