@@ -128,6 +128,22 @@ def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, m
     assert held() == []
 
 
+def test_what_a_trial_still_running_at_the_experiments_end_reserved_is_removed(two_cpus):
+    """Tune's cleanup (Ctrl+C, an exception in its loop) stops running trials' actors with no
+    event, then ends the experiment: the groups of this run's dead actors are removed then."""
+    holder = Holder.remote()
+    group = ray.get(holder.reserve.remote())
+    trial, reaper = PausedTrial(holder), TrialReaper()
+    reaper.setup()
+    reaper.on_trial_start(1, [trial], trial)
+    ray.kill(holder)  # as Tune's cleanup stops it
+    reaper.on_experiment_end([trial])
+    deadline = time.time() + 30
+    while ray.util.placement_group_table()[group]["state"] != "REMOVED" and time.time() < deadline:
+        time.sleep(0.5)
+    assert ray.util.placement_group_table()[group]["state"] == "REMOVED"
+
+
 def test_a_hung_trial_is_ended_even_when_on_timeout_raises(two_cpus, caplog):
     def fails(trial_id):
         raise RuntimeError("the user's callback failed")
