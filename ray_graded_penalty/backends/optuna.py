@@ -236,6 +236,17 @@ def mark_feasible(study: "optuna.Study", ot_trial: "optuna.Trial") -> None:
         ot_trial.set_constraint(CONSTRAINT_KEY, 0.0)
 
 
+def mark_finished_feasible(study: "optuna.Study", trial: "optuna.trial.FrozenTrial") -> None:
+    """Give a finished trial the package did not tell (``evaluated_rewards``,
+    ``add_evaluated_point``) the package's constraint, feasible (see :func:`mark_feasible`), in
+    Optuna's in-memory storage: a finished trial cannot change through Optuna's API."""
+    storage: Any = study._storage  # an InMemoryStorage, whose private methods are not typed
+    with storage._lock:
+        frozen = copy.copy(storage._get_trial(trial._trial_id))
+        frozen.system_attrs = {**frozen.system_attrs, f"constraints:{CONSTRAINT_KEY}": 0.0}
+        storage._set_trial(trial._trial_id, frozen)
+
+
 def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
     """System attributes of a finished trial added to a study (a warm start): infeasible by
     ``violation``, or feasible when it is None. Every trial carries the constraint (see
@@ -284,6 +295,7 @@ class OptunaRankKeeper(RankKeeper):
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
         self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
         self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read
+        self._constrained: Set[int] = set()  # numbers of the finished trials that carry the constraint
         self._warned = False
 
     @property
@@ -316,7 +328,20 @@ class OptunaRankKeeper(RankKeeper):
         which its feasibility GP models, keeps failures out of the region that fails."""
         return HAS_TRIAL_CONSTRAINTS and isinstance(self._view.sampler, optuna.samplers.GPSampler)
 
+    def _constrain_others(self) -> None:
+        """Every finished trial carries the package's constraint (see :func:`mark_feasible`), those
+        told elsewhere too: Optuna 5's ``GPSampler`` raises when some have it and some not."""
+        study = self._view.study
+        if not HAS_TRIAL_CONSTRAINTS or study is None or not self._view.in_memory():
+            return
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number not in self._constrained:
+                self._constrained.add(t.number)
+                if f"constraints:{CONSTRAINT_KEY}" not in t.system_attrs:
+                    mark_finished_feasible(study, t)
+
     def before_suggest(self) -> None:
+        self._constrain_others()
         study = self._view.study
         if study is None or not count_successes_while_pending(self._view.sampler, study):
             return
@@ -334,6 +359,7 @@ class OptunaRankKeeper(RankKeeper):
         gamma.pending, gamma.successes = pending, successes
 
     def successes_elsewhere(self) -> List[Tuple[float, ...]]:
+        self._constrain_others()
         study = self._view.study
         if study is None:
             return []
@@ -400,7 +426,7 @@ class OptunaRankKeeper(RankKeeper):
 
     def set_state(self, state: Dict[str, Any]) -> None:
         self._ids = dict(state.get("ids", {}))
-        self._feasible, self._seen = {}, set()  # of the study before: a restore replaces it
+        self._feasible, self._seen, self._constrained = {}, set(), set()  # of the study before: a restore replaces it
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then

@@ -237,3 +237,25 @@ def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
     study = optuna_study(searcher)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert searcher.outcomes["t1"].failed and searcher.outcomes["t1"].penalty == -1500.0
+
+
+@pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="GPSampler reads the package's constraint from Optuna 5.0")
+@pytest.mark.parametrize("given", ["evaluated_rewards", "add_evaluated_point"])
+def test_gp_runs_wrapped_with_successes_it_was_given_elsewhere(given):
+    """Optuna 5's GPSampler raises "The number of constraints must be the same for all trials"
+    when failures carry the package's constraint and a success given to the study directly
+    (Ray's evaluated_rewards, add_evaluated_point) has none: it gets the constraint, feasible."""
+    kwargs = {"points_to_evaluate": [{"x": 0.5}], "evaluated_rewards": [1.0]} if given == "evaluated_rewards" else {}
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.GPSampler(seed=0, n_startup_trials=2),
+                                                  **kwargs), trial_timeout_s=600)
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    if given == "add_evaluated_point":
+        searcher.add_evaluated_point({"x": 0.5}, 1.0)
+    searcher.suggest("t0")
+    searcher.record_failure("t0", elapsed_s=10, error="CUDA out of memory")
+    for i in range(1, 4):
+        config = searcher.suggest(f"t{i}")
+        searcher.on_trial_complete(f"t{i}", result={"score": config["x"]})
+    complete = [t for t in optuna_study(searcher).trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert complete[0].values == [1.0] and all(t.constraints for t in complete)  # each carries it
+    assert sum(violation(t) > 0 for t in complete) == 1  # the failure, and only it, infeasible
