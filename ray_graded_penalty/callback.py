@@ -346,14 +346,14 @@ def read_trial_error(trial: Any) -> Evidence:
     The exception Ray pickled is read first. Pickling keeps an exception's type but not its
     chain (``__cause__``, ``__context__``), which the traceback in the trial's ``error.txt``
     prints: the types named there are added to the exception's own."""
-    return read_recorded_error(getattr(trial, "error_file", None), getattr(trial, "pickled_error_file", None))
+    return read_recorded_error(read_error_file(getattr(trial, "error_file", None)),
+                               getattr(trial, "pickled_error_file", None))
 
 
-def read_recorded_error(text_path: Optional[str], pickled_path: Optional[str]) -> Evidence:
-    """What Ray recorded of a trial's last failure: its ``error.txt`` and the pickled exception
-    beside it (see :func:`read_trial_error`); also without a Ray session, from their paths."""
-    text = read_error_file(text_path)
-    path = pickled_path
+def read_recorded_error(text: str, path: Optional[str]) -> Evidence:
+    """What Ray recorded of a trial's last failure: the ``text`` of its ``error.txt``
+    (:func:`read_error_file`) and the pickled exception at ``path`` (see :func:`read_trial_error`);
+    also without a Ray session."""
     if path and os.path.exists(path):
         try:
             with open(path, "rb") as f:

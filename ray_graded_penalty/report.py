@@ -201,7 +201,7 @@ def _recorded_failure(trial: Any) -> Tuple[str, str]:
     text = read_error_file(text_path)
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
     line = first_line(lines[-1]) if lines else ""
-    return classify(read_recorded_error(text_path, pickled_path), PenaltyPolicy()), line
+    return classify(read_recorded_error(text, pickled_path), PenaltyPolicy()), line
 
 
 def config_columns(report: pd.DataFrame) -> list:
