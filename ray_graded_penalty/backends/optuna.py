@@ -203,6 +203,19 @@ def sampler_ranks_infeasible_last(sampler: Any) -> bool:
     return HAS_TRIAL_CONSTRAINTS or getattr(sampler, "_constraints_func", None) is stored_constraints
 
 
+def sampler_reads_constraints(sampler: Any) -> bool:
+    """Whether ``sampler`` reads the package's constraint at all: TPE as
+    :func:`sampler_ranks_infeasible_last` says; from Optuna 5.0 also ``GPSampler`` and the NSGA
+    samplers, which read every trial's constraints themselves (GP models feasibility, NSGA ranks
+    by constrained domination); before 5.0 a sampler given ``constraints_func=stored_constraints``."""
+    if sampler_ranks_infeasible_last(sampler):
+        return True
+    if HAS_TRIAL_CONSTRAINTS:
+        samplers = optuna.samplers
+        return isinstance(sampler, (samplers.GPSampler, samplers.NSGAIISampler, samplers.NSGAIIISampler))
+    return getattr(sampler, "_constraints_func", None) is stored_constraints
+
+
 def sampler_settings(sampler: Any) -> Dict[str, bool]:
     """A TPESampler's ``multivariate`` and ``constant_liar``."""
     return {"multivariate": sampler._multivariate, "constant_liar": sampler._constant_liar}
@@ -377,7 +390,9 @@ class OptunaRankKeeper(RankKeeper):
         trials = self._view.live_trials
         study = self._view.study
         if violation <= 0:  # a success: feasible, so every trial of the study carries the constraint
-            if trial_id in trials and study is not None:
+            # (not where failures are told as errors: no trial carries one then, and Optuna 5's
+            # CmaEsSampler warns of constraints it does not use at every trial that has one)
+            if trial_id in trials and study is not None and not self.tells_failures_as_errors:
                 mark_feasible(study, trials[trial_id])
             return
         if trial_id not in trials or study is None:
@@ -386,13 +401,13 @@ class OptunaRankKeeper(RankKeeper):
                 "it); it is told as a completed value only.", trial_id,
             )
             return
-        if not sampler_ranks_infeasible_last(self._view.sampler) and not self._warned:
+        if not sampler_reads_constraints(self._view.sampler) and not self._warned:
             self._warned = True
             logger.warning(
-                "The sampler of this OptunaSearch does not rank infeasible trials last (Optuna %s "
-                "reads constraints only through TPESampler(constraints_func=...)); failures rank "
-                "below every success %s. Use GradedPenaltySearcher(\"optuna\", ...) for the full "
-                "guarantee.", OPTUNA,
+                "The sampler of this OptunaSearch (%s) reads no constraints (Optuna %s), so it does "
+                "not rank infeasible trials last; failures rank below every success %s. Use "
+                "GradedPenaltySearcher(\"optuna\", ...) for the full guarantee.",
+                type(self._view.sampler).__name__, OPTUNA,
                 "over the whole history through their stored values (in-memory storage)"
                 if self._view.in_memory() else "told before them",
             )

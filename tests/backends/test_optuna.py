@@ -2,6 +2,7 @@
 
 import logging
 import math
+import warnings
 
 import optuna
 import pytest
@@ -65,7 +66,7 @@ def test_a_sampler_that_cannot_read_constraints_is_named_once_and_the_stored_val
         searcher.suggest("d")
         searcher.on_trial_complete("d", {"latency": -9000.0})  # worse than the failures told so far
     named = [r for r in caplog.records if "does not rank infeasible trials last" in r.getMessage()]
-    assert len(named) == 1 and "whole history" in named[0].getMessage()
+    assert len(named) == 1 and "whole history" in named[0].getMessage() and "(RandomSampler)" in named[0].getMessage()
     values = {t.number: t.value for t in optuna_study(searcher).trials}
     assert max(values[1], values[2]) < min(values[0], values[3]), values
 
@@ -233,10 +234,31 @@ def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
 
     searcher = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.CmaEsSampler(seed=0)), trial_timeout_s=600)
     searcher.set_search_properties("score", "max", SPACE)
-    drive(searcher, [("s", 2.0), ("f", (30.0, "CUDA out of memory")), ("s", 1.0)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        drive(searcher, [("s", 2.0), ("f", (30.0, "CUDA out of memory")), ("s", 1.0)])
     study = optuna_study(searcher)
     assert [t.state.name for t in study.trials] == ["COMPLETE", "FAIL", "COMPLETE"]
     assert searcher.outcomes["t1"].failed and searcher.outcomes["t1"].penalty == -1500.0
+    # no trial carries a constraint then: Optuna 5's CMA-ES warned of constraints it does not use
+    # at every success, which the package had marked feasible (constraints the user never set)
+    assert not [w for w in caught if "Constraints have been set" in str(w.message)]
+
+
+@pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="these samplers read trials' constraints from Optuna 5.0")
+@pytest.mark.parametrize("sampler", ["GPSampler", "NSGAIISampler", "NSGAIIISampler"])
+def test_samplers_that_read_the_constraint_are_not_warned_of(sampler, caplog):
+    """The warning that a sampler does not rank infeasible trials last was also given for the
+    samplers that read every trial's constraints themselves from Optuna 5.0."""
+    from searcher_helpers import SPACE, drive
+
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=getattr(optuna.samplers, sampler)(seed=0)),
+                                     trial_timeout_s=600)
+    searcher.set_search_properties("score", "max", SPACE)
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        drive(searcher, [("s", 2.0), ("f", (30.0, "CUDA out of memory")), ("s", 1.0)])
+    assert violation(optuna_study(searcher).trials[1]) > 0
+    assert not [r for r in caplog.records if "infeasible trials last" in r.getMessage()]
 
 
 @pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="GPSampler reads the package's constraint from Optuna 5.0")
