@@ -369,5 +369,11 @@ def read_error_file(path: Optional[str]) -> str:
     if not path or not os.path.exists(path):
         return ""
     with open(path, errors="replace") as f:
-        last = f.read().rsplit("Failure # ", 1)[-1]
+        return last_failure(f.read())
+
+
+def last_failure(recorded: str) -> str:
+    """The last failure of the text of an ``error.txt``: Ray writes a "Failure # N (occurred at
+    ...)" line before each."""
+    last = recorded.rsplit("Failure # ", 1)[-1]
     return without_ray_guesses("\n".join(last.splitlines()[1:]).strip())

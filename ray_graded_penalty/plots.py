@@ -33,7 +33,8 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     import matplotlib.pyplot as plt
 
     os.makedirs(out_dir, exist_ok=True)
-    score = report["value"].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
+    modes = report.attrs.get("modes") or [report.attrs.get("mode")]
+    score = _drawn(report, report["value"], modes[0])
     classes = report["error_class"].where(report["status"] != Kind.SLO_MISS, "slo_miss").fillna("success")
     colours = {Kind.SUCCESS.value: "tab:green", Kind.SLO_MISS.value: "gold", ErrorClass.SLO: "tab:pink",
                ErrorClass.DEPLOY: "tab:purple", ErrorClass.OOM: "tab:red", ErrorClass.CONNECTION: "tab:orange",
@@ -45,8 +46,9 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     objectives = objective_columns(report)
     # One objective: its value; several: each objective's, a failure's penalty in every one.
     scores = {"": score} if len(objectives) < 2 else {
-        f".{m}": report[VALUE_PREFIX + m].where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
-        for m in objectives}
+        f".{m}": _drawn(report, report[VALUE_PREFIX + m], modes[i] if i < len(modes) else None)
+        for i, m in enumerate(objectives)}
+    unpriced = " (failures without one: at the worst edge)" if report["penalty"].isna().any() else ""
     for column in config_columns(report):
         values = parameter_values(report, column)
         if values.nunique() < 2:
@@ -59,7 +61,7 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
                 if mask.any():
                     ax.scatter(values[mask], shown[mask], c=colour, label=cls, s=28, alpha=0.8)
             ax.set_xlabel(name)
-            ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures)")
+            ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures){unpriced}")
             ax.set_title(f"Outcome by {name}")
             ax.legend(fontsize=8)
             fig.tight_layout()
@@ -73,7 +75,7 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
         if mask.any():
             ax.scatter(report["order"][mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
     ax.set_xlabel("trial (in the order Tune created them)")
-    ax.set_ylabel("metric (successes) or penalty (failures)")
+    ax.set_ylabel(f"metric (successes) or penalty (failures){unpriced}")
     ax.set_title("Outcome over the run")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -84,6 +86,20 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     if len(objectives) == 2:
         files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
     return files
+
+
+def _drawn(report: pd.DataFrame, values: pd.Series, mode: object) -> pd.Series:
+    """What a trial is drawn at: a success's or SLO miss's value, a failure's penalty. A failure
+    without a penalty (a run without this package's searcher) is drawn at the worst edge, below
+    (mode "min": above) every value, so that it is seen where it was tried."""
+    drawn = values.where(report["status"] != Kind.FAILURE, report["penalty"]).astype(float)
+    unpriced = (report["status"] == Kind.FAILURE) & drawn.isna()
+    if not unpriced.any():
+        return drawn
+    known = drawn[~unpriced].dropna()
+    low, high = (float(known.min()), float(known.max())) if len(known) else (0.0, 0.0)
+    margin = 0.1 * ((high - low) or abs(high) or 1.0)
+    return drawn.mask(unpriced, high + margin if mode == "min" else low - margin)
 
 
 def plot_pareto(report: pd.DataFrame, objectives: Sequence[str], path: str) -> str:

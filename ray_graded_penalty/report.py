@@ -36,6 +36,8 @@ import glob
 import logging
 import math
 import os
+import re
+import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import pandas as pd
@@ -45,8 +47,8 @@ from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_tim
 from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
-from ray_graded_penalty._core.ray_internals import error_file_paths
-from ray_graded_penalty.callback import read_error_file, read_recorded_error
+from ray_graded_penalty._core.ray_internals import error_file_paths, first_start
+from ray_graded_penalty.callback import last_failure, read_recorded_error
 from ray_graded_penalty.policy import PenaltyPolicy
 
 logger = logging.getLogger(__name__)
@@ -131,6 +133,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     objectives = list(objectives) if isinstance(objectives, (list, tuple)) else None
     analysis = ExperimentAnalysis(path)
     rows = []
+    reported_any = False
     for order, trial in enumerate(analysis.trials):
         outcome = outcomes.get(trial.trial_id)
         was_retried = outcome is None and trial.trial_id in retried
@@ -171,17 +174,28 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
             failed = trial.status == "ERROR" or isinstance(read, str)
             recorded = _recorded_failure(trial) if trial.status == "ERROR" else None
             error = recorded[1] if recorded else read if isinstance(read, str) else ""
+            elapsed = last.get("time_total_s")
+            if elapsed is None and recorded:  # it failed before it reported: from Ray's clock of its start
+                started = first_start(trial)  # None: it never ran (its actor could not start)
+                elapsed = 0.0 if started is None else seconds_between(started, recorded[2])
+            reported_any = reported_any or value is not None
             row.update(
+                # a success is a trial that ended so: one still running (an interrupted run) is not
                 status=(Kind.FAILURE.value if failed
-                        else trial.status.lower() if value is None else Kind.SUCCESS.value),
+                        else Kind.SUCCESS.value if value is not None and trial.status == "TERMINATED"
+                        else trial.status.lower()),
                 value=value, penalty=None, told=None,
-                elapsed_s=last.get("time_total_s"), timeout_s=None, completion=None,
+                elapsed_s=elapsed, timeout_s=None, completion=None,
                 error_class=error_class(recorded[0] if recorded else None, error, failed), error=error,
             )
         if retried:
             row["retried"] = was_retried
         rows.append(row)
     report = pd.DataFrame(rows, columns=None if rows else list(REPORT_COLUMNS))
+    if metric and not outcomes and rows and not reported_any:
+        logger.warning("No trial of %s reported the metric %r: no success can be read. The last results "
+                       "hold %s.", path, metric, sorted({k for t in analysis.trials for k in (t.last_result or {})
+                                                         if not k.startswith(("config", "time", "date"))})[:20])
     modes = searcher_state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
@@ -192,16 +206,39 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     return report
 
 
-def _recorded_failure(trial: Any) -> Tuple[str, str]:
+#: Ray's line before each failure in a trial's ``error.txt``, with the local time it happened.
+_FAILED_AT = re.compile(r"^Failure # \d+ \(occurred at (\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\)$", re.MULTILINE)
+
+
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Exceeded)(\(|:|$)")
+
+
+def _recorded_failure(trial: Any) -> Tuple[str, str, Optional[float]]:
     """The class of the last failure Ray recorded for ``trial`` in the experiment directory, as
-    the default policy would grade it, and its exception line (the ``error.txt`` is Ray's header,
-    the traceback, then the exception). Read without a Ray session (``Trial.error_file``
-    needs one)."""
+    the default policy would grade it, its exception line (the ``error.txt`` is a header, the
+    traceback, then the exception), and when it happened (seconds since the epoch, None if not
+    written). Read without a Ray session (``Trial.error_file`` needs one)."""
     text_path, pickled_path = error_file_paths(trial)
-    text = read_error_file(text_path)
+    recorded = ""
+    if text_path and os.path.exists(text_path):
+        with open(text_path, errors="replace") as f:
+            recorded = f.read()
+    text = last_failure(recorded) if recorded else ""
     lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
-    line = first_line(lines[-1]) if lines else ""
-    return classify(read_recorded_error(text, pickled_path), PenaltyPolicy()), line
+    # the exception's line: the last that names one (a message's own later lines, such as a
+    # server's log, are not it), else the last line outside the traceback's indented frames
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    exception = named[-1] if named else lines[-1] if lines else ""
+    times = _FAILED_AT.findall(recorded)
+    when = time.mktime(time.strptime(times[-1], "%Y-%m-%d_%H-%M-%S")) if times else None  # Ray wrote local time
+    return classify(read_recorded_error(text, pickled_path), PenaltyPolicy()), first_line(exception), when
+
+
+def seconds_between(start: Optional[float], end: Optional[float]) -> Optional[float]:
+    """``end - start`` when both are known and it is not negative (clocks a second apart: 0)."""
+    if start is None or end is None or end < start - 1.0:
+        return None
+    return max(0.0, end - start)
 
 
 def config_columns(report: pd.DataFrame) -> list:
@@ -213,7 +250,12 @@ def parameter_values(report: pd.DataFrame, column: str) -> pd.Series:
     else as text, a None (or no value) and a list choice included: None is a value of its own,
     and a list is not hashable."""
     values = report[column]
-    return values if pd.api.types.is_numeric_dtype(values) else values.map(lambda v: str(None if _missing(v) else v))
+    if pd.api.types.is_numeric_dtype(values) and not values.isna().any():
+        return values
+    # text: a number column with a None in it (a choice of None, 4096 and 8192) too, whose None
+    # pandas holds as NaN, and groupby and the plots would leave out; 4096, not 4096.0
+    whole = pd.api.types.is_numeric_dtype(values) and bool((values.dropna() % 1 == 0).all())
+    return values.map(lambda v: str(None if _missing(v) else int(v) if whole else v))
 
 
 def slo_columns(report: pd.DataFrame) -> list:
@@ -368,21 +410,30 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
     """``trials`` with each value of a choice in ``space`` (Tune's, ``tune.choice``) as the
     choice itself: a report's CSV reads ``"16"`` back as 16, ``2048`` of a mixed choice as
     ``"2048"``, a tuple as the text of a list, a None as no value. A parameter with no value is
-    refused, naming it, unless None is one of its choices."""
-    from ray.tune.search.sample import Categorical
+    refused, naming it, unless None is one of its choices. A constant of ``space`` (a value,
+    not a domain: ``"model": "llama-3-8b"``) is no parameter: the report writes it as a column,
+    and it is left out (with a warning when the earlier trials held another value)."""
+    from ray.tune.search.sample import Categorical, Domain
     from ray.tune.utils import flatten_dict
 
-    choices = {name: list(domain.categories) for name, domain in flatten_dict(dict(space or {})).items()
-               if isinstance(domain, Categorical)}
+    flat = flatten_dict(dict(space or {}))
+    choices = {name: list(domain.categories) for name, domain in flat.items() if isinstance(domain, Categorical)}
+    constants = {name: value for name, value in flat.items() if not isinstance(value, Domain)}
+    changed: set = set()
     fitted = []
     for n, past in enumerate(trials):
-        config = _chosen_dicts(past.config, choices)
+        changed.update(name for name, value in past.config.items()
+                       if name in constants and _as_choice(value, [constants[name]]) != constants[name])
+        config = _chosen_dicts({k: v for k, v in past.config.items() if k not in constants}, choices)
         config = {name: _as_choice(value, choices[name]) if name in choices else value
                   for name, value in config.items()}
         missing = [name for name, value in config.items() if _missing(value) and None not in choices.get(name, ())]
         if missing:
             raise ValueError(f"history trial {n}: no value for parameter(s) {missing}")
         fitted.append(dataclasses.replace(past, config=config))
+    if changed:
+        logger.warning("The earlier trials held other values of %s, constants of this search space; they "
+                       "are told as if run with this space's.", sorted(changed))
     return fitted
 
 

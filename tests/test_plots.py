@@ -39,3 +39,29 @@ def test_two_objectives_get_a_plot_each_and_the_front(tmp_path):
     report.attrs["modes"] = ["max", "min"]
     files = {p.rsplit("/", 1)[1] for p in plot_report(report, str(tmp_path))}
     assert files == {"by_x.tps.png", "by_x.p99.png", "over_trials.png", "pareto.png"}
+
+
+def test_failures_of_a_run_without_the_package_are_drawn_at_the_worst_edge(tmp_path, monkeypatch):
+    """A run without this package's searcher has no penalties: its failures were drawn at NaN,
+    that is not at all (the legend named them, no point showed)."""
+    import numpy as np
+
+    report = pd.DataFrame({
+        "trial_id": list("abcd"), "order": range(4), "config/x": [0.1, 0.3, 0.6, 0.9],
+        "status": ["success", "failure", "success", "failure"], "value": [2.0, None, 4.0, None],
+        "penalty": [None] * 4, "error_class": [None, "oom", None, "crash"],
+    })
+    drawn = {}
+    original = plt.Axes.scatter
+
+    def record(self, x, y, *args, label=None, **kwargs):
+        drawn.setdefault(label, []).extend(np.asarray(y, dtype=float))
+        return original(self, x, y, *args, label=label, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "scatter", record)
+    for mode, worst in (("max", lambda y: y < 2.0), ("min", lambda y: y > 4.0)):
+        drawn.clear()
+        report.attrs["mode"] = mode
+        plot_report(report, str(tmp_path / mode))
+        failures = drawn["oom"] + drawn["crash"]
+        assert len(failures) == 4 and all(np.isfinite(failures)) and all(worst(y) for y in failures), (mode, drawn)

@@ -174,8 +174,9 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
     from ray.tune.search.optuna import OptunaSearch
 
     points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}, {"x": 0.5}, {"x": 0.3}]
+    space = {"x": tune.uniform(0, 1), "model": "m-8b"}  # a constant too: the report writes its column
     grid = run(OptunaSearch(points_to_evaluate=points), score_is_x_but_nan_at_05_and_oom_at_03, tmp_path,
-               num_samples=5, callbacks=[], mode="min", space={"x": tune.uniform(0, 1)})
+               num_samples=5, callbacks=[], mode="min", space=space)
     rows = {row["config/x"]: row for row in failure_report(grid, metric="score").to_dict("records")}
     assert (rows[0.5]["status"], rows[0.5]["error_class"]) == ("failure", "crash")  # a NaN is no success
     assert rows[0.5]["error"] == "non-finite objective score=nan"
@@ -191,6 +192,46 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
                            "--metric", "score", "--mode", "min"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "mode 'min', from the caller" in done.stdout, done.stderr[-2000:]
     assert "2 failed" in done.stdout  # read without a Ray session: the error files from the directory
+    # The OOM failed before it reported (no time_total_s): its time from Ray's clock of its start and
+    # of its error; a warm start from the run raised "elapsed_s must be finite, got nan", and the
+    # constant's column did not match the space ("do not match the search space's").
+    assert 0 <= rows[0.3]["elapsed_s"] < 120
+    warm = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="score", mode="min",
+                                 warm_start=grid.experiment_path)
+    warm.set_search_properties(None, None, space)
+    assert sorted(o.failed for o in warm.outcomes.values()) == [False, False, False, True, True]
+    assert all(set(o.config) == {"x"} for o in warm.outcomes.values())
+
+
+def test_a_report_warns_of_a_metric_no_trial_reported_and_a_running_trial_is_no_success(
+        local_ray, tmp_path, monkeypatch, caplog):
+    """A misspelt --metric read every trial as "not failed" with no word; a trial still RUNNING
+    (an interrupted run) that had reported was named the best success."""
+    import logging
+
+    import ray.tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    points = [{"x": 0.7}, {"x": 0.2}, {"x": 0.9}]
+    grid = run(OptunaSearch(points_to_evaluate=points), score_is_x_but_nan_at_05_and_oom_at_03, tmp_path,
+               num_samples=3, callbacks=[], mode="min", space={"x": tune.uniform(0, 1)})
+    with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
+        failure_report(grid, metric="scor", mode="min")
+    assert any("reported the metric 'scor'" in r.getMessage() and "'score'" in r.getMessage()
+               for r in caplog.records)
+    real = ray.tune.ExperimentAnalysis
+
+    def interrupted(path):  # the trial at 0.2 as a run cut off while it ran leaves it
+        analysis = real(path)
+        for trial in analysis.trials:
+            if trial.config["x"] == 0.2:
+                trial.status = "RUNNING"
+        return analysis
+
+    monkeypatch.setattr(ray.tune, "ExperimentAnalysis", interrupted)
+    report = failure_report(grid, metric="score", mode="min")
+    assert summarize(report)["best"]["config/x"] == 0.7
+    assert dict(zip(report["config/x"], report["status"]))[0.2] == "running"
 
 
 def two_latencies(config):
@@ -385,9 +426,18 @@ def test_a_failure_ray_recorded_is_read_from_the_experiment_directory_without_a_
     (tmp_path / "error.txt").write_bytes(open(data, "rb").read())
     trial = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename="error.txt",
                                                                              pickled_error_filename=None))
-    assert _recorded_failure(trial) == ("oom", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert _recorded_failure(trial) == ("oom", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
+                                        time.mktime((2026, 12, 7, 2, 9, 28, 0, 0, -1)))  # Ray wrote local time
     nothing = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename=None))
     assert _recorded_failure(nothing)[1] == ""
+    # an exception whose message has lines of its own (a server's log): its line, not the log's last
+    (tmp_path / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-12-07_02-09-20)\nRuntimeError: first try\n"
+        "Failure # 2 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
+        '  File "serve.py", line 3, in <module>\nRuntimeError: vLLM engine failed to start\nstderr tail:\n'
+        "INFO loading weights\nERROR engine core died\n")
+    assert _recorded_failure(trial)[1:] == ("RuntimeError: vLLM engine failed to start",
+                                            time.mktime((2026, 12, 7, 2, 9, 28, 0, 0, -1)))
 
 
 def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
@@ -398,16 +448,19 @@ def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
         "value": [1.0, None, 2.0, None], "penalty": [None, -800.0, None, -900.0],
         "error_class": [None, "oom", None, "oom"], "completion": [None, 0.5, None, 0.2],
         "config/shape": [[1, 2], [3, 4], [1, 2], [3, 4]], "config/quant": [None, "awq", None, "awq"],
+        "config/max_len": [4096, None, 8192, None],  # numbers and None: pandas holds the None as NaN
     })
     report.attrs.update(mode="max", mode_from="the caller")
     summary = summarize(report)
-    assert set(summary["by_parameter"]) == {"shape", "quant"}
+    assert set(summary["by_parameter"]) == {"shape", "quant", "max_len"}
     assert list(summary["by_parameter"]["quant"].index) == ["None", "awq"]
+    # the two failures at None were left out, and each number's row read 0 % failed
+    assert summary["by_parameter"]["max_len"]["failure_rate"].to_dict() == {"4096": 0.0, "8192": 0.0, "None": 1.0}
     assert summary["by_parameter"]["shape"]["failure_rate"].to_dict() == {"[1, 2]": 0.0, "[3, 4]": 1.0}
     assert "best success" in format_summary(report, summary)
     pytest.importorskip("matplotlib")
     written = {os.path.basename(p) for p in plot_report(report, str(tmp_path))}
-    assert {"by_shape.png", "by_quant.png"} <= written
+    assert {"by_shape.png", "by_quant.png", "by_max_len.png"} <= written
 
 
 def test_a_report_of_no_trials_is_summarized():
@@ -428,6 +481,21 @@ def test_a_warm_start_from_two_objectives_reads_the_one_it_is_given():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="b", mode="min", warm_start=two)
     searcher.set_search_properties("b", "min", {"x": tune.uniform(0, 1)})
     assert searcher.best.metric == 0.5
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_a_constant_of_the_space_is_no_parameter_of_a_warm_start(backend, caplog):
+    """The report writes a column for every entry of a trial's config, a constant too (the demo's
+    "timeout_s"): a warm start from it was refused ("do not match the search space's")."""
+    history = pd.DataFrame({"config/x": [0.2, 0.7], "config/timeout_s": [60, 120], "config/model/name": ["a", "a"],
+                            "status": ["success", "failure"], "value": [1.0, None], "elapsed_s": [None, 30.0]})
+    space = {"x": tune.uniform(0, 1), "timeout_s": 60, "model": {"name": "a"}}
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        searcher = GradedPenaltySearcher(backend, trial_timeout_s=60, metric="v", mode="max", warm_start=history)
+        searcher.set_search_properties(None, None, space)
+    assert [o.config for o in searcher.outcomes.values()] == [{"x": 0.2}, {"x": 0.7}]
+    named = [r.getMessage() for r in caplog.records if "constants of this search space" in r.getMessage()]
+    assert len(named) == 1 and "['timeout_s']" in named[0]  # 120 is not this space's 60; "a" is
 
 
 def test_a_history_with_nothing_to_tell_is_warned_of(caplog):

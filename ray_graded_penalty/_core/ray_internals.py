@@ -70,6 +70,12 @@ def error_file_paths(trial: Any) -> Tuple[Optional[str], Optional[str]]:
     return text, pickled
 
 
+def first_start(trial: Any) -> Optional[float]:
+    """When ``trial`` first started running (seconds since the epoch), as its run metadata saved
+    it; None if it never ran."""
+    return getattr(trial.run_metadata, "start_time", None)
+
+
 def forbid_retries(trial: Any) -> None:
     """Let Tune not start ``trial`` again when it fails now (whatever ``FailureConfig`` says):
     ``Trial.should_recover`` compares its failures with ``max_failures``."""
