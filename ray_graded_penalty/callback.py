@@ -232,21 +232,24 @@ _ENDED = ("TERMINATED", "ERROR")
 # ----- Ray's errors ---------------------------------------------------------------------------------
 
 #: Ray Train's errors that only wrap what a training worker raised (Train V1 chains it as the
-#: ``__cause__``; V2 keeps it in ``worker_failures`` or ``controller_failure``).
+#: ``__cause__``; V2 keeps it in ``worker_failures``, ``controller_failure`` or, for a worker
+#: whose health check failed, its death, ``health_check_failure``).
 _TRAIN_WRAPPERS = ("TrainingFailedError", "WorkerGroupError", "ControllerError")
 
 
 def innermost(exc: BaseException) -> BaseException:
     """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
-    under Ray Train's errors the first failing worker's own exception."""
+    under Ray Train's errors the first failing worker's own exception (a worker that died,
+    its node lost, comes as a failed health check around Ray's ``ActorDiedError``)."""
     for _ in range(16):  # wrappers nest a few levels deep; never loop on a cycle
         inner = getattr(exc, "cause", None)
         if not isinstance(inner, BaseException):
             failures = getattr(exc, "worker_failures", None)
             if isinstance(failures, dict) and failures:
                 inner = failures[min(failures)]
-        if not isinstance(inner, BaseException):
-            inner = getattr(exc, "controller_failure", None)
+        for attribute in ("controller_failure", "health_check_failure"):
+            if not isinstance(inner, BaseException):
+                inner = getattr(exc, attribute, None)
         if not isinstance(inner, BaseException) and type(exc).__name__ in _TRAIN_WRAPPERS:
             inner = exc.__cause__
         if not isinstance(inner, BaseException) or inner is exc:

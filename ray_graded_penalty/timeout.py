@@ -94,7 +94,12 @@ class TrialReaper(Callback):
         self._to_end.pop(trial.trial_id, None)
         root = actor_id(actor)
         self._roots.pop(trial.trial_id, None)
-        ray.kill(actor, no_restart=True)  # what it started dies with it, as its owner
+        try:
+            ray.kill(actor, no_restart=True)  # what it started dies with it, as its owner
+        except Exception as exc:  # noqa: BLE001 - gone already (Ray raises ActorHandleNotFoundError), or the
+            # GCS did not answer: never into Tune's loop, which would end the whole experiment
+            logger.warning("Could not end the actor of trial %s (%s: %s); its groups are removed all the same.",
+                           trial.trial_id, type(exc).__name__, exc)
         _sweep(root, all_ending=True)
         self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
 

@@ -161,6 +161,32 @@ def test_a_hung_trial_is_ended_even_when_on_timeout_raises(two_cpus, caplog):
     assert any("on_timeout raised for trial paused" in r.getMessage() for r in caplog.records)
 
 
+def test_a_hung_trial_whose_actor_is_gone_already_does_not_end_the_experiment(two_cpus, monkeypatch, caplog):
+    """``ray.kill`` raises when the GCS cannot end the actor (newer Ray: ActorHandleNotFoundError for
+    one destroyed already; any status but OK): raised in the watchdog's step, it ended Tune's loop."""
+    holder = Holder.remote()
+    group = ray.get(holder.reserve.remote())
+    trial, watchdog = PausedTrial(holder), TrialTimeout(0.01)
+    watchdog.setup()
+    watchdog.on_trial_start(1, [trial], trial)
+    time.sleep(0.05)
+    real_kill = ray.kill
+
+    def kill_refused(actor, no_restart=True):
+        real_kill(actor, no_restart=no_restart)  # it dies, and the GCS answers with an error
+        raise RuntimeError("The actor was not found in the GCS (as a GCS failover answers)")
+
+    monkeypatch.setattr(ray, "kill", kill_refused)
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        watchdog.on_step_begin(2, [trial])  # Tune's loop goes on: no exception
+    assert any("Could not end the actor of trial paused" in r.getMessage() for r in caplog.records)
+    deadline = time.time() + 30  # and what it reserved is removed all the same
+    while ray.util.placement_group_table()[group]["state"] != "REMOVED" and time.time() < deadline:
+        watchdog.on_step_begin(3, [trial])
+        time.sleep(0.5)
+    assert ray.util.placement_group_table()[group]["state"] == "REMOVED"
+
+
 def test_an_on_timeout_that_cannot_be_called_is_refused_at_construction():
     """Called at a timeout, it would raise before the hung trial's actor is ended."""
     with pytest.raises(TypeError, match="on_timeout must be a function of the trial id, or None; got 'print'"):
