@@ -35,15 +35,28 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def _report(experiment_dir: str, out: Optional[str], metric: Optional[str], mode: Optional[str]) -> int:
     import os
+    import pickle
     import sys
 
     from ray_graded_penalty.plots import plot_report
     from ray_graded_penalty.report import NotAnExperimentError, failure_report, format_summary, summarize
 
+    if out and os.path.exists(out) and not os.path.isdir(out):
+        print(f"error: --out {out!r} is a file; it names the directory for the CSV and the plots", file=sys.stderr)
+        return 1
     try:
         report = failure_report(experiment_dir, metric=metric, mode=mode)
     except NotAnExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, ImportError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
+        # Ray's own reader of the directory: a state file cut short, or objects pickled in it
+        # (a stopper, a trainable, Ray's file system) that do not load here
+        hint = ("; the run's own modules (its trainable, a stopper) must be importable here: run from "
+                "its directory or put it on PYTHONPATH" if isinstance(exc, ImportError) else
+                "; it may have been written by another Ray or pyarrow" if isinstance(exc, AttributeError) else "")
+        print(f"error: cannot read the experiment in {experiment_dir!r}: {type(exc).__name__}: {exc}{hint}",
+              file=sys.stderr)
         return 1
     print(format_summary(report, summarize(report)))
     if out:

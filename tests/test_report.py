@@ -98,6 +98,26 @@ def test_the_cli_writes_the_csv_and_real_pngs(experiment, tmp_path):
         assert height > 200 and width > 300 and image.std() > 0.05  # not blank
 
 
+def test_the_cli_says_what_it_cannot_read_without_a_traceback(experiment, tmp_path):
+    import glob
+    import shutil
+
+    grid, _ = experiment
+    copy = tmp_path / "run"
+    shutil.copytree(grid.experiment_path, copy)
+    (tmp_path / "taken").write_text("a file")
+    done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", str(copy), "--out",
+                           str(tmp_path / "taken")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "is a file" in done.stderr and "Traceback" not in done.stderr
+    for state in glob.glob(str(copy / "experiment_state-*.json")):  # cut short, as a full disk leaves it
+        with open(state, "r+") as f:
+            f.truncate(40)
+    done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", str(copy)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "error: cannot read the experiment" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: p], ids=["missing", "foreign"])
 def test_the_cli_refuses_a_missing_or_foreign_directory(tmp_path, make):
     (tmp_path / "notes.txt").write_text("not an experiment")
