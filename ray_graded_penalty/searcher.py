@@ -183,6 +183,7 @@ class GradedPenaltySearcher(Searcher):
             self._book.in_tunes_loop = True
             self._book.stop_iterations = stop_iterations(spec.get("stop"))
         accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
+        self._keeper.check_modes(self._ready().objectives.modes)
         self._space = config
         if self._warm_start:
             warm, self._warm_start = onto_space(self._warm_start, config), []

@@ -60,3 +60,54 @@ def test_a_sqlite_study_holds_every_trial_graded_and_its_best_trial_is_a_success
         assert attrs["graded_penalty.penalty"] < 0 and attrs["graded_penalty.elapsed_s"] >= 0
     told = searcher.outcomes
     assert sum(o.failed for o in told.values()) == len(failures)
+
+
+def _earlier_plain_study(url, direction):
+    """A study an earlier run without this package left in the database: two successes."""
+    study = optuna.create_study(storage=url, study_name="graded", direction=direction)
+    for x in (0.5, 0.7):
+        study.enqueue_trial({"x": x})
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+
+
+def test_a_study_kept_for_the_other_direction_is_refused(tmp_path):
+    """Optuna's load_if_exists keeps the stored direction: searched the other way, the earlier
+    latencies were read as throughput successes and the study's best was the worst."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    _earlier_plain_study(url, "minimize")
+    searcher = GradedPenaltySearcher(OptunaSearch(storage=optuna.storages.RDBStorage(url), study_name="graded"),
+                                     trial_timeout_s=60)
+    with pytest.raises(ValueError, match="created to minimize; this search's mode 'max' needs maximize"):
+        searcher.set_search_properties("throughput", "max", {"x": tune.uniform(0, 1)})
+
+
+def test_gp_over_a_database_study_with_trials_of_a_plain_run_is_told_failures_by_value(tmp_path, caplog):
+    """Optuna 5's GPSampler needs the same constraints on every trial; trials an earlier plain run
+    left in the database have none and cannot be given one: it raised "The number of constraints
+    must be the same for all trials" at its first model-based suggestion after a failure."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    _earlier_plain_study(url, "maximize")
+    sampler = optuna.samplers.GPSampler(seed=0, n_startup_trials=2)
+    searcher = GradedPenaltySearcher(OptunaSearch(sampler=sampler, storage=optuna.storages.RDBStorage(url),
+                                                  study_name="graded"), trial_timeout_s=60)
+    searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    with caplog.at_level("WARNING", logger="ray_graded_penalty"):
+        for i in range(5):
+            config = searcher.suggest(f"t{i}")
+            if i % 2 == 0:
+                searcher.record_failure(f"t{i}", elapsed_s=10, error="CUDA out of memory")
+            else:
+                searcher.on_trial_complete(f"t{i}", result={"score": 0.6 + config["x"] / 10})
+    assert sum("told to it by value alone" in r.getMessage() for r in caplog.records) == 1
+    study = optuna.load_study(study_name="graded", storage=url)
+    assert len(study.trials) == 7 and all(t.state.name == "COMPLETE" for t in study.trials)
+    told = {t.number: t.value for t in study.trials}
+    failures = [2, 4, 6]
+    assert all(told[f] < 0.5 for f in failures)  # below the worst success told before each of them
+    # the same grade below the same worst success (0.5; this run's are 0.6 and more): told alike;
+    # a failure read back from the study as a success would have pushed the next one lower
+    assert told[2] == told[4] == told[6] == searcher.outcomes["t4"].told

@@ -42,6 +42,10 @@ class RankKeeper:
         """Whether :meth:`move_below` can rewrite the values of trials told before."""
         return False
 
+    def check_modes(self, modes: Tuple[str, ...]) -> None:
+        """Called once Tune set the search up, with each objective's mode: refuse an inner
+        searcher whose history was kept for other ones."""
+
     def before_suggest(self) -> None:
         """Called before each suggestion."""
 

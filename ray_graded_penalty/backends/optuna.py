@@ -309,6 +309,7 @@ class OptunaRankKeeper(RankKeeper):
         self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
         self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read
         self._constrained: Set[int] = set()  # numbers of the finished trials that carry the constraint
+        self._unconstrained: Optional[bool] = None  # see _constraints_kept
         self._warned = False
 
     @property
@@ -353,6 +354,41 @@ class OptunaRankKeeper(RankKeeper):
                 if f"constraints:{CONSTRAINT_KEY}" not in t.system_attrs:
                     mark_finished_feasible(study, t)
 
+    def check_modes(self, modes: Tuple[str, ...]) -> None:
+        """A study loaded from a database keeps the directions it was created with (Optuna's
+        ``load_if_exists`` does not compare them): searched the other way, its earlier values
+        would be read as successes of this search, and its best trial be the worst."""
+        study = self._view.study
+        if study is None:
+            return
+        wanted = ["maximize" if m == "max" else "minimize" for m in modes]
+        kept = [d.name.lower() for d in study.directions]
+        if kept != wanted:
+            raise ValueError(f"the Optuna study {study.study_name!r} was created to {' and '.join(kept)}; this "
+                             f"search's mode {list(modes) if len(modes) > 1 else modes[0]!r} needs "
+                             f"{' and '.join(wanted)}: use another study_name, or the study's own mode")
+
+    def _constraints_kept(self) -> bool:
+        """Whether trials get the package's constraint. Not for Optuna 5's ``GPSampler`` over a study
+        in a database that holds finished trials without it (told by something else: an earlier
+        run without this package, ``evaluated_rewards``): GP raises "The number of constraints must
+        be the same for all trials", and a finished trial cannot be given one there. Failures are
+        told to it by value alone then, close below the worst success. Decided at the first tell."""
+        if self._unconstrained is None:
+            study = self._view.study
+            self._unconstrained = bool(
+                HAS_TRIAL_CONSTRAINTS and study is not None and not self._view.in_memory()
+                and isinstance(self._view.sampler, optuna.samplers.GPSampler)
+                and any(f"constraints:{CONSTRAINT_KEY}" not in t.system_attrs
+                        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
+            if self._unconstrained:
+                logger.warning(
+                    "The Optuna study %r holds finished trials without this package's constraint, which "
+                    "cannot be given one in its database; GPSampler needs the same constraints on every "
+                    "trial, so failures are told to it by value alone (close below the worst success), "
+                    "not marked infeasible.", study.study_name if study is not None else None)
+        return not self._unconstrained
+
     def before_suggest(self) -> None:
         self._constrain_others()
         study = self._view.study
@@ -377,11 +413,12 @@ class OptunaRankKeeper(RankKeeper):
         if study is None:
             return []
         found = []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        below = set(self._ids.values())  # what this searcher told below the successes (without a
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # constraint: _constraints_kept)
             if t.number in self._seen:
                 continue
             self._seen.add(t.number)
-            if t.values is not None and violation(t) <= 0:
+            if t.values is not None and violation(t) <= 0 and storage_id(t) not in below:
                 found.append(tuple(float(v) for v in t.values))
         return found
 
@@ -392,7 +429,8 @@ class OptunaRankKeeper(RankKeeper):
         if violation <= 0:  # a success: feasible, so every trial of the study carries the constraint
             # (not where failures are told as errors: no trial carries one then, and Optuna 5's
             # CmaEsSampler warns of constraints it does not use at every trial that has one)
-            if trial_id in trials and study is not None and not self.tells_failures_as_errors:
+            if trial_id in trials and study is not None and not self.tells_failures_as_errors \
+                    and self._constraints_kept():
                 mark_feasible(study, trials[trial_id])
             return
         if trial_id not in trials or study is None:
@@ -411,7 +449,8 @@ class OptunaRankKeeper(RankKeeper):
                 "over the whole history through their stored values (in-memory storage)"
                 if self._view.in_memory() else "told before them",
             )
-        mark_infeasible(study, trials[trial_id], violation)
+        if self._constraints_kept():
+            mark_infeasible(study, trials[trial_id], violation)
         for name, value in (attrs or {}).items():  # shown by optuna-dashboard as user attributes
             trials[trial_id].set_user_attr(f"graded_penalty.{name}", value)
         self._ids[key or trial_id] = storage_id(trials[trial_id])
@@ -426,7 +465,8 @@ class OptunaRankKeeper(RankKeeper):
                                                       state=TrialState.FAIL))
             return
         study.add_trial(optuna.trial.create_trial(
-            params=config, distributions=distributions, value=value, system_attrs=history_attrs(violation),
+            params=config, distributions=distributions, value=value,
+            system_attrs=history_attrs(violation) if self._constraints_kept() else {},
         ))
         if violation is not None:
             self._ids[key] = storage_id(study.trials[-1])
@@ -442,6 +482,7 @@ class OptunaRankKeeper(RankKeeper):
     def set_state(self, state: Dict[str, Any]) -> None:
         self._ids = dict(state.get("ids", {}))
         self._feasible, self._seen, self._constrained = {}, set(), set()  # of the study before: a restore replaces it
+        self._unconstrained = None  # decided again from the restored study, which says the same
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
