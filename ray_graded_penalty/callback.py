@@ -60,7 +60,12 @@ if TYPE_CHECKING:
 
 @runtime_checkable
 class TrialEvents(Protocol):
-    """Receives what a callback sees of trials, in the order Ray's loop sees it."""
+    """Receives what a callback sees of trials, in the order Ray's loop sees it.
+
+    Optional (an implementation without it is still one): ``trial_retried(trial_id)``, Tune runs
+    the trial again after a failure (``FailureConfig(max_failures=...)``): the attempt that
+    failed counts no more, and until the next one starts the trial has not run (an attempt that
+    fails before it starts failed before it ran)."""
 
     def callback_attached(self) -> None:
         """The callback is part of the run: starts and errors will be reported."""
@@ -188,6 +193,9 @@ class GradedPenaltyCallback(Callback):
     def on_trial_recover(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_recover(iteration, trials, trial, **info)
         self._recovering.add(trial.trial_id)
+        retried = getattr(self._events, "trial_retried", None)  # optional: see TrialEvents
+        if retried is not None:
+            retried(trial.trial_id)
 
     def on_trial_complete(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_complete(iteration, trials, trial, **info)

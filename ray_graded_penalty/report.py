@@ -413,11 +413,13 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
     refused, naming it, unless None is one of its choices. A constant of ``space`` (a value,
     not a domain: ``"model": "llama-3-8b"``) is no parameter: the report writes it as a column,
     and it is left out (with a warning when the earlier trials held another value)."""
-    from ray.tune.search.sample import Categorical, Domain
+    from ray.tune.search.sample import Categorical, Domain, Float, Integer
     from ray.tune.utils import flatten_dict
 
     flat = flatten_dict(dict(space or {}))
     choices = {name: list(domain.categories) for name, domain in flat.items() if isinstance(domain, Categorical)}
+    ranges = {name: (domain.lower, domain.upper) for name, domain in flat.items()
+              if isinstance(domain, (Float, Integer))}
     constants = {name: value for name, value in flat.items() if not isinstance(value, Domain)}
     changed: set = set()
     fitted = []
@@ -430,11 +432,28 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
         missing = [name for name, value in config.items() if _missing(value) and None not in choices.get(name, ())]
         if missing:
             raise ValueError(f"history trial {n}: no value for parameter(s) {missing}")
+        _check_in_space(n, config, choices, ranges)
         fitted.append(dataclasses.replace(past, config=config))
     if changed:
         logger.warning("The earlier trials held other values of %s, constants of this search space; they "
                        "are told as if run with this space's.", sorted(changed))
     return fitted
+
+
+def _check_in_space(n: int, config: Dict[str, Any], choices: Dict[str, List[Any]],
+                    ranges: Dict[str, Tuple[float, float]]) -> None:
+    """Refuse, naming the trial, a value the space cannot hold: before anything is told, so that
+    a warm start is all told or not at all (the inner searcher's own error named no row, and a
+    study in a database kept the rows before it)."""
+    for name, value in config.items():
+        if name in choices and value not in choices[name] and not (_missing(value) and None in choices[name]):
+            raise ValueError(f"history trial {n}: {name}={value!r} is none of the space's choices {choices[name]}")
+        if name in ranges:
+            low, high = ranges[name]
+            number = real_number(value)
+            if number is None or not low <= number <= high:
+                raise ValueError(f"history trial {n}: {name}={value!r} is not a number in the space's range "
+                                 f"[{low}, {high}]")
 
 
 def _chosen_dicts(config: Dict[str, Any], choices: Dict[str, List[Any]]) -> Dict[str, Any]:

@@ -309,6 +309,9 @@ class GradedPenaltySearcher(Searcher):
     def trial_started(self, trial_id: str) -> None:
         self._book.started(trial_id, time.time())
 
+    def trial_retried(self, trial_id: str) -> None:
+        self._book.retried(trial_id)
+
     def trial_resumed(self, trial_id: str) -> None:
         self._book.resumed(trial_id, time.time())
 

@@ -186,6 +186,33 @@ def test_retries_tell_the_final_outcome_once(ray_with_a_gpu, tmp_path, always_fa
             assert not outcome.failed and outcome.told == 5.0
 
 
+class RunsThenCannotStart(tune.Trainable):
+    """Its first attempt runs two seconds and runs out of memory; Tune's retry of it cannot even
+    start (its setup, in the actor's creation, runs out of memory)."""
+
+    def setup(self, config):
+        marker = os.path.join(config["dir"], f"attempted-{config['x']:.6f}")
+        if os.path.exists(marker):
+            raise RuntimeError("CUDA out of memory (loading the model)")
+        open(marker, "w").close()
+
+    def step(self):
+        time.sleep(2)
+        raise RuntimeError("CUDA out of memory")
+
+
+def test_a_retry_that_fails_before_it_starts_is_graded_as_failing_before_it_ran(ray_with_a_gpu, tmp_path):
+    """Tune sends no start for an attempt whose actor could not be created: it was graded by the
+    attempt before it (its clock from that one's start, 2 s and more, where the failure that
+    counts, the last, never ran)."""
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0)
+    fit(RunsThenCannotStart, searcher, tmp_path, 1, {"x": tune.uniform(0, 1), "dir": str(tmp_path)},
+        failure_config=FailureConfig(max_failures=1))
+    (told,) = searcher.outcomes.values()
+    assert told.failed and "loading the model" in told.error, told.error
+    assert told.elapsed_s == 0.0 and told.completion == 0.0, (told.elapsed_s, told.completion)
+
+
 class NodeLost(RuntimeError):
     error_class = "lost"  # the infrastructure's failure: its configuration runs again
 

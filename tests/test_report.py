@@ -518,6 +518,35 @@ def test_a_constant_of_the_space_is_no_parameter_of_a_warm_start(backend, caplog
     assert len(named) == 1 and "['timeout_s']" in named[0]  # 120 is not this space's 60; "a" is
 
 
+@pytest.mark.parametrize("bad, message", [
+    ({"x": 1.5}, r"history trial 2: x=1.5 is not a number in the space's range \[0(\.0)?, 1(\.0)?\]"),
+    ({"n": "64"}, r"history trial 2: n='64' is none of the space's choices \[8, 16\]"),
+])
+def test_a_value_outside_the_space_is_refused_naming_its_trial_before_any_is_told(bad, message):
+    """Optuna's own error named no row, and a study in a database kept the rows told before it."""
+    rows = [{"x": 0.2, "n": 8}, {"x": 0.4, "n": 16}, {"x": 0.6, "n": 8, **bad}]
+    history = pd.DataFrame([{**{f"config/{k}": v for k, v in r.items()}, "status": "success", "value": 1.0}
+                            for r in rows])
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="v", mode="max", warm_start=history)
+    with pytest.raises(ValueError, match=message):
+        searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1), "n": tune.choice([8, 16])})
+    assert searcher.outcomes == {} and optuna_study(searcher).trials == []
+
+
+def test_warm_started_failures_carry_the_graded_penalty_attributes_in_the_study():
+    """Filtered on graded_penalty.kind (as design.md says for optuna-dashboard), warm-started
+    failures passed as successes: they had no attributes."""
+    history = pd.DataFrame({"config/x": [0.2, 0.7], "status": ["success", "failure"], "value": [1.0, None],
+                            "elapsed_s": [None, 30.0], "error": [None, "CUDA out of memory"]})
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="v", mode="max", warm_start=history)
+    searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1)})
+    success, failure = optuna_study(searcher).trials
+    assert not any(k.startswith("graded_penalty.") for k in success.user_attrs)
+    assert failure.user_attrs["graded_penalty.kind"] == "failure"
+    assert failure.user_attrs["graded_penalty.error_class"] == "oom"
+    assert failure.user_attrs["graded_penalty.penalty"] == searcher.outcomes["history-1"].penalty
+
+
 def test_a_history_with_nothing_to_tell_is_warned_of(caplog):
     plain = pd.DataFrame({"config/x": [0.1, 0.2], "status": ["terminated", "terminated"], "value": [None, None]})
     with caplog.at_level("WARNING", logger="ray_graded_penalty"):

@@ -450,7 +450,8 @@ def tell_past(decision: Decision, ledger: Ledger, keeper: RankKeeper) -> TrialOu
     """Apply an earlier trial (a warm start, one objective) the same way."""
     outcome = _record(decision, ledger, keeper).outcome
     violation = None if decision.severity is None else decision.severity.violation
-    keeper.add_history(decision.trial_id, decision.config or {}, ledger.objectives.values(outcome.told)[0], violation)
+    keeper.add_history(decision.trial_id, decision.config or {}, ledger.objectives.values(outcome.told)[0], violation,
+                       None if violation is None else _attrs(outcome))
     return outcome
 
 

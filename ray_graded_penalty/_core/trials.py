@@ -221,13 +221,20 @@ class TrialBook:
             return None
         return min(1.0, max(0, iteration) / self.stop_iterations)
 
-    def started(self, trial_id: str, now: float) -> None:
+    def started(self, trial_id: str, now: Optional[float]) -> None:
+        """The trial started RUNNING at ``now`` (None: it waits to run again, see :meth:`retried`):
+        what its earlier attempt left counts no more."""
         record = self.records.get(trial_id)
         if record is not None:
             record.started_at = now
             record.ended_at = record.elapsed_s = record.error = record.error_class = record.stage = None
             record.progress = None
             record.timed_out = record.details_known = False
+
+    def retried(self, trial_id: str) -> None:
+        """Tune runs the trial again after a failure: until it starts, it has not run (an attempt
+        that fails before it starts is graded so, not by the earlier attempt's clock)."""
+        self.started(trial_id, None)
 
     def resumed(self, trial_id: str, now: float) -> None:
         """The trial runs again after a scheduler paused it: how far it got stays, and its clock

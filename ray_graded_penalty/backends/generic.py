@@ -81,8 +81,10 @@ class RankKeeper:
                 f"none: wrap OptunaSearch or HyperOptSearch (or use the built-in 'optuna' or 'hyperopt'), or "
                 f"start without warm_start")
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
-        """Add an earlier trial (below every success when ``violation`` is set) to the model."""
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float],
+                    attrs: Optional[Dict[str, Any]] = None) -> None:
+        """Add an earlier trial (below every success when ``violation`` is set, described by
+        ``attrs`` as :meth:`before_tell` describes one) to the model."""
         try:
             self._searcher.add_evaluated_point(config, value)
         except NotImplementedError:

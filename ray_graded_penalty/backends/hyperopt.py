@@ -112,7 +112,8 @@ class HyperOptRankKeeper(RankKeeper):
     def takes_history(self) -> bool:
         return True  # written into HyperOpt's trials, which Ray's HyperOptSearch has no add_evaluated_point for
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float],
+                    attrs: Optional[Dict[str, Any]] = None) -> None:
         tid = self._view.insert_done(config, self._view.loss_sign * value)
         if violation is not None:
             self._tids[key] = tid

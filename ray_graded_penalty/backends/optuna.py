@@ -455,7 +455,8 @@ class OptunaRankKeeper(RankKeeper):
             trials[trial_id].set_user_attr(f"graded_penalty.{name}", value)
         self._ids[key or trial_id] = storage_id(trials[trial_id])
 
-    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float]) -> None:
+    def add_history(self, key: str, config: Dict[str, Any], value: float, violation: Optional[float],
+                    attrs: Optional[Dict[str, Any]] = None) -> None:
         study, distributions = self._view.study, self._view.distributions
         if study is None or distributions is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
@@ -467,6 +468,7 @@ class OptunaRankKeeper(RankKeeper):
         study.add_trial(optuna.trial.create_trial(
             params=config, distributions=distributions, value=value,
             system_attrs=history_attrs(violation) if self._constraints_kept() else {},
+            user_attrs={f"graded_penalty.{name}": v for name, v in (attrs or {}).items()},  # as before_tell's
         ))
         if violation is not None:
             self._ids[key] = storage_id(study.trials[-1])
