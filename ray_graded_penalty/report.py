@@ -250,12 +250,14 @@ def parameter_values(report: pd.DataFrame, column: str) -> pd.Series:
     else as text, a None (or no value) and a list choice included: None is a value of its own,
     and a list is not hashable."""
     values = report[column]
-    if pd.api.types.is_numeric_dtype(values) and not values.isna().any():
+    numeric = pd.api.types.is_numeric_dtype(values)
+    if numeric and values.map(lambda v: math.isfinite(v)).all():
         return values
     # text: a number column with a None in it (a choice of None, 4096 and 8192) too, whose None
-    # pandas holds as NaN, and groupby and the plots would leave out; 4096, not 4096.0
-    whole = pd.api.types.is_numeric_dtype(values) and bool((values.dropna() % 1 == 0).all())
-    return values.map(lambda v: str(None if _missing(v) else int(v) if whole else v))
+    # pandas holds as NaN, and groupby and the plots would leave out (an infinity: no bins hold
+    # it); 4096, not 4096.0
+    whole = numeric and bool(values.map(lambda v: not math.isfinite(v) or v % 1 == 0).all())
+    return values.map(lambda v: str(None if _missing(v) else int(v) if whole and math.isfinite(v) else v))
 
 
 def slo_columns(report: pd.DataFrame) -> list:
@@ -356,7 +358,8 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
     best = summary["best"]
     if summary["best_kind"] == "no mode":
         lines.append("best success: not named, the mode is unknown (the run has no saved state of this "
-                     "package's searcher): pass mode=, or --mode")
+                     "package's searcher): pass failure_report(..., mode=...) or --mode, or, for a "
+                     "report read from a CSV, set report.attrs['mode']")
     if summary["best_kind"] == "best success":
         lines.append(f"mode {report.attrs['mode']!r}, from {report.attrs['mode_from']}")
     if best is not None:

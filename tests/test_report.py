@@ -469,10 +469,12 @@ def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
         "error_class": [None, "oom", None, "oom"], "completion": [None, 0.5, None, 0.2],
         "config/shape": [[1, 2], [3, 4], [1, 2], [3, 4]], "config/quant": [None, "awq", None, "awq"],
         "config/max_len": [4096, None, 8192, None],  # numbers and None: pandas holds the None as NaN
+        "config/limit": [1.5, math.inf, 2.5, math.inf],  # no bin holds an infinity: pd.cut raised
     })
     report.attrs.update(mode="max", mode_from="the caller")
     summary = summarize(report)
-    assert set(summary["by_parameter"]) == {"shape", "quant", "max_len"}
+    assert set(summary["by_parameter"]) == {"shape", "quant", "max_len", "limit"}
+    assert summary["by_parameter"]["limit"]["failure_rate"].to_dict() == {"1.5": 0.0, "2.5": 0.0, "inf": 1.0}
     assert list(summary["by_parameter"]["quant"].index) == ["None", "awq"]
     # the two failures at None were left out, and each number's row read 0 % failed
     assert summary["by_parameter"]["max_len"]["failure_rate"].to_dict() == {"4096": 0.0, "8192": 0.0, "None": 1.0}
@@ -480,7 +482,7 @@ def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
     assert "best success" in format_summary(report, summary)
     pytest.importorskip("matplotlib")
     written = {os.path.basename(p) for p in plot_report(report, str(tmp_path))}
-    assert {"by_shape.png", "by_quant.png", "by_max_len.png"} <= written
+    assert {"by_shape.png", "by_quant.png", "by_max_len.png", "by_limit.png"} <= written
 
 
 def test_a_report_of_no_trials_is_summarized():
