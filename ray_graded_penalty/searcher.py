@@ -16,7 +16,7 @@ import copy
 import logging
 import time
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Set, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
@@ -211,11 +211,15 @@ class GradedPenaltySearcher(Searcher):
                 return config
             self._idle_nones = 0
             finished, running = told.finished(config), self._book.running(config)
-            if self._may_run(finished, running):
+            # not finished in this search, but in the inner searcher's history (a study reopened)
+            earlier = [] if finished or self.runs_per_config is None else self._keeper.finished_elsewhere(config)
+            if self._may_run(finished, running, earlier):
                 self._book.suggested(trial_id, config, time.time(), inner_id)
                 return config
             if finished:  # its outcome is known: told now
                 ledger.tell_repeat(inner_id, finished[-1], told, self._keeper, self.searcher)
+            elif earlier:  # known from elsewhere: told as it is held there
+                ledger.tell_earlier(inner_id, config, earlier[-1], told, self._keeper, self.searcher)
             else:  # it is running: told its outcome when it is told
                 self._book.follow(running[0], inner_id)
                 waiting = True
@@ -245,12 +249,16 @@ class GradedPenaltySearcher(Searcher):
         self._search_over = self._finished = True
         return Searcher.FINISHED
 
-    def _may_run(self, finished: List[TrialOutcome], running: List[str]) -> bool:
-        """Whether a configuration that ``finished`` and is ``running`` may run once more (see
+    def _may_run(self, finished: List[TrialOutcome], running: List[str],
+                 earlier: Sequence[Tuple[Any, float]] = ()) -> bool:
+        """Whether a configuration that ``finished`` (or, ``earlier``, finished before this search
+        with these values and violations) and is ``running`` may run once more (see
         ``runs_per_config``: a failure never does)."""
         if self.runs_per_config is None:
             return True
-        return not any(o.failed for o in finished) and len(finished) + len(running) < self.runs_per_config
+        if any(o.failed for o in finished) or any(violation > 1 for _, violation in earlier):
+            return False
+        return len(finished) + len(earlier) + len(running) < self.runs_per_config
 
     def on_trial_result(self, trial_id: str, result: Dict) -> None:
         if trial_id not in self._book:  # told already, or never suggested (Tune's restart_errored)

@@ -111,3 +111,37 @@ def test_gp_over_a_database_study_with_trials_of_a_plain_run_is_told_failures_by
     # the same grade below the same worst success (0.5; this run's are 0.6 and more): told alike;
     # a failure read back from the study as a success would have pushed the next one lower
     assert told[2] == told[4] == told[6] == searcher.outcomes["t4"].told
+
+
+def _drive(searcher, limit):
+    """Suggest and tell until the searcher has nothing new (FINISHED) or ``limit`` trials ran:
+    odd n runs out of memory, even n scores n. Returns the n of each trial that ran."""
+    ran = []
+    for i in range(limit):
+        config = searcher.suggest(f"t{i}")
+        if not isinstance(config, dict):
+            break
+        ran.append(config["n"])
+        if config["n"] % 2:
+            searcher.record_failure(f"t{i}", elapsed_s=10, error="CUDA out of memory")
+        else:
+            searcher.on_trial_complete(f"t{i}", result={"score": float(config["n"])})
+    return ran
+
+
+def test_a_study_reopened_does_not_run_again_what_its_earlier_run_finished(tmp_path):
+    """"No configuration runs twice" checked this run's trials only: a second run on the same
+    study ran again configurations the first had finished (4 of 4 in an audit's 8-value space)."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"n": tune.choice(list(range(1, 9)))}
+    runs = []
+    for seed in (0, 1):
+        searcher = GradedPenaltySearcher(OptunaSearch(storage=optuna.storages.RDBStorage(url), study_name="graded",
+                                                      seed=seed), trial_timeout_s=60)
+        searcher.set_search_properties("score", "max", space)
+        runs.append(_drive(searcher, 4 if seed == 0 else 12))
+    first, second = runs
+    assert len(set(first)) == 4 and not set(first) & set(second), runs
+    assert sorted(first + second) == list(range(1, 9))  # the second ran the other four, then had nothing new

@@ -414,6 +414,21 @@ def hold_for_retry(decision: Decision, ledger: Ledger) -> None:
                 "%s runs again.", decision.trial_id, outcome.error_class, first_line(decision.error), decision.config)
 
 
+def tell_earlier(inner_id: str, config: Dict[str, Any], earlier: Tuple[Tuple[float, ...], float], ledger: Ledger,
+                 keeper: RankKeeper, searcher: "Searcher") -> None:
+    """Tell the inner searcher, for a suggestion ``inner_id`` of ``config``, the outcome its own
+    history holds of that configuration from before this search (a study reopened from a
+    database): its values and violation as they are held there; nothing is recorded or run."""
+    values, violation = earlier
+    if violation > 0 and keeper.tells_failures_as_errors:
+        searcher.on_trial_complete(inner_id, error=True)
+    else:
+        keeper.before_tell(inner_id, violation)
+        searcher.on_trial_complete(inner_id, result=ledger.objectives.result(values))
+    logger.info("The inner searcher suggested %s again, which its history holds from before this search: "
+                "told it that outcome (%s) and asked for another.", config, ", ".join(f"{v:.6g}" for v in values))
+
+
 def tell_repeat(inner_id: str, original: TrialOutcome, ledger: Ledger, keeper: RankKeeper,
                 searcher: "Searcher") -> None:
     """Tell the inner searcher, for its suggestion ``inner_id`` of a configuration that has

@@ -65,6 +65,13 @@ class RankKeeper:
         this package cannot read holds none it can see."""
         return []
 
+    def finished_elsewhere(self, config: Dict[str, Any]) -> List[Tuple[Tuple[float, ...], float]]:
+        """The values (one per objective) and violations of the finished trials of ``config``
+        the inner searcher holds from elsewhere (a study reopened from a database, a point the
+        user gave with its reward), for a configuration this search has not finished. A
+        searcher this package cannot read holds none it can see."""
+        return []
+
     def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
         """The placement moved: ``moves`` maps trials told below the successes to the values
         (one per objective) they must hold now. Called only when :attr:`rewrites_history`."""

@@ -38,6 +38,7 @@ from ray.tune.search import Searcher
 
 from ray_graded_penalty._core.checks import check_past_parameters
 from ray_graded_penalty._core.legacy import gone_names
+from ray_graded_penalty._core.outcomes import config_key
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.compat import OPTUNA
 
@@ -310,6 +311,8 @@ class OptunaRankKeeper(RankKeeper):
         self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read
         self._constrained: Set[int] = set()  # numbers of the finished trials that carry the constraint
         self._unconstrained: Optional[bool] = None  # see _constraints_kept
+        self._indexed: Set[int] = set()  # numbers of the finished trials finished_elsewhere indexed
+        self._by_config: Dict[str, List[Tuple[Tuple[float, ...], float]]] = {}  # config_key -> (values, violation)
         self._warned = False
 
     @property
@@ -422,6 +425,19 @@ class OptunaRankKeeper(RankKeeper):
                 found.append(tuple(float(v) for v in t.values))
         return found
 
+    def finished_elsewhere(self, config: Dict[str, Any]) -> List[Tuple[Tuple[float, ...], float]]:
+        """Read from the study's finished trials (their parameters are named as Tune flattens a
+        space), indexed once each."""
+        study = self._view.study
+        if study is None:
+            return []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.number not in self._indexed and t.values is not None:
+                self._indexed.add(t.number)
+                self._by_config.setdefault(config_key(t.params), []).append(
+                    (tuple(float(v) for v in t.values), violation(t)))
+        return list(self._by_config.get(config_key(config), ()))
+
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
                     key: Optional[str] = None) -> None:
         trials = self._view.live_trials
@@ -485,6 +501,7 @@ class OptunaRankKeeper(RankKeeper):
         self._ids = dict(state.get("ids", {}))
         self._feasible, self._seen, self._constrained = {}, set(), set()  # of the study before: a restore replaces it
         self._unconstrained = None  # decided again from the restored study, which says the same
+        self._indexed, self._by_config = set(), {}
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then

@@ -281,3 +281,19 @@ def test_gp_runs_wrapped_with_successes_it_was_given_elsewhere(given):
     complete = [t for t in optuna_study(searcher).trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert complete[0].values == [1.0] and all(t.constraints for t in complete)  # each carries it
     assert sum(violation(t) > 0 for t in complete) == 1  # the failure, and only it, infeasible
+
+
+def test_points_given_with_their_rewards_are_not_run_again():
+    """A point the user gave OptunaSearch with its reward has finished: suggested again, it is told
+    that reward and not run (the check of repeats read this search's own trials only)."""
+    searcher = GradedPenaltySearcher(OptunaSearch(points_to_evaluate=[{"n": 2}, {"n": 4}], evaluated_rewards=[2.0, 4.0],
+                                                  seed=0), trial_timeout_s=60)
+    searcher.set_search_properties("score", "max", {"n": tune.choice([1, 2, 3, 4])})
+    ran = []
+    for i in range(8):
+        config = searcher.suggest(f"t{i}")
+        if not isinstance(config, dict):
+            break
+        ran.append(config["n"])
+        searcher.on_trial_complete(f"t{i}", result={"score": float(config["n"])})
+    assert sorted(ran) == [1, 3]
