@@ -145,3 +145,21 @@ def test_a_study_reopened_does_not_run_again_what_its_earlier_run_finished(tmp_p
     first, second = runs
     assert len(set(first)) == 4 and not set(first) & set(second), runs
     assert sorted(first + second) == list(range(1, 9))  # the second ran the other four, then had nothing new
+
+
+def test_a_warm_start_passed_again_to_a_study_in_a_database_is_added_once(tmp_path):
+    """The same script run twice stored its warm start's rows twice (nothing told a row added
+    before from a new one)."""
+    import pandas as pd
+    from ray.tune.search.optuna import OptunaSearch
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    history = pd.DataFrame({"config/x": [0.2, 0.7], "status": ["success", "failure"], "value": [1.0, None],
+                            "elapsed_s": [None, 30.0], "error": [None, "CUDA out of memory"]})
+    for _ in range(2):
+        searcher = GradedPenaltySearcher(OptunaSearch(storage=optuna.storages.RDBStorage(url), study_name="graded"),
+                                         trial_timeout_s=60, warm_start=history)
+        searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+        assert len(searcher.outcomes) == 2  # told to this search all the same
+    study = optuna.load_study(study_name="graded", storage=url)
+    assert sorted(t.params["x"] for t in study.trials) == [0.2, 0.7]

@@ -477,6 +477,8 @@ class OptunaRankKeeper(RankKeeper):
         if study is None or distributions is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
         check_past_parameters(config, distributions)
+        if not self._view.in_memory() and self._holds_already(config, value, violation):
+            return  # a warm start passed again to a study in a database: its rows are there from before
         if violation is not None and self.tells_failures_as_errors:
             study.add_trial(optuna.trial.create_trial(params=config, distributions=distributions,
                                                       state=TrialState.FAIL))
@@ -488,6 +490,13 @@ class OptunaRankKeeper(RankKeeper):
         ))
         if violation is not None:
             self._ids[key] = storage_id(study.trials[-1])
+
+    def _holds_already(self, config: Dict[str, Any], value: float, violation: Optional[float]) -> bool:
+        """Whether the study holds a finished trial of ``config`` with this outcome: a success of
+        the same value, or a trial below the successes (whose value depends on the successes
+        known when it was added)."""
+        return any((held_violation > 0) if violation is not None else (held_violation <= 0 and held == (value,))
+                   for held, held_violation in self.finished_elsewhere(config))
 
     def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
         study = self._view.study
