@@ -13,8 +13,9 @@ then run this script on the head node:
 
 Each trial requests one GPU, so Ray runs one trial per GPU and queues the rest (a queued
 trial's time does not count against its timeout). A trial that hangs past --timeout is ended
-and its GPU freed; a trial whose GPU node is lost fails with Ray's "actor died" error and is
-graded like any failure; the experiment goes on on the remaining nodes. Kill this script and
+and its GPU freed; a trial whose GPU node is lost (Ray's "actor died" error: its node died or
+was preempted) is not graded: its configuration runs again, once by default (``retries``); the
+experiment goes on on the remaining nodes. Kill this script and
 run it again with --resume to continue where the last checkpoint left off.
 
 Replace ``serve_and_benchmark`` with your own deploy-and-benchmark code.
