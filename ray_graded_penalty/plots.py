@@ -48,7 +48,9 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     scores = {"": score} if len(objectives) < 2 else {
         f".{m}": _drawn(report, report[VALUE_PREFIX + m], modes[i] if i < len(modes) else None)
         for i, m in enumerate(objectives)}
-    unpriced = " (failures without one: at the worst edge)" if report["penalty"].isna().any() else ""
+    edge = "at the worst edge" if modes[0] in ("max", "min") else "below every value (the mode is unknown)"
+    without = ((report["status"] == Kind.FAILURE) & report["penalty"].isna()).any()
+    unpriced = f" (failures without one: {edge})" if without else ""
     for column in config_columns(report):
         values = parameter_values(report, column)
         if values.nunique() < 2:

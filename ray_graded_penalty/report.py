@@ -210,9 +210,6 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
 _FAILED_AT = re.compile(r"^Failure # \d+ \(occurred at (\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d)\)$", re.MULTILINE)
 
 
-_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Exceeded)(\(|:|$)")
-
-
 def _recorded_failure(trial: Any) -> Tuple[str, str, Optional[float]]:
     """The class of the last failure Ray recorded for ``trial`` in the experiment directory, as
     the default policy would grade it, its exception line (the ``error.txt`` is a header, the
@@ -224,14 +221,32 @@ def _recorded_failure(trial: Any) -> Tuple[str, str, Optional[float]]:
         with open(text_path, errors="replace") as f:
             recorded = f.read()
     text = last_failure(recorded) if recorded else ""
-    lines = [line for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))]
-    # the exception's line: the last that names one (a message's own later lines, such as a
-    # server's log, are not it), else the last line outside the traceback's indented frames
-    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
-    exception = named[-1] if named else lines[-1] if lines else ""
+    # the exception's line: the first line after the last traceback's indented frames (a
+    # message's own later lines, such as a server's log, are not it); without a traceback, the
+    # last line that is not indented
+    last = text.rsplit("Traceback (most recent call last):", 1)
+    lines = [line for line in last[-1].splitlines() if line.strip() and not line.startswith((" ", "\t"))]
+    exception = (lines[0] if len(last) > 1 else lines[-1]) if lines else ""
     times = _FAILED_AT.findall(recorded)
-    when = time.mktime(time.strptime(times[-1], "%Y-%m-%d_%H-%M-%S")) if times else None  # Ray wrote local time
+    when = _failure_time(times[-1], text_path) if times else None
     return classify(read_recorded_error(text, pickled_path), PenaltyPolicy()), first_line(exception), when
+
+
+def _failure_time(written: str, path: Optional[str]) -> float:
+    """When a failure happened, from the local time Ray wrote for it (the writing machine's zone,
+    unknown here) and the ``error.txt``'s modification time (zone-free, unless the directory was
+    copied since): the file's time when the two differ by a whole number of quarter hours (a
+    zone's offset), else the written time read in this machine's zone."""
+    here = time.mktime(time.strptime(written, "%Y-%m-%d_%H-%M-%S"))
+    try:
+        modified = os.path.getmtime(path) if path else None
+    except OSError:
+        modified = None
+    if modified is not None:
+        offset = (modified - here) % 900.0
+        if min(offset, 900.0 - offset) <= 2.0 and abs(modified - here) <= 14 * 3600 + 2.0:
+            return modified
+    return here
 
 
 def seconds_between(start: Optional[float], end: Optional[float]) -> Optional[float]:
@@ -245,19 +260,23 @@ def config_columns(report: pd.DataFrame) -> list:
     return [c for c in report.columns if c.startswith(CONFIG_PREFIX)]
 
 
-def parameter_values(report: pd.DataFrame, column: str) -> pd.Series:
+def parameter_values(report: pd.DataFrame, column: str, bins: int = 5) -> pd.Series:
     """A config column as the summary and the plots group it: numbers as they are; anything
     else as text, a None (or no value) and a list choice included: None is a value of its own,
     and a list is not hashable."""
     values = report[column]
-    numeric = pd.api.types.is_numeric_dtype(values)
-    if numeric and values.map(lambda v: math.isfinite(v)).all():
+    if not pd.api.types.is_numeric_dtype(values):
+        return values.map(lambda v: str(None if _missing(v) else v))
+    numbers = pd.Series(values.to_numpy(dtype=float, na_value=math.nan), index=values.index)  # pandas' NA too
+    finite = numbers.map(math.isfinite)
+    if finite.all():
         return values
-    # text: a number column with a None in it (a choice of None, 4096 and 8192) too, whose None
-    # pandas holds as NaN, and groupby and the plots would leave out (an infinity: no bins hold
-    # it); 4096, not 4096.0
-    whole = numeric and bool(values.map(lambda v: not math.isfinite(v) or v % 1 == 0).all())
-    return values.map(lambda v: str(None if _missing(v) else int(v) if whole and math.isfinite(v) else v))
+    if numbers[finite].nunique() > 2 * bins:  # a continuous parameter: binned; no bin holds an infinity
+        return numbers.where(finite)
+    # a choice of numbers with None (or an infinity) among them: text, None a value of its own
+    # (pandas holds it as NaN, which groupby and the plots would leave out); 4096, not 4096.0
+    whole = bool((numbers[finite] % 1 == 0).all())
+    return numbers.map(lambda v: str(None if math.isnan(v) else int(v) if whole and math.isfinite(v) else v))
 
 
 def slo_columns(report: pd.DataFrame) -> list:
@@ -281,7 +300,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     by_class["share_of_all_trials"] = by_class["trials"] / max(1, len(report))
     by_parameter = {}
     for column in config_columns(report):
-        values = parameter_values(report, column)
+        values = parameter_values(report, column, bins)
         if values.nunique() < 2:
             continue  # a constant, not a parameter
         numeric = pd.api.types.is_numeric_dtype(values)
@@ -421,7 +440,7 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
 
     flat = flatten_dict(dict(space or {}))
     choices = {name: list(domain.categories) for name, domain in flat.items() if isinstance(domain, Categorical)}
-    ranges = {name: (domain.lower, domain.upper) for name, domain in flat.items()
+    ranges = {name: (domain.lower, _highest(domain)) for name, domain in flat.items()
               if isinstance(domain, (Float, Integer))}
     constants = {name: value for name, value in flat.items() if not isinstance(value, Domain)}
     changed: set = set()
@@ -441,6 +460,17 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
         logger.warning("The earlier trials held other values of %s, constants of this search space; they "
                        "are told as if run with this space's.", sorted(changed))
     return fitted
+
+
+def _highest(domain: Any) -> float:
+    """The highest value a Float or Integer domain holds: Tune's integer upper bound is exclusive,
+    but for ``qrandint`` with ``q`` above 1 (its docstring)."""
+    from ray.tune.search.sample import Integer, Quantized
+
+    sampler = domain.get_sampler()
+    if isinstance(domain, Integer) and not (isinstance(sampler, Quantized) and sampler.q > 1):
+        return domain.upper - 1
+    return domain.upper
 
 
 def _check_in_space(n: int, config: Dict[str, Any], choices: Dict[str, List[Any]],

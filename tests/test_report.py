@@ -456,8 +456,28 @@ def test_a_failure_ray_recorded_is_read_from_the_experiment_directory_without_a_
         "Failure # 2 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
         '  File "serve.py", line 3, in <module>\nRuntimeError: vLLM engine failed to start\nstderr tail:\n'
         "INFO loading weights\nERROR engine core died\n")
-    assert _recorded_failure(trial)[1:] == ("RuntimeError: vLLM engine failed to start",
-                                            time.mktime((2026, 12, 7, 2, 9, 28, 0, 0, -1)))
+    assert _recorded_failure(trial)[1] == "RuntimeError: vLLM engine failed to start"
+    # a chained exception: the last one raised, whatever its class is called
+    (tmp_path / "error.txt").write_text(
+        "Failure # 1 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
+        '  File "t.py", line 3, in f\nKeyError: \'gpu\'\n\nThe above exception was the direct cause of the '
+        'following exception:\n\nTraceback (most recent call last):\n  File "t.py", line 5, in g\n'
+        "NodeLost: the node died\n")
+    assert _recorded_failure(trial)[1] == "NodeLost: the node died"
+
+
+def test_a_failures_time_is_read_whatever_zone_wrote_it(tmp_path):
+    """Ray writes a failure's local time; read in another zone it was hours off (or refused)."""
+    from ray_graded_penalty.report import _failure_time
+
+    written = "2026-12-07_02-09-28"
+    here = time.mktime(time.strptime(written, "%Y-%m-%d_%H-%M-%S"))
+    path = tmp_path / "error.txt"
+    path.write_text("x")
+    os.utime(path, (here + 5 * 3600 + 0.4, here + 5 * 3600 + 0.4))  # written five zones east
+    assert _failure_time(written, str(path)) == here + 5 * 3600 + 0.4
+    os.utime(path, (here + 12345.6, here + 12345.6))  # a copy's time: not the failure's
+    assert _failure_time(written, str(path)) == here
 
 
 def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
@@ -483,6 +503,15 @@ def test_a_choice_of_lists_or_with_none_is_summarized_and_plotted(tmp_path):
     pytest.importorskip("matplotlib")
     written = {os.path.basename(p) for p in plot_report(report, str(tmp_path))}
     assert {"by_shape.png", "by_quant.png", "by_max_len.png", "by_limit.png"} <= written
+
+
+def test_a_continuous_parameter_with_a_missing_value_stays_binned_and_nullable_numbers_are_read():
+    from ray_graded_penalty.report import parameter_values
+
+    x = [i / 30 for i in range(30)]
+    report = pd.DataFrame({"config/x": x[:-1] + [math.nan], "config/n": pd.array([1, 2, None] * 10, dtype="Int64")})
+    assert pd.api.types.is_float_dtype(parameter_values(report, "config/x"))  # binned, not 30 rows of text
+    assert set(parameter_values(report, "config/n")) == {"1", "2", "None"}  # pandas' NA: math.isfinite raised
 
 
 def test_a_report_of_no_trials_is_summarized():
@@ -523,15 +552,17 @@ def test_a_constant_of_the_space_is_no_parameter_of_a_warm_start(backend, caplog
 @pytest.mark.parametrize("bad, message", [
     ({"x": 1.5}, r"history trial 2: x=1.5 is not a number in the space's range \[0(\.0)?, 1(\.0)?\]"),
     ({"n": "64"}, r"history trial 2: n='64' is none of the space's choices \[8, 16\]"),
+    ({"k": 4}, r"history trial 2: k=4 is not a number in the space's range \[0, 3\]"),  # randint(0, 4): 0 to 3
 ])
 def test_a_value_outside_the_space_is_refused_naming_its_trial_before_any_is_told(bad, message):
     """Optuna's own error named no row, and a study in a database kept the rows told before it."""
-    rows = [{"x": 0.2, "n": 8}, {"x": 0.4, "n": 16}, {"x": 0.6, "n": 8, **bad}]
+    rows = [{"x": 0.2, "n": 8, "k": 0}, {"x": 0.4, "n": 16, "k": 3}, {"x": 0.6, "n": 8, "k": 1, **bad}]
     history = pd.DataFrame([{**{f"config/{k}": v for k, v in r.items()}, "status": "success", "value": 1.0}
                             for r in rows])
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="v", mode="max", warm_start=history)
     with pytest.raises(ValueError, match=message):
-        searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1), "n": tune.choice([8, 16])})
+        searcher.set_search_properties(None, None, {"x": tune.uniform(0, 1), "n": tune.choice([8, 16]),
+                                                    "k": tune.randint(0, 4)})
     assert searcher.outcomes == {} and optuna_study(searcher).trials == []
 
 

@@ -111,6 +111,15 @@ def test_gp_over_a_database_study_with_trials_of_a_plain_run_is_told_failures_by
     # the same grade below the same worst success (0.5; this run's are 0.6 and more): told alike;
     # a failure read back from the study as a success would have pushed the next one lower
     assert told[2] == told[4] == told[6] == searcher.outcomes["t4"].told
+    # reopened: its failures, told by value alone, are not read back as successes (each reopening
+    # told the same failure lower: 0.481, 0.4625, ...), nor run again
+    again = GradedPenaltySearcher(OptunaSearch(sampler=optuna.samplers.GPSampler(seed=1, n_startup_trials=2),
+                                               storage=optuna.storages.RDBStorage(url), study_name="graded"),
+                                  trial_timeout_s=60)
+    again.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
+    again.suggest("u0")
+    again.record_failure("u0", elapsed_s=10, error="CUDA out of memory")
+    assert again.outcomes["u0"].told == told[2]
 
 
 def _drive(searcher, limit):
@@ -154,12 +163,13 @@ def test_a_warm_start_passed_again_to_a_study_in_a_database_is_added_once(tmp_pa
     from ray.tune.search.optuna import OptunaSearch
 
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    history = pd.DataFrame({"config/x": [0.2, 0.7], "status": ["success", "failure"], "value": [1.0, None],
-                            "elapsed_s": [None, 30.0], "error": [None, "CUDA out of memory"]})
+    history = pd.DataFrame({"config/x": [0.2, 0.7, 0.7, 0.2], "status": ["success", "failure", "failure", "success"],
+                            "value": [1.0, None, None, 1.0], "elapsed_s": [None, 30.0, 500.0, None],
+                            "error": [None, "CUDA out of memory", "", None]})
     for _ in range(2):
         searcher = GradedPenaltySearcher(OptunaSearch(storage=optuna.storages.RDBStorage(url), study_name="graded"),
-                                         trial_timeout_s=60, warm_start=history)
+                                         trial_timeout_s=600, warm_start=history)
         searcher.set_search_properties("score", "max", {"x": tune.uniform(0, 1)})
-        assert len(searcher.outcomes) == 2  # told to this search all the same
+        assert len(searcher.outcomes) == 4  # told to this search all the same
     study = optuna.load_study(study_name="graded", storage=url)
-    assert sorted(t.params["x"] for t in study.trials) == [0.2, 0.7]
+    assert sorted(t.params["x"] for t in study.trials) == [0.2, 0.2, 0.7, 0.7]  # each row once, repeats too

@@ -279,6 +279,18 @@ def violation(trial: "optuna.trial.FrozenTrial") -> float:
     return max(0.0, float(trial.system_attrs.get(_ATTR, 0.0)))
 
 
+#: The violation a trial told below the successes without the constraint is read back with (GP
+#: over a database study, see ``OptunaRankKeeper._constraints_kept``): a failure's is above 1.
+_TOLD_BY_VALUE = {"failure": 2.0, "slo_miss": 0.5}
+
+
+def told_violation(trial: "optuna.trial.FrozenTrial") -> float:
+    """The package's violation on ``trial``; for one told below the successes by value alone, what
+    its ``graded_penalty.kind`` says it was (a failure, an SLO miss)."""
+    found = violation(trial)
+    return found if found > 0 else _TOLD_BY_VALUE.get(str(trial.user_attrs.get("graded_penalty.kind")), found)
+
+
 def storage_id(trial: Any) -> int:
     """The storage id of an Optuna trial, running or frozen."""
     return trial._trial_id
@@ -313,6 +325,7 @@ class OptunaRankKeeper(RankKeeper):
         self._unconstrained: Optional[bool] = None  # see _constraints_kept
         self._indexed: Set[int] = set()  # numbers of the finished trials finished_elsewhere indexed
         self._by_config: Dict[str, List[Tuple[Tuple[float, ...], float]]] = {}  # config_key -> (values, violation)
+        self._held: Optional[Dict[str, List[Tuple[Tuple[float, ...], float]]]] = None  # see _holds_already
         self._warned = False
 
     @property
@@ -367,9 +380,11 @@ class OptunaRankKeeper(RankKeeper):
         wanted = ["maximize" if m == "max" else "minimize" for m in modes]
         kept = [d.name.lower() for d in study.directions]
         if kept != wanted:
+            advice = ("pass OptunaSearch the same mode, or none" if self._view.in_memory() else
+                      "use another study_name, or the study's own mode")
             raise ValueError(f"the Optuna study {study.study_name!r} was created to {' and '.join(kept)}; this "
                              f"search's mode {list(modes) if len(modes) > 1 else modes[0]!r} needs "
-                             f"{' and '.join(wanted)}: use another study_name, or the study's own mode")
+                             f"{' and '.join(wanted)}: {advice}")
 
     def _constraints_kept(self) -> bool:
         """Whether trials get the package's constraint. Not for Optuna 5's ``GPSampler`` over a study
@@ -421,7 +436,7 @@ class OptunaRankKeeper(RankKeeper):
             if t.number in self._seen:
                 continue
             self._seen.add(t.number)
-            if t.values is not None and violation(t) <= 0 and storage_id(t) not in below:
+            if t.values is not None and told_violation(t) <= 0 and storage_id(t) not in below:
                 found.append(tuple(float(v) for v in t.values))
         return found
 
@@ -435,7 +450,7 @@ class OptunaRankKeeper(RankKeeper):
             if t.number not in self._indexed and t.values is not None:
                 self._indexed.add(t.number)
                 self._by_config.setdefault(config_key(t.params), []).append(
-                    (tuple(float(v) for v in t.values), violation(t)))
+                    (tuple(float(v) for v in t.values), told_violation(t)))
         return list(self._by_config.get(config_key(config), ()))
 
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
@@ -492,11 +507,18 @@ class OptunaRankKeeper(RankKeeper):
             self._ids[key] = storage_id(study.trials[-1])
 
     def _holds_already(self, config: Dict[str, Any], value: float, violation: Optional[float]) -> bool:
-        """Whether the study holds a finished trial of ``config`` with this outcome: a success of
-        the same value, or a trial below the successes (whose value depends on the successes
-        known when it was added)."""
-        return any((held_violation > 0) if violation is not None else (held_violation <= 0 and held == (value,))
-                   for held, held_violation in self.finished_elsewhere(config))
+        """Whether the study held, before this search added any, a finished trial of ``config``
+        with this outcome that no other row matched: a success of the same value, or a trial
+        below the successes (whose value depends on the successes known when it was added)."""
+        if self._held is None:  # taken once, at the first row
+            self.finished_elsewhere({})
+            self._held = {key: list(found) for key, found in self._by_config.items()}
+        held = self._held.get(config_key(config), [])
+        for i, (values, held_violation) in enumerate(held):
+            if (held_violation > 0) if violation is not None else (held_violation <= 0 and values == (value,)):
+                del held[i]  # one row each
+                return True
+        return False
 
     def move_below(self, moves: Dict[str, Tuple[float, ...]]) -> None:
         study = self._view.study
@@ -510,7 +532,7 @@ class OptunaRankKeeper(RankKeeper):
         self._ids = dict(state.get("ids", {}))
         self._feasible, self._seen, self._constrained = {}, set(), set()  # of the study before: a restore replaces it
         self._unconstrained = None  # decided again from the restored study, which says the same
-        self._indexed, self._by_config = set(), {}
+        self._indexed, self._by_config, self._held = set(), {}, None
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
