@@ -68,31 +68,6 @@ def test_ray_s_errors_for_a_node_lost_under_a_trial_read_as_the_stage_node():
     assert read_exception(crashed).stage == "worker"  # its own process died: the trial's, not the node's
 
 
-def test_a_train_v2_worker_lost_with_its_node_is_lost_not_a_failed_health_check():
-    """Ray Train V2 reports a worker that died (its node lost, or its process) as a failed health
-    check around Ray's own ActorDiedError: it was graded by "A worker health check failed." as a
-    timeout, and a lost node was never run again."""
-    pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
-    from ray.exceptions import RayActorError
-    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
-    from ray.train.v2.api.exceptions import WorkerGroupError
-
-    from ray_graded_penalty._core.judge import classify
-    from ray_graded_penalty.callback import read_exception
-
-    def in_train(death):  # as Ray Train V2's worker group polls its workers
-        check = WorkerHealthCheckFailedError("A worker health check failed.\nWorker info: rank 3", failure=death)
-        return _task_error(WorkerGroupError("Training failed due to worker errors", {3: check}))
-
-    node = RayActorError(error_msg="The actor died unexpectedly before finishing this task.\n"
-                                   "The actor died because its node has died. Node Id: 4f2e")
-    crashed = RayActorError(error_msg="The actor died unexpectedly before finishing this task. Worker exit type: "
-                                      "SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits")
-    assert read_exception(in_train(node)).stage == "node"
-    evidence = read_exception(in_train(crashed))
-    assert evidence.stage == "worker" and classify(evidence, PenaltyPolicy()) == "crash"
-
-
 @pytest.mark.parametrize("name", ["GradedPenaltyCallback", "TrialTimeout", "TrialReaper"])
 def test_every_method_of_rays_callback_it_overrides_keeps_rays_argument_names(name):
     """Ray calls a callback's hooks with keyword arguments: each hook of Ray's ``Callback`` these

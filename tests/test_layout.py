@@ -18,7 +18,8 @@ ROOT = os.path.dirname(PACKAGE)
 #: and HyperOpt's TPE (issue 27's grade weights among them).
 INTERNALS = {"ray_graded_penalty/backends/optuna.py", "ray_graded_penalty/backends/hyperopt.py",
              "ray_graded_penalty/_core/ray_internals.py", "benchmarks/research/optuna_variants.py",
-             "benchmarks/research/hyperopt_variants.py", "benchmarks/research/grade_weights.py"}
+             "benchmarks/research/hyperopt_variants.py", "benchmarks/research/grade_weights.py",
+             "tests/core/test_ray_internals.py"}  # and the tests' own module for Ray's, which builds its errors
 PUBLIC_UNDERSCORE = {"_replace", "_asdict", "_fields", "_exit"}  # namedtuple's API, os._exit
 
 

@@ -107,3 +107,31 @@ def test_the_actor_tree_follows_the_owner_s_worker_not_its_port(monkeypatch):
     running = (bytes([3]) * 16).hex()
     assert ray_internals.actor_tree(running) == {running: True, (bytes([4]) * 16).hex(): True}
     assert ray_internals.actor_tree((bytes([9]) * 16).hex()) == {}
+
+
+# Ray Train V2 keeps a dead worker's error in a private module: read here, the tests' module for Ray's internals.
+def test_a_train_v2_worker_lost_with_its_node_is_lost_not_a_failed_health_check():
+    """Ray Train V2 reports a worker that died (its node lost, or its process) as a failed health
+    check around Ray's own ActorDiedError: it was graded by "A worker health check failed." as a
+    timeout, and a lost node was never run again."""
+    pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    from ray.exceptions import RayActorError, RayTaskError
+    from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
+    from ray.train.v2.api.exceptions import WorkerGroupError
+
+    from ray_graded_penalty import PenaltyPolicy
+    from ray_graded_penalty._core.judge import classify
+    from ray_graded_penalty.callback import read_exception
+
+    def in_train(death):  # as Ray Train V2's worker group polls its workers
+        check = WorkerHealthCheckFailedError("A worker health check failed.\nWorker info: rank 3", failure=death)
+        return RayTaskError("train", "Traceback (most recent call last):\n  File \"/x/train.py\"",
+                            WorkerGroupError("Training failed due to worker errors", {3: check}))
+
+    node = RayActorError(error_msg="The actor died unexpectedly before finishing this task.\n"
+                                   "The actor died because its node has died. Node Id: 4f2e")
+    crashed = RayActorError(error_msg="The actor died unexpectedly before finishing this task. Worker exit type: "
+                                      "SYSTEM_ERROR Worker exit detail: Worker unexpectedly exits")
+    assert read_exception(in_train(node)).stage == "node"
+    evidence = read_exception(in_train(crashed))
+    assert evidence.stage == "worker" and classify(evidence, PenaltyPolicy()) == "crash"
