@@ -444,26 +444,28 @@ def test_a_failure_ray_recorded_is_read_from_the_experiment_directory_without_a_
 
     data = os.path.join(os.path.dirname(__file__), "data", "ray_error.txt")  # Ray 2.x wrote it
     (tmp_path / "error.txt").write_bytes(open(data, "rb").read())
+    written = time.mktime((2026, 12, 7, 2, 9, 28, 0, 0, -1))  # Ray wrote local time
+    os.utime(tmp_path / "error.txt", (written + 1000.5, written + 1000.5))  # a copy's time: no zone's offset
     trial = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename="error.txt",
                                                                              pickled_error_filename=None))
     assert _recorded_failure(trial) == ("oom", "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB",
-                                        time.mktime((2026, 12, 7, 2, 9, 28, 0, 0, -1)))  # Ray wrote local time
+                                        written)
     nothing = SimpleNamespace(path=str(tmp_path), run_metadata=SimpleNamespace(error_filename=None))
     assert _recorded_failure(nothing)[1] == ""
-    # an exception whose message has lines of its own (a server's log): its line, not the log's last
-    (tmp_path / "error.txt").write_text(
-        "Failure # 1 (occurred at 2026-12-07_02-09-20)\nRuntimeError: first try\n"
-        "Failure # 2 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
-        '  File "serve.py", line 3, in <module>\nRuntimeError: vLLM engine failed to start\nstderr tail:\n'
-        "INFO loading weights\nERROR engine core died\n")
-    assert _recorded_failure(trial)[1] == "RuntimeError: vLLM engine failed to start"
-    # a chained exception: the last one raised, whatever its class is called
-    (tmp_path / "error.txt").write_text(
-        "Failure # 1 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
-        '  File "t.py", line 3, in f\nKeyError: \'gpu\'\n\nThe above exception was the direct cause of the '
-        'following exception:\n\nTraceback (most recent call last):\n  File "t.py", line 5, in g\n'
-        "NodeLost: the node died\n")
-    assert _recorded_failure(trial)[1] == "NodeLost: the node died"
+    for text, line in (
+        # an exception whose message has lines of its own (a server's log): its line, not the log's last
+        ("Failure # 1 (occurred at 2026-12-07_02-09-20)\nRuntimeError: first try\n"
+         "Failure # 2 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
+         '  File "serve.py", line 3, in <module>\nRuntimeError: vLLM engine failed to start\nstderr tail:\n'
+         "INFO loading weights\nERROR engine core died\n", "RuntimeError: vLLM engine failed to start"),
+        # a chained exception: the last one raised, whatever its class is called
+        ("Failure # 1 (occurred at 2026-12-07_02-09-28)\nTraceback (most recent call last):\n"
+         '  File "t.py", line 3, in f\nKeyError: \'gpu\'\n\nThe above exception was the direct cause of the '
+         'following exception:\n\nTraceback (most recent call last):\n  File "t.py", line 5, in g\n'
+         "NodeLost: the node died\n", "NodeLost: the node died"),
+    ):
+        (tmp_path / "error.txt").write_text(text)
+        assert _recorded_failure(trial)[1] == line
 
 
 def test_a_failures_time_is_read_whatever_zone_wrote_it(tmp_path):
