@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 from dataclasses import dataclass, field
 from enum import Enum
@@ -322,8 +323,13 @@ def config_key(config: Dict[str, Any]) -> str:
     """One configuration as a key: its values flattened as Tune flattens a nested space
     (``outer/inner``), in name order; equal for equal configurations.
 
+    A number is its value: ``3.0`` is ``3`` (a DataFrame with a NaN holds an integer parameter
+    as a float), and numpy's ``np.int64(3)`` too.
+
     Example:
         >>> config_key({"train_loop_config": {"lr": 0.1}, "n": 2}) == config_key({"n": 2, "train_loop_config/lr": 0.1})
+        True
+        >>> config_key({"n": 3.0}) == config_key({"n": 3})
         True
     """
     flat: Dict[str, Any] = {}
@@ -332,8 +338,12 @@ def config_key(config: Dict[str, Any]) -> str:
         if isinstance(value, dict):
             for name, inner in value.items():
                 walk(f"{prefix}/{name}" if prefix else str(name), inner)
-        else:
-            flat[prefix] = value
+            return
+        if isinstance(value, numbers.Number) and hasattr(value, "item"):
+            value = value.item()  # numpy's scalars, as Python's
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        flat[prefix] = value
 
     walk("", config)
     return repr(sorted(flat.items()))

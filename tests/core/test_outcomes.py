@@ -82,3 +82,14 @@ def test_an_outcome_is_plain_data_both_ways():
                            slo_misses={"p99": 0.2})
     data = outcome_data(outcome)
     assert data["told"] == [1.0, 2.0] and outcome_from_data(data) == outcome and outcome.kind is Kind.SLO_MISS
+
+
+def test_a_configuration_is_one_key_whatever_type_holds_its_numbers():
+    """A warm start's ``p=3.0`` (a DataFrame column with a NaN holds integers as floats) was another
+    configuration than Optuna's ``p=3`` to the check of repeats, which let it run again."""
+    from ray_graded_penalty._core.outcomes import config_key
+
+    same = [config_key({"p": p, "q": "a"}) for p in (3.0, 3, np.int64(3))]
+    assert same[0] == same[1] == same[2]
+    assert config_key({"p": np.float64(0.5)}) == config_key({"p": 0.5}) != config_key({"p": 1})
+    assert config_key({"p": True}) != config_key({"p": 1})  # a bool is no number here
