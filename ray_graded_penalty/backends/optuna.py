@@ -320,10 +320,10 @@ class OptunaRankKeeper(RankKeeper):
         self._view = OptunaView(searcher)
         self._ids: Dict[str, int] = {}  # Ray trial id -> Optuna storage trial id, below successes
         self._feasible: Dict[int, bool] = {}  # trial number -> feasible, for finished trials
-        self._seen: Set[int] = set()  # numbers of the finished trials successes_elsewhere read
+        self._seen: Set[int] = set()  # numbers of the finished trials _read_finished read
+        self._unread: List[Tuple[float, ...]] = []  # successes read there, not yet given to successes_elsewhere
         self._constrained: Set[int] = set()  # numbers of the finished trials that carry the constraint
         self._unconstrained: Optional[bool] = None  # see _constraints_kept
-        self._indexed: Set[int] = set()  # numbers of the finished trials finished_elsewhere indexed
         self._by_config: Dict[str, List[Tuple[Tuple[float, ...], float]]] = {}  # config_key -> (values, violation)
         self._held: Optional[Dict[str, List[Tuple[Tuple[float, ...], float]]]] = None  # see _holds_already
         self._warned = False
@@ -425,32 +425,33 @@ class OptunaRankKeeper(RankKeeper):
             successes += feasible
         gamma.pending, gamma.successes = pending, successes
 
-    def successes_elsewhere(self) -> List[Tuple[float, ...]]:
-        self._constrain_others()
+    def _read_finished(self) -> None:
+        """Read the study's finished trials not read before, each once: indexed by configuration
+        (their parameters are named as Tune flattens a space) for :meth:`finished_elsewhere`, and
+        the successes kept for :meth:`successes_elsewhere`."""
         study = self._view.study
         if study is None:
-            return []
-        found = []
+            return
         below = set(self._ids.values())  # what this searcher told below the successes (without a
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):  # constraint: _constraints_kept)
             if t.number in self._seen:
                 continue
             self._seen.add(t.number)
-            if t.values is not None and told_violation(t) <= 0 and storage_id(t) not in below:
-                found.append(tuple(float(v) for v in t.values))
+            if t.values is None:
+                continue
+            values, told = tuple(float(v) for v in t.values), told_violation(t)
+            self._by_config.setdefault(config_key(t.params), []).append((values, told))
+            if told <= 0 and storage_id(t) not in below:
+                self._unread.append(values)
+
+    def successes_elsewhere(self) -> List[Tuple[float, ...]]:
+        self._constrain_others()
+        self._read_finished()
+        found, self._unread = self._unread, []
         return found
 
     def finished_elsewhere(self, config: Dict[str, Any]) -> List[Tuple[Tuple[float, ...], float]]:
-        """Read from the study's finished trials (their parameters are named as Tune flattens a
-        space), indexed once each."""
-        study = self._view.study
-        if study is None:
-            return []
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.number not in self._indexed and t.values is not None:
-                self._indexed.add(t.number)
-                self._by_config.setdefault(config_key(t.params), []).append(
-                    (tuple(float(v) for v in t.values), told_violation(t)))
+        self._read_finished()
         return list(self._by_config.get(config_key(config), ()))
 
     def before_tell(self, trial_id: str, violation: float, attrs: Optional[Dict[str, Any]] = None,
@@ -511,7 +512,7 @@ class OptunaRankKeeper(RankKeeper):
         with this outcome that no other row matched: a success of the same value, or a trial
         below the successes (whose value depends on the successes known when it was added)."""
         if self._held is None:  # taken once, at the first row
-            self.finished_elsewhere({})
+            self._read_finished()
             self._held = {key: list(found) for key, found in self._by_config.items()}
         held = self._held.get(config_key(config), [])
         for i, (values, held_violation) in enumerate(held):
@@ -532,7 +533,7 @@ class OptunaRankKeeper(RankKeeper):
         self._ids = dict(state.get("ids", {}))
         self._feasible, self._seen, self._constrained = {}, set(), set()  # of the study before: a restore replaces it
         self._unconstrained = None  # decided again from the restored study, which says the same
-        self._indexed, self._by_config, self._held = set(), {}, None
+        self._unread, self._by_config, self._held = [], {}, None
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then
