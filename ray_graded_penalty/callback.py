@@ -377,10 +377,15 @@ def read_recorded_error(text: str, path: Optional[str]) -> Evidence:
 
 def read_error_file(path: Optional[str]) -> str:
     """The last failure recorded in a trial's ``error.txt``, or "" if there is none."""
+    return last_failure(read_error_text(path))
+
+
+def read_error_text(path: Optional[str]) -> str:
+    """The whole text of a trial's ``error.txt`` (every failure Ray recorded), or "" if there is none."""
     if not path or not os.path.exists(path):
         return ""
     with open(path, errors="replace") as f:
-        return last_failure(f.read())
+        return f.read()
 
 
 def last_failure(recorded: str) -> str:

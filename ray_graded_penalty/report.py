@@ -48,7 +48,7 @@ from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
 from ray_graded_penalty._core.ray_internals import error_file_paths, first_start
-from ray_graded_penalty.callback import last_failure, read_recorded_error
+from ray_graded_penalty.callback import last_failure, read_error_text, read_recorded_error
 from ray_graded_penalty.policy import PenaltyPolicy
 
 logger = logging.getLogger(__name__)
@@ -216,11 +216,8 @@ def _recorded_failure(trial: Any) -> Tuple[str, str, Optional[float]]:
     traceback, then the exception), and when it happened (seconds since the epoch, None if not
     written). Read without a Ray session (``Trial.error_file`` needs one)."""
     text_path, pickled_path = error_file_paths(trial)
-    recorded = ""
-    if text_path and os.path.exists(text_path):
-        with open(text_path, errors="replace") as f:
-            recorded = f.read()
-    text = last_failure(recorded) if recorded else ""
+    recorded = read_error_text(text_path)
+    text = last_failure(recorded)
     # the exception's line: the first line after the last traceback's indented frames (a
     # message's own later lines, such as a server's log, are not it); without a traceback, the
     # last line that is not indented
