@@ -12,7 +12,8 @@ GPUs for the rest of the experiment). Ending the actor is the only thing that st
 stuck in a blocking C call and frees its GPU: a watchdog inside the worker could raise in Python
 code but not interrupt native code. Ray then fails the trial as usual (``on_trial_error``,
 retries per ``FailureConfig``), and its resources go back to the pool. Time is the driver's,
-counted from when the trial started running, so time spent PENDING for a GPU is not counted.
+counted from when the trial started running, so time spent PENDING for a GPU is not counted,
+nor time a scheduler held it paused (the seconds it ran before a pause are).
 
 A trial's actor owns what it starts: the actors of a Ray Train trainer die with it, but not at
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
@@ -200,7 +201,8 @@ class TrialTimeout(TrialReaper):
     leaves nothing a trial started behind, whatever ended it.
 
     Args:
-        timeout_s: Seconds a trial may run, counted from when it started RUNNING.
+        timeout_s: Seconds a trial may run, counted from when it started RUNNING; after a
+            scheduler's pause (HyperBand, PBT) the seconds it ran before its pause count too.
         on_timeout: Called with the trial id just before its actor is ended.
     """
 
@@ -211,6 +213,7 @@ class TrialTimeout(TrialReaper):
             raise TypeError(f"on_timeout must be a function of the trial id, or None; got {on_timeout!r}")
         self._on_timeout = on_timeout
         self._started: Dict[str, Tuple[float, Any]] = {}  # trial id -> (start, Trial)
+        self._ran: Dict[str, float] = {}  # trial id -> seconds it ran before a scheduler paused it
         self._stopped: Set[str] = set()
 
     def __reduce__(self) -> Any:  # as its arguments: what it follows of a run does not outlive the driver
@@ -222,20 +225,25 @@ class TrialTimeout(TrialReaper):
         return set(self._stopped)
 
     def on_trial_start(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
-        self._started[trial.trial_id] = (time.time(), trial)
+        # Started again after a pause: its clock goes on from what it ran before.
+        self._started[trial.trial_id] = (time.time() - self._ran.pop(trial.trial_id, 0.0), trial)
         super().on_trial_start(iteration, trials, trial, **info)
 
     def on_trial_recover(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
-        self._started.pop(trial.trial_id, None)  # the retry gets a full timeout of its own
+        self._forget(trial.trial_id)  # the retry gets a full timeout of its own
         super().on_trial_recover(iteration, trials, trial, **info)
 
     def on_trial_complete(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
-        self._started.pop(trial.trial_id, None)
+        self._forget(trial.trial_id)
         super().on_trial_complete(iteration, trials, trial, **info)
 
     def on_trial_error(self, iteration: int, trials: List[Any], trial: Any, **info: Any) -> None:
-        self._started.pop(trial.trial_id, None)
+        self._forget(trial.trial_id)
         super().on_trial_error(iteration, trials, trial, **info)
+
+    def _forget(self, trial_id: str) -> None:
+        self._started.pop(trial_id, None)
+        self._ran.pop(trial_id, None)
 
     def on_step_begin(self, iteration: int, trials: List[Any], **info: Any) -> None:
         # Only the trials that started and have not ended: this runs ten times a second.
@@ -243,6 +251,9 @@ class TrialTimeout(TrialReaper):
         for trial_id, (started, trial) in list(self._started.items()):
             if trial_id not in self._roots:
                 self._remember_root(trial)
+            if trial.status == "PAUSED":  # a scheduler's pause: Tune stopped its actor, with no event
+                self._ran.setdefault(trial_id, now - started)
+                continue
             if now - started < self.timeout_s or trial.status != "RUNNING" or trial_actor(trial) is None:
                 continue
             del self._started[trial_id]

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import types
 
 import pytest
 import ray
@@ -191,3 +192,32 @@ def test_an_on_timeout_that_cannot_be_called_is_refused_at_construction():
     """Called at a timeout, it would raise before the hung trial's actor is ended."""
     with pytest.raises(TypeError, match="on_timeout must be a function of the trial id, or None; got 'print'"):
         TrialTimeout(1.0, on_timeout="print")
+
+
+def test_a_trial_paused_and_started_again_keeps_the_seconds_it_ran_before(monkeypatch):
+    """HyperBand or PBT pause a trial and start it again: its clock started again at every start,
+    so a trial paused often enough never reached its timeout (the grader counted all of it)."""
+    import ray_graded_penalty.timeout as timeout
+
+    clock = [0.0]
+    monkeypatch.setattr(timeout, "time", types.SimpleNamespace(time=lambda: clock[0]))
+    ended = []
+    watchdog = TrialTimeout(1.0)
+    monkeypatch.setattr(watchdog, "end", lambda trial: ended.append(trial.trial_id))
+    monkeypatch.setattr(watchdog, "_remember_root", lambda trial: None)
+    trial = PausedTrial(object())
+
+    def step_at(now, status):
+        clock[0], trial.status = now, status
+        watchdog.on_step_begin(0, [trial])
+
+    watchdog.on_trial_start(0, [trial], trial)
+    step_at(0.7, "RUNNING")
+    step_at(0.8, "PAUSED")  # ran 0.8 s; a pause of any length is not counted
+    step_at(100.0, "PAUSED")
+    clock[0] = 100.0
+    watchdog.on_trial_start(0, [trial], trial)
+    step_at(100.1, "RUNNING")
+    assert ended == []  # 0.9 s run
+    step_at(100.3, "RUNNING")
+    assert ended == ["paused"]  # 1.1 s run
