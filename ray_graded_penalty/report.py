@@ -367,7 +367,9 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
     missed = int((report["status"] == Kind.SLO_MISS.value).sum())
     share = missed / max(1, len(report))
     slo_note = f" {missed} served but missed an SLO ({share:.0%})." if slo_columns(report) else ""
-    lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).{slo_note}", "",
+    again = int(report["retried"].map(_plain).eq(True).sum()) if "retried" in report.columns else 0
+    again_note = f" {again} of them transient: their configurations ran again." if again else ""
+    lines = [f"{len(report)} trials, {failed} failed ({failed / max(1, len(report)):.0%}).{again_note}{slo_note}", "",
              "Failures by error class:", summary["by_error_class"].to_string(), ""]
     for name, table in summary["by_parameter"].items():
         lines += [f"By {name}:", table.to_string(float_format=lambda x: f"{x:.3g}" if not math.isnan(x) else "-"), ""]

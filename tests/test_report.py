@@ -632,3 +632,18 @@ def test_a_warm_start_gives_back_a_chosen_dict_that_tune_flattened():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="score", mode="max", warm_start=frame)
     searcher.set_search_properties("score", "max", space)
     assert [t.params["p"] for t in optuna_study(searcher).trials] == [{"a": 1, "b": "x"}, {"a": 3, "b": "y"}]
+
+
+def test_the_summary_says_how_many_failures_ran_again():
+    """A transient failure (a lost node) is a failed trial whose configuration ran again: the
+    summary counted it among the failures and did not say so."""
+    report = pd.DataFrame({
+        "trial_id": ["a", "b", "c"], "config/x": [0.1, 0.1, 0.5], "status": ["failure", "success", "failure"],
+        "value": [None, 2.0, None], "penalty": [-10.0, None, -20.0], "elapsed_s": [30.0, 50.0, 10.0],
+        "error_class": ["lost", None, "oom"], "retried": [True, False, False],
+    })
+    report.attrs.update(mode="max", mode_from="the caller")
+    text = format_summary(report, summarize(report))
+    assert text.startswith("3 trials, 2 failed (67%). 1 of them transient: their configurations ran again.")
+    plain = report.drop(columns="retried")
+    assert "transient" not in format_summary(plain, summarize(plain))
