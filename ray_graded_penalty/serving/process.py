@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections import deque
-from typing import List, Mapping, Optional
+from typing import Iterator, List, Mapping, Optional
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -152,16 +152,22 @@ class Server:
         except subprocess.TimeoutExpired:
             return None
 
-    def tail(self, lines: int = 20) -> List[str]:
-        """The last ``lines`` non-blank lines of the server's log (the launcher's own line left out)."""
+    def lines(self) -> Iterator[str]:
+        """The non-blank lines this server logged, read from its log as they are asked for (the
+        launcher's own line left out); none if the log cannot be read."""
         try:
             with open(self.log_path, "rb") as f:
                 f.seek(self.log_offset)
-                text = f.read().decode(errors="replace")
-            kept = deque((line.rstrip() for line in text.splitlines() if line.strip()), maxlen=lines + 1)
+                for raw in f:  # a progress bar's carriage returns end lines too
+                    for line in raw.decode(errors="replace").splitlines():
+                        if line.strip() and not line.startswith("# pid "):
+                            yield line.rstrip()
         except OSError:
-            return []
-        return [line for line in kept if not line.startswith("# pid ")][-lines:]
+            return
+
+    def tail(self, lines: int = 20) -> List[str]:
+        """The last ``lines`` non-blank lines of the server's log (the launcher's own line left out)."""
+        return list(deque(self.lines(), maxlen=lines))
 
     def stop(self, grace_s: float = 10.0) -> Optional[int]:
         """SIGTERM the server's process group, SIGKILL it after ``grace_s``; its exit status."""

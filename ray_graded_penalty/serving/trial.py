@@ -19,12 +19,12 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ray_graded_penalty._core.ray_internals import publish_stage
 from ray_graded_penalty.compat import trial_context
 from ray_graded_penalty.serving.command import HOST, Command
-from ray_graded_penalty.serving.failure import ServerError, failure
+from ray_graded_penalty.serving.failure import ServerError, error_statements, failure
 from ray_graded_penalty.serving.load import LoadSpec, Request, drive
 from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
 from ray_graded_penalty.serving.plan import LoadPlan
@@ -60,6 +60,13 @@ class ServeSpec(NamedTuple):
     stop_grace_s: float
 
 
+def failed(server: Server, stage: str, what: str, answers: Sequence[str] = (),
+           exit_code: Optional[int] = None) -> ServerError:
+    """The error of a trial that failed at ``stage`` with ``server``: its last log lines and the
+    errors it stated in its whole log, quoted (:func:`~ray_graded_penalty.serving.failure.failure`)."""
+    return failure(stage, what, server.tail(), answers, exit_code, errors=error_statements(server.lines()))
+
+
 def ready(server: Server, port: int, spec: ServeSpec) -> float:
     """Wait until the health endpoint answers 200; the seconds it took since the start.
 
@@ -70,11 +77,11 @@ def ready(server: Server, port: int, spec: ServeSpec) -> float:
         elapsed = time.monotonic() - server.started
         code = server.poll()
         if code is not None:
-            raise failure("start", f"the server exited ({exit_text(code)}) {elapsed:.2f} s after it "
-                          f"started, before it was ready", server.tail(), exit_code=code)
+            raise failed(server, "start", f"the server exited ({exit_text(code)}) {elapsed:.2f} s after it "
+                         f"started, before it was ready", exit_code=code)
         if elapsed > spec.ready_timeout_s:
-            raise failure("ready", f"the server was not ready within ready_timeout_s="
-                          f"{spec.ready_timeout_s:g} ({spec.health_path}: {last})", server.tail())
+            raise failed(server, "ready", f"the server was not ready within ready_timeout_s="
+                         f"{spec.ready_timeout_s:g} ({spec.health_path}: {last})")
         connection = http.client.HTTPConnection(HOST, port, timeout=2.0)
         try:
             connection.request("GET", spec.health_path)
@@ -186,8 +193,8 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
             except (RuntimeError, OSError) as e:
                 code = server.wait(1.0)
                 what = f"the server exited ({exit_text(code)})" if code is not None else "its tokenizer failed"
-                raise failure("load", f"{what} while the prompts of {plan.name} were sized ({e})",
-                              server.tail(), exit_code=code) from e
+                raise failed(server, "load", f"{what} while the prompts of {plan.name} were sized ({e})",
+                             exit_code=code) from e
             load = spec.load._replace(concurrency=plan.concurrency, request_rate=plan.request_rate)
             results, wall_s = drive(HOST, port, requests, load, lambda: server.poll() is not None, warmup)
             done = sum(r.ok for r in results)
@@ -195,13 +202,12 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
             # failed, give its exit a moment to show, so that the death is named, not the drops.
             code = server.poll() if done == len(results) else server.wait(1.0)
             if code is not None:
-                raise failure("load", f"the server exited ({exit_text(code)}) during the load {plan.name}, "
-                              f"{done} of {len(results)} requests done", server.tail(), exit_code=code)
+                raise failed(server, "load", f"the server exited ({exit_text(code)}) during the load {plan.name}, "
+                             f"{done} of {len(results)} requests done", exit_code=code)
             errors = [r.error for r in results if not r.ok]
             if len(errors) > spec.max_error_share * len(results):
-                raise failure("load", f"load {plan.name}: {len(errors)} of {len(results)} requests failed "
-                              f"(max_error_share={spec.max_error_share:g}); first: {errors[0][:300]}",
-                              server.tail(), errors)
+                raise failed(server, "load", f"load {plan.name}: {len(errors)} of {len(results)} requests failed "
+                             f"(max_error_share={spec.max_error_share:g}); first: {errors[0][:300]}", errors)
             loads[plan.name] = summarize(results, wall_s, spec.goodput)
         metrics: Dict[str, Any] = combine(loads, spec.combine)
         metrics["ready_s"] = ready_s

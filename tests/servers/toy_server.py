@@ -17,6 +17,7 @@ does wrong is chosen by its flags:
 --tgi-tokenizer  TGI's shape: /tokenize takes "inputs" and answers a list of {"id", "text"}; no /detokenize
 --model       serves only this model: a request naming another is refused (HTTP 404, vLLM's words)
 --tokenizer-dies-after  aborts itself (SIGABRT) when /tokenize is called the N+1-th time
+--fails-with-log  prints the lines of a file (a real server's log) and exits 1 before it listens
 Its tokenizer is one token per character (token id = code point); it streams exactly
 max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
 An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
@@ -45,7 +46,12 @@ def main():
     parser.add_argument("--tgi-tokenizer", action="store_true")
     parser.add_argument("--model", default=None)
     parser.add_argument("--tokenizer-dies-after", type=int, default=0)
+    parser.add_argument("--fails-with-log", default=None)
     args = parser.parse_args()
+    if args.fails_with_log:
+        with open(args.fails_with_log) as log:
+            print(log.read(), end="", flush=True)
+        raise SystemExit(1)
     kv = bytearray(args.kv_mb * 2**20)
     started = time.monotonic()
     slots = threading.Semaphore(args.slots)

@@ -72,3 +72,26 @@ def test_the_one_classifier_reads_the_stage_and_the_servers_words():
     fallen = failure("start", "the server exited (signal SIGABRT)", ["NVRM: Xid 79, GPU has fallen off the bus"])
     assert classify(read_exception(fallen), policy) == "xid"
     assert read_exception(fallen).stage == "start" and fallen.exit_code is None
+
+
+def test_errors_stated_above_the_last_lines_are_quoted_and_graded():
+    """Under load uvicorn logs a line per request (``INFO:     127.0.0.1:... "POST ..." 200 OK``):
+    20 of them after the engine's out-of-memory error, and the message quoted none of the server's
+    words; graded a crash."""
+    from ray_graded_penalty.serving.failure import error_statements
+
+    oom = ("(EngineCore_DP0 pid=48217) ERROR 01-10 07:09:06 [core.py:850] torch.OutOfMemoryError: CUDA out of "
+           "memory. Tried to allocate 1.74 GiB. GPU 0 has a total capacity of 23.57 GiB of which 605.88 MiB is free.")
+    access = [f'(APIServer pid=1) INFO:     127.0.0.1:{40000 + i} - "POST /v1/completions HTTP/1.1" 500 Internal '
+              'Server Error' for i in range(24)]
+    log = ["(APIServer pid=1) WARNING 01-10 07:00:01 [utils.py:12] ImportError: flash-attn not found",
+           oom, "(EngineCore_DP0 pid=48218) " + oom.split(") ", 1)[1]] + access
+    errors = error_statements(log)
+    assert errors == [log[2]]  # one statement, as its last process logged it; no warning
+    crashed = failure("load", "the server exited (exit code 1) during the load D(8,4)", log[-20:], errors=errors,
+                      exit_code=1)
+    assert graded_as(crashed) == "oom" and crashed.errors == (log[2],)
+    assert graded_as(failure("load", "the server exited (exit code 1) during the load D(8,4)", log[-20:],
+                             exit_code=1)) == "crash"  # its last lines alone
+    assert error_statements(["x"] * 3 + [f"RuntimeError: step {i} failed" for i in range(15)]) == [
+        f"RuntimeError: step {i} failed" for i in range(5, 15)]  # the last ten

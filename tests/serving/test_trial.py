@@ -2,7 +2,7 @@
 allocations under a real memory limit, real signals). Against llama.cpp's server: test_llama_server.py;
 inside Ray Tune: test_serving_tune.py."""
 
-
+import os
 
 import pytest
 
@@ -183,3 +183,24 @@ def test_a_server_that_dies_while_the_prompts_are_sized_fails_at_load_in_its_own
     assert "the server exited (signal SIGABRT) while the prompts of D(12,4) c=1 were sized" in str(error)
     assert any("aborting at /tokenize call 2" in line for line in error.log_lines)
     assert graded_as(error) == "crash" and running_servers(tmp_path) == []
+
+
+VLLM_START_OOM = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                              "vllm_start_oom.log")
+
+
+def test_a_cause_the_server_logged_above_its_last_lines_grades_the_failure(tmp_path):
+    """vLLM's engine states why it failed ("CUDA out of memory ..."), then its API server prints a
+    traceback of some 40 lines that ends "See root cause above": the message quoted the last 20,
+    and the failure was graded a deploy failure. ``tests/data/vllm_start_oom.log``: the lines of
+    one run in vllm-project/vllm#27508 (a worker's, the engine core's, the API server's); the
+    last six, cut off in that thread, are the same code's end from vllm-project/vllm#23176."""
+    trainable = server_trainable(f"{TOY_COMMAND} --fails-with-log {VLLM_START_OOM}", ready_timeout_s=60)
+    with pytest.raises(ServerError) as caught:
+        serve(trainable.spec, {}, str(tmp_path))
+    error = caught.value
+    assert error.stage == "start" and graded_as(error) == "oom"
+    assert "CUDA out of memory occurred when warming up sampler" not in "\n".join(error.log_lines)  # above the last 20
+    assert len(error.errors) == 1 and "] RuntimeError: CUDA out of memory occurred when" in error.errors[0]
+    assert str(error).index("CUDA out of memory") < str(error).index("last server log lines")
+    assert running_servers(tmp_path) == []
