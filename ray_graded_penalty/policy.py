@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import collections.abc
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -195,8 +196,11 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
                             f"triple, got {modifier!r}") from None
         if not isinstance(name, str) or not name:
             raise ValueError(f"modifiers[{i}].name must be a non-empty string, got {name!r}")
-        if isinstance(keywords, str) or not all(isinstance(k, str) and k for k in keywords):
-            raise ValueError(f"modifiers[{i}].keywords must be a sequence of non-empty strings, got {keywords!r}")
+        if isinstance(keywords, str) or not isinstance(keywords, collections.abc.Iterable):
+            raise TypeError(f"modifiers[{i}].keywords must be a list of non-empty strings, got {keywords!r}")
+        keywords = tuple(keywords)  # once: a generator is read once
+        if not all(isinstance(k, str) and k for k in keywords):
+            raise ValueError(f"modifiers[{i}].keywords must be a list of non-empty strings, got {list(keywords)!r}")
         if not keywords:
             raise ValueError(f"modifiers[{i}] ({name!r}) has no keywords")
         wordless = [k for k in keywords if not spell_keyword(k).letters]
@@ -209,7 +213,7 @@ def _as_modifiers(modifiers: Iterable[ModifierLike]) -> Tuple[ErrorModifier, ...
         factor = finite_number(f"modifiers[{i}].factor", factor)
         if factor <= 0:
             raise ValueError(f"modifiers[{i}].factor must be positive, got {factor!r}")
-        result.append(ErrorModifier(name, tuple(keywords), factor))
+        result.append(ErrorModifier(name, keywords, factor))
     names = [m.name for m in result]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:

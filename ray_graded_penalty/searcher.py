@@ -164,13 +164,14 @@ class GradedPenaltySearcher(Searcher):
     @property
     def best(self) -> Optional[TrialOutcome]:
         """The best success within the SLOs (with several objectives: the best in the first);
-        without one, the least SLO miss; while everything fails, the least-bad failure."""
-        return self._ledger.best if self._ledger else None
+        without one, the least SLO miss; while everything fails, the least-bad failure. A deep
+        copy, as :attr:`outcomes`."""
+        return copy.deepcopy(self._ledger.best) if self._ledger else None
 
     @property
     def pareto_front(self) -> List[TrialOutcome]:
-        """The successes within the SLOs that no other one dominates in every objective."""
-        return self._ledger.pareto_front() if self._ledger else []
+        """The successes within the SLOs that no other one dominates in every objective (deep copies)."""
+        return copy.deepcopy(self._ledger.pareto_front()) if self._ledger else []
 
     # ----- Ray's Searcher interface, delegated ------------------------------------------------
 
@@ -199,7 +200,7 @@ class GradedPenaltySearcher(Searcher):
         self._tell_waiting()
         retry = self._book.take_retry(trial_id, time.time())
         if retry is not None:  # a configuration whose last try failed transiently runs again first
-            return retry
+            return copy.deepcopy(retry)  # the caller's to change (Tune copies it; a script may not)
         inner_id, waiting = trial_id, False
         for again in range(1, MAX_KNOWN_IN_A_ROW + 1):
             self._keeper.before_suggest()
@@ -215,7 +216,7 @@ class GradedPenaltySearcher(Searcher):
             earlier = [] if finished or self.runs_per_config is None else self._keeper.finished_elsewhere(config)
             if self._may_run(finished, running, earlier):
                 self._book.suggested(trial_id, config, time.time(), inner_id)
-                return config
+                return copy.deepcopy(config)  # the caller's to change (Tune copies it; a script may not)
             if finished:  # its outcome is known: told now
                 ledger.tell_repeat(inner_id, finished[-1], told, self._keeper, self.searcher)
             elif earlier:  # known from elsewhere: told as it is held there
@@ -362,6 +363,9 @@ class GradedPenaltySearcher(Searcher):
             self._tell(ending)
 
     def experiment_ended(self) -> None:
+        """The run is over (the callback calls it; call it yourself when you drive the searcher
+        without Tune's loop): a failure still waiting for its details, and a transient failure
+        whose retry no trial came to run, are told as they ended."""
         self._tell_waiting()
         self.search_ended()
 

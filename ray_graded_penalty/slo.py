@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import collections.abc
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
@@ -112,6 +113,8 @@ def check_slos(slos: Optional[Iterable[object]]) -> Tuple[SLO, ...]:
         return ()
     if isinstance(slos, SLO):
         slos = [slos]
+    if isinstance(slos, (str, bytes)) or not isinstance(slos, collections.abc.Iterable):
+        raise TypeError(f"slos must be an SLO or a list of them, such as [SLO('ttft_p99_s', max=0.5)], got {slos!r}")
     result = []
     for i, slo in enumerate(slos):
         if not isinstance(slo, SLO):

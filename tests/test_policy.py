@@ -101,7 +101,9 @@ def test_malformed_tiers_are_refused_at_construction(tiers, message):
     [
         ([("oom", ["oom"], 0.0)], "factor must be positive"),
         ([("oom", ["oom"], math.inf)], "must be finite"),
-        ([("oom", "oom", 1.5)], "sequence of non-empty strings"),
+        ([("oom", "oom", 1.5)], "list of non-empty strings, got 'oom'"),
+        ([("oom", None, 1.5)], "list of non-empty strings, got None"),
+        ([("oom", 5, 1.5)], "list of non-empty strings, got 5"),
         ([("oom", [], 1.5)], "has no keywords"),
         ([("oom", [""], 1.5)], "non-empty strings"),
         ([("", ["oom"], 1.5)], "non-empty string"),
@@ -113,6 +115,14 @@ def test_malformed_tiers_are_refused_at_construction(tiers, message):
 def test_malformed_modifiers_are_refused_at_construction(modifiers, message):
     with pytest.raises((ValueError, TypeError), match=message):
         PenaltyPolicy(modifiers=modifiers)
+
+
+def test_keywords_given_as_a_generator_are_kept():
+    """The check of each keyword read a generator to its end, and the modifier kept none: its
+    failures were not scaled, and the saved state could not be read back ("has no keywords")."""
+    policy = PenaltyPolicy(modifiers=[("xid", (k for k in ["Xid"]), 2.0)])
+    assert policy.modifiers[0].keywords == ("Xid",)
+    assert PenaltyPolicy.from_data(policy.to_data()).modifiers == policy.modifiers
 
 
 @pytest.mark.parametrize(

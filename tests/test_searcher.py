@@ -157,6 +157,10 @@ def test_outcomes_read_earlier_do_not_change_when_later_trials_move_them():
         (("optuna",), dict(trial_timeout_s=60, points_to_evaluate=[0.5]), TypeError, "each a dict"),
         (("optuna",), dict(trial_timeout_s=60, seed="x"), TypeError, "seed must be an int or None, got 'x'"),
         (("hyperopt",), dict(trial_timeout_s=60, seed=1.5), TypeError, "seed must be an int or None, got 1.5"),
+        (("optuna",), dict(trial_timeout_s=60, seed=-1), ValueError, r"seed must be between 0 and 2\*\*32 - 1, got -1"),
+        (("hyperopt",), dict(trial_timeout_s=60, seed=2**32), ValueError, "got 4294967296"),  # Optuna's named no value
+        (("optuna",), dict(trial_timeout_s=60, slos=5), TypeError, "slos must be an SLO or a list of them.*got 5"),
+        (("optuna",), dict(trial_timeout_s=60, slos="p99"), TypeError, "got 'p99'"),  # was "slos[0] ... got 'p'"
         (("optuna",), dict(trial_timeout_s=60, enforce_timeout="no"), TypeError,
          "enforce_timeout must be True or False, got 'no'"),
     ],
@@ -760,3 +764,47 @@ def test_every_method_of_rays_searcher_it_overrides_keeps_rays_argument_names():
     renamed, overridden = overridden_with_other_names(GradedPenaltySearcher, Searcher)
     assert {"suggest", "on_trial_complete", "set_search_properties", "set_state", "get_state"} <= overridden
     assert renamed == []
+
+
+def test_a_metric_beyond_a_floats_range_is_a_failure_told_once_not_an_error():
+    """``10**400`` (a Python int) made ``on_trial_result`` raise OverflowError, and at the
+    trial's end the trial was lost: taken from the book, never told."""
+    searcher = make()
+    searcher.suggest("a")
+    searcher.on_trial_result("a", {"score": 10**400, "training_iteration": 1})
+    searcher.on_trial_complete("a", result={"score": 10**400, "training_iteration": 1})
+    [outcome] = searcher.outcomes.values()
+    assert outcome.failed and outcome.error_class == "crash" and "finite" in outcome.error
+
+
+def test_best_and_the_pareto_front_are_copies_as_outcomes_is():
+    """``best`` and ``pareto_front`` handed out the ledger's own outcomes: one held while everything
+    failed changed when a later success moved it, and one written to rewrote ``outcomes``."""
+    searcher = make()
+    searcher.suggest("f1")
+    searcher.record_failure("f1", elapsed_s=5, error="CUDA out of memory")
+    held = searcher.best
+    told_then = held.told
+    searcher.suggest("s1")
+    searcher.on_trial_complete("s1", result={"score": -5000.0, "training_iteration": 1})
+    assert held.told == told_then  # the failure moved below the success; what was read did not
+    searcher.best.told = -1e9
+    searcher.pareto_front[0].told = 123.0
+    assert searcher.outcomes["s1"].told == -5000.0
+
+
+@pytest.mark.parametrize("backend", ["optuna", "hyperopt"])
+def test_a_suggestion_changed_by_its_caller_is_still_known_as_what_was_suggested(backend):
+    """Driven without Tune (which copies the config), a script that added its constants to the
+    dict ``suggest`` returned changed what the searcher kept: the configuration ran twice."""
+    searcher = GradedPenaltySearcher(backend, trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", {"x": tune.choice([1, 2])})
+    seen = []
+    for i in range(4):
+        config = searcher.suggest(f"t{i}")
+        if not isinstance(config, dict):
+            break
+        seen.append(config["x"])
+        config["batch"] = 32  # the script's own constant
+        searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"]), "training_iteration": 1})
+    assert sorted(seen) == [1, 2]

@@ -21,10 +21,14 @@ def check_mode(mode: object) -> str:
 
 def real_number(value: object) -> Optional[float]:
     """``value`` as a float if it is a real number, numpy's scalars included (``np.float32``,
-    ``np.int64``: what a trainable's ``np.mean`` reports), but not a bool; else None."""
+    ``np.int64``: what a trainable's ``np.mean`` reports), but not a bool; else None. An integer
+    beyond a float's range is infinite."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # 10**400
+        return math.inf if int(value) > 0 else -math.inf
 
 
 def finite_number(name: str, value: object) -> float:
@@ -86,6 +90,8 @@ def check_backend_args(seed: object, points_to_evaluate: object) -> None:
     configurations, each a dict, or None)."""
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise TypeError(f"seed must be an int or None, got {seed!r}")
+    if seed is not None and not 0 <= seed < 2**32:  # what numpy's and Optuna's generators take
+        raise ValueError(f"seed must be between 0 and 2**32 - 1, got {seed!r}")
     configs = points_to_evaluate if isinstance(points_to_evaluate, (list, tuple)) else None
     if points_to_evaluate is not None and (configs is None or not all(isinstance(p, dict) for p in configs)):
         raise TypeError(f"points_to_evaluate must be a list of configurations, each a dict such as "

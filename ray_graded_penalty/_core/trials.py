@@ -32,6 +32,7 @@ on other nodes whose clocks are not the driver's, and a record must survive a dr
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
@@ -196,8 +197,9 @@ class TrialBook:
             return
         if kept is not None:
             record.last_result = dict(kept)
-        if "time_total_s" in result:
-            record.time_total_s = result["time_total_s"]
+        seconds = real_number(result.get("time_total_s"))
+        if seconds is not None and math.isfinite(seconds):  # Tune's own; a trainable's of its own may be anything
+            record.time_total_s = seconds
         reached = [p for p in (record.progress, self._reported_progress(trial_id, result),
                                self._iterations_share(result)) if p is not None]
         record.progress = max(reached, default=None)

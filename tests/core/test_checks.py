@@ -52,3 +52,11 @@ def test_a_failure_s_details_are_checked_against_the_classes_known():
         check_failure(1.0, "boom", None, "xid", ["oom", "crash"])
     with pytest.raises(TypeError, match="error must be a string, got int: 3"):
         check_failure(1.0, 3, None, None, [])
+
+
+def test_an_integer_beyond_a_floats_range_is_infinite_not_an_error():
+    """``float(10**400)`` raises OverflowError: a metric that large ended the experiment from
+    ``on_trial_result`` and, at the trial's end, lost the trial (its record gone, nothing told)."""
+    assert real_number(10**400) == math.inf and real_number(-(10**400)) == -math.inf
+    with pytest.raises(ValueError, match="must be finite"):
+        finite_number("x", 10**400)

@@ -196,3 +196,14 @@ def test_a_retry_never_taken_ends_as_its_failure_did():
     assert (ending.trial_id, ending.elapsed_s, ending.error_class, ending.final) == ("a", 30.0, "lost", True)
     assert book.records == {}
 
+
+
+def test_a_time_total_s_that_is_no_finite_number_is_not_read():
+    """A result's ``time_total_s`` that is not a finite number (a trainable's own key) raised when
+    the trial was graded, after its record was taken from the book: the trial was lost."""
+    book = book_with(callback=False)
+    book.reported("t", {"time_total_s": 7.0})
+    for bad in ("soon", None, float("inf"), float("nan")):
+        book.reported("t", {"time_total_s": bad})
+    book.completed("t", None, error=True, now=150.0)
+    assert book.waiting(now=150.0)[0].elapsed_s == 7.0
