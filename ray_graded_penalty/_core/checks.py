@@ -27,8 +27,8 @@ def real_number(value: object) -> Optional[float]:
         return None
     try:
         return float(value)
-    except OverflowError:  # 10**400
-        return math.inf if int(value) > 0 else -math.inf
+    except OverflowError:  # 10**400: an int (or a Fraction) beyond a float's range
+        return math.inf if value > 0 else -math.inf  # type: ignore[operator]
 
 
 def finite_number(name: str, value: object) -> float:
