@@ -72,7 +72,7 @@ def test_the_load_agrees_with_the_servers_own_counters(tmp_path):
                           str(tmp_path / "server.log"), spec.env)
     try:
         ready(server, port, spec)
-        _, requests = workload(spec, spec.loads[0], server_tokenizer(HOST, port, spec.model))
+        _, requests = workload(spec, spec.loads[0], server_tokenizer(HOST, port, spec.model or "default"))
         before = counters(port)
         results, wall_s = drive(HOST, port, requests, spec.load._replace(concurrency=1), lambda: False)
         after = counters(port)

@@ -60,12 +60,16 @@ def failed(error: str, sent_s: float = 0.0, e2el_s: float = 0.0) -> RequestResul
 
 
 def event_text(event: Any) -> str:
-    """The text one streamed event carries (completions or chat)."""
+    """The text one streamed event carries (completions or chat): a chat's reasoning too
+    (``reasoning_content``: vLLM's reasoning parsers, SGLang, llama.cpp; ``reasoning``: newer
+    vLLM), as vLLM's ``bench serve`` counts it. Its tokens are generated and in the usage's
+    count; left out, the first token was the first of the answer after it."""
     choices = event.get("choices") if isinstance(event, dict) else None
     choice = (choices or [{}])[0] or {}
     if "text" in choice:
         return choice.get("text") or ""
-    return ((choice.get("delta") or {}).get("content")) or ""
+    delta = choice.get("delta") or {}
+    return delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
 
 
 class _Stream:

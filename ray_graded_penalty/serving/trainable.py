@@ -134,7 +134,8 @@ def server_trainable(
         check_executable: Check now that the command's program exists here.
         **fixed: Values for the command's fields that are the same in every trial (any other
             name is refused, so a misspelt argument cannot pass). ``model``, fixed here or
-            searched in the trial's config, is also the ``"model"`` its requests name.
+            searched in the trial's config, is also the ``"model"`` its requests name; without
+            one, they name the first model the server lists at ``/v1/models``.
 
     Each trial reports the metrics of :mod:`~ray_graded_penalty.serving.metrics` (``throughput``,
     ``ttft_p99_s``, ``tpot_mean_s``, ``itl_p90_s``, ``e2el_p99_s``, ``goodput``, ...) and
@@ -205,7 +206,7 @@ def server_trainable(
         max_tokens=128 if max_tokens is None else _positive("max_tokens", max_tokens, integer=True),
         ignore_eos=ignore_eos,
         endpoint=endpoint,
-        model=str(fixed.get("model", "default")),
+        model=str(fixed["model"]) if "model" in fixed else None,
         extra_body=dict(extra_body or {}),
         health_path=health_path,
         ready_timeout_s=_positive("ready_timeout_s", ready_timeout_s),

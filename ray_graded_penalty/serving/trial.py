@@ -29,9 +29,12 @@ from ray_graded_penalty.serving.load import LoadSpec, Request, drive
 from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
 from ray_graded_penalty.serving.plan import LoadPlan
 from ray_graded_penalty.serving.process import Server, exit_text, free_port
-from ray_graded_penalty.serving.workload import Tokenizer, make_prompts, plan_lengths, server_tokenizer
+from ray_graded_penalty.serving.workload import Tokenizer, make_prompts, plan_lengths, served_model, server_tokenizer
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+#: The ``"model"`` requests name when neither the search nor the server names one (llama.cpp's
+#: server takes any).
+DEFAULT_MODEL = "default"
 
 logger = logging.getLogger("ray_graded_penalty")
 
@@ -50,7 +53,7 @@ class ServeSpec(NamedTuple):
     max_tokens: int
     ignore_eos: bool
     endpoint: str
-    model: str
+    model: Optional[str]  # fixed for every trial; None: the trial's, or the one the server names
     extra_body: Mapping[str, Any]
     health_path: str
     ready_timeout_s: float
@@ -98,17 +101,20 @@ def ready(server: Server, port: int, spec: ServeSpec) -> float:
         pause = min(pause * 1.5, 0.5)
 
 
-def model_of(spec: ServeSpec, config: Mapping[str, Any]) -> str:
+def model_of(spec: ServeSpec, config: Mapping[str, Any], port: int) -> str:
     """The ``"model"`` the trial's requests name: the trial's own ``model`` when it searches one,
-    else the fixed one (``model=`` of ``server_trainable``), else ``"default"``."""
-    return str(config["model"]) if "model" in config else spec.model
+    else the fixed one (``model=`` of ``server_trainable``), else the one the server names
+    (:func:`~ray_graded_penalty.serving.workload.served_model`), else ``"default"``."""
+    if "model" in config:
+        return str(config["model"])
+    return spec.model or served_model(HOST, port) or DEFAULT_MODEL
 
 
 def body(spec: ServeSpec, prompt: str, max_tokens: int, model: Optional[str] = None) -> bytes:
     """The JSON of one streaming request for ``prompt``, asking for ``max_tokens`` tokens (and,
     with ``ignore_eos``, for exactly that many) and for the token counts (``include_usage``);
     ``model``: the trial's (see :func:`model_of`), else the spec's."""
-    payload: Dict[str, Any] = {"model": model or spec.model, "max_tokens": max_tokens, "stream": True,
+    payload: Dict[str, Any] = {"model": model or spec.model or DEFAULT_MODEL, "max_tokens": max_tokens, "stream": True,
                                "temperature": 0.0, "stream_options": {"include_usage": True}}
     if spec.ignore_eos:
         payload.update(ignore_eos=True, min_tokens=max_tokens)
@@ -184,7 +190,7 @@ def serve(spec: ServeSpec, config: Mapping[str, Any], log_dir: str) -> Dict[str,
     server, port, ready_s = deploy(spec, config, os.path.join(log_dir, "server.log"))
     publish("load")
     try:
-        model = model_of(spec, config)
+        model = model_of(spec, config, port)
         tokenizer = server_tokenizer(HOST, port, model) if spec.prompts is None else None
         loads: Dict[str, Dict[str, float]] = {}
         for plan in spec.loads:

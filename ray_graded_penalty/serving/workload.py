@@ -122,6 +122,26 @@ def _post(host: str, port: int, path: str, payload: dict, timeout_s: float) -> O
         connection.close()
 
 
+def served_model(host: str, port: int, timeout_s: float = 10.0) -> Optional[str]:
+    """The first model the server at ``host:port`` names at ``GET /v1/models`` (OpenAI's shape:
+    ``{"data": [{"id": ...}]}``; vLLM, SGLang, llama.cpp, TGI), or None. vLLM refuses a request
+    naming a model it does not serve, so a model written into the command (``vllm serve
+    Qwen/Qwen2.5-7B-Instruct``) is read back from the server."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        connection.request("GET", "/v1/models")
+        response = connection.getresponse()
+        answer = json.loads(response.read()) if response.status == 200 else None
+    except (OSError, http.client.HTTPException, ValueError):
+        return None
+    finally:
+        connection.close()
+    models = answer.get("data") if isinstance(answer, dict) else None
+    first = models[0] if isinstance(models, list) and models and isinstance(models[0], dict) else {}
+    name = first.get("id")
+    return name if isinstance(name, str) and name else None
+
+
 def _token_ids(answer: Any) -> Optional[List[int]]:
     """The token ids of a ``/tokenize`` answer: ``{"tokens": [ids or {"id": ...}]}`` (llama.cpp,
     vLLM) or a list of ``{"id": ...}`` (TGI); None for any other shape."""

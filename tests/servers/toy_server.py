@@ -15,8 +15,11 @@ does wrong is chosen by its flags:
 --no-tokenizer  no /tokenize or /detokenize (404), as a server without them
 --no-detokenize  /tokenize but no /detokenize (404)
 --tgi-tokenizer  TGI's shape: /tokenize takes "inputs" and answers a list of {"id", "text"}; no /detokenize
---model       serves only this model: a request naming another is refused (HTTP 404, vLLM's words)
+--model       serves only this model: a request naming another is refused (HTTP 404, vLLM's words);
+              /v1/models names it, as vLLM's does
 --tokenizer-dies-after  aborts itself (SIGABRT) when /tokenize is called the N+1-th time
+--reasoning-events  a chat answer streams N events of reasoning (``delta.reasoning_content``, as
+              vLLM's reasoning parsers, SGLang and llama.cpp send it) before its content
 --fails-with-log  prints the lines of a file (a real server's log) and exits 1 before it listens
 Its tokenizer is one token per character (token id = code point); it streams exactly
 max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
@@ -47,6 +50,7 @@ def main():
     parser.add_argument("--model", default=None)
     parser.add_argument("--tokenizer-dies-after", type=int, default=0)
     parser.add_argument("--fails-with-log", default=None)
+    parser.add_argument("--reasoning-events", type=int, default=0)
     args = parser.parse_args()
     if args.fails_with_log:
         with open(args.fails_with_log) as log:
@@ -76,7 +80,9 @@ def main():
         def do_GET(self):
             if self.path in ("/health", "/v1/models"):
                 ready = time.monotonic() - started >= args.start_s
-                self.send_json(200 if ready else 503, {"status": "ok" if ready else "loading"})
+                answer = {"object": "list", "data": [{"id": args.model or "toy", "object": "model"}]} \
+                    if self.path == "/v1/models" and ready else {"status": "ok" if ready else "loading"}
+                self.send_json(200 if ready else 503, answer)
             else:
                 self.send_json(404, {"error": "no such path"})
 
@@ -122,13 +128,15 @@ def main():
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
-                for i in range(max_tokens):
+                thought = args.reasoning_events if chat else 0
+                for i in range(thought + max_tokens):
                     time.sleep(args.token_ms / 1000)
-                    choice = {"delta": {"content": f"t{i} "}} if chat else {"text": f"t{i} "}
+                    delta = {"reasoning_content": f"r{i} "} if i < thought else {"content": f"t{i} "}
+                    choice = {"delta": delta} if chat else {"text": f"t{i} "}
                     self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
                     self.wfile.flush()
                 if (request.get("stream_options") or {}).get("include_usage"):
-                    usage = {"prompt_tokens": len(prompt), "completion_tokens": max_tokens}
+                    usage = {"prompt_tokens": len(prompt), "completion_tokens": thought + max_tokens}
                     self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
                 self.wfile.write(b"data: [DONE]\n\n")
             self.close_connection = True

@@ -173,6 +173,27 @@ def test_a_searched_model_is_the_one_its_requests_name(tmp_path):
     assert serve(fixed.spec, {}, str(tmp_path))["requests_ok"] == 4
 
 
+def test_a_model_written_into_the_command_is_read_back_from_the_server(tmp_path):
+    """``vllm serve Qwen/Qwen2.5-7B-Instruct --port {port}``: no model field, so requests named
+    "default", which vLLM refuses (HTTP 404), and every trial failed as a crash under load. The
+    server's ``/v1/models`` names it."""
+    trainable = server_trainable(TOY_COMMAND + " --model org/written-in", scenarios="D(12,4)", requests=4,
+                                 concurrency=2)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 4 and 4 * 11 <= metrics["input_tokens"] <= 4 * 12  # its tokenizer too
+
+
+def test_a_reasoning_models_first_token_is_its_first_reasoning_token(tmp_path):
+    """A chat answer that reasons first streams ``delta.reasoning_content``: it was not read as
+    text, so TTFT was taken at the answer after it (8 of 12 tokens in) and TPOT from 4 tokens'
+    time spread over 11; all reasoning, a request had no TTFT at all."""
+    trainable = server_trainable(TOY_COMMAND + " --reasoning-events 8 --token-ms 20", endpoint="chat",
+                                 prompts=["Why?"], max_tokens=4, requests=4, concurrency=1, warmup=0)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 4 and metrics["output_tokens"] == 4 * 12
+    assert metrics["ttft_p50_s"] < 0.4 * metrics["e2el_p50_s"]  # 1 of 12 tokens' time, not 9 of 12
+
+
 def test_a_server_that_dies_while_the_prompts_are_sized_fails_at_load_in_its_own_words(tmp_path):
     trainable = server_trainable(TOY_COMMAND + " --tokenizer-dies-after 1", scenarios="D(12,4)", requests=4,
                                  concurrency=1)
