@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import collections.abc
+import difflib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
@@ -138,6 +139,11 @@ def judge(slos: Iterable[SLO], result: Mapping[str, Any]) -> Verdict:
         number = real_number(value)
         if number is None or not math.isfinite(number):
             values[slo.metric] = None
+            if slo.metric not in result:  # a misspelt name fails every trial: say what there is
+                like = difflib.get_close_matches(slo.metric, [str(k) for k in result], n=3, cutoff=0.4)
+                return Verdict(total, misses, values, failure=(
+                    f"SLO missed: {slo.describe()}, but the result has no {slo.metric!r}"
+                    + (f" (it has {', '.join(map(repr, like))})" if like else "")))
             return Verdict(total, misses, values, failure=(
                 f"SLO missed: {slo.describe()}, but the result has no finite {slo.metric!r} "
                 f"(got {value!r})"

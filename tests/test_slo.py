@@ -277,3 +277,15 @@ def test_a_real_tuner_run_with_two_objectives_failures_and_an_slo(local_ray, tmp
     assert "Pareto front (tps, p99): trials" in format_summary(frame, summary)
     assert {p.rsplit("/", 1)[1] for p in plot_report(frame, str(tmp_path / "plots"))} >= {
         "by_x.tps.png", "by_x.p99.png", "pareto.png"}
+
+
+def test_an_slo_on_a_metric_the_result_lacks_names_the_ones_like_it():
+    """vLLM's name for a metric (``p99_ttft_ms``) is not the package's (``ttft_p99_s``): every trial
+    failed its SLO, and the message said only that the result had no finite 'p99_ttft_ms'."""
+    from ray_graded_penalty.serving.metrics import METRICS
+    from ray_graded_penalty.slo import judge
+
+    result = {name: 0.1 for name in METRICS}
+    failure = judge([SLO("p99_ttft_ms", max=500)], result).failure
+    assert "has no 'p99_ttft_ms' (it has " in failure and "'ttft_p99_s'" in failure
+    assert judge([SLO("tpot_p99_s", max=0.05)], dict(result, tpot_p99_s=float("nan"))).failure.endswith("(got nan)")
