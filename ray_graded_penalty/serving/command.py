@@ -43,13 +43,15 @@ class Command(NamedTuple):
             try:
                 parsed = list(string.Formatter().parse(word))
             except ValueError as e:
-                raise ValueError(f"command word {word!r} is not a valid template: {e}") from None
+                raise ValueError(f"command word {word!r} is not a valid template: {e}; write a literal "
+                                 f"brace twice ({{{{ and }}}}), as in a JSON value") from None
             for _, name, _, _ in parsed:
                 if name is None:
                     continue
                 if not name.isidentifier():
                     raise ValueError(
-                        f"command field {{{name}}} must be a plain name such as {{max_num_seqs}}"
+                        f"command field {{{name}}} must be a plain name such as {{max_num_seqs}}; a literal "
+                        f"brace is written twice: --compilation-config '{{{{\"level\": 3}}}}'"
                     )
                 names.append(name)
         if "port" not in names:
