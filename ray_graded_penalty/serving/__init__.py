@@ -14,7 +14,9 @@ Example, vLLM on a GPU cluster (the package's searcher grades the failures)::
         "vllm serve {model} --port {port} --max-num-seqs {max_num_seqs} "
         "--gpu-memory-utilization {gpu_memory_utilization}",
         model="Qwen/Qwen2.5-7B-Instruct", scenarios="D(512,128)", concurrency=[1, 2, 8],
-        requests=200, goodput={"ttft_s": 0.5, "tpot_s": 0.05})
+        requests=200, goodput={"ttft_s": 0.5, "tpot_s": 0.05},
+        ready_timeout_s=600,        # a cold vLLM start (weights, compilation, CUDA graphs) takes minutes
+        check_executable=False)     # vLLM is on the GPU nodes, not the driver
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=900)
     tuner = tune.Tuner(
         tune.with_resources(trainable, {"gpu": 1}),
