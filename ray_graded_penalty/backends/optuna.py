@@ -505,7 +505,7 @@ class OptunaRankKeeper(RankKeeper):
             user_attrs={f"graded_penalty.{name}": v for name, v in (attrs or {}).items()},  # as before_tell's
         ))
         if violation is not None:
-            self._ids[key] = storage_id(study.trials[-1])
+            self._ids[key] = storage_id(study.get_trials(deepcopy=False)[-1])  # no copy of every trial per row
 
     def _holds_already(self, config: Dict[str, Any], value: float, violation: Optional[float]) -> bool:
         """Whether the study held, before this search added any, a finished trial of ``config``
