@@ -11,7 +11,7 @@ reports it. Either way it is told once.
 
 The trainable's own exception is what names the cause ("CUDA out of memory"); Ray's wrapper
 around it carries a traceback whose file paths could match keywords by accident, so the
-wrapper is unwrapped first (:func:`innermost`).
+wrapper is unwrapped first (:func:`~ray_graded_penalty._core.ray_internals.innermost`).
 
 A trial the searcher has told already that Tune starts again (after ``Tuner.restore``, a
 trial whose actor had died before the experiment's state was saved) is ended at its start,
@@ -46,7 +46,7 @@ from ray.tune import Callback
 from ray_graded_penalty._core.judge import STAGE_CLASSES, exception_types, named_types
 from ray_graded_penalty._core.judge import Evidence as Evidence  # public here: what trial_errored hears
 from ray_graded_penalty._core.outcomes import ErrorClass
-from ray_graded_penalty._core.ray_internals import forget_stage, published_stage
+from ray_graded_penalty._core.ray_internals import forget_stage, innermost, is_train_wrapper, published_stage
 from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
@@ -239,42 +239,19 @@ _ENDED = ("TERMINATED", "ERROR")
 
 # ----- Ray's errors ---------------------------------------------------------------------------------
 
-#: Ray Train's errors that only wrap what a training worker raised (Train V1 chains it as the
-#: ``__cause__``; V2 keeps it in ``worker_failures``, ``controller_failure`` or, for a worker
-#: whose health check failed, its death, ``health_check_failure``).
-_TRAIN_WRAPPERS = ("TrainingFailedError", "WorkerGroupError", "ControllerError")
-
-
-def innermost(exc: BaseException) -> BaseException:
-    """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
-    under Ray Train's errors the first failing worker's own exception (a worker that died,
-    its node lost, comes as a failed health check around Ray's ``ActorDiedError``)."""
-    for _ in range(16):  # wrappers nest a few levels deep; never loop on a cycle
-        inner = getattr(exc, "cause", None)
-        if not isinstance(inner, BaseException):
-            failures = getattr(exc, "worker_failures", None)
-            if isinstance(failures, dict) and failures:
-                inner = failures[min(failures)]
-        for attribute in ("controller_failure", "health_check_failure"):
-            if not isinstance(inner, BaseException):
-                inner = getattr(exc, attribute, None)
-        if not isinstance(inner, BaseException) and type(exc).__name__ in _TRAIN_WRAPPERS:
-            inner = exc.__cause__
-        if not isinstance(inner, BaseException) or inner is exc:
-            return exc
-        exc = inner
-    return exc
-
-
 #: Ray's words around a dead worker that say how Ray noticed or what *might* have killed it, not
 #: what did: the raylet notices through a closed socket ("connection error code 2. End of
 #: file.") and lists possible causes ("the OOM killer due to high memory usage", Ray 2.30 and
 #: 2.60 wordings). Left in, the policy's keywords would grade every dead worker (``os._exit``,
 #: a segfault, a SIGKILL) as out of memory. What Ray knows for sure stays: "Worker exit type",
-#: and its own memory monitor's "killed due to the node running low on memory".
+#: and its own memory monitor's "killed due to the node running low on memory". Ray Train V1's
+#: ``TrainingFailedError`` says the same of any failure: "(assuming that the error is not caused
+#: by your own application logic, but rather an error such as OOM)" (Ray 2.30 to 2.60).
 _RAY_GUESSES = (
     (re.compile(r"\s*(?:Some common causes include|There are some potential root causes).*", re.S), ""),
     (re.compile(r" with a connection error code \d+\.(?:\s*End of file\.)?"), "."),
+    (re.compile(r"\s*\(assuming that the error is not caused by your own application logic, but rather an "
+                r"error such as OOM\)"), ""),
 )
 
 
@@ -309,7 +286,8 @@ def lost_node(exc: BaseException, text: str) -> bool:
 
 
 def describe_exception(exc: BaseException) -> str:
-    """``"Type: message"`` of the innermost exception Ray kept (see :func:`innermost`)."""
+    """``"Type: message"`` of the innermost exception Ray kept (see
+    :func:`~ray_graded_penalty._core.ray_internals.innermost`)."""
     exc = innermost(exc)
     message = without_ray_guesses(str(exc).strip())
     name = type(exc).__name__
@@ -368,11 +346,46 @@ def read_recorded_error(text: str, path: Optional[str]) -> Evidence:
     if path and os.path.exists(path):
         try:
             with open(path, "rb") as f:
-                evidence = read_exception(cloudpickle.load(f))
+                exc = cloudpickle.load(f)
+            evidence = read_exception(exc)
+            cause = lost_cause(exc, text)
+            if cause:  # what Ray Train's wrapper was raised from, lost with its chain
+                evidence = evidence._replace(text=f"{evidence.text}\ncaused by {cause}")
             return evidence._replace(types=evidence.types + named_types(text))
         except Exception:  # an exception that cannot be unpickled here: use the text file
             logger.debug("Could not unpickle %s", path, exc_info=True)
     return Evidence(text)
+
+
+#: How Python prints a chain of exceptions: each cause, then this, then what it caused.
+_CHAINED = re.compile(r"\n\s*(?:The above exception was the direct cause of the following exception:"
+                      r"|During handling of the above exception, another exception occurred:)\s*\n")
+
+
+def lost_cause(exc: BaseException, text: str) -> Optional[str]:
+    """When what failed is one of Ray Train's wrappers with nothing under it (V1's
+    ``TrainingFailedError`` raised from the worker's error: Ray pickled it, and pickling drops
+    ``__cause__``), the first cause the trial's ``error.txt`` (``text``) prints: the lines after
+    its last frame (its exception's line; a message of several lines, all of them); else None.
+
+    Example:
+        >>> lost_cause(type("TrainingFailedError", (RuntimeError,), {})("The Ray Train run failed."),
+        ...            "Traceback (most recent call last):\\n  File 'train.py', line 3\\n"
+        ...            "RuntimeError: CUDA out of memory\\n\\nThe above exception was the direct cause "
+        ...            "of the following exception:\\n\\nTrainingFailedError: The Ray Train run failed.")
+        'RuntimeError: CUDA out of memory'
+    """
+    if not is_train_wrapper(innermost(exc)):
+        return None
+    blocks = _CHAINED.split(text)
+    if len(blocks) < 2:
+        return None
+    said: List[str] = []  # the lines after the cause's last frame (Ray's own headers of a task's
+    for line in reversed(blocks[0].rstrip().splitlines()):  # error come before its frames)
+        if not line.strip() or line.startswith((" ", "\t")):
+            break
+        said.insert(0, line)
+    return "\n".join(said) or None
 
 
 def read_error_file(path: Optional[str]) -> str:

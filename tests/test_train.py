@@ -26,7 +26,8 @@ def three_cpus():
 
 
 def train_loop(config):
-    """Worker 1 hangs below x = 0.4 (a stuck collective); above 0.6 it runs out of memory."""
+    """Worker 1 hangs below x = 0.4 (a stuck collective); above 0.6 it runs out of memory; from 0.4
+    to 0.45 the user's code fails."""
     import ray.train
 
     rank = ray.train.get_context().get_world_rank()
@@ -34,6 +35,8 @@ def train_loop(config):
         time.sleep(10_000)
     if config["x"] > 0.6 and rank == 1:
         raise RuntimeError("CUDA out of memory. Tried to allocate 20.00 GiB")
+    if 0.4 <= config["x"] < 0.45 and rank == 1:
+        raise ValueError("the learning-rate schedule has no steps")
     ray.train.report({"score": config["x"]})
 
 
@@ -108,3 +111,26 @@ def _cpus_no_actor_holds():
 
 def _x(config):
     return config["x"] if "x" in config else config["train_loop_config"]["x"]
+
+
+def fits_a_trainer(config):
+    """A function trainable that runs a trainer itself: Train V2's only way, and a V1 user's too."""
+    _trainer({"x": config["x"]}, 0.5).fit()
+    report({"score": config["x"]})
+
+
+def test_a_workers_error_under_a_trainer_run_in_a_function_trainable_keeps_its_class(three_cpus, tmp_path):
+    """Train V1's ``fit()`` raises ``TrainingFailedError`` from the worker's error, and says of any
+    failure "(assuming that the error is not caused by your own application logic, but rather an
+    error such as OOM)": the user's own ValueError was graded out of memory by that aside (Ray
+    2.30, found in this test's first run). Ray pickles the trial's exception, which drops
+    ``__cause__``: the worker's error is read from the trial's ``error.txt``. (Train V2, the newer
+    end: the worker's own exception.)"""
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=120, points_to_evaluate=[{"x": 0.9}, {"x": 0.42}])
+    tune.Tuner(tune.with_resources(fits_a_trainer, {"cpu": 0.5}), param_space={"x": tune.uniform(0, 1)},
+               tune_config=tune.TuneConfig(metric="score", mode="max", search_alg=searcher, num_samples=2,
+                                           max_concurrent_trials=1),
+               run_config=RunConfig(storage_path=str(tmp_path), callbacks=[searcher.callback], verbose=0)).fit()
+    graded = {o.config["x"]: (o.kind, o.error_class) for o in searcher.outcomes.values()}
+    assert graded == {0.9: ("failure", "oom"), 0.42: ("failure", "crash")}, \
+        [o.error for o in searcher.outcomes.values()]

@@ -5,7 +5,8 @@ need the actor of a trial, the actors it started, recursively, and the placement
 created; the searcher needs Ray's helper that passes search properties to searchers of any
 age and the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests
 need to know which Ray Train generation runs; the serving trainable publishes how far a trial
-got where the driver's watchdog can read it (Ray's internal key-value store, cluster-wide).
+got where the driver's watchdog can read it (Ray's internal key-value store, cluster-wide); the
+callback needs what failed under Ray's and Ray Train's wrapping exceptions (:func:`innermost`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,42 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 logger = logging.getLogger("ray_graded_penalty")
+
+
+#: Ray Train's errors that only wrap what a training worker raised (Train V1 chains it as the
+#: ``__cause__``; V2 keeps it in ``worker_failures``, ``controller_failure`` or, for a worker
+#: whose health check failed, its death, ``health_check_failure``).
+_TRAIN_WRAPPERS = ("TrainingFailedError", "WorkerGroupError", "ControllerError")
+
+
+def is_train_wrapper(exc: BaseException) -> bool:
+    """Whether ``exc`` is one of Ray Train's errors that only wrap a worker's (:data:`_TRAIN_WRAPPERS`)."""
+    return type(exc).__name__ in _TRAIN_WRAPPERS
+
+
+def innermost(exc: BaseException) -> BaseException:
+    """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
+    under Ray Train's errors the first failing worker's own exception (a worker that died,
+    its node lost, comes as a failed health check around Ray's ``ActorDiedError``; Train V2
+    before Ray's PR #61153, 2026-02, kept a worker's exception in a
+    ``UserExceptionWithTraceback``, as ``_base_exc``)."""
+    for _ in range(16):  # wrappers nest a few levels deep; never loop on a cycle
+        inner = getattr(exc, "cause", None)
+        if not isinstance(inner, BaseException):
+            failures = getattr(exc, "worker_failures", None)
+            if isinstance(failures, dict) and failures:
+                inner = failures[min(failures)]
+        for attribute in ("controller_failure", "health_check_failure"):
+            if not isinstance(inner, BaseException):
+                inner = getattr(exc, attribute, None)
+        if not isinstance(inner, BaseException) and type(exc).__name__ == "UserExceptionWithTraceback":
+            inner = getattr(exc, "_base_exc", None)
+        if not isinstance(inner, BaseException) and is_train_wrapper(exc):
+            inner = exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            return exc
+        exc = inner
+    return exc
 
 
 def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, **spec: Any) -> bool:

@@ -135,3 +135,25 @@ def test_a_train_v2_worker_lost_with_its_node_is_lost_not_a_failed_health_check(
     assert read_exception(in_train(node)).stage == "node"
     evidence = read_exception(in_train(crashed))
     assert evidence.stage == "worker" and classify(evidence, PenaltyPolicy()) == "crash"
+
+
+def test_a_train_v2_workers_own_exception_is_read_under_its_traceback_wrapper():
+    """Train V2, before Ray's PR #61153 (2026-02), gave a worker's exception in ``worker_failures``
+    inside its ``UserExceptionWithTraceback`` (``_base_exc``): its text was the whole traceback,
+    and what the exception says of itself (a served trial's ``stage``) was not read."""
+    pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    import cloudpickle
+    from ray.exceptions import RayTaskError
+    from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
+    from ray.train.v2.api.exceptions import WorkerGroupError
+
+    from ray_graded_penalty.callback import read_exception
+    from ray_graded_penalty.serving.failure import failure
+
+    served = failure("start", "the server exited (exit code 2)", ["error: invalid argument: --bogus"], exit_code=2)
+    wrapped = UserExceptionWithTraceback(served, "Traceback (most recent call last):\n  File \"train.py\"\n"
+                                                 "ServerError: deploy failed: the server exited (exit code 2)")
+    error = RayTaskError("train", "Traceback (most recent call last):\n  File \"/x/train.py\"",
+                         WorkerGroupError("Training failed due to worker errors", {0: wrapped}))
+    evidence = read_exception(cloudpickle.loads(cloudpickle.dumps(error)))
+    assert evidence.stage == "start" and evidence.text.startswith("ServerError: deploy failed")
