@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import optuna
 import ray
@@ -74,6 +74,22 @@ if RAY >= Version("2.41.0"):
     from ray.tune import FailureConfig, RunConfig, report  # noqa: F401
 else:  # pragma: no cover - exercised by the oldest pins
     from ray.train import FailureConfig, RunConfig, report  # type: ignore[assignment]  # noqa: F401
+
+
+def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, **spec: Any) -> bool:
+    """``searcher.set_search_properties`` as Tune's ``SearchGenerator`` calls it: with Tune's spec,
+    or, for a searcher written for older Ray (``set_search_properties(metric, mode, config)``),
+    without it. Ray 2.30's own helper missed those on Python 3.11, which names the method's
+    class in the error ("S.set_search_properties() got an unexpected keyword argument")."""
+    try:
+        return searcher.set_search_properties(metric, mode, config, **spec)
+    except TypeError as e:
+        if "set_search_properties() got an unexpected keyword argument" not in str(e):
+            raise
+        logger.warning("%s.set_search_properties takes no **spec: Tune's spec is not passed to it (Ray asks "
+                       "for def set_search_properties(self, metric, mode, config, **spec) -> bool).",
+                       type(searcher).__name__)
+        return searcher.set_search_properties(metric, mode, config)
 
 
 def inner_searchers(searcher: Any) -> list:

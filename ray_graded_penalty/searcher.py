@@ -25,11 +25,11 @@ from ray_graded_penalty._core import ledger, state
 from ray_graded_penalty._core.checks import check_failure, check_flag, check_retries, check_timeout, finite_number
 from ray_graded_penalty._core.judge import Evidence, Rules, decide
 from ray_graded_penalty._core.outcomes import ErrorClass, MetricArg, Objectives, PastTrial, TrialOutcome
-from ray_graded_penalty._core.ray_internals import set_search_properties
 from ray_graded_penalty._core.state import from_data
 from ray_graded_penalty._core.trials import Ending, TrialBook, stop_iterations
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
+from ray_graded_penalty.compat import set_search_properties
 from ray_graded_penalty.policy import PenaltyPolicy
 from ray_graded_penalty.report import HistorySource, onto_space, read_history
 from ray_graded_penalty.slo import SLO, check_slos

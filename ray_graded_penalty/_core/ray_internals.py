@@ -2,8 +2,7 @@
 
 The reaper and the watchdog (:mod:`ray_graded_penalty.timeout`)
 need the actor of a trial, the actors it started, recursively, and the placement groups they
-created; the searcher needs Ray's helper that passes search properties to searchers of any
-age and the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests
+created; the searcher needs the states Tune's ``SearchGenerator`` saves for searchers that wrap another; the tests
 need to know which Ray Train generation runs; the serving trainable publishes how far a trial
 got where the driver's watchdog can read it (Ray's internal key-value store, cluster-wide); the
 callback needs what failed under Ray's and Ray Train's wrapping exceptions (:func:`innermost`).
@@ -52,14 +51,6 @@ def innermost(exc: BaseException) -> BaseException:
             return exc
         exc = inner
     return exc
-
-
-def set_search_properties(searcher: Any, metric: Any, mode: Any, config: Dict, **spec: Any) -> bool:
-    """``searcher.set_search_properties`` as Ray's ``SearchGenerator`` calls it (older searchers
-    take fewer arguments)."""
-    from ray.tune.search.util import _set_search_properties_backwards_compatible
-
-    return _set_search_properties_backwards_compatible(searcher.set_search_properties, metric, mode, config, **spec)
 
 
 def wrapper_states(experiment_dir: str) -> Dict[str, Any]:
