@@ -47,7 +47,7 @@ from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_tim
 from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
-from ray_graded_penalty._core.ray_internals import error_file_paths, first_start
+from ray_graded_penalty._core.ray_internals import error_file_paths, experiment_state_pattern, first_start
 from ray_graded_penalty.callback import last_failure, read_error_text, read_recorded_error
 from ray_graded_penalty.policy import PenaltyPolicy
 
@@ -72,10 +72,9 @@ def _experiment_dir(source: Any) -> str:
     path = os.path.abspath(os.path.expanduser(os.fspath(path)))
     if not os.path.isdir(path):
         raise NotAnExperimentError(f"no such directory: {path}")
-    if not glob.glob(os.path.join(path, "experiment_state-*.json")):
-        raise NotAnExperimentError(
-            f"{path} is not a Ray Tune experiment directory (it has no experiment_state-*.json)"
-        )
+    pattern = experiment_state_pattern()
+    if not glob.glob(os.path.join(path, pattern)):
+        raise NotAnExperimentError(f"{path} is not a Ray Tune experiment directory (it has no {pattern})")
     return path
 
 

@@ -53,6 +53,22 @@ def innermost(exc: BaseException) -> BaseException:
     return exc
 
 
+def experiment_state_pattern() -> str:
+    """The file name Tune's controller saves an experiment's state under, any session
+    (``experiment_state-*.json``): what makes a directory an experiment's."""
+    from ray.tune.execution.tune_controller import TuneController
+
+    return TuneController.CKPT_FILE_TMPL.format("*")
+
+
+def searcher_state_pattern() -> str:
+    """The file name a ``Searcher`` saves itself under in an experiment, any session
+    (``searcher-state-*.pkl``; this package's own before 0.5)."""
+    from ray.tune.search import Searcher
+
+    return Searcher.CKPT_FILE_TMPL.format("*")
+
+
 def wrapper_states(experiment_dir: str) -> Dict[str, Any]:
     """What Tune's ``SearchGenerator`` saved in ``experiment_dir`` (its newest file) of each searcher
     that wraps another (one with a ``searcher`` attribute, like ``ConcurrencyLimiter``), by class

@@ -156,7 +156,7 @@ def state_in_dir(experiment_dir: str, name: str = "GradedPenaltySearcher") -> Op
     state = ray_internals.wrapper_states(experiment_dir).get(name)
     if state is not None:
         return state
-    for path in sorted(glob.glob(os.path.join(experiment_dir, "searcher-state-*.pkl")), reverse=True):
+    for path in sorted(glob.glob(os.path.join(experiment_dir, ray_internals.searcher_state_pattern())), reverse=True):
         try:  # an earlier release's one file, or another searcher's own pickle
             payload = read(path)
         except Exception as exc:  # not ours: what another searcher pickled may need its own world
