@@ -279,7 +279,7 @@ OLD_MODULES: Dict[str, Tuple[str, ...]] = {
         "legacy": ("_core.legacy",),
         "objectives": ("_core.outcomes",),
         "placement": ("_core.ledger",),
-        "ray_internals": ("_core.ray_internals",),
+        "ray_internals": ("_core.ray_internals", "compat"),
         "reaper": ("timeout",),
         "records": ("_core.outcomes",),
         "saved_state": ("_core.state",),
