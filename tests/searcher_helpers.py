@@ -42,6 +42,20 @@ def drive(searcher, events):
         else:
             searcher.record_failure(tid, elapsed_s=x[0], error=x[1])
 
+def suggest_and_score(searcher, trials, key, change=None):
+    """Suggest up to ``trials`` trials, each scored by its ``key`` parameter (after ``change``
+    of its config, if given), until the searcher suggests no configuration; the values run."""
+    ran = []
+    for i in range(trials):
+        config = searcher.suggest(f"t{i}")
+        if not isinstance(config, dict):
+            break
+        ran.append(config[key])
+        if change is not None:
+            change(config)
+        searcher.on_trial_complete(f"t{i}", result={"score": float(config[key]), "training_iteration": 1})
+    return ran
+
 def ranks_below(failures, successes, mode):
     return all((f < s) if mode == "max" else (f > s) for f in failures for s in successes)
 

@@ -27,6 +27,7 @@ from searcher_helpers import (
     make,
     outcomes,
     ranks_below,
+    suggest_and_score,
 )
 
 
@@ -799,12 +800,5 @@ def test_a_suggestion_changed_by_its_caller_is_still_known_as_what_was_suggested
     dict ``suggest`` returned changed what the searcher kept: the configuration ran twice."""
     searcher = GradedPenaltySearcher(backend, trial_timeout_s=600, seed=0)
     searcher.set_search_properties("score", "max", {"x": tune.choice([1, 2])})
-    seen = []
-    for i in range(4):
-        config = searcher.suggest(f"t{i}")
-        if not isinstance(config, dict):
-            break
-        seen.append(config["x"])
-        config["batch"] = 32  # the script's own constant
-        searcher.on_trial_complete(f"t{i}", result={"score": float(config["x"]), "training_iteration": 1})
+    seen = suggest_and_score(searcher, 4, "x", change=lambda config: config.update(batch=32))  # a constant of its own
     assert sorted(seen) == [1, 2]

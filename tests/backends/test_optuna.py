@@ -289,11 +289,6 @@ def test_points_given_with_their_rewards_are_not_run_again():
     searcher = GradedPenaltySearcher(OptunaSearch(points_to_evaluate=[{"n": 2}, {"n": 4}], evaluated_rewards=[2.0, 4.0],
                                                   seed=0), trial_timeout_s=60)
     searcher.set_search_properties("score", "max", {"n": tune.choice([1, 2, 3, 4])})
-    ran = []
-    for i in range(8):
-        config = searcher.suggest(f"t{i}")
-        if not isinstance(config, dict):
-            break
-        ran.append(config["n"])
-        searcher.on_trial_complete(f"t{i}", result={"score": float(config["n"])})
-    assert sorted(ran) == [1, 3]
+    from searcher_helpers import suggest_and_score
+
+    assert sorted(suggest_and_score(searcher, 8, "n")) == [1, 3]
