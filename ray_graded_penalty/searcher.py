@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple, Un
 
 from ray.tune.result import DEFAULT_METRIC
 from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
 
 from ray_graded_penalty._core import ledger, state
 from ray_graded_penalty._core.checks import check_failure, check_flag, check_retries, check_timeout, finite_number
@@ -29,14 +30,14 @@ from ray_graded_penalty._core.state import from_data
 from ray_graded_penalty._core.trials import Ending, TrialBook, stop_iterations
 from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
-from ray_graded_penalty.compat import set_search_properties
+from ray_graded_penalty.compat import base_searcher, set_search_properties
 from ray_graded_penalty.policy import PenaltyPolicy
 from ray_graded_penalty.report import HistorySource, onto_space, read_history
 from ray_graded_penalty.slo import SLO, check_slos
 
 logger = logging.getLogger("ray_graded_penalty")
 
-#: How many suggestions of finished configurations in a row make the space exhausted.
+#: How many suggestions of finished configurations in a row finish the search.
 MAX_KNOWN_IN_A_ROW = 100
 #: How many None answers in a row from the inner searcher, with no trial outstanding, end the
 #: search (Tune asks about once a second then: about 20 s).
@@ -70,7 +71,7 @@ class GradedPenaltySearcher(Searcher):
             configuration still running is told its outcome when it ends. More: a success (or
             an SLO miss) may run again, to average its noise, up to this many times; a
             failure never does. When the inner searcher suggests only configurations that
-            finished :data:`MAX_KNOWN_IN_A_ROW` times in a row, the space is taken as exhausted:
+            finished :data:`MAX_KNOWN_IN_A_ROW` times in a row, the search is finished:
             one warning, and ``Searcher.FINISHED``; if some of them were still running, no
             trial now (None), and Ray asks again. None: every suggestion runs, as before 0.6.
         retries: How many times a configuration runs again after a failure of a ``transient``
@@ -124,6 +125,10 @@ class GradedPenaltySearcher(Searcher):
         if several and is_hyperopt(self.searcher):
             raise ValueError(f"the HyperOpt backend takes one objective (HyperOpt's TPE minimizes one loss); "
                              f"got metric={metric!r}: use the Optuna backend for several objectives")
+        base = base_searcher(self.searcher)
+        if several and not isinstance(base, OptunaSearch) and type(base).__module__.startswith("ray.tune.search"):
+            raise ValueError(f"several objectives need Ray's OptunaSearch (the Optuna backend); "
+                             f"{type(base).__name__} takes one metric: got metric={metric!r}")
         if several and warm_start is not None:
             raise ValueError("a warm start takes one objective; this search has several")
         super().__init__(metric=metric, mode=mode)  # type: ignore[arg-type]  # lists: several objectives
@@ -230,8 +235,10 @@ class GradedPenaltySearcher(Searcher):
                          "times in a row; no trial now.", MAX_KNOWN_IN_A_ROW)
             return None
         logger.warning("The inner searcher suggested only configurations that have run already, %d times in a "
-                       "row: the search space is taken as exhausted (runs_per_config=%d), and the search as "
-                       "finished.", MAX_KNOWN_IN_A_ROW, self.runs_per_config)
+                       "row (runs_per_config=%d): the search is finished. The space may be exhausted, or hold "
+                       "configurations this searcher does not suggest (CMA-ES, Nevergrad and Optuna's GP can "
+                       "stop so in a small space; runs_per_config=None runs their repeats).",
+                       MAX_KNOWN_IN_A_ROW, self.runs_per_config)
         return self._finish()  # type: ignore[return-value]  # Ray's own signal, a str
 
     def _inner_gave_none(self) -> Optional[str]:

@@ -171,6 +171,27 @@ def test_bad_construction_gets_a_clear_error(args, kwargs, error, message):
         GradedPenaltySearcher(*args, **kwargs)
 
 
+def test_several_objectives_with_a_searcher_of_one_and_a_wrapper_in_a_wrapper_are_refused():
+    """Found by an audit (2026-12-07): NevergradSearch with two metrics was built and crashed at
+    the first success (``_metric_op``), BayesOptSearch at its tenth; a GradedPenaltySearcher
+    inside another was told the outer one's failures as successes."""
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.hyperopt import HyperOptSearch
+    from ray.tune.search.nevergrad import NevergradSearch
+
+    nevergrad = pytest.importorskip("nevergrad")
+    with pytest.raises(ValueError, match="several objectives need Ray's OptunaSearch.*NevergradSearch takes one"):
+        GradedPenaltySearcher(NevergradSearch(optimizer=nevergrad.optimizers.OnePlusOne), trial_timeout_s=60,
+                              metric=["a", "b"], mode=["max", "min"])
+    with pytest.raises(ValueError, match="HyperOpt backend takes one objective"):
+        GradedPenaltySearcher(ConcurrencyLimiter(HyperOptSearch(), 2), trial_timeout_s=60, metric=["a", "b"],
+                              mode=["max", "min"])
+    inner = GradedPenaltySearcher("optuna", trial_timeout_s=60)
+    for wrapped in (inner, ConcurrencyLimiter(inner, max_concurrent=2)):
+        with pytest.raises(ValueError, match="does not wrap another GradedPenaltySearcher"):
+            GradedPenaltySearcher(wrapped, trial_timeout_s=60)
+
+
 def test_several_objectives_may_be_given_as_tuples():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric=("a", "b"), mode=("max", "min"))
     assert (searcher.metric, searcher.mode) == (["a", "b"], ["max", "min"])  # Ray's Searcher refused the tuples
@@ -399,7 +420,7 @@ def test_a_finished_configuration_is_not_run_again_and_an_exhausted_space_finish
     with caplog.at_level(logging.WARNING, logger="ray_graded_penalty"):
         ran = _run_all(searcher, fails=(3,))
     assert sorted(ran) == [1, 2, 3]  # each once, then FINISHED: the space is exhausted
-    assert sum("taken as exhausted" in r.getMessage() for r in caplog.records) == 1
+    assert sum("the search is finished" in r.getMessage() for r in caplog.records) == 1
     assert len(searcher.outcomes) == 3  # only what ran is an outcome of the search
 
 

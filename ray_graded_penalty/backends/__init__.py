@@ -97,6 +97,9 @@ def inner_searcher(
             "under one trial, a failed repeat's penalty with the successes of its group, which can rank a failure "
             "above a success. Repeat inside your trainable instead (report the mean of its runs; a run that fails "
             "fails the trial), or give noisy configurations more samples")
+    if any(type(s).__name__ == "GradedPenaltySearcher" for s in inner_searchers(searcher)):
+        raise ValueError("GradedPenaltySearcher does not wrap another GradedPenaltySearcher: the inner one would "
+                         "be told the outer one's penalties as successes. Wrap the inner one's searcher once")
     if points_to_evaluate is not None or seed is not None:
         raise ValueError(f"points_to_evaluate and seed configure the built-in backends {list(BACKENDS)}; "
                          f"set them on your {type(searcher).__name__} instead")

@@ -44,7 +44,17 @@ class RankKeeper:
 
     def check_modes(self, modes: Tuple[str, ...]) -> None:
         """Called once Tune set the search up, with each objective's mode: refuse an inner
-        searcher whose history was kept for other ones."""
+        searcher whose history was kept for other ones, or that was built for other ones (it
+        keeps the mode it was built with: told graded values, it would take a failure for its
+        best trial)."""
+        kept = getattr(base_searcher(self._searcher), "mode", None)
+        if kept is None:
+            return
+        kept_modes = tuple(kept) if isinstance(kept, (list, tuple)) else (kept,)
+        if kept_modes != tuple(modes):
+            wanted = list(modes) if len(modes) > 1 else modes[0]
+            raise ValueError(f"the inner searcher ({self.searcher_name}) was built with mode={kept!r}; this search's "
+                             f"mode is {wanted!r}: give both the same mode, or none to the inner searcher")
 
     def before_suggest(self) -> None:
         """Called before each suggestion."""

@@ -362,7 +362,7 @@ class OptunaRankKeeper(RankKeeper):
         """Every finished trial carries the package's constraint (see :func:`mark_feasible`), those
         told elsewhere too: Optuna 5's ``GPSampler`` raises when some have it and some not."""
         study = self._view.study
-        if not HAS_TRIAL_CONSTRAINTS or study is None or not self._view.in_memory():
+        if not HAS_TRIAL_CONSTRAINTS or study is None or not self._view.in_memory() or self.tells_failures_as_errors:
             return
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.number not in self._constrained:

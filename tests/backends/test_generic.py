@@ -55,3 +55,27 @@ def test_a_searcher_that_keeps_what_it_is_told_hears_every_failure_by_its_value(
     assert None not in values and values[2] == -5000.0
     assert values[3] < -5000.0  # below the success told before it
     assert [o.failed for o in searcher.outcomes.values()] == [True, True, False, True]  # every trial graded
+
+
+@pytest.mark.parametrize("inner", ["hyperopt", "bayesopt"])
+def test_an_inner_searcher_built_for_the_other_mode_is_refused(inner):
+    """``HyperOptSearch(space, metric="score", mode="min")`` inside a search that maximizes keeps its
+    own mode (``set_search_properties`` returns False): a failure told -1500 was its best trial."""
+    from ray import tune
+
+    space = {"x": tune.uniform(0, 1)}
+    if inner == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        built = HyperOptSearch(space=space, metric="score", mode="min")
+    else:
+        pytest.importorskip("bayes_opt")
+        from ray.tune.search.bayesopt import BayesOptSearch
+
+        built = BayesOptSearch(space=space, metric="score", mode="min")
+    searcher = GradedPenaltySearcher(built, trial_timeout_s=60, metric="score", mode="max")
+    with pytest.raises(ValueError, match=r"built with mode='min'; this search's mode is 'max'"):
+        searcher.set_search_properties(None, None, space)
+    same = GradedPenaltySearcher(HyperOptSearch(space=space, metric="score", mode="min") if inner == "hyperopt"
+                                 else BayesOptSearch(space=space, metric="score", mode="min"), trial_timeout_s=60)
+    same.set_search_properties(None, None, space)  # the mode taken from the inner searcher: no error

@@ -243,6 +243,10 @@ def test_cma_es_is_told_a_failure_as_fail_and_the_package_still_grades_it():
     # no trial carries a constraint then: Optuna 5's CMA-ES warned of constraints it does not use
     # at every success, which the package had marked feasible (constraints the user never set)
     assert not [w for w in caught if "Constraints have been set" in str(w.message)]
+    searcher.suggest("t3")  # a suggestion after the successes were told: none is marked then either
+    searcher.on_trial_complete("t3", result={"score": 3.0, "training_iteration": 1})
+    assert not [t.number for t in optuna_study(searcher).trials if any(k.startswith("constraints") for k in
+                                                                       t.system_attrs)]
 
 
 @pytest.mark.skipif(not HAS_TRIAL_CONSTRAINTS, reason="these samplers read trials' constraints from Optuna 5.0")
