@@ -2,7 +2,8 @@
 
 Public API:
     server_trainable: a Ray Tune function trainable for a server command template.
-    ServerError: what a served trial raises when its server fails (``.stage``, ``.exit_code``, ``.log_lines``).
+    ServerError: what a served trial raises when its server fails (``.stage``, ``.exit_code``, ``.log_lines``,
+        ``.errors``).
 
 Example, vLLM on a GPU cluster (the package's searcher grades the failures)::
 
