@@ -36,6 +36,9 @@ from typing import Iterator, List, Mapping, Optional
 
 logger = logging.getLogger("ray_graded_penalty")
 
+#: How many of its last log lines a failed server's error keeps.
+TAIL_LINES = 20
+
 LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
 
 
@@ -165,7 +168,7 @@ class Server:
         except OSError:
             return
 
-    def tail(self, lines: int = 20) -> List[str]:
+    def tail(self, lines: int = TAIL_LINES) -> List[str]:
         """The last ``lines`` non-blank lines of the server's log (the launcher's own line left out)."""
         return list(deque(self.lines(), maxlen=lines))
 

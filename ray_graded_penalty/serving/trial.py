@@ -19,7 +19,8 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from collections import deque
+from typing import Any, Deque, Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from ray_graded_penalty._core.ray_internals import publish_stage
 from ray_graded_penalty.compat import trial_context
@@ -28,7 +29,7 @@ from ray_graded_penalty.serving.failure import ServerError, error_statements, fa
 from ray_graded_penalty.serving.load import LoadSpec, Request, drive
 from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
 from ray_graded_penalty.serving.plan import LoadPlan
-from ray_graded_penalty.serving.process import Server, exit_text, free_port
+from ray_graded_penalty.serving.process import TAIL_LINES, Server, exit_text, free_port
 from ray_graded_penalty.serving.workload import Tokenizer, make_prompts, plan_lengths, served_model, server_tokenizer
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
@@ -66,8 +67,17 @@ class ServeSpec(NamedTuple):
 def failed(server: Server, stage: str, what: str, answers: Sequence[str] = (),
            exit_code: Optional[int] = None) -> ServerError:
     """The error of a trial that failed at ``stage`` with ``server``: its last log lines and the
-    errors it stated in its whole log, quoted (:func:`~ray_graded_penalty.serving.failure.failure`)."""
-    return failure(stage, what, server.tail(), answers, exit_code, errors=error_statements(server.lines()))
+    errors it stated in its whole log, quoted (:func:`~ray_graded_penalty.serving.failure.failure`).
+    The log is read once for both."""
+    last: Deque[str] = deque(maxlen=TAIL_LINES)
+
+    def kept() -> Iterator[str]:
+        for line in server.lines():
+            last.append(line)
+            yield line
+
+    errors = error_statements(kept())
+    return failure(stage, what, list(last), answers, exit_code, errors=errors)
 
 
 def ready(server: Server, port: int, spec: ServeSpec) -> float:
