@@ -4,6 +4,7 @@
 # took 3 to 111 minutes of wall time here, 2026-12-06). Resumable: a cell whose file exists is skipped.
 #   bash benchmarks/research/welded_gp.sh 2    # two cells at once; `touch <out>/STOP` ends it
 #                                              # after the cells running finish
+#   SEEDS="18 19 13" bash benchmarks/research/welded_gp.sh 2   # these seeds first, in this order
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 out=benchmarks/research/welded_gp
@@ -12,7 +13,7 @@ rm -rf "$claims" "$out"/*.part             # a cell cut off by an earlier run st
 mkdir -p "$claims"
 worker() {
     for w in 16 1; do
-        for s in $(seq 0 19); do
+        for s in ${SEEDS:-} $(seq 0 19); do
             for side in bare wrapped; do
                 f="$out/${side}_w${w}_s${s}.json"
                 [ -e "$out/STOP" ] && return
