@@ -43,10 +43,17 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Set, runt
 from ray import cloudpickle, exceptions
 from ray.tune import Callback
 
+from ray_graded_penalty._core.checks import REPEATER_REFUSED
 from ray_graded_penalty._core.judge import STAGE_CLASSES, exception_types, named_types
 from ray_graded_penalty._core.judge import Evidence as Evidence  # public here: what trial_errored hears
 from ray_graded_penalty._core.outcomes import ErrorClass
-from ray_graded_penalty._core.ray_internals import forget_stage, innermost, is_train_wrapper, published_stage
+from ray_graded_penalty._core.ray_internals import (
+    forget_stage,
+    from_a_repeater,
+    innermost,
+    is_train_wrapper,
+    published_stage,
+)
 from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
 
@@ -176,6 +183,9 @@ class GradedPenaltyCallback(Callback):
         self._reaper.on_step_begin(iteration, trials, **info)
 
     def on_trial_start(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
+        if from_a_repeater(trial):  # it cannot see a Repeater around it before: Tune starts the first trial
+            raise ValueError(f"GradedPenaltySearcher does not run under a Repeater (search_alg=Repeater(...)). "
+                             f"{REPEATER_REFUSED}")
         self._reaper.on_trial_start(iteration, trials, trial, **info)
         if self._events.already_told(trial.trial_id):
             logger.warning("Trial %s was told before the run was restored; Tune started it again: "

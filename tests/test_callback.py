@@ -3,11 +3,13 @@ Ray Train's wrappers), resumes against starts, and what Tune ends without an eve
 
 import pytest
 from ray.exceptions import RayTaskError
+from ray.tune.search import Repeater
 
-from ray_graded_penalty import PenaltyPolicy
+from ray_graded_penalty import GradedPenaltySearcher, PenaltyPolicy
 from ray_graded_penalty.callback import GradedPenaltyCallback, describe_exception
 
 from conftest import overridden_with_other_names
+from tuner_helpers import oom_above_06, run
 
 
 def _task_error(cause):
@@ -101,7 +103,7 @@ class Heard:
 
 class FakeTrial:
     def __init__(self, trial_id, status):
-        self.trial_id, self.status = trial_id, status
+        self.trial_id, self.status, self.config = trial_id, status, {"x": 0.5}
 
 
 def test_a_start_after_a_pause_is_a_resume_and_one_after_a_failure_a_start():
@@ -161,3 +163,11 @@ def test_the_search_ends_at_the_step_tune_has_made_all_its_trials_in():
     for iteration in (2, 3):
         callback.on_step_end(iteration=iteration, trials=[FakeTrial("a", "RUNNING"), FakeTrial("b", "PENDING")])
     assert heard.heard == [("search ended",)]
+
+
+@pytest.mark.ray
+def test_a_repeater_around_the_searcher_is_refused_when_tune_starts_its_first_trial(local_ray, tmp_path):
+    searcher = GradedPenaltySearcher(trial_timeout_s=60, metric="score", mode="max", seed=0)
+    with pytest.raises(ValueError, match="does not run under a Repeater.*Repeat inside your trainable instead"):
+        run(Repeater(searcher, repeat=2), oom_above_06, tmp_path, num_samples=4, callbacks=[searcher.callback])
+    assert searcher.outcomes == {}  # nothing ran to its end

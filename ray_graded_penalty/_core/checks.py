@@ -98,6 +98,14 @@ def check_backend_args(seed: object, points_to_evaluate: object) -> None:
                         f"[{{'x': 0.5}}], got {points_to_evaluate!r}")
 
 
+#: Why Ray's ``Repeater`` is refused, inside the searcher or around it, and what to do instead.
+REPEATER_REFUSED = (
+    "Ray's Repeater averages the repeats of a configuration into one result for one trial, a failed repeat "
+    "with the successes of its group, and passes on only its last repeat's error flag: a failure can be told "
+    "as a success, or ranked above one. Repeat inside your trainable instead (report the mean of its runs; "
+    "a run that fails fails the trial), or give noisy configurations more samples")
+
+
 def check_flag(name: str, value: object) -> bool:
     """``value`` if it is True or False, else a TypeError naming it."""
     if not isinstance(value, bool):

@@ -120,6 +120,14 @@ def first_start(trial: Any) -> Optional[float]:
     return getattr(trial.run_metadata, "start_time", None)
 
 
+def from_a_repeater(trial: Any) -> bool:
+    """Whether Ray's ``Repeater`` suggested ``trial``: it marks each repeat's configuration with
+    its index in the group (``repeater.TRIAL_INDEX``, unless ``set_index=False``)."""
+    from ray.tune.search.repeater import TRIAL_INDEX
+
+    return isinstance(trial.config, dict) and TRIAL_INDEX in trial.config
+
+
 def forbid_retries(trial: Any) -> None:
     """Let Tune not start ``trial`` again when it fails now (whatever ``FailureConfig`` says):
     ``Trial.should_recover`` compares its failures with ``max_failures``."""

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from ray.tune.search import Searcher
 
-from ray_graded_penalty._core.checks import check_backend_args
+from ray_graded_penalty._core.checks import REPEATER_REFUSED, check_backend_args
 from ray_graded_penalty.backends.generic import RankKeeper
 from ray_graded_penalty.backends.hyperopt import HyperOptRankKeeper
 from ray_graded_penalty.backends.nevergrad import NevergradRankKeeper, is_nevergrad
@@ -92,11 +92,7 @@ def inner_searcher(
     from ray.tune.search import Repeater
 
     if any(isinstance(s, Repeater) for s in inner_searchers(searcher)):
-        raise ValueError(
-            "GradedPenaltySearcher does not wrap a Repeater: Repeater averages the repeats of a configuration "
-            "under one trial, a failed repeat's penalty with the successes of its group, which can rank a failure "
-            "above a success. Repeat inside your trainable instead (report the mean of its runs; a run that fails "
-            "fails the trial), or give noisy configurations more samples")
+        raise ValueError(f"GradedPenaltySearcher does not wrap a Repeater. {REPEATER_REFUSED}")
     if any(type(s).__name__ == "GradedPenaltySearcher" for s in inner_searchers(searcher)):
         raise ValueError("GradedPenaltySearcher does not wrap another GradedPenaltySearcher: the inner one would "
                          "be told the outer one's penalties as successes. Wrap the inner one's searcher once")
