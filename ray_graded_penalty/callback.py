@@ -53,6 +53,7 @@ from ray_graded_penalty._core.ray_internals import (
     innermost,
     is_train_wrapper,
     published_stage,
+    train_preempted,
 )
 from ray_graded_penalty._core.trials import stop_iterations
 from ray_graded_penalty.timeout import TrialReaper, TrialTimeout
@@ -289,8 +290,9 @@ _NODE_LOST = re.compile(r"its node has died|node it was running on is dead|node 
 
 def lost_node(exc: BaseException, text: str) -> bool:
     """Whether Ray says ``exc`` ended a trial because its node was lost (it died or was preempted,
-    or the actor became unreachable): the infrastructure's failure (class "lost")."""
-    if isinstance(exc, (exceptions.NodeDiedError, exceptions.ActorUnavailableError)):
+    or the actor became unreachable; a Ray Train run whose node was preempted): the
+    infrastructure's failure (class "lost")."""
+    if isinstance(exc, (exceptions.NodeDiedError, exceptions.ActorUnavailableError)) or train_preempted(exc):
         return True
     return isinstance(exc, exceptions.RayActorError) and (exc.preempted or bool(_NODE_LOST.search(text)))
 

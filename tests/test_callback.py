@@ -70,6 +70,20 @@ def test_ray_s_errors_for_a_node_lost_under_a_trial_read_as_the_stage_node():
     assert read_exception(crashed).stage == "worker"  # its own process died: the trial's, not the node's
 
 
+def test_a_ray_train_run_whose_node_was_preempted_reads_as_the_stage_node():
+    exceptions = pytest.importorskip("ray.train.v2.api.exceptions")  # Ray 2026-06 on: not at the oldest pins
+    if not hasattr(exceptions, "PreemptionError"):
+        pytest.skip("this Ray's Train V2 has no PreemptionError")
+    from ray.train.v2.api.preemption import PreemptionInfo
+
+    from ray_graded_penalty.callback import read_exception
+
+    error = exceptions.PreemptionError(PreemptionInfo(deadline_ms=None, preempted_node_to_ranks={"4f2e": [0, 1]}))
+    evidence = read_exception(error)
+    assert evidence.stage == "node"
+    assert evidence.text.startswith("PreemptionError: Training was interrupted by node preemption")
+
+
 @pytest.mark.parametrize("name", ["GradedPenaltyCallback", "TrialTimeout", "TrialReaper"])
 def test_every_method_of_rays_callback_it_overrides_keeps_rays_argument_names(name):
     """Ray calls a callback's hooks with keyword arguments: each hook of Ray's ``Callback`` these

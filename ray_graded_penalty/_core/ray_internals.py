@@ -28,6 +28,13 @@ def is_train_wrapper(exc: BaseException) -> bool:
     return type(exc).__name__ in _TRAIN_WRAPPERS
 
 
+def train_preempted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ray Train V2's ``PreemptionError`` (Ray, 2026-06): a node of the run was
+    preempted, raised once ``FailureConfig.max_preemption_failures`` is spent. It wraps no
+    worker's exception. By name, as the wrappers above: older Ray has no such class."""
+    return type(exc).__name__ == "PreemptionError"
+
+
 def innermost(exc: BaseException) -> BaseException:
     """What really failed under Ray's wrappers: a task's cause (``RayTaskError.cause``), and
     under Ray Train's errors the first failing worker's own exception (a worker that died,
