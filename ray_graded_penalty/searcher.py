@@ -300,8 +300,14 @@ class GradedPenaltySearcher(Searcher):
         success counts for the placement: no failure is told above it, so its value must be finite."""
         if not (error or pruned):
             finite_number("value", value)
-        self.searcher.add_evaluated_point(parameters, value, error=error, pruned=pruned,
-                                       intermediate_values=intermediate_values)
+        try:
+            self.searcher.add_evaluated_point(parameters, value, error=error, pruned=pruned,
+                                           intermediate_values=intermediate_values)
+        except NotImplementedError:  # Ray's HyperOptSearch, for one
+            raise NotImplementedError(
+                f"{type(base_searcher(self.searcher)).__name__} takes no point evaluated elsewhere "
+                f"(add_evaluated_point); give earlier trials as warm_start= or to add_history() instead, "
+                f"which every backend takes") from None
         if not (error or pruned):  # one objective, as Ray's API takes one value
             ledger.note_successes([(float(value),)], self._ready(), self._keeper)
 

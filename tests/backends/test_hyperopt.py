@@ -42,6 +42,14 @@ def test_hyperopt_history_reaches_its_trials_ranked_below_successes_and_moves_wi
     assert min(moved) > 5000.0
 
 
+def test_a_point_evaluated_elsewhere_is_refused_naming_what_hyperopt_takes_instead():
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", HISTORY_SPACE)
+    with pytest.raises(NotImplementedError, match="HyperOptSearch takes no point evaluated elsewhere.*add_history"):
+        searcher.add_evaluated_point({"x": 0.5, "y": 0.5}, 1.0)
+    assert searcher.add_history(earlier_run(rows=4)) == 4  # what it names instead
+
+
 def test_a_hyperopt_warm_start_stores_a_choice_as_its_index_and_checks_the_parameters():
     space = {"x": tune.uniform(0, 1), "kind": tune.choice(["fp8", "bf16"])}
     frame = pd.DataFrame({"config/x": [0.5], "config/kind": ["bf16"], "value": [1.0]})
