@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import collections.abc
+import math
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
 
@@ -268,6 +269,12 @@ class PenaltyPolicy:
         if not isinstance(break_ties_by_progress, bool):
             raise TypeError(f"break_ties_by_progress must be True or False, got {break_ties_by_progress!r}")
         self.break_ties_by_progress = break_ties_by_progress
+        overflow = [(t.magnitude, m.factor) for t in self.tiers for m in self.modifiers
+                    if not math.isfinite(t.magnitude * m.factor)]
+        if overflow:
+            magnitude, factor = overflow[0]
+            raise ValueError(f"a failure's magnitude must be a finite number: a tier's magnitude {magnitude!r} "
+                             f"times a modifier's factor {factor!r} is not")
         self._tie_width = _tie_width(self.magnitudes) if break_ties_by_progress else 0.0
 
     def to_data(self) -> Dict[str, Any]:

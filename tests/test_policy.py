@@ -117,6 +117,13 @@ def test_malformed_modifiers_are_refused_at_construction(modifiers, message):
         PenaltyPolicy(modifiers=modifiers)
 
 
+def test_a_magnitude_times_a_factor_beyond_a_float_is_refused_at_construction():
+    """Each number finite, their product was not: every such failure's penalty was -inf."""
+    with pytest.raises(ValueError, match="magnitude 1e\\+300 times a modifier's factor 1e\\+200 is not"):
+        PenaltyPolicy(tiers=[(0.0, 1e300)], modifiers=[("oom", ["oom"], 1e200)])
+    assert PenaltyPolicy(tiers=[(0.0, 1e300)], modifiers=[("oom", ["oom"], 1.5)]).penalty(1, 10, "oom") == -1.5e300
+
+
 def test_keywords_given_as_a_generator_are_kept():
     """The check of each keyword read a generator to its end, and the modifier kept none: its
     failures were not scaled, and the saved state could not be read back ("has no keywords")."""
