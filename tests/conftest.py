@@ -155,3 +155,11 @@ def overridden_with_other_names(cls, base):
     renamed = [n for n in overridden
                if names(getattr(cls, n))[:len(names(getattr(base, n)))] != names(getattr(base, n))]
     return renamed, set(overridden)
+
+
+def worker_group_error():
+    """Ray Train V2's error around its workers' failures (``message, {rank: exception}``):
+    ``WorkerGroupError`` from Ray 2.5x, ``TrainingFailedError`` itself before (Ray 2.44). Skips
+    the test where Ray has no Train V2 (2.30)."""
+    exceptions = pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    return getattr(exceptions, "WorkerGroupError", exceptions.TrainingFailedError)

@@ -9,6 +9,8 @@ from ray.util.placement_group import placement_group
 
 from ray_graded_penalty._core import ray_internals
 
+from conftest import worker_group_error
+
 
 class _Trial:
     """What the reaper reads of a Tune ``Trial``: its actor, and its retries."""
@@ -114,10 +116,9 @@ def test_a_train_v2_worker_lost_with_its_node_is_lost_not_a_failed_health_check(
     """Ray Train V2 reports a worker that died (its node lost, or its process) as a failed health
     check around Ray's own ActorDiedError: it was graded by "A worker health check failed." as a
     timeout, and a lost node was never run again."""
-    pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    WorkerGroupError = worker_group_error()
     from ray.exceptions import RayActorError, RayTaskError
     from ray.train.v2._internal.exceptions import WorkerHealthCheckFailedError
-    from ray.train.v2.api.exceptions import WorkerGroupError
 
     from ray_graded_penalty import PenaltyPolicy
     from ray_graded_penalty._core.judge import classify
@@ -141,11 +142,10 @@ def test_a_train_v2_workers_own_exception_is_read_under_its_traceback_wrapper():
     """Train V2, before Ray's PR #61153 (2026-02), gave a worker's exception in ``worker_failures``
     inside its ``UserExceptionWithTraceback`` (``_base_exc``): its text was the whole traceback,
     and what the exception says of itself (a served trial's ``stage``) was not read."""
-    pytest.importorskip("ray.train.v2.api.exceptions", reason="Train V2 exists from Ray 2.4x")
+    WorkerGroupError = worker_group_error()
     import cloudpickle
     from ray.exceptions import RayTaskError
     from ray.train.v2._internal.exceptions import UserExceptionWithTraceback
-    from ray.train.v2.api.exceptions import WorkerGroupError
 
     from ray_graded_penalty.callback import read_exception
     from ray_graded_penalty.serving.failure import failure

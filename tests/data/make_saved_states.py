@@ -1,5 +1,7 @@
 """Write the saved states that tests/core/test_legacy.py restores: run with an older release first
-on the path, e.g. from a checkout of 0.3.0 (0d3f211) or 0.2.0 (988a4cf^):
+on the path, from a checkout of 0.2.0 (988a4cf^), 0.3.0 (0d3f211), 0.4.0 (19b6280) or 0.5.0
+(a32351b), under the Optuna whose files are missing (``_optuna4`` files: Ray 2.44.1 and Optuna
+4.2.1, made 2026-12-07; 19b6280 wrote the ``_optuna5`` files of 0.4.0 again byte for byte):
 
     PYTHONPATH=/path/to/that/checkout python tests/data/make_saved_states.py tests/data
 
