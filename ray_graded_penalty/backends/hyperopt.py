@@ -52,9 +52,13 @@ class HyperOptView:
         """The trial documents that finished with a loss."""
         return [t for t in self.documents() if t["result"].get("status") == "ok"]
 
-    def choices_as_indices(self, config: Dict[str, Any]) -> None:
-        """HyperOpt stores a choice as its index: convert ``config`` in place."""
-        self.searcher._convert_categories_to_indices(config)
+    def choices_as_indices(self, point: Dict[str, Any]) -> Dict[str, Any]:
+        """``point`` (a nested Ray config) with each choice as its index, as HyperOpt stores it.
+
+        Not Ray's ``_convert_categories_to_indices``: it takes a choice whose value is a dict
+        for a nested space and never returns (HyperOpt's expression answers every key), and
+        finds no tuple among the categories (HyperOpt keeps a tuple as an expression)."""
+        return _as_indices(point, getattr(self.searcher, "_space", None) or {}, "")
 
     def insert_done(self, config: Dict[str, Any], loss: float) -> int:
         """Add a finished trial of ``config`` (a flat Ray config) with ``loss``; its tid."""
@@ -65,8 +69,7 @@ class HyperOptView:
         if trials is None or domain is None:
             raise RuntimeError("warm start needs the search space: it is applied once Tune sets it")
         check_past_parameters(config, domain.params)
-        point = unflatten_dict(config)
-        self.choices_as_indices(point)
+        point = self.choices_as_indices(unflatten_dict(config))
         tid = trials.new_trial_ids(1)[0]
         doc = generate_trial(tid, flatten_dict(point))
         doc["state"] = JOB_STATE_DONE
@@ -74,6 +77,36 @@ class HyperOptView:
         trials.insert_trial_docs([doc])
         trials.refresh()
         return tid
+
+
+def _as_indices(point: Dict[str, Any], space: Any, prefix: str) -> Dict[str, Any]:
+    """See :meth:`HyperOptView.choices_as_indices`; ``space`` is ``HyperOptSearch``'s converted
+    space, where a choice is a ``switch`` of an index over its categories' expressions."""
+    from hyperopt.pyll import Apply, rec_eval
+
+    indexed: Dict[str, Any] = {}
+    for key, value in point.items():
+        domain = space.get(key) if isinstance(space, dict) else None
+        if isinstance(domain, dict) and isinstance(value, dict):  # a nested space
+            indexed[key] = _as_indices(value, domain, f"{prefix}{key}/")
+        elif isinstance(domain, Apply) and domain.name == "switch":
+            categories = [rec_eval(option) for option in domain.pos_args[1:]]
+            indexed[key] = category_index(value, categories, f"{prefix}{key}")
+        else:
+            indexed[key] = value
+    return indexed
+
+
+def category_index(value: Any, categories: List[Any], name: str) -> int:
+    """The index of ``value`` among a choice's ``categories``: of its own type first (``1`` is
+    not ``True``), a tuple also as the list HyperOpt may make of it."""
+    for same in (lambda c: type(c) is type(value) and c == value, lambda c: c == value,
+                 lambda c: isinstance(c, (list, tuple)) and isinstance(value, (list, tuple))
+                 and list(c) == list(value)):
+        for index, category in enumerate(categories):
+            if same(category):
+                return index
+    raise ValueError(f"an earlier trial's {name}={value!r} is none of the search space's choices {categories}")
 
 
 class HyperOptRankKeeper(RankKeeper):

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ray import tune
+from ray.tune.search.hyperopt import HyperOptSearch
 from scipy.stats import binomtest
 
 from ray_graded_penalty import GradedPenaltySearcher
@@ -61,6 +62,31 @@ def test_a_hyperopt_warm_start_stores_a_choice_as_its_index_and_checks_the_param
     wrong = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame.drop(columns="config/kind"))
     with pytest.raises(ValueError, match=r"parameters \['x'\] do not match the search space's \['kind', 'x'\]"):
         wrong.set_search_properties("score", "max", space)
+
+
+def test_a_hyperopt_warm_start_of_choices_of_tuples_dicts_and_equal_numbers():
+    """Ray's own conversion of a warm start's choices found no tuple, and never returned for a
+    dict (the driver spun in HyperOpt's expression for ever); ``1`` was ``True``'s index."""
+    space = {"t": tune.choice([(1, 2), (3, 4)]), "b": tune.choice([1, True]), "x": tune.uniform(0, 1)}
+    frame = pd.DataFrame({"config/t": ["[3, 4]", "[1, 2]"], "config/b": [True, 1], "config/x": [0.1, 0.2],
+                          "value": [1.0, 2.0]})  # as failure_report writes a tuple: the text of a list
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600, warm_start=frame)
+    searcher.set_search_properties("score", "max", space)
+    assert [d["misc"]["vals"] for d in hyperopt_done_trials(searcher)] == [
+        {"t": [1], "b": [1], "x": [0.1]}, {"t": [0], "b": [0], "x": [0.2]}]
+    assert searcher.suggest("t1")["t"] in ((1, 2), (3, 4))
+
+    dicts = {"p": tune.choice([{"a": 1}, {"a": 2}])}
+    bare = HyperOptSearch(metric="score", mode="max", random_state_seed=0)
+    bare.set_search_properties("score", "max", dicts)
+    searcher = GradedPenaltySearcher("hyperopt", trial_timeout_s=600,
+                                     warm_start=pd.DataFrame({"config/p/a": [2], "value": [1.0]}))
+    if bare.suggest("t0")["p"] == {}:  # Ray 2.30's HyperOptSearch keeps no dict choice: it suggests {}
+        with pytest.raises(ValueError, match=r"p=\{'a': 2\} is none of the search space's choices"):
+            searcher.set_search_properties("score", "max", dicts)
+        return
+    searcher.set_search_properties("score", "max", dicts)
+    assert hyperopt_done_trials(searcher)[0]["misc"]["vals"] == {"p": [1]}
 
 
 def test_a_hyperopt_warm_start_in_a_nested_space():
