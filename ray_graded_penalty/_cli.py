@@ -60,14 +60,17 @@ def _report(experiment_dir: str, out: Optional[str], metric: Optional[str], mode
         return 1
     print(format_summary(report, summarize(report)))
     if out:
-        os.makedirs(out, exist_ok=True)
-        csv = os.path.join(out, "failure_report.csv")
-        report.to_csv(csv, index=False)
         try:
+            os.makedirs(out, exist_ok=True)
+            csv = os.path.join(out, "failure_report.csv")
+            report.to_csv(csv, index=False)
             plots = plot_report(report, out)
         except ImportError:
             print(f"\nwrote {csv}; plots need matplotlib: pip install 'ray-graded-penalty[plots]'")
             return 0
+        except OSError as exc:  # --out names a file, or a directory not writable here
+            print(f"error: cannot write the report in {out!r}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
         print(f"\nwrote {csv} and {len(plots)} plots in {out}")
     return 0
 

@@ -63,11 +63,11 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
                 if mask.any():
                     ax.scatter(values[mask], shown[mask], c=colour, label=cls, s=28, alpha=0.8)
             ax.set_xlabel(name)
-            ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures){unpriced}")
-            ax.set_title(f"Outcome by {name}")
+            ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures)")
+            ax.set_title(f"Outcome by {name}{unpriced}", fontsize=10)
             ax.legend(fontsize=8)
             fig.tight_layout()
-            path = os.path.join(out_dir, f"by_{name.replace('/', '.')}{suffix}.png")  # a nested name, outer/inner
+            path = os.path.join(out_dir, f"by_{_in_a_file_name(name + suffix)}.png")
             fig.savefig(path, dpi=90)
             plt.close(fig)
             files.append(path)
@@ -77,8 +77,8 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
         if mask.any():
             ax.scatter(report["order"][mask], score[mask], c=colour, label=cls, s=28, alpha=0.8)
     ax.set_xlabel("trial (in the order Tune created them)")
-    ax.set_ylabel(f"metric (successes) or penalty (failures){unpriced}")
-    ax.set_title("Outcome over the run")
+    ax.set_ylabel("metric (successes) or penalty (failures)")
+    ax.set_title(f"Outcome over the run{unpriced}", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = os.path.join(out_dir, "over_trials.png")
@@ -88,6 +88,12 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     if len(objectives) == 2:
         files.append(plot_pareto(report, objectives, os.path.join(out_dir, "pareto.png")))
     return files
+
+
+def _in_a_file_name(name: str) -> str:
+    """``name`` (a parameter's, a nested one's ``outer/inner``, or an objective's) as part of a
+    file name: a path separator becomes a dot."""
+    return name.replace("/", ".").replace(os.sep, ".")
 
 
 def _drawn(report: pd.DataFrame, values: pd.Series, mode: object) -> pd.Series:

@@ -41,6 +41,20 @@ def test_two_objectives_get_a_plot_each_and_the_front(tmp_path):
     assert files == {"by_x.tps.png", "by_x.p99.png", "over_trials.png", "pareto.png"}
 
 
+def test_an_objective_named_with_a_slash_gets_its_own_file(tmp_path):
+    """A metric reported nested (``{"eval": {"tps": ...}}``, Tune's ``eval/tps``) made the file
+    name a directory that did not exist: FileNotFoundError, and no plot."""
+    report = pd.DataFrame({
+        "trial_id": list("abc"), "order": range(3), "config/x": [0.1, 0.4, 0.7],
+        "status": ["success", "success", "failure"], "value": [3.0, 2.0, None],
+        "value/eval/tps": [3.0, 2.0, None], "value/eval/p99": [0.5, 0.3, None],
+        "penalty": [None, None, -1500.0], "error_class": [None, None, "oom"],
+    })
+    report.attrs["modes"] = ["max", "min"]
+    files = {p.rsplit("/", 1)[1] for p in plot_report(report, str(tmp_path))}
+    assert files == {"by_x.eval.tps.png", "by_x.eval.p99.png", "over_trials.png", "pareto.png"}
+
+
 def test_failures_of_a_run_without_the_package_are_drawn_at_the_worst_edge(tmp_path, monkeypatch):
     """A run without this package's searcher has no penalties: its failures were drawn at NaN,
     that is not at all (the legend named them, no point showed)."""

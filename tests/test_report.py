@@ -109,6 +109,10 @@ def test_the_cli_says_what_it_cannot_read_without_a_traceback(experiment, tmp_pa
     done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", str(copy), "--out",
                            str(tmp_path / "taken")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "is a file" in done.stderr and "Traceback" not in done.stderr
+    done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", str(copy), "--out",
+                           str(tmp_path / "taken" / "sub")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "error: cannot write the report in" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
     for state in glob.glob(str(copy / "experiment_state-*.json")):  # cut short, as a full disk leaves it
         with open(state, "r+") as f:
             f.truncate(40)
