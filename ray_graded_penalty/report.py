@@ -420,9 +420,10 @@ _NO_VALUE = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan
 
 def _read_csv(path: str) -> pd.DataFrame:
     """A report's CSV; in the config columns only an empty cell (a None) holds no value, so that
-    a choice of "None", "NA" or "null" stays the text it is."""
+    a choice of "None", "NA" or "null" stays the text it is. Numbers are read back exactly
+    (pandas before 3.0 lost a float's last digit: the configuration told was not the one run)."""
     columns = pd.read_csv(path, nrows=0).columns
-    return pd.read_csv(path, keep_default_na=False, na_values={
+    return pd.read_csv(path, keep_default_na=False, float_precision="round_trip", na_values={
         c: [""] if str(c).startswith(CONFIG_PREFIX) else list(_NO_VALUE) for c in columns})
 
 

@@ -328,6 +328,16 @@ def test_columns_without_status_and_defaults():
     assert [p.failed for p in past] == [False, True] and past[1].error == "" and past[1].timeout_s is None
 
 
+def test_a_csv_gives_back_the_configurations_exactly(tmp_path):
+    """pandas before 3.0 read 0.0014297724879798392 back 4e-17 off: a warm start told the model
+    configurations next to those that ran."""
+    xs = [0.0014297724879798392, 0.1 + 0.2, 1 / 3]
+    pd.DataFrame({"config/x": xs, "config/y": [0.5] * 3, "value": [1.0, 2.0, 0.1 + 0.7]}).to_csv(
+        tmp_path / "r.csv", index=False)
+    past = read_history(str(tmp_path / "r.csv"))
+    assert [p.config["x"] for p in past] == xs and past[2].value == 0.1 + 0.7
+
+
 def test_rows_that_did_not_finish_are_skipped():
     frame = pd.DataFrame({"config/x": [0.5], "config/y": [0.5], "status": ["pending"]})
     assert read_history(frame) == []
