@@ -610,12 +610,25 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
         known = not _missing(error_class) and error_class != ErrorClass.OTHER
         trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
                                 error="" if _missing(error) else str(error),
-                                error_class=str(error_class) if known else None))
+                                error_class=str(error_class) if known else None,
+                                progress=_completion(where, row.get("completion"))))
     if len(frame) and not trials:
         statuses = sorted({str(v) for v in frame["status"]}) if "status" in frame.columns else []
         logger.warning("No trial of the history could be told (statuses %s): a run without this package's "
                        "searcher needs the searcher's metric to read its successes.", statuses)
     return trials
+
+
+def _completion(where: str, value: Any) -> Optional[float]:
+    """A failure's ``completion`` as its report gives it (how far it got when it was graded: its
+    reported progress, its iterations, its stage or its clock), or None where there is none."""
+    value = _plain(value)
+    if _missing(value):
+        return None
+    number = real_number(value)
+    if number is None or not 0.0 <= number <= 1.0:
+        raise ValueError(f"{where}: completion must be a number in [0, 1] or empty, got {value!r}")
+    return number
 
 
 if not TYPE_CHECKING:  # unseen by type checkers, which would take any name of the module then

@@ -144,6 +144,20 @@ def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):
     assert sorted(o.penalty for o in told.values() if o.failed) == [-1500.0, -1500.0, -80.0]
 
 
+def test_a_failure_of_the_history_is_graded_by_the_completion_its_report_gives():
+    """A trial that hung at iteration 2 of 10 until the watchdog ended it was told -400 (it got a
+    fifth of the way); a warm start read it by its clock (600 s of 600): -80, the least-bad failure."""
+    frame = pd.DataFrame({
+        "config/x": [0.2, 0.4], "config/y": [0.5, 0.5], "status": ["failure", "failure"],
+        "elapsed_s": [600.0, 300.0], "timeout_s": [600.0, 600.0], "completion": [0.2, 0.5],
+        "error_class": ["timeout", "crash"], "error": ["", "RuntimeError: boom"]})
+    searcher = GradedPenaltySearcher(trial_timeout_s=600, seed=0, warm_start=frame)
+    searcher.set_search_properties("score", "max", HISTORY_SPACE)
+    assert sorted(o.penalty for o in searcher.outcomes.values()) == [-500.0, -400.0]
+    with pytest.raises(ValueError, match=r"completion must be a number in \[0, 1\] or empty, got 1.5"):
+        read_history(frame.assign(completion=[0.2, 1.5]))
+
+
 def test_when_nothing_succeeded_the_summary_names_the_least_bad_failure():
     report = pd.DataFrame({
         "trial_id": ["a", "b", "c"], "order": [0, 1, 2], "config/x": [1.0, 5.0, 9.0],

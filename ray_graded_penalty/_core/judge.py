@@ -498,5 +498,6 @@ def decide_past(key: str, past: PastTrial, rules: Rules) -> Decision:
         verdict = Verdict(total_miss=past.slo_miss)
         return Decision(key, past.config, Kind.SLO_MISS, (past.value,), severity=verdict.severity, verdict=verdict)
     assert past.elapsed_s is not None  # and an elapsed time for every failure
-    ending = Ending(key, past.config, past.elapsed_s, past.timeout_s, past.error, None, True, past.error_class)
+    ending = Ending(key, past.config, past.elapsed_s, past.timeout_s, past.error, None, True, past.error_class,
+                    progress=past.progress)
     return decide(ending, rules)

@@ -285,7 +285,8 @@ class TrialOutcome:
 @dataclass(frozen=True)
 class PastTrial:
     """One earlier trial: a success (``value``), an SLO miss (``value``, ``slo_miss``) or a
-    failure (``elapsed_s``, ``error_class``, ``error``)."""
+    failure (``elapsed_s``, ``error_class``, ``error``, and ``progress``: how far it got, in
+    [0, 1], as it was graded then, when its report says it)."""
 
     config: Dict[str, Any]
     value: Optional[float] = None
@@ -295,6 +296,7 @@ class PastTrial:
     kind: Kind = Kind.FAILURE
     slo_miss: float = 0.0
     error_class: Optional[str] = None
+    progress: Optional[float] = None
 
     @property
     def failed(self) -> bool:
