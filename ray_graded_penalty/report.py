@@ -47,7 +47,12 @@ from ray_graded_penalty._core.checks import check_elapsed, check_mode, check_tim
 from ray_graded_penalty._core.judge import classify, first_line
 from ray_graded_penalty._core.legacy import gone_names
 from ray_graded_penalty._core.outcomes import ErrorClass, Kind, Objectives, PastTrial
-from ray_graded_penalty._core.ray_internals import error_file_paths, experiment_state_pattern, first_start
+from ray_graded_penalty._core.ray_internals import (
+    error_file_paths,
+    experiment_state_pattern,
+    first_start,
+    in_creation_order,
+)
 from ray_graded_penalty.callback import last_failure, read_error_text, read_recorded_error
 from ray_graded_penalty.policy import PenaltyPolicy
 
@@ -133,7 +138,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
     analysis = ExperimentAnalysis(path)
     rows = []
     reported_any = False
-    for order, trial in enumerate(analysis.trials):
+    for order, trial in enumerate(in_creation_order(analysis.trials)):
         outcome = outcomes.get(trial.trial_id)
         was_retried = outcome is None and trial.trial_id in retried
         if was_retried:  # a transient failure: its configuration ran again, and nothing was told

@@ -43,6 +43,15 @@ def experiment(local_ray, tmp_path_factory):
     return grid, searcher
 
 
+def test_the_order_is_the_order_tune_created_the_trials_in(experiment):
+    """Ray's list of an experiment's trials is not in their creation order: the plot "over the
+    run" drew them shuffled. Tune created them in the order of points_to_evaluate."""
+    grid, _ = experiment
+    report = failure_report(grid.experiment_path).sort_values("order")
+    assert list(report["order"]) == list(range(5))
+    assert list(report["config/x"]) == [0.5, 1.5, 2.5, 0.1, 1.2]
+
+
 def check_rows(report, searcher):
     assert len(report) == 5 and set(report["trial_id"]) == set(searcher.outcomes)
     for row in report.itertuples():

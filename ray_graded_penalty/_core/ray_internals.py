@@ -127,6 +127,18 @@ def first_start(trial: Any) -> Optional[float]:
     return getattr(trial.run_metadata, "start_time", None)
 
 
+def in_creation_order(trials: List[Any]) -> List[Any]:
+    """``trials`` in the order Tune created them: by the counter its ``experiment_tag`` starts
+    with (``"3_x=0.5"``); Ray's own list of an experiment's trials is in another order after a
+    restore, and sometimes without one. A trial whose tag has no counter keeps its place after them."""
+    def counter(position: int) -> Tuple[int, int]:
+        tag = str(getattr(trials[position], "experiment_tag", "") or "")
+        number = tag.split("_", 1)[0]
+        return (0, int(number)) if number.isdigit() else (1, position)
+
+    return [trials[i] for i in sorted(range(len(trials)), key=counter)]
+
+
 def from_a_repeater(trial: Any) -> bool:
     """Whether Ray's ``Repeater`` suggested ``trial``: it marks each repeat's configuration with
     its index in the group (``repeater.TRIAL_INDEX``, unless ``set_index=False``)."""
