@@ -15,7 +15,7 @@ Example:
     >>> server = Server.start([sys.executable, "-c", "print('hi')"], log)
     >>> server.wait(10)
     0
-    >>> server.tail()[-1]
+    >>> list(server.lines())[-1]
     'hi'
     >>> server.stop()
     0
@@ -31,13 +31,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections import deque
 from typing import Iterator, List, Mapping, Optional
 
 logger = logging.getLogger("ray_graded_penalty")
-
-#: How many of its last log lines a failed server's error keeps.
-TAIL_LINES = 20
 
 LAUNCH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "launch.py")
 
@@ -167,10 +163,6 @@ class Server:
                             yield line.rstrip()
         except OSError:
             return
-
-    def tail(self, lines: int = TAIL_LINES) -> List[str]:
-        """The last ``lines`` non-blank lines of the server's log (the launcher's own line left out)."""
-        return list(deque(self.lines(), maxlen=lines))
 
     def stop(self, grace_s: float = 10.0) -> Optional[int]:
         """SIGTERM the server's process group, SIGKILL it after ``grace_s``; its exit status."""

@@ -29,10 +29,12 @@ from ray_graded_penalty.serving.failure import ServerError, error_statements, fa
 from ray_graded_penalty.serving.load import LoadSpec, Request, drive
 from ray_graded_penalty.serving.metrics import Goodput, combine, summarize
 from ray_graded_penalty.serving.plan import LoadPlan
-from ray_graded_penalty.serving.process import TAIL_LINES, Server, exit_text, free_port
+from ray_graded_penalty.serving.process import Server, exit_text, free_port
 from ray_graded_penalty.serving.workload import Tokenizer, make_prompts, plan_lengths, served_model, server_tokenizer
 
 ENDPOINTS = {"completions": "/v1/completions", "chat": "/v1/chat/completions"}
+#: How many of its last log lines a failed server's error keeps.
+TAIL_LINES = 20
 #: The ``"model"`` requests name when neither the search nor the server names one (llama.cpp's
 #: server takes any).
 DEFAULT_MODEL = "default"
