@@ -74,10 +74,20 @@ def _experiment_dir(source: Any) -> str:
     path = getattr(source, "experiment_path", source)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"source must be a ResultGrid or an experiment directory, got {type(source).__name__}")
-    path = os.path.abspath(os.path.expanduser(os.fspath(path)))
+    path = os.fspath(path)
+    if path.startswith("file://"):  # a URI as Tune takes a storage_path: the local directory it names
+        path = path[len("file://"):]
+    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path):
+        raise NotAnExperimentError(f"{path} is not on this machine: the report reads a local experiment "
+                                   f"directory (copy it here first, with your storage's own tool)")
+    path = os.path.abspath(os.path.expanduser(path))
+    pattern = experiment_state_pattern()
+    if os.path.isfile(path):
+        holder = os.path.dirname(path)
+        raise NotAnExperimentError(f"{path} is a file, not a directory: pass the experiment directory"
+                                   f"{' that holds it, ' + holder if glob.glob(os.path.join(holder, pattern)) else ''}")
     if not os.path.isdir(path):
         raise NotAnExperimentError(f"no such directory: {path}")
-    pattern = experiment_state_pattern()
     if not glob.glob(os.path.join(path, pattern)):
         raise NotAnExperimentError(f"{path} is not a Ray Tune experiment directory (it has no {pattern})")
     return path
@@ -200,6 +210,9 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         logger.warning("No trial of %s reported the metric %r: no success can be read. The last results "
                        "hold %s.", path, metric, sorted({k for t in analysis.trials for k in (t.last_result or {})
                                                          if not k.startswith(("config", "time", "date"))})[:20])
+    saved_metric = searcher_state.get("metric")
+    # the objective the values are of: the searcher's (a list for several), else the caller's
+    report.attrs["metric"] = objectives or saved_metric or metric
     modes = searcher_state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
@@ -326,6 +339,8 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         values = successes["value"].astype(float)
         best = successes.loc[values.idxmax() if mode == "max" else values.idxmin()]
         kind = "best success"
+    elif "metric" in report.attrs and report.attrs["metric"] is None and (report["status"] == "terminated").any():
+        kind = "no metric"  # trials ended, and nothing says which of their results is the metric
     elif (report["status"] == Kind.SLO_MISS.value).any() and slo_columns(report):
         # The searcher's own choice when it saved one; else the least weighted total miss (its
         # order, the slo_miss column); a report without that column: the misses' plain sum.
@@ -382,6 +397,9 @@ def format_summary(report: pd.DataFrame, summary: Dict[str, Any]) -> str:
         lines.append("best success: not named, the mode is unknown (the run has no saved state of this "
                      "package's searcher): pass failure_report(..., mode=...) or --mode, or, for a "
                      "report read from a CSV, set report.attrs['mode']")
+    if summary["best_kind"] == "no metric":
+        lines.append("best success: not named, no metric was given (the run has no saved state of this "
+                     "package's searcher to read it from): pass failure_report(..., metric=...) or --metric")
     if summary["best_kind"] == "best success":
         lines.append(f"mode {report.attrs['mode']!r}, from {report.attrs['mode_from']}")
     if best is not None:
@@ -574,6 +592,9 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
     directory) has its successes' values read from it.
     """
     frame = _frame(source, metric)
+    # The objective the values are of, where the source says it (a report's attrs): a search of
+    # another refuses them (ledger.tell_history).
+    source_metric, source_mode = frame.attrs.get("metric"), frame.attrs.get("modes") or frame.attrs.get("mode")
     config_columns = [c for c in frame.columns if str(c).startswith(CONFIG_PREFIX)]
     if not config_columns:
         raise ValueError(
@@ -585,6 +606,11 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
             raise ValueError(f"history has several objectives {objectives}: a warm start takes one; "
                              f"got metric={metric!r} (pass the searcher one of them as metric=)")
         frame = frame.assign(value=frame[VALUE_PREFIX + metric])
+        if isinstance(source_metric, list) and isinstance(source_mode, list) and metric in source_metric:
+            source_mode = source_mode[source_metric.index(metric)]
+        source_metric = metric
+    source = {"metric": source_metric if isinstance(source_metric, str) else None,
+              "mode": source_mode if isinstance(source_mode, str) else None}
     trials = []
     for index, row in frame.iterrows():
         where = f"history row {index}"
@@ -598,11 +624,12 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
         value = _plain(row.get("value"))
         kind = STATUSES[str(status)] if not _missing(status) else (Kind.FAILURE if _missing(value) else Kind.SUCCESS)
         if kind is Kind.SUCCESS:
-            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind))
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind, **source))
             continue
         if kind is Kind.SLO_MISS:
             miss = _finite(where, kind, "slo_miss", _plain(row.get("slo_miss")), positive=True)
-            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind, slo_miss=miss))
+            trials.append(PastTrial(config, value=_finite(where, kind, "value", value), kind=kind, slo_miss=miss,
+                                    **source))
             continue
         try:
             elapsed = check_elapsed(_plain(row.get("elapsed_s")))
@@ -616,7 +643,7 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
         trials.append(PastTrial(config, elapsed_s=elapsed, timeout_s=timeout,
                                 error="" if _missing(error) else str(error),
                                 error_class=str(error_class) if known else None,
-                                progress=_completion(where, row.get("completion"))))
+                                progress=_completion(where, row.get("completion")), **source))
     if len(frame) and not trials:
         statuses = sorted({str(v) for v in frame["status"]}) if "status" in frame.columns else []
         logger.warning("No trial of the history could be told (statuses %s): a run without this package's "

@@ -143,6 +143,23 @@ def test_the_cli_refuses_a_missing_or_foreign_directory(tmp_path, make):
     assert "no such directory" in done.stderr or "not a Ray Tune experiment" in done.stderr
 
 
+def test_the_report_reads_a_file_uri_and_says_what_a_file_or_a_remote_uri_is(experiment):
+    """Tune takes ``file:///...`` as a storage path; the report said "no such directory" for it, and
+    for the path of a file in the experiment (its state)."""
+    import glob
+
+    from ray_graded_penalty.report import NotAnExperimentError
+
+    grid, searcher = experiment
+    check_rows(failure_report("file://" + grid.experiment_path), searcher)
+    state = glob.glob(os.path.join(grid.experiment_path, "experiment_state-*.json"))[0]
+    with pytest.raises(NotAnExperimentError, match="is a file, not a directory: pass the experiment directory "
+                                                   f"that holds it, {grid.experiment_path}"):
+        failure_report(state)
+    with pytest.raises(NotAnExperimentError, match="s3://bucket/run is not on this machine"):
+        failure_report("s3://bucket/run")
+
+
 def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):
     grid, searcher = experiment
     warm = GradedPenaltySearcher("optuna", trial_timeout_s=600, warm_start=grid.experiment_path)
@@ -151,6 +168,25 @@ def test_a_new_search_warm_starts_from_the_experiment_directory(experiment):
     assert len(told) == 5 and sum(o.failed for o in told.values()) == 3
     # Graded against the earlier run's own 2 s timeout, as recorded in the report.
     assert sorted(o.penalty for o in told.values() if o.failed) == [-1500.0, -1500.0, -80.0]
+
+
+@pytest.mark.parametrize("metric, mode", [("score", "min"), ("latency", "max")])
+def test_a_warm_start_from_a_run_of_another_objective_is_refused(experiment, tmp_path, metric, mode):
+    """The run searched "score", "max" (its searcher's saved state says so); a search of "score",
+    "min" was told its values as its own (its best as its worst), and one of another metric too."""
+    grid, _ = experiment
+    warm = GradedPenaltySearcher("optuna", trial_timeout_s=600, warm_start=grid.experiment_path)
+    with pytest.raises(ValueError, match=f"history trial 0 comes from a run that searched metric='score', "
+                                         f"mode='max'; this search has metric={metric!r}, mode={mode!r}"):
+        warm.set_search_properties(metric, mode, {"x": tune.uniform(0, 3)})
+    assert warm.outcomes == {}  # nothing told
+    later = GradedPenaltySearcher("optuna", trial_timeout_s=600, metric=metric, mode=mode)
+    later.set_search_properties(None, None, {"x": tune.uniform(0, 3)})
+    with pytest.raises(ValueError, match="comes from a run that searched"):
+        later.add_history(failure_report(grid))  # a DataFrame: its attrs say it too
+    csv = tmp_path / "report.csv"
+    failure_report(grid).to_csv(csv, index=False)
+    assert later.add_history(str(csv)) == 5  # a CSV names no objective: told as written
 
 
 def test_a_failure_of_the_history_is_graded_by_the_completion_its_report_gives():
@@ -239,6 +275,12 @@ def test_a_run_without_the_package_names_no_best_unless_the_caller_gives_the_mod
                            "--metric", "score", "--mode", "min"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "mode 'min', from the caller" in done.stdout, done.stderr[-2000:]
     assert "2 failed" in done.stdout  # read without a Ray session: the error files from the directory
+    # --mode without --metric: no value can be read; the summary said nothing of why no best was named
+    assert summarize(failure_report(grid, mode="min"))["best_kind"] == "no metric"
+    done = subprocess.run([sys.executable, "-m", "ray_graded_penalty", "report", grid.experiment_path,
+                           "--mode", "min"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "not named, no metric was given" in done.stdout, done.stderr[-2000:]
+    assert "pass failure_report(..., metric=...) or --metric" in done.stdout
     # The OOM failed before it reported (no time_total_s): its time from Ray's clock of its start and
     # of its error; a warm start from the run raised "elapsed_s must be finite, got nan", and the
     # constant's column did not match the space ("do not match the search space's").

@@ -541,6 +541,13 @@ def tell_history(trials: List[PastTrial], ledger: Ledger, rules: Rules, keeper: 
     """Tell ``trials`` under the keys ``history-<n>``; returns how many."""
     if ledger.objectives.several:
         raise ValueError("a warm start takes one objective; this search has several")
+    metric, mode = ledger.objectives.metrics[0], ledger.objectives.modes[0]
+    for n, past in enumerate(trials):  # all checked before any is told
+        if (past.metric or metric) != metric or (past.mode or mode) != mode:
+            raise ValueError(f"history trial {n} comes from a run that searched metric={past.metric or metric!r}, "
+                             f"mode={past.mode or mode!r}; this search has metric={metric!r}, mode={mode!r}: its "
+                             f"values would be told as this search's. Warm start from a run of the same objective "
+                             f"(or, for the same quantity under another name, from the report's CSV, which names none)")
     for past in trials:
         tell_past(decide_past(f"history-{len(ledger.outcomes)}", past, rules), ledger, keeper)
     if trials:

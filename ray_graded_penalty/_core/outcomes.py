@@ -286,7 +286,9 @@ class TrialOutcome:
 class PastTrial:
     """One earlier trial: a success (``value``), an SLO miss (``value``, ``slo_miss``) or a
     failure (``elapsed_s``, ``error_class``, ``error``, and ``progress``: how far it got, in
-    [0, 1], as it was graded then, when its report says it)."""
+    [0, 1], as it was graded then, when its report says it). ``metric`` and ``mode``: the
+    objective its run's values were of, where the source says it (the saved state of this
+    package's searcher, a report's ``attrs``); None where it does not (a CSV)."""
 
     config: Dict[str, Any]
     value: Optional[float] = None
@@ -297,6 +299,8 @@ class PastTrial:
     slo_miss: float = 0.0
     error_class: Optional[str] = None
     progress: Optional[float] = None
+    metric: Optional[str] = None
+    mode: Optional[str] = None
 
     @property
     def failed(self) -> bool:
