@@ -40,6 +40,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
+import numpy as np
 import pandas as pd
 
 from ray_graded_penalty._core import state
@@ -105,7 +106,7 @@ def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
     retried = saved.ledger.retried if saved.ledger else {}
     least_bad = saved.ledger.least_bad if saved.ledger else None
     return {"outcomes": outcomes, "retried": retried, "slos": saved.slos, "metric": saved.metric, "mode": saved.mode,
-            "least_bad": least_bad.trial_id if least_bad else None}
+            "least_bad": least_bad.trial_id if least_bad else None, "log_scale": list(saved.log_scale)}
 
 
 def error_class(outcome_class: Optional[str], error: Optional[str], failed: bool) -> Optional[str]:
@@ -210,6 +211,7 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
         logger.warning("No trial of %s reported the metric %r: no success can be read. The last results "
                        "hold %s.", path, metric, sorted({k for t in analysis.trials for k in (t.last_result or {})
                                                          if not k.startswith(("config", "time", "date"))})[:20])
+    report.attrs["log_scale"] = searcher_state.get("log_scale", [])  # binned and drawn on a log scale
     saved_metric = searcher_state.get("metric")
     # the objective the values are of: the searcher's (a list for several), else the caller's
     report.attrs["metric"] = objectives or saved_metric or metric
@@ -313,6 +315,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     by_class = counts.reindex(classes, fill_value=0).to_frame("trials")
     by_class["share_of_all_trials"] = by_class["trials"] / max(1, len(report))
     by_parameter = {}
+    log_scale = set(report.attrs.get("log_scale") or ())
     for column in config_columns(report):
         values = parameter_values(report, column, bins)
         if values.nunique() < 2:
@@ -320,7 +323,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         numeric = pd.api.types.is_numeric_dtype(values)
         # Few distinct values (a choice of tensor-parallel degrees) keep their own rows.
         few = values.nunique() <= (2 * bins if pd.api.types.is_integer_dtype(values) else bins)
-        key = pd.cut(values, bins=bins) if numeric and not few else values
+        key = _binned(values, bins, column[len(CONFIG_PREFIX):] in log_scale) if numeric and not few else values
         missed = report["status"] == Kind.SLO_MISS.value
         grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
         columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))
@@ -366,6 +369,18 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         kind = "least-bad failure"
     return {"by_error_class": by_class, "by_parameter": by_parameter, "best": best, "best_kind": kind,
             "pareto_front": pareto_front(report)}
+
+
+def _binned(values: pd.Series, bins: int, log: bool) -> pd.Series:
+    """A continuous parameter's values in ``bins`` bins of equal width, or of equal ratio for a
+    parameter sampled on a log scale (equal widths put nearly all of ``loguniform(1e-5, 0.1)``
+    in the first bin)."""
+    low, high = values.min(), values.max()
+    if not (log and low > 0):
+        return pd.cut(values, bins=bins)
+    edges = np.geomspace(low, high, bins + 1)
+    edges[0] = np.nextafter(low, 0.0)  # the lowest value in the first bin (pandas' include_lowest labels it below 0)
+    return pd.cut(values, bins=edges)
 
 
 def pareto_front(report: pd.DataFrame) -> List[str]:
@@ -482,6 +497,20 @@ def onto_space(trials: List[PastTrial], space: Dict[str, Any]) -> List[PastTrial
         logger.warning("The earlier trials held other values of %s, constants of this search space; they "
                        "are told as if run with this space's.", sorted(changed))
     return fitted
+
+
+def log_scaled(space: Dict[str, Any]) -> Tuple[str, ...]:
+    """The parameters of Tune's ``space`` sampled on a log scale (``tune.loguniform``,
+    ``tune.lograndint`` and their quantized forms), named as Tune flattens them."""
+    from ray.tune.search.sample import Domain, LogUniform
+    from ray.tune.utils import flatten_dict
+
+    found = []
+    for name, domain in flatten_dict(dict(space or {})).items():
+        sampler = domain.get_sampler() if isinstance(domain, Domain) else None
+        if isinstance(getattr(sampler, "sampler", sampler), LogUniform):  # a quantized one wraps it
+            found.append(name)
+    return tuple(sorted(found))
 
 
 def _highest(domain: Any) -> float:

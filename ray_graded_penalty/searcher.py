@@ -32,7 +32,7 @@ from ray_graded_penalty.backends import inner_searcher, is_hyperopt, keeper_for
 from ray_graded_penalty.callback import GradedPenaltyCallback
 from ray_graded_penalty.compat import base_searcher, set_search_properties
 from ray_graded_penalty.policy import PenaltyPolicy
-from ray_graded_penalty.report import HistorySource, onto_space, read_history
+from ray_graded_penalty.report import HistorySource, log_scaled, onto_space, read_history
 from ray_graded_penalty.slo import SLO, check_slos
 
 logger = logging.getLogger("ray_graded_penalty")
@@ -139,6 +139,7 @@ class GradedPenaltySearcher(Searcher):
             raise ValueError(self._keeper.no_history())
         self._idle_nones = 0  # the inner searcher's None answers in a row while no trial was outstanding
         self._space: Dict[str, Any] = {}  # Tune's search space (its choices: see report.onto_space)
+        self._log_scale: Tuple[str, ...] = ()  # its parameters sampled on a log scale, for the report
         self._search_over = False  # no trial will be suggested again (see search_ended)
         self._finished = False  # it answered FINISHED and was not asked since (saved: Tune, restored, asks no more)
         self._ledger: Optional[ledger.Ledger] = None
@@ -191,6 +192,7 @@ class GradedPenaltySearcher(Searcher):
         accepted = set_search_properties(self.searcher, self._metric, self._mode, config, **spec)
         self._keeper.check_modes(self._ready().objectives.modes)
         self._space = config
+        self._log_scale = log_scaled(config) or self._log_scale  # a space given to the inner searcher: none
         if self._warm_start:
             warm, self._warm_start = onto_space(self._warm_start, config), []
             ledger.tell_history(warm, self._ready(), self._rules(), self._keeper)
@@ -483,7 +485,7 @@ class GradedPenaltySearcher(Searcher):
         return state.to_data(state.SavedState(
             self._metric, self._mode, self.trial_timeout_s, self.policy, self.slos, self._book.records,
             self._ledger, self._keeper.get_state(), tuple(self._warm_start), self.runs_per_config,
-            self.retries, self.transient, self._finished))
+            self.retries, self.transient, self._finished, self._log_scale))
 
     def set_state(self, state: Dict[str, Any]) -> None:  # Ray's name for the argument, though it hides the module
         """Load what :meth:`get_state` returned, in this release or an earlier one. Its settings
@@ -496,6 +498,7 @@ class GradedPenaltySearcher(Searcher):
         self._ledger, self._warm_start = saved.ledger, list(saved.warm_start)
         self.runs_per_config, self.retries, self.transient = saved.runs_per_config, saved.retries, saved.transient
         self._search_over = self._finished = saved.finished
+        self._log_scale = saved.log_scale or self._log_scale
         self._idle_nones = 0
         self._keeper.set_state(saved.keeper)
         if self.callback.timeout is not None:

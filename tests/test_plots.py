@@ -79,3 +79,24 @@ def test_failures_of_a_run_without_the_package_are_drawn_at_the_worst_edge(tmp_p
         plot_report(report, str(tmp_path / mode))
         failures = drawn["oom"] + drawn["crash"]
         assert len(failures) == 4 and all(np.isfinite(failures)) and all(worst(y) for y in failures), (mode, drawn)
+
+
+def test_a_parameter_sampled_on_a_log_scale_is_drawn_on_one(tmp_path, monkeypatch):
+    """``tune.loguniform(1e-5, 0.1)`` on a linear axis: nearly every point against its left edge."""
+    report = pd.DataFrame({
+        "trial_id": list("abcd"), "order": range(4), "config/lr": [1e-5, 3e-4, 2e-3, 0.08],
+        "config/x": [0.1, 0.4, 0.7, 0.9], "status": ["success", "success", "failure", "success"],
+        "value": [3.0, 2.0, None, 1.0], "penalty": [None, None, -1500.0, None],
+        "error_class": [None, None, "oom", None],
+    })
+    report.attrs["log_scale"] = ["lr"]  # as failure_report reads it from the searcher's saved state
+    scales = []
+    original = plt.Axes.set_xlabel
+
+    def record(self, label, *args, **kwargs):
+        scales.append((label, self.get_xscale()))
+        return original(self, label, *args, **kwargs)
+
+    monkeypatch.setattr(plt.Axes, "set_xlabel", record)
+    plot_report(report, str(tmp_path))
+    assert ("lr", "log") in scales and ("x", "linear") in scales

@@ -455,7 +455,8 @@ def train_loop_like(config):
 def test_a_nested_space_through_the_report_the_summary_the_plots_the_cli_and_a_warm_start(local_ray, tmp_path):
     from ray_graded_penalty._cli import main as cli
 
-    space = {"train_loop_config": {"lr": tune.uniform(0, 1), "layers": tune.choice([1, 2, 3])}}
+    space = {"train_loop_config": {"lr": tune.uniform(0, 1), "layers": tune.choice([1, 2, 3]),
+                                   "wd": tune.loguniform(1e-6, 1e-2)}}
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=30, seed=1)
     grid = run(searcher, train_loop_like, tmp_path, num_samples=8, space=space)
     frame = failure_report(grid)
@@ -463,8 +464,13 @@ def test_a_nested_space_through_the_report_the_summary_the_plots_the_cli_and_a_w
     assert set(frame["status"]) == {"success", "failure"}, frame["status"]  # seed 1: both
     summary = summarize(frame)
     assert summary["best_kind"] == "best success" and set(summary["by_parameter"]) <= {
-        "train_loop_config/lr", "train_loop_config/layers"}
+        "train_loop_config/lr", "train_loop_config/layers", "train_loop_config/wd"}
     assert "train_loop_config/lr" in format_summary(frame, summary)
+    # the loguniform parameter, from the searcher's saved state: bins of equal ratio, not width
+    assert frame.attrs["log_scale"] == ["train_loop_config/wd"]
+    edges = summary["by_parameter"]["train_loop_config/wd"].index  # a bin without trials has no row
+    ratios = [b.right / b.left for b in edges]  # edges as labelled: 3 digits
+    assert len(ratios) >= 2 and max(ratios) == pytest.approx(min(ratios), rel=0.01), ratios
     out = tmp_path / "report"
     assert cli(["report", grid.experiment_path, "--out", str(out)]) == 0
     assert (out / "failure_report.csv").exists() and (out / "by_train_loop_config.lr.png").exists()
@@ -472,7 +478,7 @@ def test_a_nested_space_through_the_report_the_summary_the_plots_the_cli_and_a_w
     warm.set_search_properties("score", "max", space)
     assert len(warm.outcomes) == 8 and sum(o.failed for o in warm.outcomes.values()) == (
         frame["status"] == "failure").sum()
-    assert set(warm.suggest("next")["train_loop_config"]) == {"lr", "layers"}  # Tune's names again
+    assert set(warm.suggest("next")["train_loop_config"]) == {"lr", "layers", "wd"}  # Tune's names again
 
 
 def test_a_failure_whose_configuration_was_retried_is_not_read_back(tmp_path):

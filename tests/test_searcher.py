@@ -682,6 +682,23 @@ def test_a_state_loaded_twice_is_shared_by_neither():
     assert repr(state) == before and second.get_state()["records"]["a"]["followers"] == []
 
 
+def test_the_state_names_the_parameters_sampled_on_a_log_scale_for_the_report():
+    from ray_graded_penalty.report import log_scaled
+
+    assert log_scaled({"a": tune.qloguniform(1e-6, 1e-2, 1e-6), "b": tune.qlograndint(8, 512, 8),
+                       "c": tune.quniform(0, 1, 0.1), "d": 3}) == ("a", "b")
+    space = {"lr": tune.loguniform(1e-5, 0.1), "batch": tune.lograndint(8, 512), "x": tune.uniform(0, 1),
+             "train": {"wd": tune.loguniform(1e-6, 1e-2), "layers": tune.choice([1, 2])}}
+    searcher = GradedPenaltySearcher("optuna", trial_timeout_s=600, seed=0)
+    searcher.set_search_properties("score", "max", space)
+    assert searcher.get_state()["log_scale"] == ["batch", "lr", "train/wd"]
+    restored = GradedPenaltySearcher(OptunaSearch(space={"x": optuna.distributions.FloatDistribution(0, 1)},
+                                                  metric="score", mode="max"), trial_timeout_s=600)
+    restored.set_state(searcher.get_state())
+    restored.set_search_properties(None, None, {})  # Tune's space is the inner searcher's: none here
+    assert restored.get_state()["log_scale"] == ["batch", "lr", "train/wd"]  # kept from the state
+
+
 def test_a_second_loss_of_the_same_configuration_is_the_configurations():
     searcher = make()
     config = searcher.suggest("a")

@@ -71,6 +71,7 @@ class SavedState(NamedTuple):
     retries: int = 1  # how often a configuration runs again after a transient failure
     transient: Tuple[str, ...] = ErrorClass.TRANSIENT  # the classes that are the infrastructure's
     finished: bool = False  # it answered Ray's FINISHED in this run: Tune, restored, asks no more
+    log_scale: Tuple[str, ...] = ()  # Tune's parameters sampled on a log scale (the report bins them so)
 
     def __eq__(self, other: object) -> bool:  # a Ledger has no equality of its own: compare data
         return isinstance(other, SavedState) and to_data(self) == to_data(other)
@@ -102,6 +103,7 @@ def to_data(saved: SavedState) -> Dict[str, Any]:
         "runs_per_config": saved.runs_per_config,
         "retries": saved.retries, "transient": list(saved.transient),
         "finished": saved.finished,
+        "log_scale": list(saved.log_scale),
     }
 
 
@@ -121,6 +123,7 @@ def from_data(data: Dict[str, Any]) -> SavedState:
         runs_per_config=data.get("runs_per_config", 1),
         retries=data.get("retries", 0), transient=tuple(data.get("transient", ())),  # none before 0.6
         finished=data.get("finished", False),
+        log_scale=tuple(data.get("log_scale", ())),  # none before 0.6
     )
 
 
