@@ -273,10 +273,21 @@ def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
 
 
 def violation(trial: "optuna.trial.FrozenTrial") -> float:
-    """The package's violation on ``trial`` (0 for a feasible one)."""
+    """The package's violation on ``trial`` (0 for a feasible one): its own constraint only, not
+    those of a user's ``constraints_func``, which Optuna 5.0 keeps beside it (they were summed
+    in, so that a success the user's function found infeasible was read back as a failure)."""
+    own = trial.constraints.get(CONSTRAINT_KEY) if HAS_TRIAL_CONSTRAINTS else None
+    if own is None:  # before Optuna 5.0, or a study the package wrote then
+        own = trial.system_attrs.get(_ATTR, 0.0)
+    return max(0.0, float(own))
+
+
+def is_feasible(trial: "optuna.trial.FrozenTrial") -> bool:
+    """Whether Optuna's samplers take ``trial`` as feasible: every constraint met, a user's too."""
     if HAS_TRIAL_CONSTRAINTS:
-        return sum(v for v in trial.constraints.values() if v > 0)
-    return max(0.0, float(trial.system_attrs.get(_ATTR, 0.0)))
+        return all(v <= 0 for v in trial.constraints.values())
+    # before 5.0 a constraints_func's values are kept as the system attribute "constraints"
+    return violation(trial) <= 0 and all(v <= 0 for v in trial.system_attrs.get("constraints") or ())
 
 
 #: The violation a trial told below the successes without the constraint is read back with (GP
@@ -421,7 +432,7 @@ class OptunaRankKeeper(RankKeeper):
                 continue
             feasible = self._feasible.get(t.number)
             if feasible is None:  # a finished trial's feasibility never changes: look once
-                feasible = self._feasible[t.number] = violation(t) <= 0
+                feasible = self._feasible[t.number] = is_feasible(t)  # as TPE splits them
             successes += feasible
         gamma.pending, gamma.successes = pending, successes
 

@@ -44,6 +44,31 @@ def test_a_study_marks_and_reads_back_a_violation_on_every_optuna():
     assert violation(study.trials[0]) == 7.5 and violation(study.trials[1]) == 0.0
 
 
+def test_a_users_own_constraint_is_not_read_as_the_packages_violation():
+    """Optuna 5.0 keeps a user's ``constraints_func`` values beside the package's constraint; they
+    were summed into the package's violation, so a success the user's function found infeasible
+    read back as a failure (a study reopened: told as one when its configuration came again)."""
+    from ray_graded_penalty.backends.optuna import is_feasible
+
+    def user_constraints(trial):
+        return (trial.params["x"] - 0.5,)  # the user's own: x <= 0.5
+
+    sampler = optuna.samplers.TPESampler(seed=0, constraints_func=user_constraints)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # constraints_func: experimental, deprecated from Optuna 5.0
+        study = optuna.create_study(sampler=sampler)
+    distributions = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    failed = study.ask(distributions)
+    mark_infeasible(study, failed, 3.0)
+    study.tell(failed, -100.0)
+    success = study.enqueue_trial({"x": 0.9}) or study.ask(distributions)  # infeasible to the user
+    study.tell(success, 2.0)
+    failure_trial, success_trial = study.trials
+    assert violation(failure_trial) == 3.0
+    assert violation(success_trial) == 0.0  # was 0.4 at Optuna 5.0
+    assert not is_feasible(success_trial)  # yet TPE takes it as infeasible, and so does the good group's count
+
+
 def test_a_sampler_that_cannot_read_constraints_is_named_once_and_the_stored_values_keep_the_order(caplog):
     """A user's own OptunaSearch whose sampler ignores constraints (any sampler but TPE, or TPE
     without the package's constraints_func before Optuna 5): the searcher says so once, and with
