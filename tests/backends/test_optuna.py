@@ -67,6 +67,10 @@ def test_a_users_own_constraint_is_not_read_as_the_packages_violation():
     assert violation(failure_trial) == 3.0
     assert violation(success_trial) == 0.0  # was 0.4 at Optuna 5.0
     assert not is_feasible(success_trial)  # yet TPE takes it as infeasible, and so does the good group's count
+    # a failure the package stored before Optuna 5.0 (a study in a database read again): still its failure
+    before_5 = optuna.trial.create_trial(params={"x": 0.2}, distributions=distributions, value=-100.0,
+                                         system_attrs={"graded_penalty:graded_failure": 3.0})
+    assert violation(before_5) == 3.0
 
 
 def test_a_sampler_that_cannot_read_constraints_is_named_once_and_the_stored_values_keep_the_order(caplog):
