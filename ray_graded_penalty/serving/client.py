@@ -72,6 +72,14 @@ def event_text(event: Any) -> str:
     return delta.get("content") or delta.get("reasoning_content") or delta.get("reasoning") or ""
 
 
+def finish_reason(event: Any) -> str:
+    """Why the answer ended, as a streamed event says it (``"length"``, ``"stop"``), or ""."""
+    choices = event.get("choices") if isinstance(event, dict) else None
+    choice = (choices or [{}])[0] or {}
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return reason if isinstance(reason, str) else ""
+
+
 class _Stream:
     """The body of a response, chunked or not, as lines; ``read_at`` is when the bytes of the
     last line given arrived (``time.monotonic()``), not when it was parsed."""
@@ -119,6 +127,7 @@ async def send(host: str, port: int, path: str, body: bytes, timeout_s: float, l
     times: List[float] = []
     usage: Optional[dict] = None
     timings: Optional[dict] = None
+    finished = False  # the last event said why the answer ended (its choice's finish_reason)
     writer = None
 
     def end(error: str = "") -> RequestResult:
@@ -164,7 +173,9 @@ async def send(host: str, port: int, path: str, body: bytes, timeout_s: float, l
                 times.append(stream.read_at - start)
             if isinstance(event, dict):
                 usage, timings = event.get("usage") or usage, event.get("timings") or timings
-        return end("the stream ended before [DONE]")
+                finished = bool(finish_reason(event)) or (finished and not event_text(event))
+        # TGI before 2.2 ends its streams without [DONE]: an answer its server said was finished is whole
+        return end() if finished else end("the stream ended before [DONE]")
     except asyncio.TimeoutError:
         return end(f"request timed out: silent for {timeout_s:g} s")
     except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:

@@ -21,6 +21,10 @@ does wrong is chosen by its flags:
 --reasoning-events  a chat answer streams N events of reasoning (``delta.reasoning_content``, as
               vLLM's reasoning parsers, SGLang and llama.cpp send it) before its content
 --fails-with-log  prints the lines of a file (a real server's log) and exits 1 before it listens
+--no-done     ends each stream without "data: [DONE]", as TGI before 2.2 did (its last token's
+              event says finish_reason "length", as every stream's does)
+--cut-stream  ends each stream after half its tokens, without a finish_reason or [DONE] (a
+              connection a proxy cut)
 Its tokenizer is one token per character (token id = code point); it streams exactly
 max_tokens tokens and, when asked (stream_options.include_usage), a last event with usage.
 An unknown flag is refused by argparse (exit code 2), as a server refuses a bad flag.
@@ -51,6 +55,8 @@ def main():
     parser.add_argument("--tokenizer-dies-after", type=int, default=0)
     parser.add_argument("--fails-with-log", default=None)
     parser.add_argument("--reasoning-events", type=int, default=0)
+    parser.add_argument("--no-done", action="store_true")
+    parser.add_argument("--cut-stream", action="store_true")
     args = parser.parse_args()
     if args.fails_with_log:
         with open(args.fails_with_log) as log:
@@ -130,15 +136,20 @@ def main():
                 self.end_headers()
                 thought = args.reasoning_events if chat else 0
                 for i in range(thought + max_tokens):
+                    if args.cut_stream and i == (thought + max_tokens) // 2:
+                        self.close_connection = True
+                        return
                     time.sleep(args.token_ms / 1000)
                     delta = {"reasoning_content": f"r{i} "} if i < thought else {"content": f"t{i} "}
                     choice = {"delta": delta} if chat else {"text": f"t{i} "}
+                    choice["finish_reason"] = "length" if i == thought + max_tokens - 1 else None
                     self.wfile.write(f"data: {json.dumps({'choices': [choice]})}\n\n".encode())
                     self.wfile.flush()
                 if (request.get("stream_options") or {}).get("include_usage"):
                     usage = {"prompt_tokens": len(prompt), "completion_tokens": thought + max_tokens}
                     self.wfile.write(f"data: {json.dumps({'choices': [], 'usage': usage})}\n\n".encode())
-                self.wfile.write(b"data: [DONE]\n\n")
+                if not args.no_done:
+                    self.wfile.write(b"data: [DONE]\n\n")
             self.close_connection = True
 
     ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()

@@ -69,6 +69,16 @@ def test_a_server_without_a_whole_tokenizer_gets_estimated_prompts(tmp_path, cap
     assert len(warned) == 1 and f"has {says}:" in warned[0]  # one warning, never a failed trial
 
 
+@pytest.mark.parametrize("endpoint", ["completions", "chat"])
+def test_a_stream_without_done_that_said_it_finished_is_whole(tmp_path, endpoint):
+    """TGI before 2.2 ended its streams without ``data: [DONE]``: every request was read as cut
+    short, and every configuration failed (a stream cut before its finish_reason still fails)."""
+    trainable = server_trainable(TOY_COMMAND + " --no-done", scenarios="D(10,4)", requests=6, concurrency=2,
+                                 endpoint=endpoint)
+    metrics = serve(trainable.spec, {}, str(tmp_path))
+    assert metrics["requests_ok"] == 6 and metrics["request_errors"] == 0 and metrics["output_tokens"] == 24
+
+
 def test_your_own_prompts_with_max_tokens_and_the_chat_endpoint(tmp_path):
     trainable = server_trainable(TOY_COMMAND, prompts=["hello", "world!"], max_tokens=5, requests=4,
                                  concurrency=2, endpoint="chat")
@@ -95,7 +105,8 @@ def test_a_load_the_context_cannot_hold_fails_naming_the_load(tmp_path):
     ("--start-s 600", None, 4.0, "ready", "deploy", "not ready within ready_timeout_s=4 (/health: HTTP 503)"),
     ("--die-after 5", None, 60.0, "load", "crash", "exited (signal SIGABRT) during the load"),
     ("--bad-request-every 4", None, 60.0, "load", "crash", "3 of 12 requests failed (max_error_share=0.2)"),
-], ids=["oom-at-start", "bad-flag", "hangs-before-ready", "dies-under-load", "fails-requests"])
+    ("--cut-stream", None, 60.0, "load", "crash", "the stream ended before [DONE]"),
+], ids=["oom-at-start", "bad-flag", "hangs-before-ready", "dies-under-load", "fails-requests", "cut-streams"])
 
 
 def test_a_failing_server_raises_at_its_stage_in_its_own_words(tmp_path, flags, limit, ready_s, stage, graded, says):
