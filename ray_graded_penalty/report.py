@@ -635,8 +635,8 @@ def read_history(source: HistorySource, metric: Optional[str] = None) -> List[Pa
             raise ValueError(f"history has several objectives {objectives}: a warm start takes one; "
                              f"got metric={metric!r} (pass the searcher one of them as metric=)")
         frame = frame.assign(value=frame[VALUE_PREFIX + metric])
-        if isinstance(source_metric, list) and isinstance(source_mode, list) and metric in source_metric:
-            source_mode = source_mode[source_metric.index(metric)]
+        listed = isinstance(source_metric, list) and isinstance(source_mode, list) and metric in source_metric
+        source_mode = source_mode[source_metric.index(metric)] if listed else None
         source_metric = metric
     source = {"metric": source_metric if isinstance(source_metric, str) else None,
               "mode": source_mode if isinstance(source_mode, str) else None}

@@ -619,6 +619,12 @@ def test_a_warm_start_from_two_objectives_reads_the_one_it_is_given():
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="b", mode="min", warm_start=two)
     searcher.set_search_properties("b", "min", {"x": tune.uniform(0, 1)})
     assert searcher.best.metric == 0.5
+    # as failure_report gives it: each objective's mode in its attrs, the one read back checked
+    two.attrs.update(metric=["a", "b"], modes=["max", "min"], mode="max")
+    assert [(t.metric, t.mode) for t in read_history(two, metric="b")] == [("b", "min")] * 2
+    wrong = GradedPenaltySearcher("optuna", trial_timeout_s=60, metric="b", mode="max", warm_start=two)
+    with pytest.raises(ValueError, match="searched metric='b', mode='min'; this search has metric='b', mode='max'"):
+        wrong.set_search_properties("b", "max", {"x": tune.uniform(0, 1)})
 
 
 @pytest.mark.parametrize("backend", ["optuna", "hyperopt"])

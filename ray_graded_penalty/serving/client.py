@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any, AsyncIterator, List, NamedTuple, Optional, Tuple
+from typing import Any, AsyncIterator, Dict, List, NamedTuple, Optional, Tuple
 
 
 class RequestResult(NamedTuple):
@@ -64,8 +64,7 @@ def event_text(event: Any) -> str:
     (``reasoning_content``: vLLM's reasoning parsers, SGLang, llama.cpp; ``reasoning``: newer
     vLLM), as vLLM's ``bench serve`` counts it. Its tokens are generated and in the usage's
     count; left out, the first token was the first of the answer after it."""
-    choices = event.get("choices") if isinstance(event, dict) else None
-    choice = (choices or [{}])[0] or {}
+    choice = _first_choice(event)
     if "text" in choice:
         return choice.get("text") or ""
     delta = choice.get("delta") or {}
@@ -74,10 +73,15 @@ def event_text(event: Any) -> str:
 
 def finish_reason(event: Any) -> str:
     """Why the answer ended, as a streamed event says it (``"length"``, ``"stop"``), or ""."""
-    choices = event.get("choices") if isinstance(event, dict) else None
-    choice = (choices or [{}])[0] or {}
-    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    reason = _first_choice(event).get("finish_reason")
     return reason if isinstance(reason, str) else ""
+
+
+def _first_choice(event: Any) -> Dict[str, Any]:
+    """The first choice of a streamed event, or an empty one."""
+    choices = event.get("choices") if isinstance(event, dict) else None
+    choice = (choices or [{}])[0]
+    return choice if isinstance(choice, dict) else {}
 
 
 class _Stream:
