@@ -166,9 +166,17 @@ def reports_numpy_numbers(config):
         report({"score": np.mean(np.array([x, x], dtype=np.float32)), "p99": x, "progress": np.float32(step / 2)})
 
 
-def test_numpy_numbers_a_trial_reports_are_a_success(local_ray, tmp_path):
+def reports_0_d_arrays(config):
+    """``np.asarray`` of a number (or a tensor reported without ``.item()``): 0-d arrays, which bare
+    OptunaSearch tells as numbers; the searcher graded each such trial a crash."""
+    for step in (1, 2):
+        report({"score": np.asarray(config["x"]), "p99": np.asarray(config["x"]), "progress": np.asarray(step / 2)})
+
+
+@pytest.mark.parametrize("trainable", [reports_numpy_numbers, reports_0_d_arrays], ids=["scalars", "0-d arrays"])
+def test_numpy_numbers_a_trial_reports_are_a_success(local_ray, tmp_path, trainable):
     searcher = GradedPenaltySearcher("optuna", trial_timeout_s=60, seed=0, slos=[SLO("p99", max=2.0)])
-    grid = run(searcher, reports_numpy_numbers, tmp_path, 3)
+    grid = run(searcher, trainable, tmp_path, 3)
     assert len(grid) == 3 and not grid.errors
     outcomes = list(searcher.outcomes.values())
     assert len(outcomes) == 3 and not any(o.failed for o in outcomes), outcomes  # 0.6.0.dev: each a failure

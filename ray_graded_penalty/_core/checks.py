@@ -21,8 +21,12 @@ def check_mode(mode: object) -> str:
 
 def real_number(value: object) -> Optional[float]:
     """``value`` as a float if it is a real number, numpy's scalars included (``np.float32``,
-    ``np.int64``: what a trainable's ``np.mean`` reports), but not a bool; else None. An integer
-    beyond a float's range is infinite."""
+    ``np.int64``: what a trainable's ``np.mean`` reports) and a 0-d array or tensor of one
+    (``np.asarray(x)``, a tensor reported without ``.item()``: Optuna takes it), but not a bool;
+    else None. An integer beyond a float's range is infinite."""
+    item = getattr(value, "item", None)
+    if getattr(value, "ndim", None) == 0 and callable(item):
+        value = item()  # a 0-d array: the number it holds (a bool stays a bool)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return None
     try:

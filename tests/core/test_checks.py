@@ -38,6 +38,17 @@ def test_numpy_s_numbers_are_numbers_and_its_bools_and_arrays_are_not():
     assert [real_number(v) for v in (np.bool_(True), True, np.array([0.5]), "1", None)] == [None] * 5
 
 
+def test_a_0_d_array_or_tensor_of_a_number_is_that_number():
+    """``tune.report({"score": np.asarray(x)})`` (or a tensor without ``.item()``): bare
+    ``OptunaSearch`` tells it as the number; the searcher graded every such trial a crash
+    ("non-finite objective score=array(0.5488135)")."""
+    import torch
+
+    assert [real_number(v) for v in (np.asarray(0.5), np.asarray(3, dtype=np.int64), torch.tensor(0.25))] == [
+        0.5, 3.0, 0.25]
+    assert [real_number(v) for v in (np.asarray(True), torch.tensor([0.5]), np.zeros((1, 1)))] == [None] * 3
+
+
 def test_seconds_are_positive_timeouts_and_non_negative_elapsed_times():
     assert check_timeout("trial_timeout_s", 2) == 2.0 and check_elapsed(0) == 0.0
     with pytest.raises(ValueError, match="trial_timeout_s must be a positive number of seconds, got 0"):
