@@ -75,13 +75,7 @@ def _experiment_dir(source: Any) -> str:
     path = getattr(source, "experiment_path", source)
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"source must be a ResultGrid or an experiment directory, got {type(source).__name__}")
-    path = os.fspath(path)
-    if path.startswith("file://"):  # a URI as Tune takes a storage_path: the local directory it names
-        path = path[len("file://"):]
-    elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path):
-        raise NotAnExperimentError(f"{path} is not on this machine: the report reads a local experiment "
-                                   f"directory (copy it here first, with your storage's own tool)")
-    path = os.path.abspath(os.path.expanduser(path))
+    path = os.path.abspath(_local_path(os.fspath(path)))
     pattern = experiment_state_pattern()
     if os.path.isfile(path):
         holder = os.path.dirname(path)
@@ -92,6 +86,17 @@ def _experiment_dir(source: Any) -> str:
     if not glob.glob(os.path.join(path, pattern)):
         raise NotAnExperimentError(f"{path} is not a Ray Tune experiment directory (it has no {pattern})")
     return path
+
+
+def _local_path(path: str) -> str:
+    """``path`` on this machine: a ``file://`` URI (as Tune takes a storage path) as the path it
+    names; a URI of another scheme (``s3://``) is refused, naming it."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]+://", path):
+        raise NotAnExperimentError(f"{path} is not on this machine: the report reads a local experiment "
+                                   f"directory (copy it here first, with your storage's own tool)")
+    return os.path.expanduser(path)
 
 
 def load_searcher_state(experiment_dir: str) -> Dict[str, Any]:
@@ -442,7 +447,7 @@ def _frame(source: HistorySource, metric: Optional[str]) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         return source
     if isinstance(source, (str, os.PathLike)):
-        path = os.path.expanduser(os.fspath(source))
+        path = _local_path(os.fspath(source))
         if os.path.isdir(path):
             return failure_report(path, metric=metric)
         if path.endswith(".csv") and os.path.isfile(path):

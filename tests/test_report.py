@@ -428,6 +428,14 @@ def test_malformed_history_is_refused_naming_the_row(frame, message):
         read_history(frame)
 
 
+def test_a_warm_start_reads_a_file_uri_and_refuses_a_remote_one(tmp_path):
+    csv = tmp_path / "report.csv"
+    pd.DataFrame({"config/x": [0.2], "status": ["success"], "value": [1.0]}).to_csv(csv, index=False)
+    assert [t.value for t in read_history(f"file://{csv}")] == [1.0]  # "neither an experiment directory nor ..."
+    with pytest.raises(ValueError, match="s3://bucket/run is not on this machine"):
+        GradedPenaltySearcher(trial_timeout_s=60, warm_start="s3://bucket/run")
+
+
 def test_a_malformed_history_is_refused_at_construction(tmp_path):
     with pytest.raises(ValueError, match="neither an experiment directory nor a .csv"):
         GradedPenaltySearcher(trial_timeout_s=60, warm_start=str(tmp_path / "nope.txt"))
