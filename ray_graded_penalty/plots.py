@@ -19,6 +19,7 @@ from ray_graded_penalty.report import (
     VALUE_PREFIX,
     config_columns,
     objective_columns,
+    on_log_scale,
     parameter_values,
     pareto_front,
 )
@@ -51,7 +52,6 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
     edge = "at the worst edge" if modes[0] in ("max", "min") else "below every value (the mode is unknown)"
     without = ((report["status"] == Kind.FAILURE) & report["penalty"].isna()).any()
     unpriced = f" (failures without one: {edge})" if without else ""
-    log_scale = set(report.attrs.get("log_scale") or ())
     for column in config_columns(report):
         values = parameter_values(report, column)
         if values.nunique() < 2:
@@ -63,7 +63,7 @@ def plot_report(report: pd.DataFrame, out_dir: str) -> list:
                 mask = classes == cls
                 if mask.any():
                     ax.scatter(values[mask], shown[mask], c=colour, label=cls, s=28, alpha=0.8)
-            if name in log_scale and (values > 0).all():
+            if on_log_scale(report, column, values):
                 ax.set_xscale("log")  # sampled so: on a linear axis it sits against the left edge
             ax.set_xlabel(name)
             ax.set_ylabel(f"{suffix[1:] or 'metric'} (successes) or penalty (failures)")

@@ -217,9 +217,8 @@ def failure_report(source: Union[Any, str, os.PathLike], metric: Optional[str] =
                        "hold %s.", path, metric, sorted({k for t in analysis.trials for k in (t.last_result or {})
                                                          if not k.startswith(("config", "time", "date"))})[:20])
     report.attrs["log_scale"] = searcher_state.get("log_scale", [])  # binned and drawn on a log scale
-    saved_metric = searcher_state.get("metric")
     # the objective the values are of: the searcher's (a list for several), else the caller's
-    report.attrs["metric"] = objectives or saved_metric or metric
+    report.attrs["metric"] = objectives or searcher_state.get("metric") or metric
     modes = searcher_state.get("mode")
     if objectives and isinstance(modes, (list, tuple)):
         report.attrs["modes"] = list(modes)
@@ -320,7 +319,6 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
     by_class = counts.reindex(classes, fill_value=0).to_frame("trials")
     by_class["share_of_all_trials"] = by_class["trials"] / max(1, len(report))
     by_parameter = {}
-    log_scale = set(report.attrs.get("log_scale") or ())
     for column in config_columns(report):
         values = parameter_values(report, column, bins)
         if values.nunique() < 2:
@@ -328,7 +326,7 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
         numeric = pd.api.types.is_numeric_dtype(values)
         # Few distinct values (a choice of tensor-parallel degrees) keep their own rows.
         few = values.nunique() <= (2 * bins if pd.api.types.is_integer_dtype(values) else bins)
-        key = _binned(values, bins, column[len(CONFIG_PREFIX):] in log_scale) if numeric and not few else values
+        key = _binned(values, bins, on_log_scale(report, column, values)) if numeric and not few else values
         missed = report["status"] == Kind.SLO_MISS.value
         grouped = report.assign(_key=key, _failed=failed, _missed=missed).groupby("_key", observed=True)
         columns = dict(trials=("_failed", "size"), failure_rate=("_failed", "mean"))
@@ -376,13 +374,21 @@ def summarize(report: pd.DataFrame, bins: int = 5) -> Dict[str, Any]:
             "pareto_front": pareto_front(report)}
 
 
+def on_log_scale(report: pd.DataFrame, column: str, values: pd.Series) -> bool:
+    """Whether a parameter's ``values`` (:func:`parameter_values`) are binned and drawn on a log
+    scale: Tune sampled it so (the searcher's saved state, ``report.attrs["log_scale"]``) and
+    every value there is positive."""
+    named = column[len(CONFIG_PREFIX):] in (report.attrs.get("log_scale") or ())
+    return named and pd.api.types.is_numeric_dtype(values) and bool((values.dropna() > 0).all())
+
+
 def _binned(values: pd.Series, bins: int, log: bool) -> pd.Series:
     """A continuous parameter's values in ``bins`` bins of equal width, or of equal ratio for a
-    parameter sampled on a log scale (equal widths put nearly all of ``loguniform(1e-5, 0.1)``
-    in the first bin)."""
-    low, high = values.min(), values.max()
-    if not (log and low > 0):
+    parameter sampled on a log scale (``log``, :func:`on_log_scale`: equal widths put nearly all
+    of ``loguniform(1e-5, 0.1)`` in the first bin)."""
+    if not log:
         return pd.cut(values, bins=bins)
+    low, high = values.min(), values.max()
     edges = np.geomspace(low, high, bins + 1)
     edges[0] = np.nextafter(low, 0.0)  # the lowest value in the first bin (pandas' include_lowest labels it below 0)
     return pd.cut(values, bins=edges)

@@ -48,6 +48,10 @@ HAS_TRIAL_CONSTRAINTS = OPTUNA >= Version("5.0.0")
 #: The key of the package's constraint on each trial told below the successes.
 CONSTRAINT_KEY = "graded_failure"
 _ATTR = f"graded_penalty:{CONSTRAINT_KEY}"  # before Optuna 5.0, the violation is kept here
+#: Optuna's system attribute for a trial's constraints: before 5.0 a ``constraints_func``'s values
+#: under it; from 5.0 each constraint under ``constraints:<key>``, the package's as below.
+_CONSTRAINTS = "constraints"
+_CONSTRAINT_ATTR = f"{_CONSTRAINTS}:{CONSTRAINT_KEY}"
 
 
 class OptunaView:
@@ -257,7 +261,7 @@ def mark_finished_feasible(study: "optuna.Study", trial: "optuna.trial.FrozenTri
     storage: Any = study._storage  # an InMemoryStorage, whose private methods are not typed
     with storage._lock:
         frozen = copy.copy(storage._get_trial(trial._trial_id))
-        frozen.system_attrs = {**frozen.system_attrs, f"constraints:{CONSTRAINT_KEY}": 0.0}
+        frozen.system_attrs = {**frozen.system_attrs, _CONSTRAINT_ATTR: 0.0}
         storage._set_trial(trial._trial_id, frozen)
 
 
@@ -268,8 +272,8 @@ def history_attrs(violation: Optional[float]) -> Dict[str, Any]:
     without constraints after every other."""
     value = 0.0 if violation is None else violation
     if HAS_TRIAL_CONSTRAINTS:
-        return {f"constraints:{CONSTRAINT_KEY}": value}
-    return {_ATTR: value, "constraints": (value,)}
+        return {_CONSTRAINT_ATTR: value}
+    return {_ATTR: value, _CONSTRAINTS: (value,)}
 
 
 def violation(trial: "optuna.trial.FrozenTrial") -> float:
@@ -287,7 +291,7 @@ def is_feasible(trial: "optuna.trial.FrozenTrial") -> bool:
     if HAS_TRIAL_CONSTRAINTS:
         return all(v <= 0 for v in trial.constraints.values())
     # before 5.0 a constraints_func's values are kept as the system attribute "constraints"
-    return violation(trial) <= 0 and all(v <= 0 for v in trial.system_attrs.get("constraints") or ())
+    return violation(trial) <= 0 and all(v <= 0 for v in trial.system_attrs.get(_CONSTRAINTS) or ())
 
 
 #: The violation a trial told below the successes without the constraint is read back with (GP
@@ -378,7 +382,7 @@ class OptunaRankKeeper(RankKeeper):
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
             if t.number not in self._constrained:
                 self._constrained.add(t.number)
-                if f"constraints:{CONSTRAINT_KEY}" not in t.system_attrs:
+                if _CONSTRAINT_ATTR not in t.system_attrs:
                     mark_finished_feasible(study, t)
 
     def check_modes(self, modes: Tuple[str, ...]) -> None:
@@ -408,7 +412,7 @@ class OptunaRankKeeper(RankKeeper):
             self._unconstrained = bool(
                 HAS_TRIAL_CONSTRAINTS and study is not None and not self._view.in_memory()
                 and isinstance(self._view.sampler, optuna.samplers.GPSampler)
-                and any(f"constraints:{CONSTRAINT_KEY}" not in t.system_attrs
+                and any(_CONSTRAINT_ATTR not in t.system_attrs
                         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))))
             if self._unconstrained:
                 logger.warning(
