@@ -19,8 +19,9 @@ A trial's actor owns what it starts: the actors of a Ray Train trainer die with 
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
 what each trial started and, when the trial ends (or is ended by :meth:`TrialReaper.end`),
 removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
-until they are gone. It also removes the groups Ray itself left behind when their creator died
-as it reserved them (a trial ended with a killed driver or a lost node; see
+until they are gone, and for the actors of trials still running then (Tune's cleanup stops them
+with no event) to die, and removes what they reserved. It also removes the groups Ray itself
+left behind when their creator died as it reserved them (a trial ended with a killed driver or a lost node; see
 :func:`~ray_graded_penalty._core.ray_internals.orphaned_placement_groups`), only those of the
 drivers that ran this experiment: the running one at the experiment's end, and those of the
 runs it was restored from when it is restored (it keeps their job ids in Tune's callback
@@ -137,11 +138,14 @@ class TrialReaper(Callback):
                 _sweep(root)
 
     def on_experiment_end(self, trials: List[Any], **info: Any) -> None:
-        roots = list(dict.fromkeys(root for _, root in self._sweeps))
-        self._sweeps = []
+        # Tune's cleanup (Ctrl+C, an error in its loop) stops the actors of trials still running,
+        # with no event, and they die a moment later: those trials end now too.
+        ending = set(self._roots.values())
+        roots = list(dict.fromkeys([root for _, root in self._sweeps] + list(self._roots.values())))
+        self._sweeps, self._roots = [], {}
         deadline = time.time() + FINAL_WAIT_S
         while roots:  # until every actor under a gone trial actor has died with it
-            roots = [root for root in roots if _sweep(root)]
+            roots = [root for root in roots if _sweep(root, wait_for_root=root in ending)]
             if roots and time.time() > deadline:
                 logger.warning("Actors started by %d ended trials are still alive %gs after the "
                                "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)
@@ -162,11 +166,12 @@ class TrialReaper(Callback):
             self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
 
 
-def _sweep(root: str, all_ending: bool = False) -> bool:
+def _sweep(root: str, all_ending: bool = False, wait_for_root: bool = False) -> bool:
     """Remove the placement groups that ended actors of the trial with actor ``root`` created
     (with ``all_ending``, those of every actor under it: its actor is being ended now). An
     actor the trial started dies with the trial's actor, which owns it, but not at once.
-    Returns whether an actor under a gone trial actor is still alive, to look again.
+    Returns whether an actor under a gone trial actor is still alive, to look again (with
+    ``wait_for_root``, whether any actor of the tree is: the trial's own is being stopped).
     Reading Ray's tables must never stop the run."""
     try:
         tree = actor_tree(root)
@@ -175,7 +180,7 @@ def _sweep(root: str, all_ending: bool = False) -> bool:
         if groups:
             remove_placement_groups(groups)
             logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
-        return bool(tree) and not tree[root] and any(tree.values())
+        return bool(tree) and (wait_for_root or not tree[root]) and any(tree.values())
     except Exception:
         logger.warning("Could not list what a finished trial's actor started; resources its own actors "
                        "reserved may stay reserved.", exc_info=True)

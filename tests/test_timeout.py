@@ -4,9 +4,11 @@ its job is gone (seen in the soak as a Ray Train controller's workers' group, 1 
 outlived a killed driver). The reaper removes those of the drivers that ran its experiment
 (restored: the earlier drivers'), and only those."""
 
+import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import types
 
@@ -52,6 +54,10 @@ class Holder:
     def reserve(self):
         group = placement_group([{"CPU": 0.01}])
         return group.id.hex()
+
+    def exit_in(self, seconds):
+        """The process ends ``seconds`` from now, as an actor Tune asked to stop ends a moment later."""
+        threading.Timer(seconds, os._exit, (0,)).start()
 
 
 def _ids(groups):
@@ -129,19 +135,22 @@ def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, m
     assert held() == []
 
 
-def test_what_a_trial_still_running_at_the_experiments_end_reserved_is_removed(two_cpus):
+@pytest.mark.parametrize("dies_in", [None, 2.0])
+def test_what_a_trial_still_running_at_the_experiments_end_reserved_is_removed(two_cpus, dies_in):
     """Tune's cleanup (Ctrl+C, an exception in its loop) stops running trials' actors with no
-    event, then ends the experiment: the groups of this run's dead actors are removed then."""
+    event, then ends the experiment: the groups of this run's trial actors are removed then,
+    also of an actor that dies only after the experiment's end began (it was left reserved when
+    the actor's death had not reached Ray's tables yet: a failure in CI, 2026-12-07)."""
     holder = Holder.remote()
     group = ray.get(holder.reserve.remote())
     trial, reaper = PausedTrial(holder), TrialReaper()
     reaper.setup()
     reaper.on_trial_start(1, [trial], trial)
-    ray.kill(holder)  # as Tune's cleanup stops it
-    reaper.on_experiment_end([trial])
-    deadline = time.time() + 30
-    while ray.util.placement_group_table()[group]["state"] != "REMOVED" and time.time() < deadline:
-        time.sleep(0.5)
+    if dies_in is None:
+        ray.kill(holder)  # as Tune's cleanup stops it
+    else:
+        ray.get(holder.exit_in.remote(dies_in))
+    reaper.on_experiment_end([trial])  # Tune's last call: nothing of the reaper runs after it
     assert ray.util.placement_group_table()[group]["state"] == "REMOVED"
 
 
