@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import heapq
 import math
+import os
+import pickle
 import statistics
+import time
 from typing import Any, Dict, List, Optional
 
 from benchmarks.methods import CATALOG, METHODS, load_catalog
@@ -36,69 +39,112 @@ def budget(workers: int) -> float:
 
 def simulate(problem_name: str, method_name: str, seed: int, workers: int,
              gpu_budget: Optional[float] = None, methods: Optional[Dict[str, Any]] = None,
-             problem: Optional[Problem] = None, min_duration: float = MIN_DURATION) -> Dict[str, Any]:
+             problem: Optional[Problem] = None, min_duration: float = MIN_DURATION,
+             checkpoint: Optional[str] = None, every_s: float = 600.0) -> Dict[str, Any]:
     """One method on one problem with one seed and ``workers`` trials at once (``problem``:
-    one not in the benchmark's list, such as a replayed space, whose durations are its own)."""
-    problem = problem or ALL_PROBLEMS[problem_name]
-    method = (methods or METHODS)[method_name](seed)
-    method.setup(problem.space, problem.mode)
-    horizon = (gpu_budget or budget(workers)) / workers
-    running: List[tuple] = []
-    trials: List[Dict[str, Any]] = []
-    finished_search = []  # the searcher said Searcher.FINISHED: as in Tune, it is never asked again
-    idle = [0]  # workers left without a trial (the searcher had none, None): asked again when a trial ends
+    one not in the benchmark's list, such as a replayed space, whose durations are its own).
 
-    def launch(now: float) -> None:
-        if finished_search:
+    ``checkpoint``: a file the whole simulation (the searcher included) is pickled to every
+    ``every_s`` seconds of wall time, and resumed from when it exists, for runs longer than a
+    session; a resumed run tells and suggests what the uninterrupted one would."""
+    horizon = (gpu_budget or budget(workers)) / workers
+    key = (problem_name, method_name, seed, workers, horizon, min_duration)
+    if checkpoint and os.path.exists(checkpoint):
+        with open(checkpoint, "rb") as f:
+            run = pickle.load(f)
+        if run.key != key:
+            raise ValueError(f"{checkpoint} holds the run {run.key}, not {key}")
+    else:
+        method = (methods or METHODS)[method_name](seed)
+        run = _Simulation(key, method)
+    run.problem = problem or ALL_PROBLEMS[problem_name]
+    if not run.started:
+        run.started = True
+        run.method.setup(run.problem.space, run.problem.mode)
+        for _ in range(workers):
+            run.launch(0.0)
+    saved = time.time()
+    while run.step():
+        if checkpoint and time.time() - saved > every_s:
+            run.save(checkpoint)
+            saved = time.time()
+    finished = [t for t in run.trials if t.get("told")]
+    return {"problem": problem_name, "method": method_name, "seed": seed, "workers": workers,
+            "horizon": horizon, "trials": finished, "started": len(run.trials)}
+
+
+class _Simulation:
+    """The state of one simulation, as :func:`simulate` drives it; picklable but for its problem."""
+
+    def __init__(self, key: tuple, method: Any) -> None:
+        self.key, self.method = key, method
+        self.seed, self.horizon, self.min_duration = key[2], key[4], key[5]
+        self.problem: Any = None  # set by simulate(), never pickled (a problem holds functions)
+        self.started = False  # the method set up and the first trials launched
+        self.running: List[tuple] = []
+        self.trials: List[Dict[str, Any]] = []
+        self.finished_search: List[float] = []  # the searcher said Searcher.FINISHED: never asked again
+        self.idle = 0  # workers left without a trial (the searcher had none, None): asked again when a trial ends
+        self.held: List[tuple] = []  # failures waiting for every trial started before them (hold_failures)
+
+    def save(self, path: str) -> None:
+        with open(path + ".tmp", "wb") as f:
+            pickle.dump(self, f)
+        os.replace(path + ".tmp", path)
+
+    def __getstate__(self) -> Dict[str, Any]:
+        return dict(self.__dict__, problem=None)
+
+    def launch(self, now: float) -> None:
+        if self.finished_search:
             return
-        index = len(trials)
-        trial_id = f"{seed}-{index}"
-        config = method.suggest(trial_id)
+        index = len(self.trials)
+        trial_id = f"{self.seed}-{index}"
+        config = self.method.suggest(trial_id)
         if config is None:  # no trial now: as Tune does, ask again at the next event
-            idle[0] += 1
+            self.idle += 1
             return
         if not isinstance(config, dict):  # the searcher has finished (Searcher.FINISHED): nothing more runs
-            finished_search.append(now)
+            self.finished_search.append(now)
             return
+        problem = self.problem
         outcome = problem.evaluate(config)
-        end = now + max(outcome.fraction, min_duration)
-        heapq.heappush(running, (end, index, trial_id, outcome))
-        trials.append({
+        end = now + max(outcome.fraction, self.min_duration)
+        heapq.heappush(self.running, (end, index, trial_id, outcome))
+        self.trials.append({
             "start": now, "end": end, "value": outcome.value, "fraction": outcome.fraction,
             "metrics": outcome.metrics,
-            "pending": len(running) - 1, "config": config,
+            "pending": len(self.running) - 1, "config": config,
             "edge": bool(problem.edge(config)) if problem.edge else None,
             "in_region": bool(problem.region(config)) if problem.region else None,
         })
 
-    held: List[tuple] = []  # failures waiting for every trial started before them (hold_failures)
-
-    def tell_ready() -> None:
-        first_running = min((r[1] for r in running), default=len(trials))
-        for item in sorted(held):
+    def tell_ready(self) -> None:
+        first_running = min((r[1] for r in self.running), default=len(self.trials))
+        for item in sorted(self.held):
             if item[0] < first_running:
-                held.remove(item)
-                method.tell(item[1], item[2])
+                self.held.remove(item)
+                self.method.tell(item[1], item[2])
 
-    for _ in range(workers):
-        launch(0.0)
-    while running:
-        end, index, trial_id, outcome = heapq.heappop(running)
-        if end > horizon:
-            break
-        trials[index]["told"] = True
-        if method.hold_failures and outcome.failed:
-            held.append((index, trial_id, outcome))
+    def step(self) -> bool:
+        """The next trial to end is told and its worker given the next trial; False when the
+        wall time is over or nothing runs."""
+        if not self.running:
+            return False
+        end, index, trial_id, outcome = heapq.heappop(self.running)
+        if end > self.horizon:
+            return False
+        self.trials[index]["told"] = True
+        if self.method.hold_failures and outcome.failed:
+            self.held.append((index, trial_id, outcome))
         else:
-            method.tell(trial_id, outcome)
-        if method.hold_failures:
-            tell_ready()
-        waiting, idle[0] = idle[0], 0
+            self.method.tell(trial_id, outcome)
+        if self.method.hold_failures:
+            self.tell_ready()
+        waiting, self.idle = self.idle, 0
         for _ in range(1 + waiting):
-            launch(end)
-    finished = [t for t in trials if t.get("told")]
-    return {"problem": problem_name, "method": method_name, "seed": seed, "workers": workers,
-            "horizon": horizon, "trials": finished, "started": len(trials)}
+            self.launch(end)
+        return True
 
 
 def best_by(problem: Problem, trials: List[Dict[str, Any]], until: float) -> Optional[float]:
@@ -175,9 +221,14 @@ def grid(seeds: int, workers: tuple = WORKERS, problems: Optional[List[str]] = N
 def run_grid(cells: List[tuple], pool: Any, catalog: str = CATALOG) -> Dict[str, Any]:
     """Simulate ``cells`` (methods named in ``catalog``, ``module:dict``): summaries keyed
     ``problem -> W -> method``. ``scale`` in a cell shrinks the budget (smoke runs)."""
-    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
     jobs = [cell + (catalog,) for cell in dict.fromkeys(cells)]
-    for run in pool.map(_job, jobs, chunksize=1):
+    return summaries_of(cells, pool.map(_job, jobs, chunksize=1))
+
+
+def summaries_of(cells: List[tuple], runs: Any) -> Dict[str, Any]:
+    """The summaries of ``runs``, the simulations of ``cells``, as :func:`run_grid` returns them."""
+    grouped: Dict[tuple, List[Dict[str, Any]]] = {}
+    for run in runs:
         grouped.setdefault((run["problem"], run["workers"], run["method"]), []).append(run)
     summaries: Dict[str, Any] = {}
     for (p, w, m), runs in grouped.items():

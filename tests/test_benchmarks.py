@@ -3,6 +3,7 @@ smoke test: it checks they run, not their numbers)."""
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 
@@ -133,6 +134,43 @@ def test_the_searchers_benchmark_adds_seeds_to_a_run_made_before(tmp_path):
         with pytest.raises(SystemExit):
             main(wrong)
     assert json.load(open(record)) == found
+
+
+def test_a_simulation_cut_off_and_resumed_from_its_checkpoint_is_the_one_never_cut_off(tmp_path, monkeypatch):
+    """welded_beam's wrapped GP cells run longer than a session: one is saved as it goes and
+    resumed, and must tell and suggest what it would have uncut."""
+    from benchmarks import asynchronous
+
+    def run(**checkpointed):
+        return asynchronous.simulate("spring", "graded_optuna", 3, 4, gpu_budget=12.0 * 4, **checkpointed)
+
+    whole = run()
+    checkpoint = str(tmp_path / "cell.pkl")
+    step, steps = asynchronous._Simulation.step, []
+
+    def cut_off(self):
+        if len(steps) == 25:
+            raise KeyboardInterrupt  # the session ends
+        steps.append(1)
+        return step(self)
+
+    monkeypatch.setattr(asynchronous._Simulation, "step", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        run(checkpoint=checkpoint, every_s=0.0)
+    with open(checkpoint, "rb") as f:
+        told = sum(t.get("told", False) for t in pickle.load(f).trials)
+    assert 0 < told < len(whole["trials"])  # cut off midway, saved before the cut
+
+    def counted(self):
+        steps.append(1)
+        return step(self)
+
+    monkeypatch.setattr(asynchronous._Simulation, "step", counted)
+    steps.clear()
+    assert run(checkpoint=checkpoint, every_s=0.0) == whole
+    assert len(steps) == len(whole["trials"]) - told + 1  # from the checkpoint on (the last: the wall time is over)
+    with pytest.raises(ValueError, match="holds the run"):  # another cell's checkpoint is refused
+        asynchronous.simulate("spring", "graded_optuna", 4, 4, gpu_budget=12.0 * 4, checkpoint=checkpoint)
 
 
 def test_seeds_are_paired_only_where_both_ran():
