@@ -204,6 +204,7 @@ class GradedPenaltyCallback(Callback):
     def on_trial_recover(self, iteration: int, trials: List["Trial"], trial: "Trial", **info: Any) -> None:
         self._reaper.on_trial_recover(iteration, trials, trial, **info)
         self._recovering.add(trial.trial_id)
+        forget_stage(trial.trial_id)  # the retry's watchdog reads the retry's stage, not the last attempt's
         retried = getattr(self._events, "trial_retried", None)  # optional: see TrialEvents
         if retried is not None:
             retried(trial.trial_id)

@@ -19,13 +19,13 @@ A trial's actor owns what it starts: the actors of a Ray Train trainer die with 
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
 what each trial started and, when the trial ends (or is ended by :meth:`TrialReaper.end`),
 removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
-until they are gone, and for the actors of trials still running then (Tune's cleanup stops them
-with no event) to die, and removes what they reserved. It also removes the groups Ray itself
-left behind when their creator died as it reserved them (a trial ended with a killed driver or a lost node; see
+for every trial actor of the run, and what they started, to die (Tune's cleanup stops those
+still running with no event) and removes what they reserved. It also removes the groups Ray
+itself left behind when their creator died as it reserved them (a trial ended with a killed driver or a lost node; see
 :func:`~ray_graded_penalty._core.ray_internals.orphaned_placement_groups`), only those of the
 drivers that ran this experiment: the running one at the experiment's end, and those of the
-runs it was restored from when it is restored (it keeps their job ids in Tune's callback
-state). Another job's groups on a shared cluster are never its to touch.
+runs it was restored from when it is restored, and again 2 to 60 s later (it keeps their
+job ids in Tune's callback state). Another job's groups on a shared cluster are never its to touch.
 
 Example:
     >>> from ray_graded_penalty import TrialTimeout
@@ -70,6 +70,7 @@ class TrialReaper(Callback):
         self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
         self._to_end: Dict[str, Any] = {}  # trial id -> Trial, to end once its actor is there
         self._jobs: List[str] = []  # the job ids (hex) of the drivers that ran this experiment
+        self._looks: List[Tuple[float, List[str]]] = []  # (when, earlier drivers' jobs) to look at again
 
     def __reduce__(self) -> Any:  # what it follows of a run does not outlive the driver
         return (type(self), ())
@@ -79,10 +80,13 @@ class TrialReaper(Callback):
         return {"jobs": list(self._jobs)}
 
     def set_state(self, state: Dict[str, Any]) -> None:
-        """A restore: remove what Ray left of the runs it is restored from (a killed driver's)."""
+        """A restore: remove what Ray left of the runs it is restored from (a killed driver's),
+        now and again as their actors' deaths reach Ray's tables (a restore right after the kill)."""
         earlier = [job for job in state.get("jobs", []) if job not in self._jobs]
         self._jobs = earlier + self._jobs
         _remove_orphans(earlier)
+        if earlier:
+            self._looks = [(time.time() + after, earlier) for after in (*SWEEPS_S, 60.0)]
 
     def end(self, trial: Any, retry: bool = True) -> None:
         """End ``trial``'s actor (what it started dies with it) now, or at the next step of
@@ -136,16 +140,18 @@ class TrialReaper(Callback):
             self._sweeps = [s for s in self._sweeps if s[0] > now]
             for _, root in due:
                 _sweep(root)
+        if self._looks and self._looks[0][0] <= now:
+            _remove_orphans(self._looks.pop(0)[1])
 
     def on_experiment_end(self, trials: List[Any], **info: Any) -> None:
-        # Tune's cleanup (Ctrl+C, an error in its loop) stops the actors of trials still running,
-        # with no event, and they die a moment later: those trials end now too.
-        ending = set(self._roots.values())
+        # Tune's cleanup (Ctrl+C, an error in its loop, its time budget) stops the actors of
+        # trials still running, with no event, and of those it stopped or cached, and they die a
+        # moment later: every trial actor of the run is waited for.
         roots = list(dict.fromkeys([root for _, root in self._sweeps] + list(self._roots.values())))
-        self._sweeps, self._roots = [], {}
+        self._sweeps, self._roots, self._looks = [], {}, []
         deadline = time.time() + FINAL_WAIT_S
-        while roots:  # until every actor under a gone trial actor has died with it
-            roots = [root for root in roots if _sweep(root, wait_for_root=root in ending)]
+        while roots:  # until every actor under a trial actor has died with it
+            roots = [root for root in roots if _sweep(root, wait_for_root=True)]
             if roots and time.time() > deadline:
                 logger.warning("Actors started by %d ended trials are still alive %gs after the "
                                "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)

@@ -2,6 +2,7 @@
 Ray Train's wrappers), resumes against starts, and what Tune ends without an event."""
 
 import pytest
+import ray
 from ray.exceptions import RayTaskError
 from ray.tune.search import Repeater
 
@@ -132,6 +133,20 @@ def test_a_start_after_a_pause_is_a_resume_and_one_after_a_failure_a_start():
     callback.on_trial_start(iteration=4, trials=[trial], trial=trial)
     callback.on_trial_start(iteration=5, trials=[trial], trial=trial)
     assert heard.heard == [("started", "a"), ("resumed", "a"), ("started", "a"), ("resumed", "a")]
+
+
+def test_a_retry_does_not_inherit_the_stage_its_last_attempt_reached(local_ray):
+    """A retry that hangs before it publishes a stage of its own was graded by the stage its
+    failed attempt had reached (a server that never came up read as one that served)."""
+    from ray_graded_penalty._core.ray_internals import publish_stage, published_stage
+
+    ray.get(ray.remote(publish_stage).remote("retried", "load"))  # as the first attempt's trainable
+    callback, trial = GradedPenaltyCallback(Heard(), timeout_s=None), FakeTrial("retried", "RUNNING")
+    callback.setup(total_num_samples=5)
+    callback.on_trial_start(iteration=1, trials=[trial], trial=trial)
+    assert published_stage("retried") == "load"
+    callback.on_trial_recover(iteration=2, trials=[trial], trial=trial)
+    assert published_stage("retried") is None
 
 
 def test_a_trial_started_before_a_restore_resumes_when_tune_starts_it_again():

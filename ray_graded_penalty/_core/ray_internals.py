@@ -238,15 +238,21 @@ def orphaned_placement_groups(job_ids: Optional[Iterable[str]] = None) -> List[b
     as its trial, a killed driver's or a lost node's, went) is never marked, and stays. Those
     are the groups returned: created by an actor the actor table has as dead, of one of
     ``job_ids`` (hex: the drivers that ran an experiment, the running one's included); with
-    None, of any job that is dead."""
+    None, of any job that is dead. The GCS forgets a dead job's actors five minutes after
+    the job ended (``gcs_actor_table_min_duration_ms``): an actor of a dead job no longer in
+    the table is dead too."""
     from ray._private import state
 
     jobs = None if job_ids is None else set(job_ids)
     actors = state.actors()
     groups = []
     for table in _held_placement_groups():
+        if not table.creator_actor_id.strip(b"\xff\x00"):  # a driver's own: no actor created it
+            continue
         creator = actors.get(table.creator_actor_id.hex())
-        if creator is None or creator.get("State") != "DEAD":
+        # a creator no longer in the table was forgotten with its job
+        dead = creator.get("State") == "DEAD" if creator is not None else table.creator_job_dead
+        if not dead:
             continue
         if (table.creator_job_id.hex() in jobs) if jobs is not None else table.creator_job_dead:
             groups.append(table.placement_group_id)
