@@ -21,11 +21,12 @@ what each trial started and, when the trial ends (or is ended by :meth:`TrialRea
 removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
 for every trial actor of the run, and what they started, to die (Tune's cleanup stops those
 still running with no event) and removes what they reserved. It also removes the groups Ray
-itself left behind when their creator died as it reserved them (a trial ended with a killed driver or a lost node; see
+itself left behind when their creator died as it reserved them (a trial ended with a killed
+driver or a lost node; see
 :func:`~ray_graded_penalty._core.ray_internals.orphaned_placement_groups`), only those of the
 drivers that ran this experiment: the running one at the experiment's end, and those of the
-runs it was restored from when it is restored, and again 2 to 60 s later (it keeps their
-job ids in Tune's callback state). Another job's groups on a shared cluster are never its to touch.
+runs it was restored from when it is restored, and again 2 to 60 s later (it keeps their job
+ids in Tune's callback state). Another job's groups on a shared cluster are never its to touch.
 
 Example:
     >>> from ray_graded_penalty import TrialTimeout
@@ -153,7 +154,7 @@ class TrialReaper(Callback):
         while roots:  # until every actor under a trial actor has died with it
             roots = [root for root in roots if _sweep(root, wait_for_root=True)]
             if roots and time.time() > deadline:
-                logger.warning("Actors started by %d ended trials are still alive %gs after the "
+                logger.warning("Actors of %d trials are still alive %gs after the "
                                "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)
                 break
             if roots:
