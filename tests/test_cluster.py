@@ -48,8 +48,8 @@ def gpu_cluster():
 def serve_on_gpu(config):
     """Reports which node it runs on, works a while, then runs out of memory above x = 0.6."""
     node = ray.get_runtime_context().get_node_id()
-    for step in range(4):
-        time.sleep(0.4)
+    for step in range(4):  # after its first report, time enough for the test to remove its node under it
+        time.sleep(0.4 if step == 0 else 1.0)
         report({"node": node, "score": config["x"] * step})
     if config["x"] > 0.6:
         raise RuntimeError("CUDA out of memory")

@@ -67,7 +67,7 @@ def test_a_hung_trial_is_stopped_within_the_timeout_frees_its_gpu_and_scores_min
     grid, recorder = fit(gpu_trainable, searcher, tmp_path, 2, {"hang": tune.choice([0, 1])})
     hung = next(t for t, o in searcher.outcomes.items() if o.config["hang"])
     fine = next(t for t, o in searcher.outcomes.items() if not o.config["hang"])
-    assert recorder.ended[hung] - recorder.started[hung] <= TIMEOUT_S + 5
+    assert recorder.ended[hung] - recorder.started[hung] <= TIMEOUT_S + 10
     # The only GPU was held by the hung trial: the other ran only after it was freed.
     assert recorder.started[fine] >= recorder.ended[hung] - 0.5
     outcome = searcher.outcomes[hung]
@@ -114,7 +114,7 @@ def test_the_timeout_works_on_its_own(ray_with_a_gpu, tmp_path):
     )
     start = time.time()
     grid = tuner.fit()
-    assert time.time() - start < TIMEOUT_S + 15
+    assert time.time() - start < TIMEOUT_S + 60  # the hang is 10**6 s: ended, on a machine however loaded
     (trial_id,) = recorder.ended
     assert watchdog.timed_out == {trial_id} and grid[0].error is not None
 

@@ -116,7 +116,7 @@ def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, m
     groups that actor reserved stayed (until the trial ended; held through its pause)."""
     import ray_graded_penalty.timeout as timeout
 
-    monkeypatch.setattr(timeout, "SWEEPS_S", (0.0,))
+    monkeypatch.setattr(timeout, "SWEEPS_S", (0.0, 1.0, 3.0))  # at once, and again as the death reaches Ray's tables
     holder = Holder.remote()
     group = ray.get(holder.reserve.remote())
     trial, reaper = PausedTrial(holder), TrialReaper()
