@@ -18,7 +18,9 @@ nor time a scheduler held it paused (the seconds it ran before a pause are).
 A trial's actor owns what it starts: the actors of a Ray Train trainer die with it, but not at
 once, and the placement groups they reserved stay until removed. :class:`TrialReaper` follows
 what each trial started and, when the trial ends (or is ended by :meth:`TrialReaper.end`),
-removes those groups and looks again 2, 8 and 20 s later; at the experiment's end it waits
+removes those groups and looks again 2, 8 and 20 s later, then every 30 s while an actor of the
+trial's is alive, for up to ten minutes (Tune stops a trial's actor gracefully, forcing it only
+after ten minutes); at the experiment's end it waits
 for every trial actor of the run, and what they started, to die (Tune's cleanup stops those
 still running with no event) and removes what they reserved. It also removes the groups Ray
 itself left behind when their creator died as it reserved them (a trial ended with a killed
@@ -59,6 +61,11 @@ logger = logging.getLogger("ray_graded_penalty")
 #: Seconds after a trial ended at which what it started is checked again: an actor that was
 #: still running when the trial's own actor was ended can reserve resources meanwhile.
 SWEEPS_S = (2.0, 8.0, 20.0)
+#: After those, every ``FOLLOW_UP_S`` while an actor of the trial's is alive, until ``WATCH_S``
+#: after its end: Tune stops a trial's actor gracefully (a pause saves a checkpoint first) and
+#: forces it only after ``TUNE_FORCE_TRIAL_CLEANUP_S``, 600 s by default.
+FOLLOW_UP_S = 30.0
+WATCH_S = 620.0
 #: The most the end of an experiment waits for such actors to die.
 FINAL_WAIT_S = 10.0
 
@@ -69,6 +76,7 @@ class TrialReaper(Callback):
     def __init__(self) -> None:
         self._roots: Dict[str, str] = {}  # trial id -> its actor's id, while it runs
         self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
+        self._watched: Dict[str, float] = {}  # a trial actor's id -> until when its actors are followed up
         self._to_end: Dict[str, Any] = {}  # trial id -> Trial, to end once its actor is there
         self._jobs: List[str] = []  # the job ids (hex) of the drivers that ran this experiment
         self._looks: List[Tuple[float, List[str]]] = []  # (when, earlier drivers' jobs) to look at again
@@ -108,7 +116,7 @@ class TrialReaper(Callback):
             logger.warning("Could not end the actor of trial %s (%s: %s); its groups are removed all the same.",
                            trial.trial_id, type(exc).__name__, exc)
         _sweep(root, all_ending=True)
-        self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
+        self._look_again(root)
 
     def setup(self, stop: Optional[Any] = None, num_samples: Optional[int] = None,
               total_num_samples: Optional[int] = None, **info: Any) -> None:
@@ -140,7 +148,13 @@ class TrialReaper(Callback):
         if due:
             self._sweeps = [s for s in self._sweeps if s[0] > now]
             for _, root in due:
-                _sweep(root)
+                alive = _sweep(root, wait_for_root=True)
+                if any(r == root for _, r in self._sweeps):
+                    continue
+                if alive and now + FOLLOW_UP_S < self._watched.get(root, 0.0):  # still stopping: follow it up
+                    self._sweeps.append((now + FOLLOW_UP_S, root))
+                else:
+                    self._watched.pop(root, None)
         if self._looks and self._looks[0][0] <= now:
             _remove_orphans(self._looks.pop(0)[1])
 
@@ -149,7 +163,7 @@ class TrialReaper(Callback):
         # trials still running, with no event, and of those it stopped or cached, and they die a
         # moment later: every trial actor of the run is waited for.
         roots = list(dict.fromkeys([root for _, root in self._sweeps] + list(self._roots.values())))
-        self._sweeps, self._roots, self._looks = [], {}, []
+        self._sweeps, self._roots, self._looks, self._watched = [], {}, [], {}
         deadline = time.time() + FINAL_WAIT_S
         while roots:  # until every actor under a trial actor has died with it
             roots = [root for root in roots if _sweep(root, wait_for_root=True)]
@@ -170,7 +184,12 @@ class TrialReaper(Callback):
         self._to_end.pop(trial.trial_id, None)
         root = self._roots.pop(trial.trial_id, None)
         if root is not None:
-            self._sweeps += [(time.time() + after, root) for after in SWEEPS_S]
+            self._look_again(root)
+
+    def _look_again(self, root: str) -> None:
+        now = time.time()
+        self._sweeps += [(now + after, root) for after in SWEEPS_S]
+        self._watched[root] = now + WATCH_S
 
 
 def _sweep(root: str, all_ending: bool = False, wait_for_root: bool = False) -> bool:

@@ -111,18 +111,25 @@ class PausedTrial:
         self.temporary_state = type("State", (), {"ray_actor": actor})()
 
 
-def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, monkeypatch):
+@pytest.mark.parametrize("dies_in", [None, 4.0])
+def test_what_a_paused_trials_actor_reserved_is_removed_at_the_pause(two_cpus, monkeypatch, dies_in):
     """HyperBand or PBT pause a trial: Tune stops its actor without a callback event, and the
-    groups that actor reserved stayed (until the trial ended; held through its pause)."""
+    groups that actor reserved stayed (until the trial ended; held through its pause); also when
+    the actor takes longer to stop than the looks after the pause (a checkpoint saved first: the
+    looks ended while it was alive, and its groups stayed to the experiment's end)."""
     import ray_graded_penalty.timeout as timeout
 
-    monkeypatch.setattr(timeout, "SWEEPS_S", (0.0, 1.0, 3.0))  # at once, and again as the death reaches Ray's tables
+    monkeypatch.setattr(timeout, "SWEEPS_S", (0.0,))
+    monkeypatch.setattr(timeout, "FOLLOW_UP_S", 0.5)
     holder = Holder.remote()
     group = ray.get(holder.reserve.remote())
     trial, reaper = PausedTrial(holder), TrialReaper()
     reaper.setup()
     reaper.on_trial_start(1, [trial], trial)
-    ray.kill(holder)  # as Tune stops a paused trial's actor
+    if dies_in is None:
+        ray.kill(holder)  # as Tune stops a paused trial's actor
+    else:
+        ray.get(holder.exit_in.remote(dies_in))
     trial.status, trial.temporary_state.ray_actor = "PAUSED", None
 
     def held():
