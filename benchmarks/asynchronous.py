@@ -56,7 +56,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
             raise ValueError(f"{checkpoint} holds the run {run.key}, not {key}")
     else:
         method = (methods or METHODS)[method_name](seed)
-        run = _Simulation(key, method)
+        run = Simulation(key, method)
     run.problem = problem or ALL_PROBLEMS[problem_name]
     if not run.started:
         run.started = True
@@ -73,7 +73,7 @@ def simulate(problem_name: str, method_name: str, seed: int, workers: int,
             "horizon": horizon, "trials": finished, "started": len(run.trials)}
 
 
-class _Simulation:
+class Simulation:
     """The state of one simulation, as :func:`simulate` drives it; picklable but for its problem."""
 
     def __init__(self, key: tuple, method: Any) -> None:

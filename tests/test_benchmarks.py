@@ -146,7 +146,7 @@ def test_a_simulation_cut_off_and_resumed_from_its_checkpoint_is_the_one_never_c
 
     whole = run()
     checkpoint = str(tmp_path / "cell.pkl")
-    step, steps = asynchronous._Simulation.step, []
+    step, steps = asynchronous.Simulation.step, []
 
     def cut_off(self):
         if len(steps) == 25:
@@ -154,7 +154,7 @@ def test_a_simulation_cut_off_and_resumed_from_its_checkpoint_is_the_one_never_c
         steps.append(1)
         return step(self)
 
-    monkeypatch.setattr(asynchronous._Simulation, "step", cut_off)
+    monkeypatch.setattr(asynchronous.Simulation, "step", cut_off)
     with pytest.raises(KeyboardInterrupt):
         run(checkpoint=checkpoint, every_s=0.0)
     with open(checkpoint, "rb") as f:
@@ -165,7 +165,7 @@ def test_a_simulation_cut_off_and_resumed_from_its_checkpoint_is_the_one_never_c
         steps.append(1)
         return step(self)
 
-    monkeypatch.setattr(asynchronous._Simulation, "step", counted)
+    monkeypatch.setattr(asynchronous.Simulation, "step", counted)
     steps.clear()
     assert run(checkpoint=checkpoint, every_s=0.0) == whole
     assert len(steps) == len(whole["trials"]) - told + 1  # from the checkpoint on (the last: the wall time is over)

@@ -174,8 +174,10 @@ def test_a_restore_looks_again_at_what_the_earlier_drivers_left(monkeypatch):
     looked, now = [], [1000.0]
     monkeypatch.setattr(timeout, "_remove_orphans", lambda jobs: looked.append((now[0], list(jobs))))
     monkeypatch.setattr(timeout.time, "time", lambda: now[0])
+    driver = types.SimpleNamespace(get_job_id=lambda: "0b000000")
+    monkeypatch.setattr(timeout.ray, "get_runtime_context", lambda: driver)
     reaper = TrialReaper()
-    reaper._jobs = ["0b000000"]  # this driver's (setup)
+    reaper.setup()  # this driver's job
     reaper.set_state({"jobs": ["0a000000", "0b000000"]})
     for now[0] in range(1000, 1100):
         reaper.on_step_begin(1, [])
