@@ -75,8 +75,8 @@ class TrialReaper(Callback):
 
     def __init__(self) -> None:
         self._roots: Dict[str, str] = {}  # trial id -> its actor's id, while it runs
-        self._sweeps: List[Tuple[float, str]] = []  # (when, a trial actor's id) to check again
-        self._watched: Dict[str, float] = {}  # a trial actor's id -> until when its actors are followed up
+        # (when, a trial actor's id, until when it is followed up) to check again
+        self._sweeps: List[Tuple[float, str, float]] = []
         self._to_end: Dict[str, Any] = {}  # trial id -> Trial, to end once its actor is there
         self._jobs: List[str] = []  # the job ids (hex) of the drivers that ran this experiment
         self._looks: List[Tuple[float, List[str]]] = []  # (when, earlier drivers' jobs) to look at again
@@ -147,14 +147,10 @@ class TrialReaper(Callback):
         due = [s for s in self._sweeps if s[0] <= now]
         if due:
             self._sweeps = [s for s in self._sweeps if s[0] > now]
-            for _, root in due:
-                alive = _sweep(root, wait_for_root=True)
-                if any(r == root for _, r in self._sweeps):
-                    continue
-                if alive and now + FOLLOW_UP_S < self._watched.get(root, 0.0):  # still stopping: follow it up
-                    self._sweeps.append((now + FOLLOW_UP_S, root))
-                else:
-                    self._watched.pop(root, None)
+            for _, root, until in due:
+                alive = _sweep(root)
+                if alive and now + FOLLOW_UP_S < until and all(s[1] != root for s in self._sweeps):
+                    self._sweeps.append((now + FOLLOW_UP_S, root, until))  # still stopping: follow it up
         if self._looks and self._looks[0][0] <= now:
             _remove_orphans(self._looks.pop(0)[1])
 
@@ -162,11 +158,11 @@ class TrialReaper(Callback):
         # Tune's cleanup (Ctrl+C, an error in its loop, its time budget) stops the actors of
         # trials still running, with no event, and of those it stopped or cached, and they die a
         # moment later: every trial actor of the run is waited for.
-        roots = list(dict.fromkeys([root for _, root in self._sweeps] + list(self._roots.values())))
-        self._sweeps, self._roots, self._looks, self._watched = [], {}, [], {}
+        roots = list(dict.fromkeys([s[1] for s in self._sweeps] + list(self._roots.values())))
+        self._sweeps, self._roots, self._looks = [], {}, []
         deadline = time.time() + FINAL_WAIT_S
         while roots:  # until every actor under a trial actor has died with it
-            roots = [root for root in roots if _sweep(root, wait_for_root=True)]
+            roots = [root for root in roots if _sweep(root)]
             if roots and time.time() > deadline:
                 logger.warning("Actors of %d trials are still alive %gs after the "
                                "experiment ended; what they reserve may stay reserved.", len(roots), FINAL_WAIT_S)
@@ -188,17 +184,15 @@ class TrialReaper(Callback):
 
     def _look_again(self, root: str) -> None:
         now = time.time()
-        self._sweeps += [(now + after, root) for after in SWEEPS_S]
-        self._watched[root] = now + WATCH_S
+        self._sweeps += [(now + after, root, now + WATCH_S) for after in SWEEPS_S]
 
 
-def _sweep(root: str, all_ending: bool = False, wait_for_root: bool = False) -> bool:
+def _sweep(root: str, all_ending: bool = False) -> bool:
     """Remove the placement groups that ended actors of the trial with actor ``root`` created
     (with ``all_ending``, those of every actor under it: its actor is being ended now). An
     actor the trial started dies with the trial's actor, which owns it, but not at once.
-    Returns whether an actor under a gone trial actor is still alive, to look again (with
-    ``wait_for_root``, whether any actor of the tree is: the trial's own is being stopped).
-    Reading Ray's tables must never stop the run."""
+    Returns whether an actor of the tree, the trial's own included (Tune may still be stopping
+    it), is still alive, to look again. Reading Ray's tables must never stop the run."""
     try:
         tree = actor_tree(root)
         ended = set(tree) if all_ending else {i for i, up in tree.items() if not up}
@@ -206,7 +200,7 @@ def _sweep(root: str, all_ending: bool = False, wait_for_root: bool = False) -> 
         if groups:
             remove_placement_groups(groups)
             logger.info("Removed %d placement groups the trial's own actors had reserved.", len(groups))
-        return bool(tree) and (wait_for_root or not tree[root]) and any(tree.values())
+        return any(tree.values())
     except Exception:
         logger.warning("Could not list what a finished trial's actor started; resources its own actors "
                        "reserved may stay reserved.", exc_info=True)

@@ -215,17 +215,19 @@ def _held_placement_groups() -> List[Any]:
     return [r for r in records if not r.is_detached and r.state != group_table.REMOVED]
 
 
+def _created_by_an_actor(table: Any) -> bool:
+    """Whether an actor created the group of ``table``; a driver's own has a nil creator actor."""
+    return bool(table.creator_actor_id.strip(b"\xff\x00"))
+
+
 def placement_groups_created_by(actor_ids: Optional[Iterable[str]]) -> List[bytes]:
     """The placement groups, not removed and not detached, that any of ``actor_ids`` created;
     with ``actor_ids`` None, those any actor created."""
     ids = None if actor_ids is None else set(actor_ids)
     groups = []
     for table in _held_placement_groups():
-        creator = table.creator_actor_id.hex()
-        if ((ids is None and not table.creator_actor_id.strip(b"\xff\x00"))
-                or (ids is not None and creator not in ids)):
-            continue
-        groups.append(table.placement_group_id)
+        if _created_by_an_actor(table) if ids is None else table.creator_actor_id.hex() in ids:
+            groups.append(table.placement_group_id)
     return groups
 
 
@@ -247,7 +249,7 @@ def orphaned_placement_groups(job_ids: Optional[Iterable[str]] = None) -> List[b
     actors = state.actors()
     groups = []
     for table in _held_placement_groups():
-        if not table.creator_actor_id.strip(b"\xff\x00"):  # a driver's own: no actor created it
+        if not _created_by_an_actor(table):
             continue
         creator = actors.get(table.creator_actor_id.hex())
         # a creator no longer in the table was forgotten with its job
