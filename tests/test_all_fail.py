@@ -78,8 +78,8 @@ def test_all_fail_scenario_through_real_tune(local_ray, tmp_path):
     assert all(o.completion == pytest.approx(survival(o.config)) for o in searcher.outcomes.values())
     # Trials that hit the timeout race the watchdog, which ends their actor; Ray 2.60 may then
     # save such a trial as still running (as with a lost node: see test_cluster.py), though it
-    # reported it errored. So Ray's ERROR set is checked as a subset only.
-    assert errored <= every
+    # reported it errored. So only a trial the watchdog ended may be saved as not errored.
+    assert every - errored <= searcher.callback.timeout.timed_out
     trials = optuna_study(searcher).trials
     assert len(trials) == samples and all(t.state.name == "COMPLETE" for t in trials)
     assert len({t.value for t in trials}) > 1, "failures must be graded, not all the same"

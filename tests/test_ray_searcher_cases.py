@@ -297,4 +297,9 @@ def test_several_objectives(local_ray, tmp_path, through):
     assert max(trials, key=lambda t: t.last_result["a"]).config["a"] >= 0.8
     assert min(trials, key=lambda t: t.last_result["b"]).config["b"] >= 0.8
     assert max(trials, key=lambda t: t.last_result["c"]).config["c"] >= 0.8
-    assert len(searcher.outcomes) == 16 and len(searcher.pareto_front) >= 1
+    assert len(searcher.outcomes) == 16
+    # The wrapper's front is the trials no other beats in a, b and c, read from Tune's results.
+    points = {t.trial_id: (t.last_result["a"], -t.last_result["b"], t.last_result["c"]) for t in trials}
+    front = {i for i, p in points.items()
+             if not any(q != p and all(x >= y for x, y in zip(q, p)) for q in points.values())}
+    assert {o.trial_id for o in searcher.pareto_front} == front

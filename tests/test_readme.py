@@ -66,7 +66,10 @@ def test_use_it_and_the_report_run_through_real_tune(local_ray, tmp_path):
     names["result_grid"] = names["tuner"].get_results()
     exec(block("summarize(report)"), names)
     assert len(names["report"]) == 8
-    assert names["summary"] is not None
+    summary = names["summary"]
+    assert summary["best_kind"] == ("best success" if len(failed) < len(told) else "least-bad failure")
+    assert summary["best"]["trial_id"] == best.trial_id
+    assert summary["by_error_class"].loc["oom", "trials"] == len(failed)  # every class has its row
 
 
 def test_the_policy_example_grades_its_own_class():

@@ -477,12 +477,14 @@ def test_a_trial_asked_for_again_is_told_under_the_id_the_inner_searcher_knows_a
     searcher = _small()
     searcher.suggest("t0")
     searcher.on_trial_complete("t0", result={"score": 1.0})
-    pending = []
+    pending, repeated = [], False
     for i in range(1, 30):
         searcher.suggest(f"t{i}")
         pending.append(f"t{i}")
-        if len(optuna_study(searcher).trials) > i + 1:  # asked again under another id after a repeat
+        repeated = len(optuna_study(searcher).trials) > i + 1  # asked again under another id after a repeat
+        if repeated:
             break
+    assert repeated  # the small space repeats within 30 suggestions (seeded): the case this test is for
     path = str(tmp_path / "searcher.pkl")
     searcher.save(path)
     after = _small()

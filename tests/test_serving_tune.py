@@ -38,10 +38,11 @@ class ServerGoneCheck(tune.Callback):
     """When a trial errors, which of its servers still run 2 s later (after the watchdog's kill)."""
 
     def __init__(self, root):
-        self.root, self.left = root, {}
+        self.root, self.left, self.launched = root, {}, {}
 
     def on_trial_error(self, iteration, trials, trial, **info):
         dirs = glob.glob(os.path.join(self.root, "**", f"*{trial.trial_id}*"), recursive=True)
+        self.launched[trial.trial_id] = [pid for d in dirs for pid in server_pids(d)]
         self.left[trial.trial_id] = [pid for d in dirs for pid in running_servers(d, within_s=2.0)]
 
 
@@ -85,5 +86,5 @@ def test_each_fate_is_graded_by_what_the_server_did_and_no_server_outlives_its_t
     assert by_fate["serves"].told == by_fate["serves"].metric
     # The watchdog SIGKILLed the hung trial's actor: its server was gone within 2 s.
     hung = by_fate["hangs"].trial_id
-    assert hung in check.left and check.left[hung] == []
+    assert len(check.launched[hung]) == 1 and check.left[hung] == []  # its server found, and gone
     assert len(server_pids(tmp_path)) == len(FATES) and running_servers(tmp_path, within_s=5.0) == []

@@ -13,11 +13,11 @@ from ray_graded_penalty.backends.optuna import HAS_TRIAL_CONSTRAINTS
 
 from tuner_helpers import latency_ms_or_oom, run
 
-pytestmark = pytest.mark.skipif(
-    not compat.optuna_search_accepts_storage() or not HAS_TRIAL_CONSTRAINTS,
-    reason=f"OptunaSearch(storage=...) needs a newer Ray than {compat.RAY}, and a study in a database "
-    f"keeps failures ranked last only through Optuna 5's trial constraints (here {compat.OPTUNA})",
-)
+pytestmark = pytest.mark.skipif(not compat.optuna_search_accepts_storage(),
+                                reason=f"OptunaSearch(storage=...) needs a newer Ray than {compat.RAY}")
+needs_constraints = pytest.mark.skipif(
+    not HAS_TRIAL_CONSTRAINTS, reason=f"a study in a database keeps failures ranked last only through "
+    f"Optuna 5's trial constraints (here {compat.OPTUNA})")
 
 READ_BACK = r"""
 import json, sys
@@ -31,6 +31,7 @@ print(json.dumps({"rows": rows, "best": study.best_trial.number}))
 """
 
 
+@needs_constraints
 @pytest.mark.ray
 def test_a_sqlite_study_holds_every_trial_graded_and_its_best_trial_is_a_success(local_ray, tmp_path):
     from ray.tune.search.optuna import OptunaSearch
@@ -83,6 +84,7 @@ def test_a_study_kept_for_the_other_direction_is_refused(tmp_path):
         searcher.set_search_properties("throughput", "max", {"x": tune.uniform(0, 1)})
 
 
+@needs_constraints
 def test_gp_over_a_database_study_with_trials_of_a_plain_run_is_told_failures_by_value(tmp_path, caplog):
     """Optuna 5's GPSampler needs the same constraints on every trial; trials an earlier plain run
     left in the database have none and cannot be given one: it raised "The number of constraints

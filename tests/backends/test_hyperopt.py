@@ -106,11 +106,9 @@ def test_hyperopt_never_ranks_a_failure_above_a_success(events, mode):
     drive(searcher, events)
     done = hyperopt_done_trials(searcher)
     assert len(done) == len(events)
-    outcomes_ = searcher.outcomes
-    losses = {doc["tid"]: doc["result"]["loss"] for doc in done}
-    by_tid = dict(zip(sorted(losses), [f"t{i}" for i in range(len(events))]))
-    failed = [loss for tid, loss in losses.items() if outcomes_[by_tid[tid]].failed]
-    succeeded = [loss for tid, loss in losses.items() if not outcomes_[by_tid[tid]].failed]
+    losses = [doc["result"]["loss"] for doc in sorted(done, key=lambda doc: doc["tid"])]  # in the events' order
+    failed = [loss for (kind, _), loss in zip(events, losses) if kind == "f"]
+    succeeded = [loss for (kind, _), loss in zip(events, losses) if kind != "f"]
     assert all(f > s for f in failed for s in succeeded)  # HyperOpt minimizes its loss
 
 
