@@ -63,6 +63,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
@@ -142,7 +143,9 @@ class FailurePlacement:
     def _told_loss(self, level: float) -> float:
         if self.anchor is None:
             return self.least_magnitude * level
-        return self.anchor + self.spread * level * (HUG if self.close else 1.0)
+        # Finite however far the successes spread (a spread near a float's range overflowed to
+        # inf): the largest float is still below every success but one at its very edge.
+        return min(self.anchor + self.spread * level * (HUG if self.close else 1.0), sys.float_info.max)
 
     def _holds(self, level: Optional[float]) -> bool:
         if level is None or self.worst_loss is None:

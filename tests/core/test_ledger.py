@@ -47,6 +47,20 @@ def test_a_later_worse_success_moves_failures_told_before_it():
     assert placement.value_at(1000.0 / placement.least_magnitude) < -5000.0
 
 
+@pytest.mark.parametrize("mode", ["max", "min"])
+def test_told_values_stay_finite_when_the_successes_span_nearly_a_float_s_range(mode):
+    """Successes at -1.7e308 and 1.7e308 put the failures a spread of 3.4e308 below the worst:
+    they were told -inf, not a finite penalty."""
+    placement = FailurePlacement(mode, least_magnitude=80.0)
+    for value in (-1.7e308, 1.7e308):
+        placement.add_success(value)
+    worst = -1.7e308 if mode == "max" else 1.7e308
+    for magnitude in (80.0, 1500.0):
+        placement.place(magnitude / placement.least_magnitude)
+        told = placement.value_at(magnitude / placement.least_magnitude)
+        assert math.isfinite(told) and worse(told, worst, mode)
+
+
 def test_bad_mode_or_magnitude_is_refused():
     with pytest.raises(ValueError, match="mode must be 'max' or 'min'"):
         FailurePlacement("best", 80.0)
