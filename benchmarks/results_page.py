@@ -254,6 +254,17 @@ def _load_if_present(path: str) -> Optional[Dict[str, Any]]:
     return load_results(path) if os.path.exists(path) else None
 
 
+def write_page(data: Dict[str, Any], out: str) -> str:
+    """The plots and RESULTS.md in ``out`` from a run's ``data`` (:func:`load_results`); the page's path."""
+    from benchmarks.concurrency_report import plot as plot_concurrency
+
+    seq = data["sequential"]
+    plots = plot(seq["summaries"], out, seq["trials"]) + [plot_concurrency(data["concurrent"], out)]
+    path = os.path.join(out, "RESULTS.md")
+    write_results(path, data, plots)
+    return path
+
+
 def write_results(path, data, plots) -> None:
     """RESULTS.md from a run's ``data`` (see run.py)."""
     seq = data["sequential"]

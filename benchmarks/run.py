@@ -204,14 +204,9 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"(run them with --only {','.join(missing)} --merge that results.json)")
         return 0
 
-    from benchmarks.concurrency_report import plot as plot_concurrency
-    from benchmarks.results_page import plot, write_results
+    from benchmarks.results_page import write_page
 
-    seq = data["sequential"]
-    plots = plot(seq["summaries"], args.out, seq["trials"])
-    plots.append(plot_concurrency(data["concurrent"], args.out))
-    write_results(os.path.join(args.out, "RESULTS.md"), data, plots)
-    print(f"wrote {os.path.join(args.out, 'RESULTS.md')}")
+    print(f"wrote {write_page(data, args.out)}")
     return 0
 
 

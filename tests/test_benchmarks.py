@@ -195,16 +195,13 @@ def test_the_callback_steps_benchmark_times_the_callback_and_tune_s_scan(tmp_pat
 def test_the_committed_results_pages_are_what_their_generators_write_from_the_committed_runs(tmp_path):
     """RESULTS.md and research/RECORD.md are generated; edited by hand or left behind a new
     reading.md, they say what no run measured (RECORD.md was 159 lines behind, 2026-12-08)."""
-    from benchmarks.concurrency_report import plot as plot_concurrency
     from benchmarks.research.record import load_research, write_record
     from benchmarks.research.run import HERE as RESEARCH
     from benchmarks.research.run import SHIPPED
-    from benchmarks.results_page import load_results, plot, write_results
+    from benchmarks.results_page import load_results, write_page
 
     data = load_results(SHIPPED)
-    seq = data["sequential"]
-    plots = plot(seq["summaries"], str(tmp_path), seq["trials"]) + [plot_concurrency(data["concurrent"], str(tmp_path))]
-    write_results(str(tmp_path / "RESULTS.md"), data, plots)
+    write_page(data, str(tmp_path))
     write_record(str(tmp_path / "RECORD.md"), data, load_research(os.path.join(RESEARCH, "results.json")))
     for made, committed in (("RESULTS.md", os.path.join(ROOT, "benchmarks", "RESULTS.md")),
                             ("RECORD.md", os.path.join(RESEARCH, "RECORD.md"))):
